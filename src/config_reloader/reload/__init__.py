@@ -1,0 +1,89 @@
+"""Reload actions: how a service is told to re-read its configuration (DESIGN §2, "Acting").
+
+Every action implements :class:`ReloadAction`, one async method that either returns (the target
+accepted the reload) or raises a :class:`config_reloader.errors.ReloadError` subclass:
+
+- :class:`~config_reloader.reload.http.HttpReload`: ``POST`` to Prometheus' ``/-/reload``.
+- :class:`~config_reloader.reload.signal.SignalReload`: a signal (default SIGHUP) to a process found
+  by executable name, pid file or a callable (``run``'s child).
+- :class:`~config_reloader.reload.command.CommandReload`: run a command.
+- :class:`~config_reloader.reload.verify.VerifiedReload`: wraps any of them and confirms the reload
+  through Prometheus' runtime info (Thanos ``pkg/reloader/tracker.go`` semantics).
+
+:class:`~config_reloader.reload.retry.RetryPolicy` says how long to wait between attempts; the
+reconciler runs the attempts. Names are imported lazily so that using signals never imports aiohttp.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .command import CommandReload
+    from .http import HttpReload
+    from .retry import RetryPolicy
+    from .signal import PidFile, PidSource, ProcessName, SignalReload
+    from .verify import VerifiedReload
+
+__all__ = [
+    "CommandReload",
+    "HttpReload",
+    "PidFile",
+    "PidSource",
+    "ProcessName",
+    "ReloadAction",
+    "RetryPolicy",
+    "SignalReload",
+    "VerifiedReload",
+]
+
+
+@runtime_checkable
+class ReloadAction(Protocol):
+    """One way of telling a target to reload.
+
+    Attributes:
+        method: ``"http"``, ``"signal"``, ``"command"`` or ``"restart"``; exported as
+            ``reloader_info{method}``.
+    """
+
+    method: str
+
+    async def trigger(self) -> None:
+        """Ask the target to reload once.
+
+        Raises:
+            ReloadTimeout: no answer within the action's timeout (back off; do not hammer).
+            ReloadRejected: the target answered but refused (``.status``, ``.body``).
+            TargetNotFound: no process / pid file / connection refused.
+            TargetNotReady: the target exists but must not receive a reload yet.
+            VerifyFailed: runtime info did not confirm the reload.
+            asyncio.CancelledError: the attempt was cancelled (superseded or shutdown).
+        """
+        ...
+
+
+_LAZY = {
+    "CommandReload": ".command",
+    "HttpReload": ".http",
+    "RetryPolicy": ".retry",
+    "PidFile": ".signal",
+    "PidSource": ".signal",
+    "ProcessName": ".signal",
+    "SignalReload": ".signal",
+    "VerifiedReload": ".verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'config_reloader.reload' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

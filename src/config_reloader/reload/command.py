@@ -1,0 +1,109 @@
+"""Reload by running a command (e.g. ``nginx -s reload``, ``systemctl reload foo``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+from collections.abc import Sequence
+
+from ..errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
+
+__all__ = ["CommandReload"]
+
+log = logging.getLogger(__name__)
+
+_OUTPUT_LIMIT = 64 * 1024  # bytes of combined stdout+stderr kept
+_OUTPUT_SHOWN = 200  # characters of its tail kept in messages
+
+
+class CommandReload:
+    """Run ``argv`` (no shell) and wait for it; exit status 0 is success.
+
+    The command runs in its own session (process group) so that on timeout or cancellation the
+    whole group, including anything it spawned, gets SIGKILL.
+
+    Args:
+        argv: program and arguments; the program is looked up in ``PATH``.
+        timeout: seconds the command may run.
+
+    Raises:
+        ValueError: empty ``argv`` or non-positive ``timeout``.
+    """
+
+    method = "command"
+
+    def __init__(self, argv: Sequence[str], *, timeout: float) -> None:
+        if isinstance(argv, str) or not argv:
+            raise ValueError("argv must be a non-empty sequence of strings (no shell is used)")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        self.argv = tuple(argv)
+        self.timeout = timeout
+        self.target = f"command {self.argv[0]}"
+
+    def __repr__(self) -> str:
+        return f"CommandReload({list(self.argv)!r}, timeout={self.timeout})"
+
+    async def trigger(self) -> None:
+        """Run the command once.
+
+        Raises:
+            ReloadRejected: non-zero exit; ``.status`` is the exit status (negative = killed by that
+                signal) and ``.body`` the tail of its combined output.
+            TargetNotFound: the program does not exist or is not executable.
+            ReloadTimeout: still running after ``timeout`` seconds (its process group is killed).
+        """
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+            raise TargetNotFound(
+                f"{self.target}: cannot execute: {exc.strerror}", target=self.target
+            ) from exc
+        except OSError as exc:
+            raise ReloadError(f"{self.target}: cannot start: {exc.strerror}", target=self.target) from exc
+        assert proc.stdout is not None
+        try:
+            async with asyncio.timeout(self.timeout):
+                out = await proc.stdout.read(_OUTPUT_LIMIT)
+                while await proc.stdout.read(
+                    65536
+                ):  # keep draining so the command never blocks on a full pipe
+                    pass
+                code = await proc.wait()
+        except TimeoutError as exc:
+            await self._kill(proc)
+            raise ReloadTimeout(
+                f"{self.target}: still running after {self.timeout:g}s; killed", target=self.target
+            ) from exc
+        except BaseException:
+            await self._kill(proc)
+            raise
+        if code != 0:
+            body = out.decode("utf-8", "replace").strip()[-_OUTPUT_SHOWN:]
+            raise ReloadRejected(
+                f"{self.target}: exited with status {code}" + (f": {body}" if body else ""),
+                target=self.target,
+                status=code,
+                body=body,
+            )
+        log.debug("reload command succeeded", extra={"command": self.argv[0]})
+
+    @staticmethod
+    async def _kill(proc: asyncio.subprocess.Process) -> None:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        # Reap it; bounded so cancellation/shutdown can never hang here.
+        with contextlib.suppress(TimeoutError, ProcessLookupError):
+            async with asyncio.timeout(5):
+                await proc.wait()
