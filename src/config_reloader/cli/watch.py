@@ -1,17 +1,349 @@
-"""`config-reloader watch` (placeholder: owned by the helper building it)."""
+"""``config-reloader watch``: a drop-in for prometheus-operator's ``prometheus-config-reloader``.
+
+Flags keep that program's names, defaults and meaning (research reloader-anchors §2.1; kingpin
+accepts both ``--flag=value`` and ``--flag value``, so does argparse). Durations are Go durations
+(``0``, ``500ms``, ``5s``, ``3m``). Ours: ``--validate-command``, ``--reload-signal``,
+``--pid-file``, ``--strict-env``, ``--force-polling``.
+
+Exit statuses: 0 on SIGTERM/SIGINT or after ``--watch-interval=0`` rendered the output; 1 when
+rendering fails in init mode or the loop dies; 2 on bad flags.
+
+``add_watch_arguments`` and ``watch_options_from_args`` are reused by ``config-reloader run``.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import shlex
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["register", "run"]
+from config_reloader.durations import parse_duration
+from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
+
+if TYPE_CHECKING:
+    from config_reloader.reconciler import ReloaderOptions
+
+__all__ = [
+    "add_watch_arguments",
+    "parse_signal",
+    "register",
+    "run",
+    "run_watch",
+    "watch_options_from_args",
+]
+
+DEFAULT_RELOAD_URL = "http://127.0.0.1:9090/-/reload"
+DEFAULT_RUNTIMEINFO_URL = "http://127.0.0.1:9090/api/v1/status/runtimeinfo"
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_signal(text: str) -> int:
+    """``SIGHUP``, ``HUP``, ``hup`` or ``1`` -> the signal number.
+
+    Raises:
+        argparse.ArgumentTypeError: not a known signal name or number.
+    """
+    t = text.strip()
+    if t.isdigit():
+        num = int(t)
+        if 0 < num < signal.NSIG:
+            return num
+    else:
+        name = t.upper()
+        if not name.startswith("SIG"):
+            name = "SIG" + name
+        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
+        if sig is not None:
+            return int(sig)
+    raise argparse.ArgumentTypeError(
+        f"unknown signal {text!r}: use a name such as SIGHUP or a number such as 1"
+    )
+
+
+def add_watch_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    default_reload_method: str = "http",
+    reload_methods: tuple[str, ...] = ("http", "signal"),
+) -> None:
+    """Add the prometheus-config-reloader flags (and ours) to ``parser``.
+
+    Args:
+        parser: the (sub)parser.
+        default_reload_method: ``"http"`` for ``watch``; ``run`` passes its own.
+        reload_methods: accepted values of ``--reload-method``.
+    """
+    g = parser.add_argument_group("what to watch and render")
+    g.add_argument(
+        "--config-file",
+        metavar="PATH",
+        help="config file to watch for changes (gzip is detected by its magic bytes)",
+    )
+    g.add_argument(
+        "--config-envsubst-file",
+        metavar="PATH",
+        help="write the config file here after gunzip and $(VAR) expansion (atomically); "
+        "Prometheus then reads this file",
+    )
+    g.add_argument(
+        "--watched-dir",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="directory to watch non-recursively, e.g. rule files (repeatable)",
+    )
+    g.add_argument(
+        "--statefulset-ordinal-from-envvar",
+        metavar="VAR",
+        default="POD_NAME",
+        help="expose the trailing digits of this environment variable as "
+        "$(STATEFULSET_ORDINAL_NUMBER) (default: %(default)s)",
+    )
+    g.add_argument(
+        "--strict-env",
+        action="store_true",
+        help="an unset $(VAR) is an error (output kept, no reload); default: left verbatim, "
+        "counted in reloader_config_environment_variable_expansion_errors",
+    )
+    g.add_argument(
+        "--validate-command",
+        metavar="CMD",
+        help="command run on the rendered candidate before it is written, e.g. "
+        "'promtool check config {}' ({} = candidate path); non-zero exit keeps the "
+        "previous output and sends no reload",
+    )
+
+    t = parser.add_argument_group("timing")
+    t.add_argument(
+        "--watch-interval",
+        metavar="DURATION",
+        type=_duration,
+        default=180.0,
+        help="full resync period even without events; 0 = render once, no reload, exit 0 "
+        "(init container mode) (default: 3m)",
+    )
+    t.add_argument(
+        "--delay-interval",
+        metavar="DURATION",
+        type=_duration,
+        default=1.0,
+        help="quiet period after the last change before applying (debounce); 0 = at once "
+        "(in-place writes still wait for the writer to close the file) (default: 1s)",
+    )
+    t.add_argument(
+        "--retry-interval",
+        metavar="DURATION",
+        type=_duration,
+        default=5.0,
+        help="first wait between failed reload attempts, then doubling with jitter, "
+        "capped at 1m (default: 5s)",
+    )
+    t.add_argument(
+        "--reload-timeout",
+        metavar="DURATION",
+        type=_duration,
+        default=30.0,
+        help="bound of one reload attempt; a timeout backs off, never re-sends at once (default: 30s)",
+    )
+    t.add_argument(
+        "--force-polling",
+        action="store_true",
+        help="poll instead of inotify (automatic fallback when inotify limits are hit)",
+    )
+
+    r = parser.add_argument_group("how to reload")
+    r.add_argument(
+        "--reload-method",
+        choices=reload_methods,
+        default=default_reload_method,
+        help="http = POST --reload-url; signal = send --reload-signal to the process (default: %(default)s)",
+    )
+    r.add_argument(
+        "--reload-url",
+        metavar="URL",
+        default=DEFAULT_RELOAD_URL,
+        help="URL POSTed to reload in http mode; success only on 200 (default: %(default)s)",
+    )
+    r.add_argument(
+        "--process-executable-name",
+        metavar="NAME",
+        default="prometheus",
+        help="signal mode: the process to signal, by executable name (default: %(default)s)",
+    )
+    r.add_argument(
+        "--pid-file",
+        metavar="PATH",
+        help="signal mode: read the pid to signal from this file (instead of the name)",
+    )
+    r.add_argument(
+        "--reload-signal",
+        metavar="SIGNAL",
+        type=parse_signal,
+        default=int(signal.SIGHUP),
+        help="signal mode: signal to send, name or number (default: SIGHUP)",
+    )
+    r.add_argument(
+        "--runtimeinfo-url",
+        metavar="URL",
+        default=DEFAULT_RUNTIMEINFO_URL,
+        help="signal mode: the signal is held back until this answers and the reload is "
+        "verified through it (reloadConfigSuccess, lastConfigTime); empty = no "
+        "verification (default: %(default)s)",
+    )
+
+    o = parser.add_argument_group("observability")
+    o.add_argument(
+        "--listen-address",
+        metavar="HOST:PORT",
+        default="",
+        help="serve /metrics, /healthz and /ready here; empty = off (default: off)",
+    )
+    o.add_argument(
+        "--log-format", choices=LOG_FORMATS, default="logfmt", help="log format (default: %(default)s)"
+    )
+    o.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="log level (default: %(default)s)")
+
+
+def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
+    """Build :class:`~config_reloader.reconciler.ReloaderOptions` from parsed watch flags.
+
+    Raises:
+        ValueError: inconsistent flags (the message names the flag).
+    """
+    from config_reloader.reconciler import ReloaderOptions
+
+    validate: tuple[str, ...] | None = None
+    if args.validate_command:
+        try:
+            validate = tuple(shlex.split(args.validate_command))
+        except ValueError as exc:
+            raise ValueError(f"--validate-command: cannot split {args.validate_command!r}: {exc}") from None
+        if not validate:
+            raise ValueError("--validate-command is empty")
+    if args.config_envsubst_file and not args.config_file:
+        raise ValueError("--config-envsubst-file needs --config-file (the input to render)")
+    method = args.reload_method
+    try:
+        return ReloaderOptions(
+            config_file=args.config_file or None,
+            config_envsubst_file=args.config_envsubst_file or None,
+            watched_dirs=tuple(args.watched_dir),
+            watch_interval=args.watch_interval,
+            delay_interval=args.delay_interval,
+            retry_interval=args.retry_interval,
+            reload_timeout=args.reload_timeout,
+            reload_url=args.reload_url,
+            reload_method=method if method in ("http", "signal") else "signal",
+            process_executable_name=args.process_executable_name,
+            pid_file=args.pid_file or None,
+            reload_signal=args.reload_signal,
+            runtimeinfo_url=args.runtimeinfo_url or None,
+            listen_address=args.listen_address or None,
+            statefulset_ordinal_from_envvar=args.statefulset_ordinal_from_envvar or None,
+            strict_env=args.strict_env,
+            validate_command=validate,
+            force_polling=args.force_polling,
+        )
+    except ValueError as exc:
+        # ReloaderOptions names fields; users know flags.
+        msg = str(exc)
+        for field in ("retry_interval", "reload_timeout", "watch_interval", "delay_interval"):
+            msg = msg.replace(f"ReloaderOptions.{field}", "--" + field.replace("_", "-"))
+        raise ValueError(msg) from None
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("watch", help="(not implemented yet)")
+    p = subparsers.add_parser(
+        "watch",
+        help="reload a service when its config files change (prometheus-config-reloader flags)",
+        description=(
+            "Watch --config-file and --watched-dir directories; when their content changes "
+            "(compared by SHA-256, never by counting events), render --config-envsubst-file "
+            "atomically and reload the target (POST --reload-url, or a signal). "
+            "Same flags as prometheus-config-reloader; durations in Go syntax (0, 500ms, 5s, 3m)."
+        ),
+    )
+    add_watch_arguments(p)
     p.set_defaults(func=run)
 
 
+async def run_watch(options: ReloaderOptions) -> int:
+    """Run the reloader until SIGTERM/SIGINT (exit 0); init mode renders once (0, or 1 on error)."""
+    import asyncio
+    import logging
+
+    from config_reloader.errors import ConfigReloaderError
+    from config_reloader.reconciler import Reloader
+
+    log = logging.getLogger("config_reloader.cli.watch")
+    reloader = Reloader(options)
+    if not options.reloads_enabled:
+        try:
+            await reloader.render_once()
+        except (ConfigReloaderError, OSError) as exc:
+            log.error("render failed", extra={"err": str(exc)})
+            return 1
+        finally:
+            await reloader.aclose()
+        log.info(
+            "rendered once (--watch-interval=0): exiting", extra={"out": options.config_envsubst_file or ""}
+        )
+        return 0
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    stopping: list[str] = []
+
+    def stop(signame: str) -> None:
+        if not stopping:
+            log.info("received signal, exiting", extra={"signal": signame})
+            stopping.append(signame)
+            task.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop, sig.name)
+    try:
+        await reloader.run()
+    except asyncio.CancelledError:
+        if not stopping:
+            raise
+        task.uncancel()
+        return 0
+    except Exception as exc:  # ExceptionGroup from the loop's TaskGroup included
+        log.error(
+            "reloader stopped", extra={"err": str(exc)}, exc_info=not isinstance(exc, ConfigReloaderError)
+        )
+        return 1
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("watch")
+    import asyncio
+
+    from config_reloader.logs import setup_logging
+
+    try:
+        options = watch_options_from_args(args)
+    except ValueError as exc:
+        print(f"config-reloader watch: error: {exc}", file=sys.stderr)
+        return 2
+    if options.config_file is None and not options.watched_dirs:
+        print(
+            "config-reloader watch: error: nothing to watch: give --config-file and/or --watched-dir",
+            file=sys.stderr,
+        )
+        return 2
+    setup_logging(args.log_format, args.log_level)
+    return asyncio.run(run_watch(options))

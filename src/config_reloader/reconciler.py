@@ -1,0 +1,751 @@
+"""The reload loop: desired vs applied content, forced reload after a failure, supersede.
+
+One asyncio task owns the state (DESIGN §2). Everything else only sends it hints:
+
+* a pump task moves settled :class:`~config_reloader.watch.watcher.ChangeBatch` es from the
+  :class:`~config_reloader.watch.watcher.ChangeSource` into a pending set and wakes the owner;
+* the owner re-snapshots (hinted paths only, or everything on a rescan / every
+  ``watch_interval``), renders and validates the output, writes it atomically and computes the
+  *desired* digest;
+* a reload worker task reloads while ``desired != applied`` or the last attempt failed (rollback,
+  research reloader-anchors B7), with backoff from :class:`~config_reloader.reload.retry.RetryPolicy`.
+  A newer desired digest cuts a backoff wait short, so the next attempt reloads the newest
+  content; watching never waits for retries (DESIGN §3 rule 7).
+
+An attempt that is already in flight is *not* cancelled by newer content: cancelling an HTTP
+request does not stop the target's reload, and re-sending at once is exactly how a slow target
+gets hammered (prometheus-operator#5346, bug B9). The worker re-checks right after the attempt
+ends and reloads again if the content moved meanwhile.
+
+Digest semantics (DESIGN §3 rules 1 and 5): ``desired = sha256("cr1" 0xFF snapshot.digest 0xFF
+sha256(rendered output))`` where the snapshot covers the config file and the watched dirs. A
+render or validate failure keeps the previous output and the previous desired digest, so nothing
+is reloaded with content we could not render.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import math
+import os
+import random
+import re
+import signal as _signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from config_reloader.errors import (
+    ConfigReloaderError,
+    EnvExpansionError,
+    ReloadError,
+    ReloadRejected,
+    ReloadTimeout,
+    RenderError,
+    ValidationFailed,
+)
+from config_reloader.logs import redact_url
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from config_reloader.metrics import ReloaderMetrics, StatusServer
+    from config_reloader.reload import ReloadAction
+    from config_reloader.reload.retry import RetryPolicy
+    from config_reloader.render import Rendered
+    from config_reloader.watch.snapshot import Snapshot, Snapshotter
+    from config_reloader.watch.watcher import ChangeBatch
+
+__all__ = [
+    "DEFAULT_RELOAD_URL",
+    "DEFAULT_RUNTIMEINFO_URL",
+    "Clock",
+    "Reloader",
+    "ReloaderOptions",
+    "statefulset_ordinal",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RELOAD_URL = "http://127.0.0.1:9090/-/reload"
+"""prometheus-config-reloader's ``--reload-url`` default."""
+DEFAULT_RUNTIMEINFO_URL = "http://127.0.0.1:9090/api/v1/status/runtimeinfo"
+"""prometheus-config-reloader's ``--runtimeinfo-url`` default."""
+RELOAD_METHODS = ("http", "signal")
+
+
+def _check_duration(name: str, value: float, *, positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
+        raise ValueError(f"ReloaderOptions.{name} must be a number of seconds >= 0, got {value!r}")
+    if math.isinf(value):
+        raise ValueError(f"ReloaderOptions.{name} must be finite, got {value!r}")
+    if positive and value == 0:
+        raise ValueError(f"ReloaderOptions.{name} must be > 0 seconds, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReloaderOptions:
+    """What to watch, how to render, how to reload. Fields mirror the ``watch`` flags of
+    prometheus-config-reloader (same names with ``_``; Go durations converted to float seconds).
+
+    Paths are made absolute here. ``None`` means "disabled", never "default".
+
+    Raises:
+        ValueError: a negative/NaN/infinite duration, ``retry_interval`` or ``reload_timeout``
+            of 0, an unknown ``reload_method``, ``config_envsubst_file`` without ``config_file``,
+            an empty ``validate_command`` or one without ``{}``... the field is named in the message.
+    """
+
+    config_file: str | None = None
+    """``--config-file``: the config file to watch (and render when ``config_envsubst_file`` is set)."""
+    config_envsubst_file: str | None = None
+    """``--config-envsubst-file``: output of gunzip + ``$(VAR)`` expansion, written atomically."""
+    watched_dirs: tuple[str, ...] = ()
+    """``--watched-dir`` (repeatable): directories watched non-recursively (rule files)."""
+    watch_interval: float = 180.0
+    """``--watch-interval`` seconds: full resync period; 0 = render once, no reload, return."""
+    delay_interval: float = 1.0
+    """``--delay-interval`` seconds: quiet period (trailing-edge debounce) before applying."""
+    retry_interval: float = 5.0
+    """``--retry-interval`` seconds: first delay between reload attempts (then backoff, capped)."""
+    retry_max_interval: float = 60.0
+    """Cap of the backoff between reload attempts in seconds (never below ``retry_interval``)."""
+    reload_timeout: float = 30.0
+    """``--reload-timeout`` seconds: bound of one reload attempt (HTTP request, signal+verify)."""
+    reload_url: str = DEFAULT_RELOAD_URL
+    """``--reload-url``: POSTed in ``http`` mode; success only on status 200."""
+    reload_method: str = "http"
+    """``--reload-method``: ``"http"`` (POST reload_url) or ``"signal"`` (send reload_signal)."""
+    process_executable_name: str = "prometheus"
+    """``--process-executable-name``: signal mode target, matched against /proc/PID/comm."""
+    pid_file: str | None = None
+    """``--pid-file``: signal mode target read from this file (wins over the executable name)."""
+    reload_signal: int = int(_signal.SIGHUP)
+    """``--reload-signal``: signal number sent in signal mode (default SIGHUP)."""
+    runtimeinfo_url: str | None = DEFAULT_RUNTIMEINFO_URL
+    """``--runtimeinfo-url``: signal mode readiness gate and verification (Thanos tracker.go);
+    ``None`` = no verification."""
+    listen_address: str | None = None
+    """``--listen-address``: ``host:port`` for /metrics /healthz /ready; ``None`` = off."""
+    statefulset_ordinal_from_envvar: str | None = "POD_NAME"
+    """``--statefulset-ordinal-from-envvar``: the trailing digits of this env var are exposed to
+    ``$(VAR)`` expansion as ``STATEFULSET_ORDINAL_NUMBER`` (prometheus-operator main.go)."""
+    strict_env: bool = False
+    """``--strict-env``: an unset ``$(VAR)`` is an error (default: left verbatim and counted, like
+    prometheus-operator, which always tolerates)."""
+    validate_command: tuple[str, ...] | None = None
+    """``--validate-command`` argv; ``{}`` is replaced by the path of the rendered candidate."""
+    force_polling: bool = False
+    """Poll instead of using inotify (also the automatic fallback when inotify limits are hit)."""
+    poll_interval: float | None = None
+    """Polling period in seconds for the poll fallback; ``None`` = the watcher's default."""
+
+    def __post_init__(self) -> None:
+        for name in ("watch_interval", "delay_interval", "retry_max_interval"):
+            _check_duration(name, getattr(self, name))
+        for name in ("retry_interval", "reload_timeout"):
+            _check_duration(name, getattr(self, name), positive=True)
+        if self.poll_interval is not None:
+            _check_duration("poll_interval", self.poll_interval, positive=True)
+        if self.reload_method not in RELOAD_METHODS:
+            raise ValueError(
+                f"ReloaderOptions.reload_method must be one of {', '.join(RELOAD_METHODS)}, "
+                f"got {self.reload_method!r}"
+            )
+        if self.config_envsubst_file and not self.config_file:
+            raise ValueError("ReloaderOptions.config_envsubst_file needs config_file (the input to render)")
+        if self.validate_command is not None and not self.validate_command:
+            raise ValueError("ReloaderOptions.validate_command must not be empty")
+        if not isinstance(self.reload_signal, int) or not 0 < self.reload_signal < _signal.NSIG:
+            raise ValueError(
+                f"ReloaderOptions.reload_signal must be a signal number, got {self.reload_signal!r}"
+            )
+        # Paths are absolute after option parsing (docs/INTERFACES.md).
+        for name in ("config_file", "config_envsubst_file", "pid_file"):
+            value = getattr(self, name)
+            if value is not None:
+                if not value:
+                    raise ValueError(f"ReloaderOptions.{name} must not be empty (use None)")
+                object.__setattr__(self, name, os.path.abspath(value))
+        dirs: list[str] = []
+        for d in self.watched_dirs:
+            if not d:
+                raise ValueError("ReloaderOptions.watched_dirs must not contain an empty path")
+            a = os.path.abspath(d)
+            if a not in dirs:
+                dirs.append(a)
+        object.__setattr__(self, "watched_dirs", tuple(dirs))
+        if self.validate_command is not None:
+            object.__setattr__(self, "validate_command", tuple(self.validate_command))
+        if self.listen_address == "":
+            object.__setattr__(self, "listen_address", None)
+
+    @property
+    def reloads_enabled(self) -> bool:
+        """False in init mode (``watch_interval == 0``): render once, never reload."""
+        return self.watch_interval > 0
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Backoff between attempts: starts at ``retry_interval``, doubles, capped, 10% jitter."""
+        from config_reloader.reload.retry import RetryPolicy
+
+        return RetryPolicy(
+            initial=self.retry_interval,
+            maximum=max(self.retry_interval, self.retry_max_interval),
+        )
+
+
+_ORDINAL = re.compile(r"(\d+)$")
+
+
+def statefulset_ordinal(value: str | None) -> str:
+    """Trailing digits of a StatefulSet pod name (``prometheus-k8s-1`` -> ``"1"``), else ``""``.
+
+    Source: prometheus-operator cmd/prometheus-config-reloader/main.go
+    (``--statefulset-ordinal-from-envvar``, exported as ``STATEFULSET_ORDINAL_NUMBER``).
+    """
+    if not value:
+        return ""
+    m = _ORDINAL.search(value)
+    return m.group(1) if m else ""
+
+
+class Clock(Protocol):
+    """Time source: ``monotonic()`` for latencies, ``time()`` (Unix seconds) for timestamps."""
+
+    def monotonic(self) -> float: ...
+    def time(self) -> float: ...
+
+
+class _SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+
+ChangeSourceFactory = Callable[..., Any]
+"""Builds an async-context-manager change source, called like
+``ChangeSource(files, dirs, delay=..., poll_interval=..., force_polling=..., on_event=...)``."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    paths: set[str] = field(default_factory=set)
+    rescan: bool = False
+    reasons: set[str] = field(default_factory=set)
+
+
+class Reloader:
+    """Watch the config file and watched dirs; render; reload the target when content changed.
+
+    Usage::
+
+        async with Reloader(ReloaderOptions(config_file="/etc/prom/prometheus.yml.gz",
+                                            config_envsubst_file="/out/prometheus.yml",
+                                            watched_dirs=("/etc/prom/rules",))) as r:
+            await r.run()                      # until cancelled
+
+    Args:
+        options: what to watch and how to reload.
+        action: the reload action; ``None`` = built from ``options`` (HTTP POST to
+            ``reload_url``, or a signal wrapped in runtime-info verification).
+        registry: prometheus_client registry for the metrics; ``None`` = a fresh private one
+            (the global registry is never touched).
+        clock: time source (default: ``time.monotonic``/``time.time``).
+        env: variables for ``$(VAR)`` expansion (default ``os.environ``), plus
+            ``STATEFULSET_ORDINAL_NUMBER`` derived from ``options.statefulset_ordinal_from_envvar``.
+        retry: backoff between attempts (default ``options.retry_policy``).
+        ready_gate: signal mode: async predicate, the signal is held back until it is true
+            (``run`` passes "child ready"); default: runtime info answers.
+        change_source_factory: builds the change source (default
+            :class:`~config_reloader.watch.watcher.ChangeSource`); tests inject scripted ones.
+        rng: jitter source for the backoff (tests pass a seeded one).
+
+    Attributes:
+        applied: digest of the content last reloaded successfully (``None`` before).
+        desired: digest of the content currently rendered (``None`` before the first apply).
+        ready: True after the first successful apply (render + reload; render only in init mode).
+        metrics: the :class:`~config_reloader.metrics.ReloaderMetrics`.
+        registry: the registry holding them.
+    """
+
+    def __init__(
+        self,
+        options: ReloaderOptions,
+        *,
+        action: ReloadAction | None = None,
+        registry: CollectorRegistry | None = None,
+        clock: Clock | None = None,
+        env: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        ready_gate: Callable[[], Awaitable[bool]] | None = None,
+        change_source_factory: ChangeSourceFactory | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        from prometheus_client import CollectorRegistry
+
+        from config_reloader.metrics import ReloaderMetrics
+
+        self.options = options
+        self._clock: Clock = clock if clock is not None else _SystemClock()
+        self.registry: CollectorRegistry = registry if registry is not None else CollectorRegistry()
+        self._action = action
+        method = action.method if action is not None else options.reload_method
+        self.metrics: ReloaderMetrics = ReloaderMetrics(self.registry, method=method, clock=self._clock.time)
+        base_env = dict(os.environ if env is None else env)
+        if options.statefulset_ordinal_from_envvar:
+            base_env["STATEFULSET_ORDINAL_NUMBER"] = statefulset_ordinal(
+                base_env.get(options.statefulset_ordinal_from_envvar)
+            )
+        self._env: Mapping[str, str] = base_env
+        self._retry = retry if retry is not None else options.retry_policy
+        self._ready_gate = ready_gate
+        self._source_factory = change_source_factory
+        self._rng = rng
+        self._snapshotter: Snapshotter | None = None
+        self._closables: list[Any] = []  # objects we built that hold sessions: aclose() on exit
+        self._server: StatusServer | None = None
+
+        self.applied: bytes | None = None
+        self.desired: bytes | None = None
+        self.ready = False
+        self.last_rendered: Rendered | None = None
+        self._adopt_next = False
+        self._force = False  # last reload attempt failed: reload even if desired == applied
+        self._apply_error: str | None = None  # last apply error message (log once per change)
+        self._changed: asyncio.Condition | None = None
+        self._pending = _Pending()
+        self._wake: asyncio.Event | None = None
+        self._desired_at: float | None = None  # monotonic time the desired digest last changed
+        self.last_reload_latency: float | None = None
+        """Seconds from the apply that produced the applied digest to its successful reload."""
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def __aenter__(self) -> Reloader:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the status server and close the HTTP session (idempotent, bounded)."""
+        server, self._server = self._server, None
+        if server is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await server.stop()
+        closables, self._closables = self._closables, []
+        for obj in closables:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await obj.aclose()
+
+    def _cond(self) -> asyncio.Condition:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
+    async def _notify(self) -> None:
+        cond = self._cond()
+        async with cond:
+            cond.notify_all()
+
+    # -- building collaborators ---------------------------------------------------------------------
+    def _build_action(self) -> ReloadAction:
+        o = self.options
+        if o.reload_method == "http":
+            from config_reloader.reload.http import HttpReload
+
+            http = HttpReload(o.reload_url, timeout=o.reload_timeout)  # owns its keep-alive session
+            self._closables.append(http)
+            return http
+        from config_reloader.reload.signal import PidFile, ProcessName, SignalReload
+        from config_reloader.reload.verify import VerifiedReload, runtimeinfo_ready
+
+        target: Any = PidFile(o.pid_file) if o.pid_file else ProcessName(o.process_executable_name)
+        gate = self._ready_gate
+        if gate is None and o.runtimeinfo_url:
+            # Never SIGHUP a target that has not installed its handler yet (bug B14): Prometheus
+            # answers runtime info only once it is up.
+            check = runtimeinfo_ready(o.runtimeinfo_url, timeout=min(5.0, o.reload_timeout))
+            self._closables.append(check)
+            gate = check
+        inner: ReloadAction = SignalReload(
+            signal=o.reload_signal, target=target, timeout=o.reload_timeout, ready=gate
+        )
+        if o.runtimeinfo_url:
+            verified = VerifiedReload(inner, runtimeinfo_url=o.runtimeinfo_url, timeout=o.reload_timeout)
+            self._closables.append(verified)
+            return verified
+        return inner
+
+    def _make_snapshotter(self) -> Snapshotter:
+        from config_reloader.watch.snapshot import Snapshotter
+
+        extra = (self.options.config_file,) if self.options.config_file else ()
+        return Snapshotter(self.options.watched_dirs, extra_files=extra)
+
+    def _make_source(self) -> Any:
+        o = self.options
+        factory = self._source_factory
+        if factory is None:
+            from config_reloader.watch.watcher import ChangeSource
+
+            factory = ChangeSource
+        files = [o.config_file] if o.config_file else []
+        return factory(
+            files,
+            list(o.watched_dirs),
+            delay=o.delay_interval,
+            poll_interval=o.poll_interval,
+            force_polling=o.force_polling,
+            on_event=self._on_watch_event,
+        )
+
+    def _on_watch_event(self, kind: str) -> None:
+        m = self.metrics
+        if kind == "event":
+            m.watch_events_total.inc()
+        elif kind == "overflow":
+            m.watch_errors_total.inc()
+            m.watch_overflows_total.inc()
+        else:
+            m.watch_errors_total.inc()
+
+    # -- apply: snapshot, render, validate, write --------------------------------------------------
+    def _apply_sync(self, hinted: Sequence[str] | None) -> tuple[bytes, Rendered | None, Snapshot]:
+        """Blocking part of an apply (runs in a worker thread). Returns (desired, rendered, snapshot).
+
+        Raises:
+            RenderError: missing/unreadable config file, gzip, strict env, validation failure.
+            AtomicWriteError: the output could not be written.
+            OSError: unexpected filesystem errors.
+        """
+        from config_reloader.render import render_file
+
+        o = self.options
+        if self._snapshotter is None:
+            self._snapshotter = self._make_snapshotter()
+        rendered: Rendered | None = None
+        if o.config_file is not None:
+            if not os.path.isfile(o.config_file):
+                raise RenderError(
+                    f"config file {o.config_file} does not exist (or is not a regular file); "
+                    "keeping the previous output and not reloading until it is back",
+                    path=o.config_file,
+                )
+            if o.config_envsubst_file is not None or o.validate_command is not None:
+                rendered = render_file(
+                    o.config_file,
+                    o.config_envsubst_file,
+                    env=self._env,
+                    strict_env=o.strict_env,
+                    validate_command=o.validate_command,
+                )
+        snap = self._snapshotter.snapshot(hinted)
+        h = hashlib.sha256(b"cr1\xff")
+        h.update(snap.digest)
+        h.update(b"\xff")
+        if rendered is not None:
+            h.update(hashlib.sha256(rendered.data).digest())
+        return h.digest(), rendered, snap
+
+    async def _apply(self, hinted: Sequence[str] | None, *, reason: str) -> bool:
+        """One apply pass; updates ``desired``. Returns False (logged once, counted) on failure."""
+        m = self.metrics
+        m.config_apply_operations_total.inc()
+        try:
+            desired, rendered, _snap = await asyncio.to_thread(self._apply_sync, hinted)
+        except asyncio.CancelledError:
+            raise
+        except (ConfigReloaderError, OSError) as exc:
+            m.config_apply_operations_failed_total.inc()
+            if isinstance(exc, EnvExpansionError):
+                m.config_environment_variable_expansion_errors.set(len(exc.names))
+            if isinstance(exc, ValidationFailed):
+                m.validation_failures_total.inc()
+            msg = str(exc)
+            if msg != self._apply_error:
+                self._apply_error = msg
+                log.error(
+                    "apply failed: previous output kept, no reload",
+                    extra={"err": msg, "reason": reason, "cfg_in": self.options.config_file},
+                )
+            return False
+        if self._apply_error is not None:
+            self._apply_error = None
+            log.info("apply succeeded again", extra={"reason": reason})
+        if rendered is not None:
+            self.last_rendered = rendered
+            m.config_environment_variable_expansion_errors.set(len(rendered.unset_vars))
+            if rendered.unset_vars and log.isEnabledFor(logging.WARNING):
+                log.warning(
+                    "unset environment variables left verbatim",
+                    extra={"vars": ",".join(rendered.unset_vars), "cfg_in": self.options.config_file},
+                )
+        if desired != self.desired:
+            self.desired = desired
+            self._desired_at = self._clock.monotonic()
+            if self._adopt_next:
+                # ``run(initial_reload=False)``: the target was started with this content.
+                self._adopt_next = False
+                self.applied = desired
+                self._mark_ready()
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("content changed", extra={"digest": desired.hex()[:16], "reason": reason})
+            await self._notify()
+        return True
+
+    async def render_once(self) -> Snapshot:
+        """Render the output once, no reload (init container mode, or ``run`` before the child).
+
+        Returns:
+            The snapshot of the config file and watched dirs.
+
+        Raises:
+            RenderError / AtomicWriteError / OSError: the output could not be rendered (nothing
+                half-written is left behind).
+        """
+        desired, rendered, snap = await asyncio.to_thread(self._apply_sync, None)
+        self.desired = desired
+        if rendered is not None:
+            self.last_rendered = rendered
+            self.metrics.config_environment_variable_expansion_errors.set(len(rendered.unset_vars))
+        if not self.options.reloads_enabled:
+            self.ready = True
+        return snap
+
+    # -- the loop ----------------------------------------------------------------------------------
+    async def run(self, *, initial_reload: bool = True) -> None:
+        """Watch and reload until cancelled.
+
+        Args:
+            initial_reload: reload once at start even though the target may already run this
+                content (Thanos does, and it recovers a target that started with stale content).
+                ``run`` passes False: its child was just started with the rendered content.
+
+        With ``watch_interval == 0`` this renders once and returns (no reload, no watching).
+        Cancellation (SIGTERM/SIGINT in the CLI) closes the watcher, the HTTP session and the
+        status server.
+        """
+        o = self.options
+        if not o.reloads_enabled:
+            await self.render_once()
+            return
+        self._wake = asyncio.Event()
+        if self._action is None:
+            self._action = self._build_action()
+        try:
+            if o.listen_address:
+                from config_reloader.metrics import StatusServer
+
+                self._server = StatusServer(o.listen_address, self.registry, ready=lambda: self.ready)
+                await self._server.start()
+            if o.config_file is None and not o.watched_dirs:
+                log.warning("nothing to be watched: no config file and no watched directory")
+                await asyncio.Event().wait()
+            async with self._make_source() as source:
+                self.metrics.set_watch_mode(str(getattr(source, "mode", "inotify")))
+                self.metrics.watches.set(int(getattr(source, "watches", 0)))
+                log.info(
+                    "started watching config file and directories for changes",
+                    extra={
+                        "cfg": o.config_file or "",
+                        "out": o.config_envsubst_file or "",
+                        "dirs": ",".join(o.watched_dirs),
+                        "mode": str(getattr(source, "mode", "")),
+                        "method": self.metrics_method,
+                    },
+                )
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._pump(source), name="reloader-pump")
+                    tg.create_task(self._reload_worker(), name="reloader-worker")
+                    await self._own(source, initial_reload=initial_reload)
+        finally:
+            await self.aclose()
+
+    @property
+    def metrics_method(self) -> str:
+        action = self._action
+        return action.method if action is not None else self.options.reload_method
+
+    async def _pump(self, source: AsyncIterator[ChangeBatch]) -> None:
+        assert self._wake is not None
+        async for batch in source:
+            if batch.rescan:
+                self._pending.rescan = True
+            self._pending.paths.update(batch.paths)
+            self._pending.reasons.add(batch.reason)
+            self._wake.set()
+
+    async def _own(self, source: Any, *, initial_reload: bool) -> None:
+        """The owner task: apply on hints and every ``watch_interval``."""
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        self._adopt_next = not initial_reload and self.applied is None
+        if self._adopt_next and self.desired is not None:
+            # render_once() already produced the content the target was started with.
+            self._adopt_next = False
+            self.applied = self.desired
+            self._mark_ready()
+        await self._apply(None, reason="initial")
+        self._adopt_next = False
+        next_resync = loop.time() + self.options.watch_interval
+        while True:
+            timeout = max(0.0, next_resync - loop.time())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            self._wake.clear()
+            self.metrics.watches.set(int(getattr(source, "watches", 0)))
+            pending, self._pending = self._pending, _Pending()
+            if loop.time() >= next_resync:
+                pending.rescan = True
+                pending.reasons.add("resync")
+            if not pending.rescan and not pending.paths:
+                continue
+            if pending.rescan:
+                next_resync = loop.time() + self.options.watch_interval
+            hinted = None if pending.rescan else sorted(pending.paths)
+            await self._apply(hinted, reason=",".join(sorted(pending.reasons)) or "hint")
+
+    def _mark_ready(self) -> None:
+        if not self.ready:
+            self.ready = True
+            log.info("ready: first apply succeeded")
+
+    def _needs_reload(self) -> bool:
+        return self.desired is not None and (self._force or self.desired != self.applied)
+
+    async def _reload_worker(self) -> None:
+        cond = self._cond()
+        while True:
+            async with cond:
+                await cond.wait_for(self._needs_reload)
+            delays = self._retry.delays(self._rng)
+            attempt = 0
+            first_error: str | None = None
+            while self._needs_reload():
+                target = self.desired
+                assert target is not None
+                attempt += 1
+                err = await self._attempt(attempt)
+                if err is None:
+                    self._force = False
+                    self.applied = target
+                    if self._desired_at is not None:
+                        self.last_reload_latency = self._clock.monotonic() - self._desired_at
+                    self._mark_ready()
+                    if first_error is not None:
+                        log.info(
+                            "reload succeeded after retries",
+                            extra={"attempts": attempt, "method": self.metrics_method},
+                        )
+                    else:
+                        log.info(
+                            "reload triggered",
+                            extra={
+                                "cfg_in": self.options.config_file or "",
+                                "cfg_out": self.options.config_envsubst_file or "",
+                                "watched_dirs": ",".join(self.options.watched_dirs),
+                                "method": self.metrics_method,
+                            },
+                        )
+                    await self._notify()
+                    break
+                self._force = True
+                if first_error is None or err != first_error:
+                    if first_error is None:
+                        log.error(
+                            "reload failed, retrying",
+                            extra={"err": err, "attempt": attempt, "method": self.metrics_method},
+                        )
+                    else:
+                        log.warning(
+                            "reload still failing, error changed", extra={"err": err, "attempt": attempt}
+                        )
+                    first_error = err
+                await self._notify()
+                delay = next(delays)
+                log.debug("reload retry scheduled", extra={"delay_s": round(delay, 3), "attempt": attempt})
+
+                # A newer desired digest cuts the wait short (supersede); so does shutdown.
+                def superseded(t: bytes = target) -> bool:
+                    return self.desired != t
+
+                async with cond:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await cond.wait_for(superseded)
+
+    async def _attempt(self, attempt: int) -> str | None:
+        """One reload attempt under ``reload_timeout``. Returns None on success, else the error text."""
+        action = self._action
+        assert action is not None
+        m = self.metrics
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        m.reloads_total.inc()
+        try:
+            async with asyncio.timeout(self.options.reload_timeout):
+                await action.trigger()
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            err = (
+                f"reload attempt timed out after {self.options.reload_timeout:g}s "
+                "(the target may be slow to reload; backing off)"
+            )
+        except ReloadTimeout as exc:
+            err = f"{exc} (backing off)"
+        except ReloadRejected as exc:
+            err = str(exc)
+        except ReloadError as exc:
+            err = str(exc)
+        except Exception as exc:  # a bug in an action must not kill the loop
+            log.exception("reload action raised an unexpected error")
+            err = f"{type(exc).__name__}: {exc}"
+        else:
+            m.reload_duration_seconds.observe(loop.time() - start)
+            m.last_reload_successful.set(1)
+            m.last_reload_success_timestamp_seconds.set(self._clock.time())
+            return None
+        m.reload_duration_seconds.observe(loop.time() - start)
+        m.reloads_failed_total.inc()
+        m.last_reload_successful.set(0)
+        return redact_url(err) if "://" in err and "@" in err else err
+
+    # -- waiting (tests, library users) -----------------------------------------------------------
+    async def wait_applied(self, digest: bytes | None = None, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 (interface)
+        """Wait until ``digest`` (default: the current desired digest at each check) is applied.
+
+        Args:
+            digest: the digest to wait for; ``None`` = whatever is desired when the loop is idle
+                (``applied == desired`` and no forced reload pending).
+            timeout: seconds; ``None`` = no bound.
+
+        Returns:
+            The applied digest.
+
+        Raises:
+            TimeoutError: not applied within ``timeout``.
+        """
+        cond = self._cond()
+
+        def done() -> bool:
+            if digest is not None:
+                return self.applied == digest and not self._force
+            return self.applied is not None and self.applied == self.desired and not self._force
+
+        async with asyncio.timeout(timeout):
+            async with cond:
+                await cond.wait_for(done)
+        assert self.applied is not None
+        return self.applied
