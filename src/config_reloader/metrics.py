@@ -1,0 +1,309 @@
+"""Metrics and the status server (``--listen-address``: ``/metrics``, ``/healthz``, ``/ready``).
+
+Metric names, types and meaning follow Thanos ``pkg/reloader`` exactly (research reloader-anchors
+§1.11, DESIGN §3 rule 9) so that existing dashboards and the kube-prometheus alert
+``ConfigReloaderSidecarErrors`` (``max_over_time(reloader_last_reload_successful[5m]) == 0``) keep
+working; our additions use the same ``reloader_`` prefix. Nothing here touches prometheus_client's
+global ``REGISTRY``: ``registry=None`` means a fresh private registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import choose_encoder
+
+__all__ = ["ReloaderMetrics", "StatusServer", "SupervisorMetrics", "parse_listen_address"]
+
+log = logging.getLogger(__name__)
+
+WATCH_MODES = ("inotify", "poll")
+
+# Reloads range from milliseconds (small config, HTTP) to tens of seconds (PO#5346: 34 s).
+RELOAD_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class ReloaderMetrics:
+    """Every metric of the reloader, registered on one registry.
+
+    Thanos names (counters are exposed with the ``_total`` suffix, prometheus_client adds it):
+
+    - ``reloader_reloads_total`` (counter): reload attempts, each retry counts.
+    - ``reloader_reloads_failed_total`` (counter): failed reload attempts.
+    - ``reloader_last_reload_successful`` (gauge): 1 if the last attempt succeeded, else 0 (0 before
+      the first attempt).
+    - ``reloader_last_reload_success_timestamp_seconds`` (gauge): Unix time of the last success.
+    - ``reloader_config_apply_operations_total`` / ``..._failed_total`` (counters): apply passes.
+    - ``reloader_config_environment_variable_expansion_errors`` (gauge): unset ``$(VAR)`` references
+      in the last expansion.
+    - ``reloader_watches`` (gauge), ``reloader_watch_events_total``, ``reloader_watch_errors_total``
+      (counters).
+    - ``reloader_info{method}`` (gauge, constant 1).
+
+    Ours: ``reloader_watch_mode{mode="inotify"|"poll"}`` (1 for the active mode),
+    ``reloader_watch_overflows_total``, ``reloader_config_validation_failures_total``,
+    ``reloader_reload_duration_seconds`` (histogram, per attempt), ``reloader_pending_reload``
+    (1 while the desired content is not applied).
+
+    Args:
+        registry: where to register; ``None`` = a fresh private ``CollectorRegistry`` (``.registry``).
+        method: reload method for ``reloader_info{method}`` (``"http"``, ``"signal"``, ...).
+        clock: Unix time in seconds, for the success timestamp (injectable in tests).
+
+    Raises:
+        ValueError: the names are already registered on ``registry`` (prometheus_client's
+            duplicate check).
+    """
+
+    def __init__(
+        self, registry: CollectorRegistry | None, *, method: str, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.clock = clock
+        reg = self.registry
+        # --- Thanos names --------------------------------------------------------------------
+        self.reloads = Counter("reloader_reloads", "Reload attempts (each retry counts).", registry=reg)
+        self.reloads_failed = Counter("reloader_reloads_failed", "Reload attempts that failed.", registry=reg)
+        self.last_reload_successful = Gauge(
+            "reloader_last_reload_successful",
+            "1 if the last reload attempt succeeded, 0 otherwise (also 0 before the first attempt).",
+            registry=reg,
+        )
+        self.last_reload_success_timestamp_seconds = Gauge(
+            "reloader_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful reload.",
+            registry=reg,
+        )
+        self.config_apply_operations = Counter(
+            "reloader_config_apply_operations",
+            "Passes that re-read and rendered the watched configuration.",
+            registry=reg,
+        )
+        self.config_apply_operations_failed = Counter(
+            "reloader_config_apply_operations_failed",
+            "Passes that failed to read or render the watched configuration.",
+            registry=reg,
+        )
+        self.config_environment_variable_expansion_errors = Gauge(
+            "reloader_config_environment_variable_expansion_errors",
+            "References to unset environment variables found by the last $(VAR) expansion.",
+            registry=reg,
+        )
+        self.watches = Gauge("reloader_watches", "Paths currently watched.", registry=reg)
+        self.watch_events = Counter(
+            "reloader_watch_events", "Raw file-system events received (before filtering).", registry=reg
+        )
+        self.watch_errors = Counter(
+            "reloader_watch_errors", "Errors reported by the file-system watcher.", registry=reg
+        )
+        self.info = Gauge("reloader_info", "Reloader configuration; constant 1.", ["method"], registry=reg)
+        self.info.labels(method=method).set(1)
+        # --- ours ------------------------------------------------------------------------------
+        self.watch_mode = Gauge(
+            "reloader_watch_mode", "1 for the active watch mode (inotify or poll).", ["mode"], registry=reg
+        )
+        for mode in WATCH_MODES:
+            self.watch_mode.labels(mode=mode).set(0)
+        self.watch_overflows = Counter(
+            "reloader_watch_overflows",
+            "inotify queue overflows (IN_Q_OVERFLOW), each followed by a full rescan.",
+            registry=reg,
+        )
+        self.config_validation_failures = Counter(
+            "reloader_config_validation_failures",
+            "Rendered configurations rejected by --validate-command.",
+            registry=reg,
+        )
+        self.reload_duration_seconds = Histogram(
+            "reloader_reload_duration_seconds",
+            "Duration of one reload attempt in seconds, successful or not.",
+            buckets=RELOAD_DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.pending_reload = Gauge(
+            "reloader_pending_reload",
+            "1 while the desired configuration differs from the last successfully reloaded one.",
+            registry=reg,
+        )
+
+    def set_watch_mode(self, mode: Literal["inotify", "poll"]) -> None:
+        """Mark ``mode`` active (1) and the other inactive (0)."""
+        if mode not in WATCH_MODES:
+            raise ValueError(f"unknown watch mode {mode!r}; expected one of {WATCH_MODES}")
+        for m in WATCH_MODES:
+            self.watch_mode.labels(mode=m).set(1 if m == mode else 0)
+
+    def reload_succeeded(self, duration: float) -> None:
+        """Record one successful attempt that took ``duration`` seconds."""
+        self.reloads.inc()
+        self.reload_duration_seconds.observe(duration)
+        self.last_reload_successful.set(1)
+        self.last_reload_success_timestamp_seconds.set(self.clock())
+
+    def reload_failed(self, duration: float) -> None:
+        """Record one failed attempt that took ``duration`` seconds (a cancelled attempt is neither)."""
+        self.reloads.inc()
+        self.reloads_failed.inc()
+        self.reload_duration_seconds.observe(duration)
+        self.last_reload_successful.set(0)
+
+
+class SupervisorMetrics:
+    """Metrics of ``run`` (the supervisor), same ``reloader_`` prefix.
+
+    - ``reloader_child_running`` (gauge): 1 while the child process runs.
+    - ``reloader_child_restarts_total`` (counter): restarts of the child.
+    - ``reloader_child_last_exit_status`` (gauge): last exit status (negative = killed by signal N).
+    - ``reloader_pin_cpus{cpulist}`` (gauge): 1 for the CPU list the child is pinned to
+      (e.g. ``"0-3,8"``); no sample when not pinned.
+
+    Args:
+        registry: where to register; ``None`` = a fresh private registry.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        reg = self.registry
+        self.child_running = Gauge(
+            "reloader_child_running", "1 while the supervised child runs.", registry=reg
+        )
+        self.child_restarts = Counter(
+            "reloader_child_restarts", "Restarts of the supervised child.", registry=reg
+        )
+        self.child_last_exit_status = Gauge(
+            "reloader_child_last_exit_status",
+            "Exit status of the last child process (negative: killed by that signal).",
+            registry=reg,
+        )
+        self.pin_cpus = Gauge(
+            "reloader_pin_cpus", "1 for the CPU list the child is pinned to.", ["cpulist"], registry=reg
+        )
+
+    def set_pin_cpus(self, cpulist: str | None) -> None:
+        """Expose ``cpulist`` (kernel list format) as the only ``reloader_pin_cpus`` sample; None clears."""
+        self.pin_cpus.clear()
+        if cpulist is not None:
+            self.pin_cpus.labels(cpulist=cpulist).set(1)
+
+    def child_exited(self, status: int) -> None:
+        """Record an exit: running 0 and the exit status."""
+        self.child_running.set(0)
+        self.child_last_exit_status.set(status)
+
+
+def parse_listen_address(address: str) -> tuple[str | None, int]:
+    """Parse ``--listen-address`` like Go's ``net.Listen``.
+
+    ``":8080"`` = all interfaces (host ``None``), ``"127.0.0.1:0"`` = any free port,
+    ``"[::1]:9090"`` = IPv6.
+
+    Raises:
+        ValueError: no port, a port outside 0-65535, or unbalanced brackets.
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen address must be HOST:PORT or :PORT with PORT 0-65535, got {address!r}")
+    if host.startswith("[") != host.endswith("]"):
+        raise ValueError(f"unbalanced brackets in listen address {address!r}")
+    host = host.removeprefix("[").removesuffix("]")
+    return (host or None), int(port)
+
+
+class StatusServer:
+    """HTTP server for ``/metrics``, ``/healthz`` and ``/ready``.
+
+    - ``/metrics``: the registry in Prometheus text format (OpenMetrics if the scraper asks for it).
+    - ``/healthz``: 200 ``ok`` while the process serves (liveness only, like prometheus-config-reloader).
+    - ``/ready``: 200 ``ready`` once ``ready()`` is true, else 503 with the reason.
+
+    Args:
+        listen_address: ``HOST:PORT`` (``":8080"`` = all interfaces; port 0 = any free port).
+        registry: the registry served on ``/metrics``.
+        ready: readiness predicate (e.g. "the first reload succeeded").
+        not_ready_reason: text of the 503 answer (default ``"not ready"``).
+
+    Raises:
+        ValueError: bad ``listen_address``.
+        OSError: from :meth:`start` when the address cannot be bound (e.g. EADDRINUSE).
+    """
+
+    def __init__(
+        self,
+        listen_address: str,
+        registry: CollectorRegistry,
+        *,
+        ready: Callable[[], bool],
+        not_ready_reason: Callable[[], str] | None = None,
+    ) -> None:
+        self.host, self._requested_port = parse_listen_address(listen_address)
+        self.registry = registry
+        self.ready = ready
+        self.not_ready_reason = not_ready_reason
+        self.port: int = self._requested_port
+        self._runner: web.AppRunner | None = None
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return web.Response(body=encoder(self.registry), headers={"Content-Type": content_type})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        if self.ready():
+            return web.Response(text="ready\n")
+        reason = self.not_ready_reason() if self.not_ready_reason else "not ready"
+        return web.Response(status=503, text=reason + "\n")
+
+    async def start(self) -> None:
+        """Bind and serve; afterwards ``.port`` is the bound port."""
+        if self._runner is not None:
+            raise RuntimeError("StatusServer already started")
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/ready", self._ready)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            site: web.BaseSite
+            if self.host is None:
+                # Go binds one dual-stack socket for ":PORT"; aiohttp's host=None would bind one
+                # socket per family, with different ports when PORT is 0.
+                if socket.has_dualstack_ipv6():
+                    sock = socket.create_server(
+                        ("", self._requested_port), family=socket.AF_INET6, dualstack_ipv6=True
+                    )
+                else:
+                    sock = socket.create_server(("", self._requested_port))
+                site = web.SockSite(runner, sock)
+            else:
+                site = web.TCPSite(runner, self.host, self._requested_port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        addresses = runner.addresses
+        if addresses:
+            self.port = int(addresses[0][1])
+        log.info("status server listening", extra={"host": self.host or "*", "port": self.port})
+
+    async def stop(self) -> None:
+        """Stop serving (idempotent)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> StatusServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
