@@ -1,0 +1,261 @@
+"""Render the config output: gunzip, ``$(VAR)`` expansion, validate hook, atomic write.
+
+Semantics follow Thanos ``pkg/reloader`` / prometheus-config-reloader (research/reloader-anchors.md
+§1.8-§1.10):
+
+* gzip is detected by the magic bytes ``1f 8b`` at the start of the input, never by file name; the
+  output is always plain;
+* only ``$(NAME)`` with ``NAME`` matching ``[a-zA-Z_0-9]+`` is expanded, in one pass, values
+  inserted verbatim; ``$NAME``/``${NAME}`` are left alone and there is no escape (``$$(X)`` still
+  expands ``$(X)``);
+* unset variables: ``strict_env=True`` fails with every unset name; otherwise the reference is kept
+  verbatim and reported in :attr:`Rendered.unset_vars` (the reconciler sets
+  ``reloader_config_environment_variable_expansion_errors`` and warns).
+
+Unlike Thanos the output is rewritten only when its bytes differ (no needless rename, so the
+service's own watcher sees nothing), and an optional validate command must accept a candidate
+first. On any failure the previous output is untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import os
+import re
+import stat
+import subprocess
+import tempfile
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from config_reloader.atomic import atomic_write
+from config_reloader.errors import EnvExpansionError, GzipError, RenderError, ValidationFailed
+
+__all__ = [
+    "ENV_REFERENCE",
+    "GZIP_MAGIC",
+    "Rendered",
+    "expand_env",
+    "render_bytes",
+    "render_file",
+    "render_file_async",
+]
+
+GZIP_MAGIC = b"\x1f\x8b"
+# Source: thanos pkg/reloader/reloader.go (envVarRegexp); Kubernetes' $(VAR) dependent-variable syntax.
+ENV_REFERENCE = re.compile(rb"\$\(([a-zA-Z_0-9]+)\)")
+_OUTPUT_LIMIT = 4096  # characters of validator output kept in ValidationFailed
+DEFAULT_VALIDATE_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """Result of rendering one config file.
+
+    Attributes:
+        data: the rendered (decompressed, expanded) bytes.
+        unset_vars: names referenced as ``$(NAME)`` but unset, sorted, each once (tolerant mode).
+        source_gzip: the input was gzip-compressed.
+        written: :func:`render_file` replaced the output (False: no output file, or same bytes).
+    """
+
+    data: bytes
+    unset_vars: tuple[str, ...]
+    source_gzip: bool
+    written: bool = False
+
+
+def expand_env(data: bytes, env: Mapping[str, str]) -> tuple[bytes, tuple[str, ...]]:
+    """Expand ``$(NAME)`` references in ``data``; returns ``(expanded, sorted unset names)``.
+
+    Unset references are kept verbatim. Values are encoded with :func:`os.fsencode`.
+    """
+    unset: set[str] = set()
+
+    def sub(m: re.Match[bytes]) -> bytes:
+        name = m.group(1).decode("ascii")
+        value = env.get(name)
+        if value is None:
+            unset.add(name)
+            return m.group(0)
+        return os.fsencode(value)
+
+    return ENV_REFERENCE.sub(sub, data), tuple(sorted(unset))
+
+
+def render_bytes(raw: bytes, *, source: str, env: Mapping[str, str], strict_env: bool) -> Rendered:
+    """Gunzip (by magic bytes) and expand ``$(VAR)`` references in ``raw``.
+
+    Args:
+        raw: the input bytes.
+        source: the input's path, for error messages.
+        env: variables for expansion (usually ``os.environ``).
+        strict_env: unset references are an error instead of being kept verbatim.
+
+    Raises:
+        GzipError: ``raw`` starts with ``1f 8b`` but is not a valid gzip stream.
+        EnvExpansionError: ``strict_env`` and at least one referenced variable is unset
+            (``.names`` lists all of them).
+    """
+    is_gzip = raw[:2] == GZIP_MAGIC
+    if is_gzip:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise GzipError(
+                f"{source}: starts with the gzip magic bytes but does not decompress: {exc}", path=source
+            ) from exc
+    data, unset = expand_env(raw, env)
+    if unset and strict_env:
+        names = ", ".join(unset)
+        raise EnvExpansionError(
+            f"{source}: found reference to unset environment variable(s) {names} "
+            "(set them, or run without --strict-env to keep the references verbatim)",
+            path=source,
+            names=unset,
+        )
+    return Rendered(data=data, unset_vars=unset, source_gzip=is_gzip)
+
+
+def validate_argv(command: Sequence[str], candidate: str) -> list[str]:
+    """``command`` with every ``{}`` replaced by ``candidate``; appended when there is no ``{}``."""
+    if any("{}" in arg for arg in command):
+        return [arg.replace("{}", candidate) for arg in command]
+    return [*command, candidate]
+
+
+def _run_validate(
+    command: Sequence[str], data: bytes, *, output_file: str | None, source: str, timeout: float
+) -> None:
+    directory = os.path.dirname(output_file) if output_file else tempfile.gettempdir()
+    name = os.path.basename(output_file or source)
+    fd, candidate = tempfile.mkstemp(
+        dir=directory, prefix=f".{name}.validate-", suffix=os.path.splitext(name)[1]
+    )
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        argv = validate_argv(command, candidate)
+        try:
+            proc = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            out = (exc.output or b"").decode(errors="replace")
+            raise ValidationFailed(
+                f"{source}: validate command {argv[0]} did not finish within {timeout:g}s",
+                path=source,
+                returncode=-1,
+                output=out[-_OUTPUT_LIMIT:],
+            ) from exc
+        except OSError as exc:
+            raise ValidationFailed(
+                f"{source}: cannot run validate command {argv[0]}: {exc.strerror}",
+                path=source,
+                returncode=-1,
+                output="",
+            ) from exc
+        if proc.returncode != 0:
+            out = proc.stdout.decode(errors="replace")
+            raise ValidationFailed(
+                f"{source}: validate command {argv[0]} rejected the rendered config "
+                f"(exit status {proc.returncode})",
+                path=source,
+                returncode=proc.returncode,
+                output=out[-_OUTPUT_LIMIT:],
+            )
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(candidate)
+
+
+def render_file(
+    config_file: str,
+    output_file: str | None,
+    *,
+    env: Mapping[str, str],
+    strict_env: bool,
+    validate_command: Sequence[str] | None = None,
+    validate_timeout: float = DEFAULT_VALIDATE_TIMEOUT,
+) -> Rendered:
+    """Read ``config_file``, render it, validate it, and write ``output_file`` if its bytes changed.
+
+    Blocking (file I/O and maybe a child process); use :func:`render_file_async` from a loop.
+
+    Args:
+        config_file: input path (may be gzip-compressed; symlinks followed).
+        output_file: where to write; ``None`` = render (and validate) only.
+        env, strict_env: see :func:`render_bytes`.
+        validate_command: argv run on a candidate temp file written next to the output (``{}`` in
+            any argument is replaced by its path; with no ``{}`` the path is appended). Non-zero
+            exit rejects the render.
+        validate_timeout: seconds before the validator is killed (counts as a rejection).
+
+    Returns:
+        :class:`Rendered`; ``written`` tells whether ``output_file`` was replaced. A new output
+        gets the input's mode; an existing output keeps its own.
+
+    Raises:
+        RenderError: the input cannot be read. GzipError, EnvExpansionError: see
+            :func:`render_bytes`. ValidationFailed: the validator rejected the candidate, timed out
+            or could not run. AtomicWriteError: the output could not be written.
+    """
+    try:
+        with open(config_file, "rb") as f:
+            raw = f.read()
+            in_mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
+    except OSError as exc:
+        raise RenderError(f"cannot read config file {config_file}: {exc.strerror}", path=config_file) from exc
+    rendered = render_bytes(raw, source=config_file, env=env, strict_env=strict_env)
+    if validate_command:
+        _run_validate(
+            validate_command,
+            rendered.data,
+            output_file=output_file,
+            source=config_file,
+            timeout=validate_timeout,
+        )
+    if output_file is None:
+        return rendered
+    try:
+        with open(output_file, "rb") as f:
+            current: bytes | None = f.read()
+    except FileNotFoundError:
+        current = None
+    except OSError:
+        current = None  # unreadable: rewrite it
+    if current == rendered.data:
+        return rendered
+    atomic_write(output_file, rendered.data, mode=None if current is not None else in_mode)
+    return Rendered(
+        data=rendered.data, unset_vars=rendered.unset_vars, source_gzip=rendered.source_gzip, written=True
+    )
+
+
+async def render_file_async(
+    config_file: str,
+    output_file: str | None,
+    *,
+    env: Mapping[str, str],
+    strict_env: bool,
+    validate_command: Sequence[str] | None = None,
+    validate_timeout: float = DEFAULT_VALIDATE_TIMEOUT,
+) -> Rendered:
+    """:func:`render_file` in a worker thread (arguments, result and errors are the same)."""
+    return await asyncio.to_thread(
+        render_file,
+        config_file,
+        output_file,
+        env=env,
+        strict_env=strict_env,
+        validate_command=validate_command,
+        validate_timeout=validate_timeout,
+    )

@@ -1,0 +1,408 @@
+"""ChangeSource: directory watches, re-arming, overflow rescans and the polling fallback.
+
+Events are hints, never facts (DESIGN §3 rule 1): this module turns raw inotify events into
+"path P may have changed" / "rescan everything" hints and hands them to the :class:`Settler`; it
+never reads file contents. See docs/watch-internals.md for the whole story. In short:
+
+* every watched dir, and the parent dir of every config file, gets one non-recursive watch
+  (a file watch dies on the first atomic replacement: DESIGN §3 rule 2, bugs B1/B2/B17/B26);
+* in a config file's parent only the file's own name and kubelet's ``..*`` names are hints; in a
+  watched dir every name is;
+* a watched path that is a symlink also gets a watch on its parent, so a swap of the link
+  (``ln -sfn`` = rename of a new link over it) re-arms the watch onto the new target;
+* a missing path is replaced by a watch on its nearest existing ancestor; when the next path
+  component appears, or a watch is dropped (``IN_IGNORED``, ``IN_DELETE_SELF``, ``IN_MOVE_SELF``,
+  ``IN_UNMOUNT``), every watch is recomputed and a rescan batch follows (events before the new
+  watch existed are lost);
+* ``IN_Q_OVERFLOW`` or a read error: immediate rescan batch;
+* ``InotifyLimitError`` (EMFILE on init, ENOSPC on add) or ``force_polling``: poll by stat-ing the
+  watched paths every ``poll_interval`` seconds, with one warning naming the sysctl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal
+
+from config_reloader.errors import InotifyLimitError
+from config_reloader.watch.inotify import (
+    IN_ATTRIB,
+    IN_CLOSE_WRITE,
+    IN_CREATE,
+    IN_DELETE,
+    IN_DELETE_SELF,
+    IN_IGNORED,
+    IN_MODIFY,
+    IN_MOVE_SELF,
+    IN_MOVED_FROM,
+    IN_MOVED_TO,
+    IN_ONLYDIR,
+    IN_Q_OVERFLOW,
+    IN_UNMOUNT,
+    Inotify,
+    InotifyEvent,
+)
+from config_reloader.watch.settle import ChangeBatch, Settler
+from config_reloader.watch.snapshot import is_kubelet_internal
+
+__all__ = ["DEFAULT_POLL_INTERVAL", "WATCH_MASK", "ChangeBatch", "ChangeSource"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POLL_INTERVAL = 1.0
+WATCH_MASK = (
+    IN_MODIFY
+    | IN_ATTRIB
+    | IN_CLOSE_WRITE
+    | IN_MOVED_FROM
+    | IN_MOVED_TO
+    | IN_CREATE
+    | IN_DELETE
+    | IN_DELETE_SELF
+    | IN_MOVE_SELF
+    | IN_ONLYDIR
+)
+_SELF_GONE = IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT
+_NAME_GONE = IN_DELETE | IN_MOVED_FROM
+
+RoleKind = Literal["dir", "parent", "link", "ancestor"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Role:
+    """Why a directory is watched.
+
+    kind: ``dir`` = a watched dir (every name is a hint); ``parent`` = parent of config file
+    ``target`` (only ``name`` and ``..*`` are hints); ``link`` = parent of the symlink ``target``
+    (``name`` changing re-arms); ``ancestor`` = nearest existing ancestor of the missing ``target``
+    (``name`` = next path component; its appearance re-arms).
+    """
+
+    kind: RoleKind
+    target: str
+    name: str
+
+
+PollIdentity = tuple[int, int, int, int, int] | None
+
+
+class ChangeSource:
+    """Settled change hints for config ``files`` and watched ``dirs``; an async context manager.
+
+    Usage::
+
+        async with ChangeSource(["/etc/app/app.yaml"], ["/etc/app/rules"], delay=1.0) as source:
+            async for batch in source:      # first batch: rescan=True, reason="initial"
+                snapshot = snapshotter.snapshot(None if batch.rescan else batch.paths)
+
+    Args:
+        files: config files (their parent dir is watched, filtered by name; may not exist yet).
+        dirs: watched dirs (non-recursive watches, like Thanos; may not exist yet).
+        delay: seconds of quiet after the last hint before a batch (``--delay-interval``).
+        max_open_wait: seconds a batch may wait for a writer to close a file it modified.
+        poll_interval: seconds between polls in poll mode (``None`` = 1 s).
+        force_polling: never use inotify.
+        on_event: called with ``"event"`` for every raw event, ``"overflow"`` for
+            ``IN_Q_OVERFLOW``, ``"error"`` for watcher errors (the reconciler counts them).
+        inotify_factory: builds the :class:`Inotify` (a seam for tests: raise
+            ``InotifyLimitError`` to exercise the polling fallback).
+
+    Attributes:
+        mode: ``"inotify"`` or ``"poll"`` (valid once entered).
+        watches: current number of inotify watches (poll mode: number of polled roots).
+    """
+
+    def __init__(
+        self,
+        files: Sequence[str],
+        dirs: Sequence[str],
+        *,
+        delay: float,
+        max_open_wait: float = 5.0,
+        poll_interval: float | None = None,
+        force_polling: bool = False,
+        on_event: Callable[[str], None] | None = None,
+        inotify_factory: Callable[[], Inotify] = Inotify,
+    ) -> None:
+        self.files = tuple(dict.fromkeys(os.path.abspath(f) for f in files))
+        self.dirs = tuple(dict.fromkeys(os.path.abspath(d) for d in dirs))
+        self.poll_interval = DEFAULT_POLL_INTERVAL if poll_interval is None else poll_interval
+        if self.poll_interval <= 0:
+            raise ValueError("poll_interval must be > 0 seconds")
+        self.force_polling = force_polling
+        self.mode: Literal["inotify", "poll"] = "poll" if force_polling else "inotify"
+        self.watches = 0
+        self._settler = Settler(delay, max_open_wait)
+        self._on_event = on_event or (lambda kind: None)
+        self._factory = inotify_factory
+        self._ino: Inotify | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wd_roles: dict[int, list[_Role]] = {}
+        self._wake = asyncio.Event()
+        self._poll_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def __aenter__(self) -> ChangeSource:
+        self._loop = asyncio.get_running_loop()
+        if self.force_polling:
+            log.info("polling for changes (forced)", extra={"poll_interval": self.poll_interval})
+            self._start_polling()
+        else:
+            try:
+                self._ino = self._factory()
+                self._rearm()
+                self._loop.add_reader(self._ino.fileno(), self._on_readable)
+            except InotifyLimitError as exc:
+                self._fall_back(exc)
+        self._hint_rescan("initial", urgent=True)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop watching (idempotent): remove the reader, close the fd, stop the poller."""
+        self._closed = True
+        self._stop_inotify()
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poll_task
+            self._poll_task = None
+        self._wake.set()
+
+    def __aiter__(self) -> AsyncIterator[ChangeBatch]:
+        return self
+
+    async def __anext__(self) -> ChangeBatch:
+        while not self._closed:
+            due = self._settler.due_in()
+            if due is not None and due <= 0:
+                return self._settler.take()
+            self._wake.clear()
+            if due is None:
+                await self._wake.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(due):
+                        await self._wake.wait()
+        raise StopAsyncIteration
+
+    # --- hints ----------------------------------------------------------------------------------
+    def _hint(self, path: str, reason: str = "inotify") -> None:
+        self._settler.hint(path, reason=reason)
+        self._wake.set()
+
+    def _hint_rescan(self, reason: str, *, urgent: bool = False) -> None:
+        self._settler.hint(None, reason=reason, rescan=True, urgent=urgent)
+        self._wake.set()
+
+    # --- inotify --------------------------------------------------------------------------------
+    def _plan(self) -> list[tuple[str, _Role]]:
+        """Which directory to watch for which reason, from the filesystem as it is now."""
+        plan: list[tuple[str, _Role]] = []
+
+        def want_dir(path: str, role: _Role) -> None:
+            if os.path.isdir(path):
+                plan.append((path, role))
+                if os.path.islink(path):
+                    parent = os.path.dirname(path)
+                    if os.path.isdir(parent):
+                        plan.append((parent, _Role("link", path, os.path.basename(path))))
+                return
+            child = path
+            ancestor = os.path.dirname(path)
+            while not os.path.isdir(ancestor) and ancestor != os.path.dirname(ancestor):
+                child, ancestor = ancestor, os.path.dirname(ancestor)
+            plan.append((ancestor, _Role("ancestor", path, os.path.basename(child))))
+
+        for d in self.dirs:
+            want_dir(d, _Role("dir", d, ""))
+        for f in self.files:
+            want_dir(os.path.dirname(f), _Role("parent", f, os.path.basename(f)))
+        return plan
+
+    def _rearm(self) -> bool:
+        """(Re)compute every watch; True if the set of watched inodes or roles changed.
+
+        Raises:
+            InotifyLimitError: ENOSPC while adding a watch (the caller falls back to polling).
+        """
+        assert self._ino is not None
+        new: dict[int, list[_Role]] = {}
+        for attempt in range(5):
+            new.clear()
+            retry = False
+            for path, role in self._plan():
+                try:
+                    wd = self._ino.add_watch(path, WATCH_MASK)
+                except InotifyLimitError:
+                    raise
+                except OSError as exc:
+                    if exc.errno in (errno.ENOENT, errno.ENOTDIR) and attempt < 4:
+                        retry = True  # vanished between the plan and the add: plan again
+                        break
+                    self._on_event("error")
+                    log.warning(
+                        "cannot watch directory; changes there are seen only by the periodic resync",
+                        extra={"cfg_path": path, "err": exc.strerror},
+                    )
+                    continue
+                new.setdefault(wd, []).append(role)
+            if not retry:
+                break
+        old = self._wd_roles
+        for wd in old.keys() - new.keys():
+            with contextlib.suppress(OSError, ValueError):
+                self._ino.rm_watch(wd)
+        self._wd_roles = {wd: list(roles) for wd, roles in new.items()}
+        self.watches = len(self._wd_roles)
+        changed = old != self._wd_roles
+        if changed:
+            log.debug("watches armed", extra={"watches": self.watches})
+        return changed
+
+    def _on_readable(self) -> None:
+        try:
+            self._handle_readable()
+        except InotifyLimitError as exc:
+            self._fall_back(exc)
+        except Exception:
+            # Never let a watcher bug kill the loop: count it, rescan, keep going.
+            self._on_event("error")
+            log.exception("watcher error; rescanning")
+            self._hint_rescan("overflow", urgent=True)
+
+    def _handle_readable(self) -> None:
+        if self._ino is None:
+            return
+        try:
+            events = self._ino.read_events()
+        except OSError as exc:
+            self._on_event("error")
+            log.warning("reading inotify events failed; rescanning", extra={"err": str(exc)})
+            self._hint_rescan("overflow", urgent=True)
+            return
+        need_rearm = False
+        for ev in events:
+            self._on_event("event")
+            need_rearm |= self._handle_event(ev)
+        if need_rearm and self._ino is not None and self._rearm():
+            self._hint_rescan("rearm")
+
+    def _handle_event(self, ev: InotifyEvent) -> bool:
+        """Turn one event into hints; True if the watches must be recomputed."""
+        if ev.mask & IN_Q_OVERFLOW:
+            self._on_event("overflow")
+            log.warning("inotify queue overflowed (fs.inotify.max_queued_events); rescanning everything")
+            self._hint_rescan("overflow", urgent=True)
+            return True
+        roles = self._wd_roles.get(ev.wd)
+        if not roles:
+            return False
+        if ev.mask & _SELF_GONE or (not ev.name and ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF)):
+            for role in roles:
+                if role.kind in ("dir", "parent"):
+                    self._hint(role.target)
+            return True
+        rearm = False
+        for role in roles:
+            name = ev.name
+            if role.kind == "dir":
+                if not name or is_kubelet_internal(name):
+                    self._hint(role.target)
+                else:
+                    path = os.path.join(role.target, name)
+                    self._track_writer(path, ev.mask)
+                    self._hint(path)
+            elif role.kind == "parent":
+                if name == role.name:
+                    self._track_writer(role.target, ev.mask)
+                    self._hint(role.target)
+                elif is_kubelet_internal(name):
+                    self._hint(role.target)
+            elif role.kind == "link":
+                if name == role.name:
+                    self._hint(role.target)
+                    rearm = True
+            elif name == role.name:  # ancestor: the next component of a missing path moved
+                rearm = True
+        return rearm
+
+    def _track_writer(self, path: str, mask: int) -> None:
+        if mask & (IN_CLOSE_WRITE | _NAME_GONE):
+            self._settler.closed(path)
+        elif mask & IN_MODIFY:
+            self._settler.writing(path)
+
+    def _stop_inotify(self) -> None:
+        if self._ino is not None:
+            if self._loop is not None and not self._ino.closed:
+                with contextlib.suppress(Exception):
+                    self._loop.remove_reader(self._ino.fileno())
+            self._ino.close()
+            self._ino = None
+        self._wd_roles = {}
+
+    # --- polling --------------------------------------------------------------------------------
+    def _fall_back(self, exc: InotifyLimitError) -> None:
+        self._stop_inotify()
+        self._on_event("error")
+        log.warning(
+            "inotify limit reached; falling back to polling, raise the sysctl to get inotify back",
+            extra={"sysctl": exc.sysctl, "poll_interval": self.poll_interval, "err": str(exc)},
+        )
+        self._start_polling()
+        self._hint_rescan("poll", urgent=True)
+
+    def _start_polling(self) -> None:
+        self.mode = "poll"
+        self.watches = len(self.files) + len(self.dirs)
+        if self._poll_task is None and self._loop is not None:
+            self._poll_task = self._loop.create_task(self._poll_loop(), name="config-reloader-poll")
+
+    def _poll_signature(self) -> dict[str, PollIdentity]:
+        """Identity of every polled path: config files, watched dirs and their direct entries."""
+        sig: dict[str, PollIdentity] = {}
+
+        def ident(path: str) -> PollIdentity:
+            try:
+                st = os.stat(path)
+            except OSError:
+                return None
+            return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+        for f in self.files:
+            sig[f] = ident(f)
+        for d in self.dirs:
+            sig[d] = ident(d)
+            try:
+                with os.scandir(d) as it:
+                    names = [e.name for e in it]
+            except OSError:
+                continue
+            for name in names:
+                sig[os.path.join(d, name)] = ident(os.path.join(d, name))
+        return sig
+
+    async def _poll_loop(self) -> None:
+        previous = self._poll_signature()
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            current = self._poll_signature()
+            changed = [p for p in previous.keys() | current.keys() if previous.get(p) != current.get(p)]
+            previous = current
+            if changed:
+                for path in changed:
+                    self._settler.hint(path, reason="poll")
+                self._hint_rescan("poll")
