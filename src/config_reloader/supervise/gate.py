@@ -1,0 +1,114 @@
+"""The gate of ``config-reloader run``: conditions, asserts and the pin set.
+
+Semantics are systemd's (``systemd.unit(5)``, "Conditions and Asserts"; engine in
+:mod:`config_reloader.conditions`): failing conditions skip the start (not an error), failing
+asserts are an error. The pin set is the set of CPUs in the current affinity mask
+(``sched_getaffinity(2)``) on which every feature named by a non-negated
+``ConditionCPUFeature=`` is usable (DESIGN §4 rules 2-3; engine in :mod:`config_reloader.cpu`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from config_reloader.supervise.supervisor import format_cpus
+
+if TYPE_CHECKING:
+    from config_reloader.conditions import Condition, Verdict
+    from config_reloader.cpu import MachineFeatures
+
+__all__ = ["GateResult", "gate"]
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """Outcome of the conditions and the pin-set computation.
+
+    Attributes:
+        action: ``"start"``, ``"skip"`` (a condition failed: exit 0 or ``--skip-exit-code``) or
+            ``"assert-failed"`` (exit 1).
+        verdict: the conditions engine's Verdict (None when there were no conditions).
+        cpus: the pin set (None = not pinning).
+        required_features: feature names from ``ConditionCPUFeature=`` (non-negated).
+        reason: human-readable reason for skip / assert-failed ("" when starting).
+    """
+
+    action: Literal["start", "skip", "assert-failed"]
+    verdict: Verdict | None
+    cpus: frozenset[int] | None
+    required_features: tuple[str, ...]
+    reason: str = ""
+
+
+def gate(
+    conditions: Sequence[Condition],
+    *,
+    pin_cpus: bool | None = None,
+    machine: MachineFeatures | None = None,
+    affinity: Iterable[int] | None = None,
+) -> GateResult:
+    """Evaluate conditions/asserts and compute the pin set.
+
+    Args:
+        conditions: parsed ``Condition*=`` / ``Assert*=`` (conditions.parse_assignment / parse_unit_file).
+        pin_cpus: True/False as ``--pin-cpus``/``--no-pin-cpus``; None = pin iff a
+            ``ConditionCPUFeature=`` is present.
+        machine: CPU features to evaluate against (tests, captures); None = probe this machine.
+        affinity: the CPUs we may run on; None = ``os.sched_getaffinity(0)``.
+
+    Returns:
+        A :class:`GateResult`. An empty pin set (no CPU of the affinity mask has all required
+        features usable) makes the gate ``"skip"``.
+
+    Raises:
+        ConditionError: input errors (unknown feature names, ...), from the conditions engine.
+    """
+    from config_reloader.conditions import EvalOptions, evaluate, required_cpu_features
+
+    required = tuple(required_cpu_features(conditions))
+    do_pin = bool(required) if pin_cpus is None else pin_cpus
+    verdict: Verdict | None = None
+    if conditions:
+        if machine is None and (required or do_pin):
+            from config_reloader.cpu import probe_machine
+
+            machine = probe_machine()
+        verdict = evaluate(conditions, EvalOptions(machine=machine))
+        failed = [r for r in verdict.results if not r.passed]
+        if not verdict.asserts_ok:
+            why = "; ".join(
+                f"{r.condition.kind}{r.condition.type}={r.condition.parameter}: {r.reason}"
+                for r in failed
+                if r.condition.kind == "Assert"
+            )
+            return GateResult("assert-failed", verdict, None, required, why)
+        if not verdict.conditions_ok:
+            why = "; ".join(
+                f"{r.condition.kind}{r.condition.type}={r.condition.parameter}: {r.reason}"
+                for r in failed
+                if r.condition.kind == "Condition"
+            )
+            return GateResult("skip", verdict, None, required, why or "no triggering condition passed")
+    cpus: frozenset[int] | None = None
+    if do_pin:
+        allowed = frozenset(os.sched_getaffinity(0) if affinity is None else affinity)
+        if required:
+            from config_reloader.cpu import pin_set, probe_machine
+
+            if machine is None:
+                machine = probe_machine()
+            cpus = frozenset(pin_set(machine, list(required))) & allowed
+        else:
+            cpus = allowed
+        if not cpus:
+            return GateResult(
+                "skip",
+                verdict,
+                frozenset(),
+                required,
+                f"no CPU in the affinity mask {format_cpus(allowed)} has all of {', '.join(required)} usable",
+            )
+    return GateResult("start", verdict, cpus, required)

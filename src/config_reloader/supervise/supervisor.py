@@ -1,0 +1,586 @@
+"""The supervisor of ``config-reloader run``: one child at a time, signals, readiness, restarts.
+
+:class:`Supervisor` starts the child with the pin set as CPU affinity, forwards SIGTERM, SIGINT,
+SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2, holds back a SIGHUP (and the reload signal) until the child is
+ready, reaps every zombie (as PID 1 in a container, or as child subreaper otherwise), stops the child
+with an escalating ladder (stop signal, ``stop_timeout``, SIGKILL, as watchfiles' ``run_process``
+does) and restarts it by policy, at most ``max_restarts_per_minute`` times in any 60 s window.
+
+Sources: ``signal(7)`` (PID 1 of a PID namespace only receives signals it handles),
+prometheus/prometheus#14917 (SIGHUP during start-up kills the target; research B14), docker's
+stop semantics (signal, grace period, SIGKILL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import math
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from config_reloader.errors import SuperviseError
+from config_reloader.supervise.process import (
+    Child,
+    exit_status_from_wait,
+    list_children,
+    set_child_subreaper,
+)
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from config_reloader.metrics import SupervisorMetrics
+
+__all__ = [
+    "FORWARDED_SIGNALS",
+    "SHUTDOWN_SIGNALS",
+    "ChildMetrics",
+    "RestartPolicy",
+    "SuperviseOptions",
+    "Supervisor",
+    "format_cpus",
+]
+
+log = logging.getLogger(__name__)
+
+RestartPolicy = Literal["no", "on-failure", "always"]
+
+#: Signals ``run`` forwards to its child (issue 4).
+FORWARDED_SIGNALS: tuple[signal.Signals, ...] = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
+#: Forwarded signals that also mean "shut down": the child is not restarted after it exits, and it is
+#: killed with SIGKILL if it is still alive ``stop_timeout`` seconds later (docker stop semantics).
+SHUTDOWN_SIGNALS: frozenset[int] = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
+
+_READY_POLL_INTERVAL = 0.05  # seconds between readiness probes
+_ORPHAN_GRACE = 1.0  # seconds a foreign zombie may wait for its own waiter (asyncio's child watcher)
+_KILL_WAIT = 5.0  # seconds to wait for the child to disappear after SIGKILL
+
+
+def format_cpus(cpus: Iterable[int]) -> str:
+    """cpulist syntax ("0-3,8", as in /proc/PID/status Cpus_allowed_list), via the cpu engine."""
+    from config_reloader.cpu import format_cpulist
+
+    return str(format_cpulist(cpus))
+
+
+class ChildMetrics:
+    """The supervisor's metrics: :class:`config_reloader.metrics.SupervisorMetrics` (running,
+    restarts, last exit status, pin set) plus two of ours on the same registry:
+    ``reloader_child_ready`` (gauge) and ``reloader_child_orphans_reaped_total`` (counter).
+
+    Args:
+        registry: where to register; None = a fresh private registry.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        from prometheus_client import Counter, Gauge
+
+        from config_reloader.metrics import SupervisorMetrics
+
+        self.base: SupervisorMetrics = SupervisorMetrics(registry)
+        reg = self.base.registry
+        self.ready = Gauge(
+            "reloader_child_ready", "1 once the running child passed its readiness check.", registry=reg
+        )
+        self.orphans_reaped = Counter(
+            "reloader_child_orphans_reaped",
+            "Zombie processes re-parented to run and reaped by it.",
+            registry=reg,
+        )
+
+    def set_pin(self, cpus: frozenset[int] | None) -> None:
+        """Record the pin set (None = not pinned: no sample)."""
+        self.base.set_pin_cpus(format_cpus(cpus) if cpus else None)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SuperviseOptions:
+    """How ``run`` supervises its child. Durations are float seconds; ``None`` means "disabled"."""
+
+    argv: tuple[str, ...]
+    """The command and its arguments (after ``--``)."""
+    cpus: frozenset[int] | None = None
+    """CPU affinity for the child (the pin set); None = inherit ours (``--no-pin-cpus``)."""
+    stop_signal: int = signal.SIGTERM
+    """First rung of the stop ladder when ``run`` itself stops the child (``--stop-signal``)."""
+    stop_timeout: float = 10.0
+    """Seconds between the stop signal (or a forwarded SIGTERM/SIGINT/SIGQUIT) and SIGKILL."""
+    restart: RestartPolicy = "no"
+    """Restart the child after it exits: never, on non-zero status, or always (``--restart``)."""
+    restart_delay: float = 1.0
+    """Seconds between an exit and the restart (``--restart-delay``)."""
+    max_restarts_per_minute: int = 5
+    """Give up (exit with the last status) rather than restart more often in any 60 s window."""
+    ready_url: str | None = None
+    """The child is ready once a GET on this URL answers 200 (``--ready-url``)."""
+    ready_delay: float | None = None
+    """Or: the child is ready this many seconds after it started (``--ready-delay``)."""
+    reload_signal: int = signal.SIGHUP
+    """Held back like SIGHUP until the child is ready (``--reload-signal``)."""
+    env: Mapping[str, str] | None = None
+    """Environment of the child; None = ours."""
+    reap_orphans: bool = True
+    """Reap zombies re-parented to us (PID 1, or subreaper). Becomes subreaper when not PID 1."""
+    forward_signals: tuple[int, ...] = field(default=tuple(FORWARDED_SIGNALS))
+    """Signals to forward to the child."""
+
+    def __post_init__(self) -> None:
+        if not self.argv:
+            raise ValueError("argv: a command is required after --")
+        for name in ("stop_timeout", "restart_delay"):
+            v = getattr(self, name)
+            if math.isnan(v) or v < 0:
+                raise ValueError(f"{name}: must be a non-negative number of seconds, got {v!r}")
+        if self.ready_delay is not None and (math.isnan(self.ready_delay) or self.ready_delay < 0):
+            raise ValueError(f"ready_delay: must be a non-negative number of seconds, got {self.ready_delay}")
+        if self.restart not in ("no", "on-failure", "always"):
+            raise ValueError(f"restart: must be no, on-failure or always, got {self.restart!r}")
+        if self.max_restarts_per_minute < 0:
+            raise ValueError("max_restarts_per_minute: must be >= 0")
+        if self.cpus is not None and not self.cpus:
+            raise ValueError("cpus: the pin set is empty (the condition should have failed)")
+
+
+class Supervisor:
+    """Run one child at a time under a restart policy; see the module docstring.
+
+    Use :meth:`run` once; other tasks may call :meth:`wait_ready`, :meth:`restart_child`,
+    :meth:`stop` and read :attr:`pid` / :attr:`ready` meanwhile (same event loop).
+
+    Args:
+        options: what to run and how.
+        metrics: child metrics to update, or None.
+        readiness_probe: override of the readiness check (tests); default from ``options``.
+    """
+
+    def __init__(
+        self,
+        options: SuperviseOptions,
+        *,
+        metrics: ChildMetrics | None = None,
+        readiness_probe: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        self.options = options
+        self.metrics = metrics
+        self._probe = readiness_probe
+        self._child: Child | None = None
+        self._ready_event = asyncio.Event()
+        self._restart_requested = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        self._restart_waiters: list[asyncio.Future[None]] = []
+        self._shutting_down = False
+        self._held: set[int] = set()
+        self._restart_times: collections.deque[float] = collections.deque()
+        self._zombies_seen: dict[int, float] = {}
+        self._reap_handle: asyncio.TimerHandle | None = None
+        self._kill_handle: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.restarts = 0
+        self.last_exit_status: int | None = None
+        self.started = asyncio.Event()
+        """Set once the first child has been started."""
+
+    # -- public state ------------------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        """PID of the running child, or None (PidSource for SignalReload)."""
+        c = self._child
+        return c.pid if c is not None and c.alive else None
+
+    @property
+    def ready(self) -> bool:
+        """True while a child runs and has passed its readiness check."""
+        return self._ready_event.is_set() and self.pid is not None
+
+    async def is_ready(self) -> bool:
+        """Async form of :attr:`ready` (the ``ready`` gate of SignalReload)."""
+        return self.ready
+
+    async def wait_ready(self) -> None:
+        """Wait until a child is running and ready (cancellable; no timeout of its own)."""
+        while True:
+            await self._ready_event.wait()
+            if self.ready:
+                return
+            await asyncio.sleep(_READY_POLL_INTERVAL)  # set but child gone: wait for the next one
+
+    async def restart_child(self) -> None:
+        """Graceful restart: stop ladder on the running child, start a new one, wait until ready.
+
+        Does not count against ``max_restarts_per_minute``.
+
+        Raises:
+            SuperviseError: the supervisor stopped before a new child became ready.
+        """
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._restart_waiters.append(fut)
+        self._restart_requested.set()
+        await fut
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to stop the child with the stop ladder and return its status."""
+        self._stop_requested.set()
+
+    # -- main loop ---------------------------------------------------------------------------------
+    async def run(self) -> int:
+        """Supervise until the child exits for good; return the exit status for ``run``.
+
+        Installs signal handlers (forwarded signals and SIGCHLD) for its duration and removes them
+        afterwards. Raises :class:`SuperviseError` only for misuse (called twice).
+        """
+        loop = asyncio.get_running_loop()
+        if self.options.reap_orphans and os.getpid() != 1:
+            set_child_subreaper()
+        installed: list[int] = []
+        try:
+            for sig in self.options.forward_signals:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                installed.append(sig)
+            loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
+            installed.append(signal.SIGCHLD)
+            return await self._loop()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            for h in (self._reap_handle, self._kill_handle):
+                if h is not None:
+                    h.cancel()
+            for t in list(self._tasks):
+                t.cancel()
+            child = self._child
+            if child is not None and child.alive:  # cancelled: do not leave an orphan behind
+                await asyncio.shield(self._stop_ladder(child, self.options.stop_signal, reason="cancelled"))
+            self._fail_restart_waiters("supervisor stopped")
+            self._reap_orphans(force=True)
+
+    async def _loop(self) -> int:
+        status = 0
+        while True:
+            try:
+                child = self._spawn()
+            except SuperviseError as exc:
+                log.error("cannot start child", extra={"err": str(exc), "argv": list(self.options.argv)})
+                self._fail_restart_waiters(str(exc))
+                return 127 if isinstance(exc.__cause__, FileNotFoundError) else 126
+            outcome = await self._wait_child_event(child)
+            if outcome == "restart":
+                log.info("restarting child for reload", extra={"pid": child.pid})
+                status = await self._stop_ladder(child, self.options.stop_signal, reason="reload")
+                if self._shutting_down or self._stop_requested.is_set():
+                    self._fail_restart_waiters("shutting down")
+                    return status
+                self._count_restart(policy=False)
+                continue
+            if outcome == "stop":
+                return await self._stop_ladder(child, self.options.stop_signal, reason="stop")
+            status = await child.exited
+            if self._shutting_down:
+                log.info("child exited after shutdown signal", extra={"pid": child.pid, "status": status})
+                return status
+            if not self._should_restart(status):
+                log.info("child exited", extra={"pid": child.pid, "status": status})
+                self._fail_restart_waiters("child exited")
+                return status
+            if not self._restart_allowed():
+                log.error(
+                    "child restarting too often: giving up",
+                    extra={
+                        "pid": child.pid,
+                        "status": status,
+                        "max_restarts_per_minute": self.options.max_restarts_per_minute,
+                    },
+                )
+                self._fail_restart_waiters("giving up")
+                return status
+            log.warning(
+                "child exited: restarting",
+                extra={
+                    "pid": child.pid,
+                    "status": status,
+                    "restart": self.options.restart,
+                    "delay_seconds": self.options.restart_delay,
+                },
+            )
+            if await self._interruptible_sleep(self.options.restart_delay):
+                return status
+            self._count_restart(policy=True)
+
+    # -- helpers of the loop -----------------------------------------------------------------------
+    def _spawn(self) -> Child:
+        self._ready_event.clear()
+        self._held.clear()
+        try:
+            child = Child(self.options.argv, cpus=self.options.cpus, env=self.options.env)
+        except FileNotFoundError as exc:
+            raise SuperviseError(f"command not found: {self.options.argv[0]!r}") from exc
+        except PermissionError as exc:
+            raise SuperviseError(f"command not executable: {self.options.argv[0]!r}: {exc}") from exc
+        except OSError as exc:
+            raise SuperviseError(f"cannot start {self.options.argv[0]!r}: {exc}") from exc
+        self._child = child
+        extra: dict[str, Any] = {"pid": child.pid, "argv": list(self.options.argv)}
+        if self.options.cpus is not None:
+            extra["cpus"] = format_cpus(self.options.cpus)
+        log.info("child started", extra=extra)
+        if self.metrics is not None:
+            self.metrics.base.child_running.set(1)
+            self.metrics.ready.set(0)
+        self.started.set()
+        self._on_sigchld()  # it may have exited before we looked
+        self._spawn_task(self._become_ready(child))
+        return child
+
+    async def _wait_child_event(self, child: Child) -> str:
+        waits: dict[str, asyncio.Future[Any]] = {
+            "exit": asyncio.ensure_future(asyncio.shield(child.exited)),
+            "restart": asyncio.ensure_future(self._restart_requested.wait()),
+            "stop": asyncio.ensure_future(self._stop_requested.wait()),
+        }
+        try:
+            done, _ = await asyncio.wait(waits.values(), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits.values():
+                w.cancel()
+        if waits["exit"] in done or not child.alive:
+            return "exit"
+        if waits["stop"] in done:
+            return "stop"
+        self._restart_requested.clear()
+        return "restart"
+
+    def _should_restart(self, status: int) -> bool:
+        if self._stop_requested.is_set():
+            return False
+        if self._restart_requested.is_set():  # a reload wanted a restart and the child is gone anyway
+            self._restart_requested.clear()
+            return True
+        if self.options.restart == "always":
+            return True
+        return self.options.restart == "on-failure" and status != 0
+
+    def _restart_allowed(self) -> bool:
+        now = time.monotonic()
+        while self._restart_times and now - self._restart_times[0] >= 60.0:
+            self._restart_times.popleft()
+        return len(self._restart_times) < self.options.max_restarts_per_minute
+
+    def _count_restart(self, *, policy: bool) -> None:
+        if policy:
+            self._restart_times.append(time.monotonic())
+        self.restarts += 1
+        if self.metrics is not None:
+            self.metrics.base.child_restarts.inc()
+
+    async def _interruptible_sleep(self, seconds: float) -> bool:
+        """Sleep; True if a shutdown signal or stop() interrupted it."""
+        stop = asyncio.ensure_future(self._stop_requested.wait())
+        try:
+            await asyncio.wait_for(asyncio.shield(stop), timeout=seconds)
+        except TimeoutError:
+            return self._shutting_down
+        finally:
+            stop.cancel()
+        return True
+
+    async def _stop_ladder(self, child: Child, sig: int, *, reason: str) -> int:
+        """Stop signal, wait ``stop_timeout``, SIGKILL, wait; return the exit status."""
+        if child.alive:
+            log.info(
+                "stopping child",
+                extra={
+                    "pid": child.pid,
+                    "signal": signal.Signals(sig).name,
+                    "reason": reason,
+                    "stop_timeout_seconds": self.options.stop_timeout,
+                },
+            )
+            child.send(sig)
+            try:
+                return await asyncio.wait_for(asyncio.shield(child.exited), self.options.stop_timeout)
+            except TimeoutError:
+                log.warning(
+                    "child did not stop in time: sending SIGKILL",
+                    extra={"pid": child.pid, "stop_timeout_seconds": self.options.stop_timeout},
+                )
+            child.send(signal.SIGKILL)
+            try:
+                return await asyncio.wait_for(asyncio.shield(child.exited), _KILL_WAIT)
+            except TimeoutError:
+                log.error("child survived SIGKILL (uninterruptible sleep?)", extra={"pid": child.pid})
+                return 128 + signal.SIGKILL
+        return await child.exited
+
+    async def _become_ready(self, child: Child) -> None:
+        url_probe = _UrlProbe(self.options.ready_url) if self.options.ready_url else None
+        probe = self._probe or url_probe
+        try:
+            if probe is not None:
+                while child.alive and not await probe():  # noqa: ASYNC110 - polling a URL
+                    await asyncio.sleep(_READY_POLL_INTERVAL)
+            elif self.options.ready_delay:
+                await asyncio.sleep(self.options.ready_delay)
+        finally:
+            if url_probe is not None:
+                await url_probe.aclose()
+        if not child.alive or self._child is not child:
+            return
+        self._ready_event.set()
+        if self.metrics is not None:
+            self.metrics.ready.set(1)
+        log.info(
+            "child ready",
+            extra={"pid": child.pid, "after_seconds": round(time.monotonic() - child.started, 3)},
+        )
+        for sig in sorted(self._held):
+            log.info(
+                "delivering held-back signal", extra={"pid": child.pid, "signal": signal.Signals(sig).name}
+            )
+            child.send(sig)
+        self._held.clear()
+        waiters, self._restart_waiters = self._restart_waiters, []
+        if not self._restart_requested.is_set():
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+        else:  # another restart was requested meanwhile: they wait for that one
+            self._restart_waiters.extend(waiters)
+
+    def _fail_restart_waiters(self, why: str) -> None:
+        waiters, self._restart_waiters = self._restart_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_exception(SuperviseError(f"restart did not complete: {why}"))
+
+    def _spawn_task(self, coro: Awaitable[Any]) -> None:
+        t = asyncio.ensure_future(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    # -- signals -----------------------------------------------------------------------------------
+    def _on_signal(self, sig: int) -> None:
+        name = signal.Signals(sig).name
+        child = self._child
+        if sig in SHUTDOWN_SIGNALS:
+            self._shutting_down = True
+            self._stop_requested_by_signal()
+        if child is None or not child.alive:
+            log.info("signal received while no child runs", extra={"signal": name})
+            return
+        if sig in (signal.SIGHUP, self.options.reload_signal) and not self._ready_event.is_set():
+            log.info("holding back signal until the child is ready", extra={"signal": name, "pid": child.pid})
+            self._held.add(sig)
+            return
+        log.info("forwarding signal", extra={"signal": name, "pid": child.pid})
+        child.send(sig)
+        if sig in SHUTDOWN_SIGNALS and self._kill_handle is None:
+            self._kill_handle = asyncio.get_running_loop().call_later(
+                self.options.stop_timeout, self._escalate_kill, child
+            )
+
+    def _stop_requested_by_signal(self) -> None:
+        # interrupts a restart delay; a running child is left to exit on the forwarded signal
+        if self._child is None or not self._child.alive:
+            self._stop_requested.set()
+
+    def _escalate_kill(self, child: Child) -> None:
+        if child.alive:
+            log.warning(
+                "child still running after shutdown signal: sending SIGKILL",
+                extra={"pid": child.pid, "stop_timeout_seconds": self.options.stop_timeout},
+            )
+            child.send(signal.SIGKILL)
+
+    def _on_sigchld(self) -> None:
+        child = self._child
+        if child is not None and child.alive:
+            try:
+                pid, wstatus = os.waitpid(child.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, wstatus = child.pid, 0
+                log.warning("child was reaped by someone else; exit status unknown", extra={"pid": child.pid})
+            if pid == child.pid:
+                child.mark_exited(wstatus)
+                self.last_exit_status = child.exit_status
+                if self._kill_handle is not None:
+                    self._kill_handle.cancel()
+                    self._kill_handle = None
+                self._ready_event.clear()
+                if self.metrics is not None:
+                    self.metrics.base.child_exited(child.exitcode or 0)
+                    self.metrics.ready.set(0)
+        if self.options.reap_orphans:
+            self._reap_orphans()
+
+    def _reap_orphans(self, *, force: bool = False) -> None:
+        """Reap zombie children other than the main child.
+
+        A zombie that is not ours may belong to an asyncio subprocess of this process (validate
+        hook), whose watcher reaps it itself: such zombies get ``_ORPHAN_GRACE`` seconds first.
+        """
+        now = time.monotonic()
+        main = self._child.pid if self._child is not None and self._child.alive else None
+        zombies = {p for p, state in list_children().items() if state == "Z" and p != main}
+        for p in list(self._zombies_seen):
+            if p not in zombies:
+                del self._zombies_seen[p]
+        pending = False
+        for p in zombies:
+            first = self._zombies_seen.setdefault(p, now)
+            if not force and now - first < _ORPHAN_GRACE:
+                pending = True
+                continue
+            try:
+                rpid, wstatus = os.waitpid(p, os.WNOHANG)
+            except ChildProcessError:
+                rpid = 0
+            self._zombies_seen.pop(p, None)
+            if rpid == p:
+                log.debug("reaped orphan", extra={"pid": p, "status": exit_status_from_wait(wstatus)})
+                if self.metrics is not None:
+                    self.metrics.orphans_reaped.inc()
+        if pending and not force and self._reap_handle is None:
+
+            def _again() -> None:
+                self._reap_handle = None
+                self._reap_orphans()
+
+            with contextlib.suppress(RuntimeError):  # loop closing
+                self._reap_handle = asyncio.get_running_loop().call_later(_ORPHAN_GRACE, _again)
+
+
+class _UrlProbe:
+    """GET ``url``; ready when it answers 200. One aiohttp session for all probes."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._session: Any = None
+
+    async def __call__(self) -> bool:
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0))
+        try:
+            async with self._session.get(self.url) as resp:
+                return bool(resp.status == 200)
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return False
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
