@@ -353,6 +353,7 @@ class Reloader:
         return self._changed
 
     async def _notify(self) -> None:
+        self.metrics.pending_reload.set(1 if self._needs_reload() else 0)
         cond = self._cond()
         async with cond:
             cond.notify_all()
@@ -412,12 +413,12 @@ class Reloader:
     def _on_watch_event(self, kind: str) -> None:
         m = self.metrics
         if kind == "event":
-            m.watch_events_total.inc()
+            m.watch_events.inc()
         elif kind == "overflow":
-            m.watch_errors_total.inc()
-            m.watch_overflows_total.inc()
+            m.watch_errors.inc()
+            m.watch_overflows.inc()
         else:
-            m.watch_errors_total.inc()
+            m.watch_errors.inc()
 
     # -- apply: snapshot, render, validate, write --------------------------------------------------
     def _apply_sync(self, hinted: Sequence[str] | None) -> tuple[bytes, Rendered | None, Snapshot]:
@@ -460,17 +461,17 @@ class Reloader:
     async def _apply(self, hinted: Sequence[str] | None, *, reason: str) -> bool:
         """One apply pass; updates ``desired``. Returns False (logged once, counted) on failure."""
         m = self.metrics
-        m.config_apply_operations_total.inc()
+        m.config_apply_operations.inc()
         try:
             desired, rendered, _snap = await asyncio.to_thread(self._apply_sync, hinted)
         except asyncio.CancelledError:
             raise
         except (ConfigReloaderError, OSError) as exc:
-            m.config_apply_operations_failed_total.inc()
+            m.config_apply_operations_failed.inc()
             if isinstance(exc, EnvExpansionError):
                 m.config_environment_variable_expansion_errors.set(len(exc.names))
             if isinstance(exc, ValidationFailed):
-                m.validation_failures_total.inc()
+                m.config_validation_failures.inc()
             msg = str(exc)
             if msg != self._apply_error:
                 self._apply_error = msg
@@ -552,7 +553,7 @@ class Reloader:
                 log.warning("nothing to be watched: no config file and no watched directory")
                 await asyncio.Event().wait()
             async with self._make_source() as source:
-                self.metrics.set_watch_mode(str(getattr(source, "mode", "inotify")))
+                self.metrics.set_watch_mode(getattr(source, "mode", "inotify"))
                 self.metrics.watches.set(int(getattr(source, "watches", 0)))
                 log.info(
                     "started watching config file and directories for changes",
@@ -692,7 +693,6 @@ class Reloader:
         m = self.metrics
         loop = asyncio.get_running_loop()
         start = loop.time()
-        m.reloads_total.inc()
         try:
             async with asyncio.timeout(self.options.reload_timeout):
                 await action.trigger()
@@ -713,13 +713,9 @@ class Reloader:
             log.exception("reload action raised an unexpected error")
             err = f"{type(exc).__name__}: {exc}"
         else:
-            m.reload_duration_seconds.observe(loop.time() - start)
-            m.last_reload_successful.set(1)
-            m.last_reload_success_timestamp_seconds.set(self._clock.time())
+            m.reload_succeeded(loop.time() - start)
             return None
-        m.reload_duration_seconds.observe(loop.time() - start)
-        m.reloads_failed_total.inc()
-        m.last_reload_successful.set(0)
+        m.reload_failed(loop.time() - start)
         return redact_url(err) if "://" in err and "@" in err else err
 
     # -- waiting (tests, library users) -----------------------------------------------------------

@@ -1,0 +1,376 @@
+"""Logic of the reload loop (reconciler.py) with a scripted change source and a fake action.
+
+Real files (tmp_path), real Snapshotter and render; only the hint source and the reload action are
+fakes, so the decisions "reload or not, with which content, how often" are tested without inotify
+timing. Real inotify and HTTP are in tests/integration/test_reloader*.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from config_reloader.errors import ReloadRejected, TargetNotFound
+from config_reloader.reconciler import Reloader, ReloaderOptions, statefulset_ordinal
+from config_reloader.reload.retry import RetryPolicy
+from config_reloader.watch.watcher import ChangeBatch
+
+FAST = RetryPolicy(initial=0.01, maximum=0.05, jitter=0.0)
+
+
+class FakeSource:
+    """Scripted ChangeSource: tests push batches; nothing comes from the file system."""
+
+    instances: list[FakeSource]
+
+    def __init__(self, files: Sequence[str], dirs: Sequence[str], **kw: Any) -> None:
+        self.files = list(files)
+        self.dirs = list(dirs)
+        self.kw = kw
+        self.mode = "inotify"
+        self.watches = len(files) + len(dirs)
+        self.queue: asyncio.Queue[ChangeBatch] = asyncio.Queue()
+        self.closed = False
+
+    async def __aenter__(self) -> FakeSource:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.closed = True
+
+    def __aiter__(self) -> AsyncIterator[ChangeBatch]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[ChangeBatch]:
+        while True:
+            yield await self.queue.get()
+
+    def hint(self, *paths: str, rescan: bool = False) -> None:
+        self.queue.put_nowait(ChangeBatch(paths=frozenset(paths), rescan=rescan, reason="test"))
+
+
+class FakeAction:
+    """Records the config content at each trigger; ``outcome(content) -> Exception | None``."""
+
+    method = "http"
+
+    def __init__(self, path: str, outcome: Callable[[bytes], BaseException | None] | None = None,
+                 delay: float = 0.0) -> None:
+        self.path = path
+        self.outcome = outcome
+        self.delay = delay
+        self.seen: list[tuple[bytes, bool]] = []  # (content, succeeded)
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def trigger(self) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            content = Path(self.path).read_bytes() if os.path.exists(self.path) else b""
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            err = self.outcome(content) if self.outcome else None
+            self.seen.append((content, err is None))
+            if err is not None:
+                raise err
+        finally:
+            self.in_flight -= 1
+
+    @property
+    def ok(self) -> list[bytes]:
+        return [c for c, good in self.seen if good]
+
+
+def write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+async def wait_until(pred: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not pred():
+            await asyncio.sleep(0.005)
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, *, outcome: Callable[[bytes], BaseException | None] | None = None,
+                 delay: float = 0.0, retry: RetryPolicy = FAST, **opts: Any) -> None:
+        self.cfg = tmp_path / "prometheus.yml"
+        self.cfg.write_bytes(b"v1")
+        self.sources: list[FakeSource] = []
+        self.registry = CollectorRegistry()
+        self.action = FakeAction(str(self.cfg), outcome, delay)
+        opts.setdefault("watch_interval", 3600.0)
+        opts.setdefault("delay_interval", 0.0)
+        self.options = ReloaderOptions(config_file=str(self.cfg), **opts)
+
+        def factory(files: Sequence[str], dirs: Sequence[str], **kw: Any) -> FakeSource:
+            s = FakeSource(files, dirs, **kw)
+            self.sources.append(s)
+            return s
+
+        self.reloader = Reloader(self.options, action=self.action, registry=self.registry, retry=retry,
+                                 change_source_factory=factory)
+        self.task: asyncio.Task[None] | None = None
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        v = self.registry.get_sample_value(name, labels or {})
+        return 0.0 if v is None else v
+
+    @property
+    def source(self) -> FakeSource:
+        return self.sources[-1]
+
+    async def start(self, **kw: Any) -> None:
+        self.task = asyncio.create_task(self.reloader.run(**kw))
+        await wait_until(lambda: bool(self.sources) or (self.task is not None and self.task.done()))
+
+    async def stop(self) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Callable[..., Harness]]:
+    made: list[Harness] = []
+
+    def make(**kw: Any) -> Harness:
+        h = Harness(tmp_path, **kw)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        if h.task is not None and not h.task.done():
+            await h.stop()
+
+
+# --- options ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("watch_interval", -1.0), ("delay_interval", math.nan), ("retry_interval", 0.0),
+     ("reload_timeout", 0.0), ("retry_interval", math.inf)],
+)
+def test_options_refuse_bad_durations(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        ReloaderOptions(**{field: value})
+
+
+def test_options_refuse_bad_method_and_envsubst_without_input() -> None:
+    with pytest.raises(ValueError, match="reload_method"):
+        ReloaderOptions(reload_method="POST")
+    with pytest.raises(ValueError, match="config_envsubst_file needs config_file"):
+        ReloaderOptions(config_envsubst_file="/tmp/out.yml")
+    with pytest.raises(ValueError, match="validate_command"):
+        ReloaderOptions(validate_command=())
+
+
+def test_options_make_paths_absolute_and_dedupe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    o = ReloaderOptions(config_file="cfg.yml", watched_dirs=("rules", "./rules", str(tmp_path / "r2")),
+                        listen_address="")
+    assert o.config_file == str(tmp_path / "cfg.yml")
+    assert o.watched_dirs == (str(tmp_path / "rules"), str(tmp_path / "r2"))
+    assert o.listen_address is None
+    assert o.retry_policy.initial == 5.0 and o.retry_policy.maximum == 60.0
+    assert ReloaderOptions(retry_interval=90).retry_policy.maximum == 90
+
+
+@pytest.mark.parametrize(("name", "ordinal"), [("prometheus-k8s-1", "1"), ("web-12", "12"), ("web", ""),
+                                               (None, ""), ("", "")])
+def test_statefulset_ordinal(name: str | None, ordinal: str) -> None:
+    assert statefulset_ordinal(name) == ordinal
+
+
+def test_statefulset_ordinal_is_exposed_to_envsubst(tmp_path: Path) -> None:
+    cfg = tmp_path / "in.yml"
+    out = tmp_path / "out.yml"
+    cfg.write_bytes(b"replica: $(STATEFULSET_ORDINAL_NUMBER) pod: $(POD_NAME)\n")
+    r = Reloader(ReloaderOptions(config_file=str(cfg), config_envsubst_file=str(out), watch_interval=0),
+                 env={"POD_NAME": "prometheus-main-3"}, action=FakeAction(str(cfg)))
+    asyncio.run(r.render_once())
+    assert out.read_bytes() == b"replica: 3 pod: prometheus-main-3\n"
+    assert r.ready
+
+
+# --- the loop --------------------------------------------------------------------------------------
+async def test_initial_reload_then_only_on_content_change(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    assert h.action.ok == [b"v1"] and h.reloader.ready
+    # touch / chmod / identical rewrite: hints, same content -> no reload
+    os.utime(h.cfg)
+    os.chmod(h.cfg, 0o600)
+    write(h.cfg, b"v1")
+    h.source.hint(str(h.cfg))
+    h.source.hint(str(h.cfg), rescan=True)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2)
+    assert h.action.ok == [b"v1"]
+    write(h.cfg, b"v2")
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.action.ok == [b"v1", b"v2"])
+    assert h.metric("reloader_reloads_total") == 2
+    assert h.metric("reloader_reloads_failed_total") == 0
+    assert h.metric("reloader_last_reload_successful") == 1
+    assert h.metric("reloader_pending_reload") == 0
+    assert h.metric("reloader_info", {"method": "http"}) == 1
+    await h.stop()
+    assert h.source.closed
+
+
+async def test_initial_reload_false_adopts_current_content(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    await h.start(initial_reload=False)
+    await wait_until(lambda: h.reloader.ready)
+    assert h.action.seen == []
+    write(h.cfg, b"v2")
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.action.ok == [b"v2"])
+
+
+async def test_failed_reload_is_retried_and_logged_once(
+    harness: Callable[..., Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = {"n": 0}
+
+    def outcome(content: bytes) -> BaseException | None:
+        calls["n"] += 1
+        return TargetNotFound("connection refused", target="t") if calls["n"] <= 4 else None
+
+    h = harness(outcome=outcome)
+    with caplog.at_level(logging.INFO, logger="config_reloader"):
+        await h.start()
+        await h.reloader.wait_applied(timeout=10)
+    assert [ok for _, ok in h.action.seen] == [False] * 4 + [True]
+    assert h.metric("reloader_reloads_total") == 5
+    assert h.metric("reloader_reloads_failed_total") == 4
+    assert h.metric("reloader_last_reload_successful") == 1
+    msgs = [r.getMessage() for r in caplog.records]
+    assert msgs.count("reload failed, retrying") == 1
+    assert msgs.count("reload succeeded after retries") == 1
+    assert h.action.max_in_flight == 1
+
+
+async def test_rollback_after_rejected_reload_reloads_old_content(harness: Callable[..., Harness]) -> None:
+    """prometheus-operator#4708 / Thanos TestReloader_ConfigRollback."""
+    h = harness(outcome=lambda c: ReloadRejected("bad config", target="t", status=500) if c == b"bad" else None,
+                retry=RetryPolicy(initial=0.05, maximum=0.2, jitter=0.0))
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    good = h.reloader.applied
+    write(h.cfg, b"bad")
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.metric("reloader_reloads_failed_total") >= 2)
+    assert h.reloader.applied == good
+    write(h.cfg, b"v1")  # revert: same digest as applied, but the target runs a failed config
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.action.seen[-1] == (b"v1", True) and len(h.action.ok) == 2)
+    await h.reloader.wait_applied(good, timeout=10)
+    assert h.metric("reloader_last_reload_successful") == 1
+
+
+async def test_newer_content_supersedes_backoff_wait(harness: Callable[..., Harness]) -> None:
+    h = harness(outcome=lambda c: ReloadRejected("nope", target="t", status=500) if c == b"v1" else None,
+                retry=RetryPolicy(initial=30.0, maximum=60.0, jitter=0.0))
+    await h.start()
+    await wait_until(lambda: h.metric("reloader_reloads_failed_total") == 1)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    write(h.cfg, b"v2")
+    h.source.hint(str(h.cfg))
+    await h.reloader.wait_applied(timeout=10)
+    assert loop.time() - t0 < 10  # did not sit out the 30 s backoff
+    assert h.action.ok == [b"v2"]
+
+
+async def test_change_during_slow_attempt_reloads_again_without_overlap(harness: Callable[..., Harness]) -> None:
+    h = harness(delay=0.3)
+    await h.start()
+    await wait_until(lambda: h.action.in_flight == 1)
+    write(h.cfg, b"v2")
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: b"v2" in h.action.ok)
+    await h.reloader.wait_applied(timeout=10)
+    assert h.action.max_in_flight == 1
+    assert h.action.ok[-1] == b"v2"
+
+
+async def test_render_failure_keeps_output_and_sends_no_reload(tmp_path: Path,
+                                                               harness: Callable[..., Harness]) -> None:
+    out = tmp_path / "out.yml"
+    h = harness(config_envsubst_file=str(out), strict_env=True)
+    h.reloader._env = {"X": "1"}  # deterministic env
+    write(h.cfg, b"x: $(X)\n")
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    assert out.read_bytes() == b"x: 1\n"
+    write(h.cfg, b"x: $(X) y: $(UNSET_A) $(UNSET_B)\n")
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_failed_total") == 1)
+    assert h.metric("reloader_config_environment_variable_expansion_errors") == 2
+    assert out.read_bytes() == b"x: 1\n"
+    assert len(h.action.seen) == 1
+    write(h.cfg, b"x: $(X) again\n")
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: len(h.action.ok) == 2)
+    assert out.read_bytes() == b"x: 1 again\n"
+    assert h.metric("reloader_config_environment_variable_expansion_errors") == 0
+
+
+async def test_missing_config_file_is_an_apply_error_until_it_returns(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    h.cfg.unlink()
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_failed_total") == 1)
+    write(h.cfg, b"v3")
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.action.ok == [b"v1", b"v3"])
+
+
+async def test_periodic_resync_finds_unhinted_change(harness: Callable[..., Harness]) -> None:
+    h = harness(watch_interval=0.2)
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    write(h.cfg, b"silent")  # no hint at all
+    await wait_until(lambda: h.action.ok == [b"v1", b"silent"])
+
+
+async def test_render_once_writes_output_without_reload(tmp_path: Path) -> None:
+    cfg = tmp_path / "in.yml.gz"
+    import gzip
+
+    cfg.write_bytes(gzip.compress(b"a: $(A)\n"))
+    out = tmp_path / "out.yml"
+    action = FakeAction(str(cfg))
+    r = Reloader(ReloaderOptions(config_file=str(cfg), config_envsubst_file=str(out), watch_interval=0),
+                 action=action, env={"A": "b"})
+    await r.run()  # watch_interval=0: render once and return
+    assert out.read_bytes() == b"a: b\n"
+    assert action.seen == [] and r.ready
+
+
+async def test_wait_applied_times_out(harness: Callable[..., Harness]) -> None:
+    h = harness(outcome=lambda c: TargetNotFound("down", target="t"),
+                retry=RetryPolicy(initial=0.05, maximum=0.1, jitter=0.0))
+    await h.start()
+    with pytest.raises(TimeoutError):
+        await h.reloader.wait_applied(timeout=0.3)
+    assert not h.reloader.ready
+    assert h.metric("reloader_last_reload_successful") == 0
+    assert h.metric("reloader_pending_reload") == 1
