@@ -1,0 +1,442 @@
+"""CPUID backends and the decoding of raw registers into the ``cpu`` and ``usable`` views.
+
+Backends (DESIGN §4 rule 6), tried in this order by :func:`config_reloader.cpu.probe_machine`:
+
+``cpuid-stub``
+    ~40 bytes of x86-64 machine code (CPUID with explicit subleaf, XGETBV) in an anonymous page
+    written RW and then ``mprotect``-ed to RX (never W+X), called through ctypes on a worker thread
+    pinned to each CPU in turn. Refused under MemoryDenyWriteExecute / ``PR_SET_MDWE``
+    (``mprotect`` fails with EACCES/EPERM): we detect that and fall back, never bypass it.
+``dev-cpu``
+    ``/dev/cpu/N/cpuid`` (root, kernel module ``cpuid``): ``pread`` at offset ``leaf | subleaf << 32``
+    runs CPUID on CPU N via IPI, even for CPUs outside our cpuset. XCR0 comes from
+    ``arch_prctl(ARCH_GET_XCOMP_SUPP)`` (the XSAVE features the kernel enables for user space).
+``glibc``
+    ``__x86_get_cpuid_feature_leaf`` (glibc >= 2.33): glibc's ``cpuid`` and ``active`` arrays of the
+    CPU the process started on; no executable memory needed, no per-CPU data.
+``proc-cpuinfo``
+    the kernel's ``flags`` per processor only; the ``cpu``/``usable`` views are approximated by it.
+
+Hygiene (DESIGN §4 rule 4): the subleaf is always passed, the max basic / extended leaf is read
+first and leaves above it are never queried, XGETBV runs only when CPUID.1:ECX.OSXSAVE[27] is set.
+
+Sources: Intel SDM vol. 2A "CPUID", "XGETBV"; Linux ``arch/x86/kernel/cpuid.c`` (the device's offset
+encoding), ``Documentation/arch/x86/xstate.rst`` (arch_prctl ARCH_GET_XCOMP_SUPP = 0x1021);
+``prctl(2)`` PR_SET_MDWE = 65; glibc ``sys/platform/x86.h``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
+
+from config_reloader.cpu import features as ft
+from config_reloader.errors import BackendUnavailable
+
+__all__ = [
+    "CpuidProvider",
+    "DevCpuProvider",
+    "GlibcCpuFeatures",
+    "LeafKey",
+    "Regs",
+    "StubCpuid",
+    "TableProvider",
+    "arch_prctl_xcomp_supp",
+    "decode",
+    "read_leaves",
+    "run_pinned",
+    "xcr0_of",
+]
+
+Regs = tuple[int, int, int, int]
+LeafKey = tuple[int, int]
+_ZERO: Regs = (0, 0, 0, 0)
+_REG_INDEX = {"eax": 0, "ebx": 1, "ecx": 2, "edx": 3}
+_EXT = 0x80000000
+
+
+class CpuidProvider(Protocol):
+    """CPUID of one CPU (the contract of docs/INTERFACES.md)."""
+
+    def cpuid(self, leaf: int, subleaf: int) -> tuple[int, int, int, int]:
+        """EAX, EBX, ECX, EDX of CPUID(EAX=leaf, ECX=subleaf)."""
+        ...
+
+    def xgetbv(self, xcr: int = 0) -> int | None:
+        """XCR[xcr] (64 bits), or ``None`` when this provider cannot know it."""
+        ...
+
+
+class TableProvider:
+    """A provider answering from a table ``(leaf, subleaf) -> registers`` (captures, test fakes).
+
+    Missing entries answer zeros (like a reserved leaf).
+    """
+
+    def __init__(self, leaves: Mapping[LeafKey, Regs], xcr0: int | None = None) -> None:
+        self.leaves = dict(leaves)
+        self.xcr0 = xcr0
+
+    def cpuid(self, leaf: int, subleaf: int) -> Regs:
+        return self.leaves.get((leaf, subleaf), _ZERO)
+
+    def xgetbv(self, xcr: int = 0) -> int | None:
+        return self.xcr0 if xcr == 0 else None
+
+
+# --- reading and decoding -------------------------------------------------------------------------
+_BASIC_LEAVES = (1, 6, 7, 0xD, 0x1A)
+_EXT_LEAVES = (0x80000001, 0x80000002, 0x80000003, 0x80000004, 0x80000007, 0x80000008)
+
+
+def _max_ext(leaves: Mapping[LeafKey, Regs]) -> int:
+    eax = leaves.get((_EXT, 0), _ZERO)[0]
+    return eax if _EXT <= eax <= 0x8000FFFF else 0
+
+
+def read_leaves(provider: CpuidProvider) -> dict[LeafKey, Regs]:
+    """Read every leaf the feature tables need (plus 0x1A core type and the brand string).
+
+    Reads leaf 0 and 0x80000000 first and never queries a leaf above the maximum (Intel answers
+    such a query with the data of the highest basic leaf). Leaf 7 subleaf 1 is read only when
+    7.0 EAX (max subleaf) >= 1; leaf 0xD subleaves 0 and 1 always with an explicit subleaf.
+    """
+    out: dict[LeafKey, Regs] = {(0, 0): tuple(provider.cpuid(0, 0))}  # type: ignore[dict-item]
+    max_basic = out[(0, 0)][0]
+    for leaf in _BASIC_LEAVES:
+        if leaf > max_basic:
+            continue
+        out[(leaf, 0)] = tuple(provider.cpuid(leaf, 0))  # type: ignore[assignment]
+        if leaf == 7 and out[(7, 0)][0] >= 1:
+            out[(7, 1)] = tuple(provider.cpuid(7, 1))  # type: ignore[assignment]
+        if leaf == 0xD:
+            out[(0xD, 1)] = tuple(provider.cpuid(0xD, 1))  # type: ignore[assignment]
+    out[(_EXT, 0)] = tuple(provider.cpuid(_EXT, 0))  # type: ignore[assignment]
+    max_ext = _max_ext(out)
+    for leaf in _EXT_LEAVES:
+        if leaf <= max_ext:
+            out[(leaf, 0)] = tuple(provider.cpuid(leaf, 0))  # type: ignore[assignment]
+    return out
+
+
+def osxsave(leaves: Mapping[LeafKey, Regs]) -> bool:
+    """CPUID.1:ECX.OSXSAVE[27]: the OS has set CR4.OSXSAVE (XGETBV is allowed)."""
+    return bool((leaves.get((1, 0), _ZERO)[2] >> 27) & 1)
+
+
+def xcr0_of(provider: CpuidProvider, leaves: Mapping[LeafKey, Regs]) -> int | None:
+    """XCR0 of this CPU: 0 without OSXSAVE (XGETBV would fault), else ``provider.xgetbv(0)``."""
+    if not osxsave(leaves):
+        return 0
+    return provider.xgetbv(0)
+
+
+def _present(leaves: Mapping[LeafKey, Regs], f: ft.Feature) -> bool:
+    if f.leaf is None:
+        return False
+    if f.leaf >= _EXT:
+        if f.leaf > _max_ext(leaves):
+            return False
+    elif f.leaf > leaves.get((0, 0), _ZERO)[0]:
+        return False
+    if f.leaf == 7 and f.subleaf > leaves.get((7, 0), _ZERO)[0]:
+        return False
+    regs = leaves.get((f.leaf, f.subleaf))
+    if regs is None:
+        return False
+    return bool((regs[_REG_INDEX[f.register]] >> f.bit) & 1)
+
+
+def decode(leaves: Mapping[LeafKey, Regs], xcr0: int | None) -> tuple[frozenset[str], frozenset[str]]:
+    """Decode raw leaves into ``(cpu view, usable view)`` (canonical names).
+
+    ``usable`` = the CPUID bit AND, for features with XSAVE-managed state, OSXSAVE set and
+    ``xcr0 & mask == mask`` (AVX-class 0x6, AVX-512 0xE6, AMX 0x60000). ``xcr0=None`` (unknown)
+    makes every XSAVE-state feature unusable. AMX additionally needs a per-process
+    ``arch_prctl(ARCH_REQ_XCOMP_PERM)`` that the service must make itself (cleared on exec); usable
+    here means "the kernel enables it", not "this process already has permission".
+
+    Source: Intel SDM vol. 1 §14.3, §15.2, §18.2; glibc cpu-features.c (same rule).
+    """
+    cpu = frozenset(f.name for f in ft.X86_FEATURES if _present(leaves, f))
+    os_ok = osxsave(leaves)
+    usable = frozenset(
+        n for n in cpu if (m := ft.by_name(n).xcr0) is None or (os_ok and xcr0 is not None and xcr0 & m == m)
+    )
+    return cpu, usable
+
+
+# --- backend 1: in-process machine-code stub ------------------------------------------------------
+# cpuid(leaf=edi, subleaf=esi, out=rdx) -> void:
+#   push rbx; mov r8,rdx; mov eax,edi; mov ecx,esi; cpuid;
+#   mov [r8],eax; mov [r8+4],ebx; mov [r8+8],ecx; mov [r8+12],edx; pop rbx; ret
+_CPUID_CODE = bytes.fromhex("53 4989d0 89f8 89f1 0fa2 418900 41895804 41894808 4189500c 5b c3")
+# xgetbv(xcr=edi) -> uint64:  mov ecx,edi; xgetbv; shl rdx,32; or rax,rdx; ret
+_XGETBV_CODE = bytes.fromhex("89f9 0f01d0 48c1e220 4809d0 c3")
+_PROT_READ, _PROT_WRITE, _PROT_EXEC = 1, 2, 4
+_MAP_PRIVATE, _MAP_ANONYMOUS = 0x02, 0x20
+_PAGE = 4096
+
+
+class StubCpuid:
+    """CPUID/XGETBV via an RW→RX machine-code page; answers for the CPU the calling thread runs on.
+
+    Raises:
+        BackendUnavailable: not x86-64, or executable memory refused (MemoryDenyWriteExecute,
+            PR_SET_MDWE, SELinux execmem): ``reason`` names the errno.
+    """
+
+    name = "cpuid-stub"
+
+    def __init__(self) -> None:
+        import ctypes
+        import platform
+
+        if platform.machine() not in ("x86_64", "AMD64"):
+            raise BackendUnavailable(
+                "the CPUID stub is x86-64 code", backend=self.name, reason=f"machine is {platform.machine()}"
+            )
+        libc = ctypes.CDLL(None, use_errno=True)
+        mmap_ = libc.mmap
+        mmap_.restype = ctypes.c_void_p
+        mmap_.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_long,
+        ]
+        mprotect = libc.mprotect
+        mprotect.restype = ctypes.c_int
+        mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        self._munmap = libc.munmap
+        self._munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        addr = mmap_(None, _PAGE, _PROT_READ | _PROT_WRITE, _MAP_PRIVATE | _MAP_ANONYMOUS, -1, 0)
+        if addr is None or addr == ctypes.c_void_p(-1).value:
+            e = ctypes.get_errno()
+            raise BackendUnavailable(
+                f"mmap failed: {os.strerror(e)}", backend=self.name, reason=errno.errorcode.get(e, str(e))
+            )
+        ctypes.memmove(addr, _CPUID_CODE, len(_CPUID_CODE))
+        ctypes.memmove(addr + 64, _XGETBV_CODE, len(_XGETBV_CODE))
+        if mprotect(addr, _PAGE, _PROT_READ | _PROT_EXEC) != 0:
+            e = ctypes.get_errno()
+            self._munmap(addr, _PAGE)
+            raise BackendUnavailable(
+                f"cannot make the CPUID stub executable ({os.strerror(e)}): executable memory is "
+                "refused here (MemoryDenyWriteExecute= / PR_SET_MDWE?)",
+                backend=self.name,
+                reason=errno.errorcode.get(e, str(e)),
+            )
+        self._addr = addr
+        self._buf = (ctypes.c_uint32 * 4)()
+        self._cpuid = ctypes.CFUNCTYPE(
+            None, ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)
+        )(addr)
+        self._xgetbv = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint32)(addr + 64)
+        self._lock = threading.Lock()
+
+    def cpuid(self, leaf: int, subleaf: int) -> Regs:
+        with self._lock:
+            self._cpuid(leaf, subleaf, self._buf)
+            b = self._buf
+            return (int(b[0]), int(b[1]), int(b[2]), int(b[3]))
+
+    def xgetbv(self, xcr: int = 0) -> int | None:
+        # Only call after checking OSXSAVE (xcr0_of does): XGETBV faults with #UD otherwise.
+        return int(self._xgetbv(xcr))
+
+
+# --- running on each CPU --------------------------------------------------------------------------
+T = TypeVar("T")
+
+
+def run_pinned(cpus: Iterable[int], fn: Callable[[int], T]) -> dict[int, T | None]:
+    """Call ``fn(cpu)`` on a worker thread pinned to each CPU in turn.
+
+    Only the worker thread's affinity changes (Linux ``sched_setaffinity(0)`` = calling thread);
+    it is restored before the thread ends. A CPU that cannot be pinned (offline, outside the
+    cpuset: EINVAL) gives ``None``. Exceptions other than that propagate.
+    """
+    result: dict[int, T | None] = {}
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        original = os.sched_getaffinity(0)
+        try:
+            for cpu in cpus:
+                try:
+                    os.sched_setaffinity(0, {cpu})
+                except OSError:
+                    result[cpu] = None
+                    continue
+                result[cpu] = fn(cpu)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+        finally:
+            try:
+                os.sched_setaffinity(0, original)
+            except OSError:
+                pass
+
+    t = threading.Thread(target=work, name="cpuid-pinned", daemon=True)
+    t.start()
+    t.join()
+    if failure:
+        raise failure[0]
+    return result
+
+
+# --- backend 2: /dev/cpu/N/cpuid ------------------------------------------------------------------
+_ARCH_GET_XCOMP_SUPP = 0x1021
+_SYS_arch_prctl = 158  # x86-64
+
+
+def arch_prctl_xcomp_supp() -> int | None:
+    """XSAVE features the kernel supports for user space (``arch_prctl(ARCH_GET_XCOMP_SUPP)``).
+
+    Returns ``None`` if the call fails (old kernel < 5.16, not x86-64). Source: Linux
+    Documentation/arch/x86/xstate.rst.
+    """
+    import ctypes
+    import platform
+
+    if platform.machine() != "x86_64":
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    val = ctypes.c_uint64(0)
+    rc = libc.syscall(ctypes.c_long(_SYS_arch_prctl), ctypes.c_int(_ARCH_GET_XCOMP_SUPP), ctypes.byref(val))
+    return int(val.value) if rc == 0 else None
+
+
+class DevCpuProvider:
+    """CPUID of CPU ``cpu`` through ``/dev/cpu/<cpu>/cpuid``.
+
+    Raises:
+        BackendUnavailable: the device is missing (no ``cpuid`` module, even after ``modprobe``)
+            or not readable (not root).
+        FileNotFoundError/OSError(ENXIO): this CPU is offline (the caller reports it unknown).
+    """
+
+    name = "dev-cpu"
+    _modprobe_tried = False
+
+    def __init__(self, cpu: int, *, dev_root: str = "/dev", xcr0: int | None = None) -> None:
+        path = os.path.join(dev_root, "cpu", str(cpu), "cpuid")
+        if not os.path.exists(os.path.join(dev_root, "cpu")):
+            self._try_modprobe(dev_root)
+        try:
+            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except PermissionError as exc:
+            raise BackendUnavailable(
+                f"{path}: {exc.strerror} (needs root)", backend=self.name, reason="EACCES"
+            ) from exc
+        except FileNotFoundError as exc:
+            if not os.path.exists(os.path.join(dev_root, "cpu")):
+                raise BackendUnavailable(
+                    f"{path} missing (kernel module cpuid not loaded)", backend=self.name, reason="ENOENT"
+                ) from exc
+            raise
+        self._xcr0 = xcr0
+
+    @classmethod
+    def _try_modprobe(cls, dev_root: str) -> None:
+        """Try ``modprobe cpuid`` once per process (root only); never required."""
+        if cls._modprobe_tried or dev_root != "/dev" or os.geteuid() != 0:
+            return
+        cls._modprobe_tried = True
+        import subprocess
+
+        try:
+            subprocess.run(
+                ["modprobe", "-q", "cpuid"],
+                check=False,
+                timeout=5,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.SubprocessError):
+            pass
+
+    def cpuid(self, leaf: int, subleaf: int) -> Regs:
+        data = os.pread(self._fd, 16, leaf | (subleaf << 32))
+        if len(data) != 16:
+            raise OSError(errno.EIO, f"short read from cpuid device ({len(data)} bytes)")
+        v = memoryview(data).cast("I")
+        return (v[0], v[1], v[2], v[3])
+
+    def xgetbv(self, xcr: int = 0) -> int | None:
+        return self._xcr0 if xcr == 0 else None
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+# --- backend 3: glibc -----------------------------------------------------------------------------
+# glibc's CPUID_INDEX_* order (sys/platform/x86.h): index -> (leaf, subleaf)
+_GLIBC_INDEX: tuple[LeafKey, ...] = (
+    (1, 0),
+    (7, 0),
+    (0x80000001, 0),
+    (0xD, 1),
+    (0x80000007, 0),
+    (0x80000008, 0),
+    (7, 1),
+)
+
+
+class GlibcCpuFeatures:
+    """glibc's view via ``__x86_get_cpuid_feature_leaf`` (glibc >= 2.33, x86 only).
+
+    ``leaves`` holds glibc's ``cpuid`` arrays (+ synthetic max-leaf entries); ``xcr0`` is inferred
+    from glibc's ``active`` bits (AVX -> 0x6, AVX512F -> 0xE6, AMX-TILE -> 0x60000), because glibc
+    does not export XCR0. Describes the CPU the process started on.
+
+    Raises:
+        BackendUnavailable: the symbol is missing (not glibc, glibc < 2.33, not x86).
+    """
+
+    name = "glibc"
+
+    def __init__(self) -> None:
+        import ctypes
+
+        class _Leaf(ctypes.Structure):
+            _fields_ = [("cpuid", ctypes.c_uint32 * 4), ("active", ctypes.c_uint32 * 4)]
+
+        try:
+            fn: Any = getattr(ctypes.CDLL(None), "__x86_get_cpuid_feature_leaf")
+        except AttributeError as exc:
+            raise BackendUnavailable(
+                "glibc has no __x86_get_cpuid_feature_leaf",
+                backend=self.name,
+                reason="symbol missing (glibc < 2.33 or not x86)",
+            ) from exc
+        fn.restype = ctypes.POINTER(_Leaf)
+        fn.argtypes = [ctypes.c_uint]
+        leaves: dict[LeafKey, Regs] = {}
+        active: dict[LeafKey, Regs] = {}
+        for idx, key in enumerate(_GLIBC_INDEX):
+            p = fn(idx)
+            if not p:
+                continue
+            leaves[key] = tuple(int(x) for x in p.contents.cpuid)  # type: ignore[assignment]
+            active[key] = tuple(int(x) for x in p.contents.active)  # type: ignore[assignment]
+        if not any(any(r) for r in leaves.values()):
+            raise BackendUnavailable("glibc returned no CPUID data", backend=self.name, reason="empty")
+        leaves[(0, 0)] = (0xD, 0, 0, 0)  # glibc only stores leaves <= 0xD we need
+        leaves[(0x80000000, 0)] = (0x80000008, 0, 0, 0)
+        self.leaves = leaves
+        self.active = active
+        xcr0 = 0
+        if (active.get((1, 0), _ZERO)[2] >> 28) & 1:
+            xcr0 |= ft.XCR0_AVX
+        if (active.get((7, 0), _ZERO)[1] >> 16) & 1:
+            xcr0 |= ft.XCR0_AVX512
+        if (active.get((7, 0), _ZERO)[3] >> 24) & 1:
+            xcr0 |= ft.XCR0_AMX
+        self.xcr0 = xcr0

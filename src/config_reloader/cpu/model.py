@@ -1,0 +1,213 @@
+"""Result types of CPU probing and the checks over them (pure, no I/O).
+
+``CpuFeatures`` is one CPU, ``MachineFeatures`` a machine (live probe or capture), ``FeatureCheck``
+the answer to "do these features hold?" with per-CPU detail. Unknown CPUs (offline, outside the
+cpuset, unreadable) are ``None`` and stay unknown, never false (DESIGN §4 rule 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from config_reloader.cpu import features as ft
+
+__all__ = [
+    "CpuFeatures",
+    "FeatureCheck",
+    "MachineFeatures",
+    "Scope",
+    "View",
+    "check_features",
+    "pin_set",
+    "resolve_feature",
+]
+
+View = Literal["cpu", "usable", "kernel"]
+Scope = Literal["all", "any", "current"]
+VIEWS: tuple[View, ...] = ("cpu", "usable", "kernel")
+
+
+@dataclass(frozen=True)
+class CpuFeatures:
+    """Features of one CPU, in three views (canonical names).
+
+    Attributes:
+        cpu: logical CPU number (Linux numbering, or the capture's order).
+        cpu_view: raw CPUID bits.
+        usable: CPUID bit and, for XSAVE-state features, OSXSAVE and the XCR0 mask.
+        kernel: /proc/cpuinfo flags mapped to canonical names (unknown tokens kept as printed),
+            or ``None`` when the kernel view is not available (captures without flags, offline CPU).
+        levels: psABI levels (``x86-64-v1`` .. ``x86-64-v4``) reached by ``usable``.
+        leaves: raw registers read, ``(leaf, subleaf) -> (eax, ebx, ecx, edx)`` (empty if none).
+        xcr0: XCR0 used for ``usable`` (``None`` = unknown), see ``xcr0_source``.
+        xcr0_source: ``"xgetbv"``, ``"arch_prctl"``, ``"glibc-active"``, ``"assumed-leaf-0xd"``, ...
+        core_type: hybrid core type from leaf 0x1A (``"core"``/``"atom"``) or ``None``.
+    """
+
+    cpu: int
+    cpu_view: frozenset[str]
+    usable: frozenset[str]
+    kernel: frozenset[str] | None
+    levels: frozenset[str]
+    leaves: Mapping[tuple[int, int], tuple[int, int, int, int]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    xcr0: int | None = None
+    xcr0_source: str | None = None
+    core_type: str | None = None
+
+    def view(self, view: View) -> frozenset[str] | None:
+        """The names of one view (``None`` = that view is unknown for this CPU)."""
+        if view == "cpu":
+            return self.cpu_view
+        if view == "usable":
+            return self.usable
+        if view == "kernel":
+            return self.kernel
+        raise ValueError(f"view must be one of {VIEWS}, not {view!r}")
+
+
+@dataclass(frozen=True)
+class MachineFeatures:
+    """Features of every CPU of one machine.
+
+    Attributes:
+        arch: systemd's architecture name (``"x86-64"``, ``"arm64"``, ...).
+        backend: which backend answered (``"cpuid-stub"``, ``"dev-cpu"``, ``"glibc"``,
+            ``"proc-cpuinfo"``, ``"hwcaps"``, ``"capture:json"``, ``"capture:cpuid-r"``).
+        cpus: CPU -> features, ``None`` = unknown.
+        notes: human-readable caveats (assumptions, fallbacks taken).
+        affinity: CPUs a service started from here may run on (checks and pin sets are limited to
+            them); ``None`` = every CPU in ``cpus`` (captures).
+        current_cpu: the CPU the probe ran on (scope ``"current"``), or ``None``.
+        hostname: where the data comes from, if known.
+    """
+
+    arch: str
+    backend: str
+    cpus: Mapping[int, CpuFeatures | None]
+    notes: tuple[str, ...] = ()
+    affinity: frozenset[int] | None = None
+    current_cpu: int | None = None
+    hostname: str | None = None
+
+    def targets(self) -> list[int]:
+        """CPUs that checks consider, sorted: ``affinity`` if set, else all of ``cpus``."""
+        if self.affinity is None:
+            return sorted(self.cpus)
+        return sorted(self.affinity)
+
+
+@dataclass(frozen=True)
+class FeatureCheck:
+    """Answer of :func:`check_features`.
+
+    Attributes:
+        result: ``True``/``False``, or ``None`` when unknown CPUs prevent an answer.
+        per_cpu: every CPU of the machine -> holds on it (``None`` = unknown CPU).
+        missing: CPU -> requested names (as given) that do not hold there (known CPUs only).
+        unknown_cpus: CPUs in scope whose answer is unknown.
+        view: the view used; scope: the scope used.
+    """
+
+    result: bool | None
+    per_cpu: Mapping[int, bool | None]
+    missing: Mapping[int, tuple[str, ...]]
+    unknown_cpus: tuple[int, ...]
+    view: str
+    scope: str
+
+
+def resolve_feature(name: str) -> str:
+    """Canonical spelling of a feature name, keeping an ``ARCH.`` prefix if one was given.
+
+    ``"PCLMUL"`` -> ``"pclmulqdq"``, ``"fma3"`` -> ``"fma"``, ``"x86-64.SHA"`` -> ``"x86-64.sha_ni"``,
+    ``"x86-64-v3"`` -> ``"x86-64-v3"``, ``"arm64.sve"`` -> ``"arm64.sve"``.
+
+    Raises:
+        UnknownFeatureError: unknown name or unknown architecture prefix (with suggestions).
+    """
+    arch, rest = ft.split_arch_prefix(name)
+    table = "arm64" if arch == "arm64" else "x86-64"
+    canon = ft.canonical_name(rest, arch=table)
+    return f"{arch}.{canon}" if arch else canon
+
+
+def _holds(feats: CpuFeatures, view: View, name: str, machine_arch: str) -> bool | None:
+    """Does canonical ``name`` (maybe prefixed) hold on this CPU in ``view``? ``None`` = view unknown."""
+    arch, rest = ft.split_arch_prefix(name)
+    if arch is not None and arch != machine_arch and not (arch == "x86" and machine_arch == "x86-64"):
+        return False
+    names = feats.view(view)
+    if names is None:
+        return None
+    if rest in ft.LEVELS:
+        return rest in ft.levels_of(set(names))
+    return rest in names
+
+
+def check_features(
+    machine: MachineFeatures, names: Sequence[str], *, view: View = "usable", scope: Scope = "all"
+) -> FeatureCheck:
+    """Check that every feature in ``names`` holds, per CPU and over ``scope``.
+
+    ``scope``: ``"all"`` = on every CPU in ``machine.targets()`` (False if any known CPU lacks one,
+    else None if any is unknown, else True); ``"any"`` = on at least one (True if any CPU has all,
+    else None if any unknown, else False); ``"current"`` = on ``machine.current_cpu``.
+    An ``ARCH.`` prefix that does not match ``machine.arch`` makes that name false (newest systemd).
+
+    Raises:
+        UnknownFeatureError: a name is unknown (checked before anything is evaluated).
+        ValueError: bad view or scope.
+    """
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, not {view!r}")
+    if scope not in ("all", "any", "current"):
+        raise ValueError(f"scope must be all, any or current, not {scope!r}")
+    resolved = [(n, resolve_feature(n)) for n in names]
+    per_cpu: dict[int, bool | None] = {}
+    missing: dict[int, tuple[str, ...]] = {}
+    for cpu in sorted(machine.cpus):
+        feats = machine.cpus[cpu]
+        if feats is None:
+            per_cpu[cpu] = None
+            continue
+        answers = [(given, _holds(feats, view, canon, machine.arch)) for given, canon in resolved]
+        if any(a is None for _, a in answers):
+            per_cpu[cpu] = None
+            continue
+        lacking = tuple(given for given, a in answers if not a)
+        per_cpu[cpu] = not lacking
+        if lacking:
+            missing[cpu] = lacking
+    if scope == "current":
+        cur = machine.current_cpu
+        scoped = [cur] if cur is not None else []
+    else:
+        scoped = machine.targets()
+    values = [per_cpu.get(c) for c in scoped]
+    unknown = tuple(c for c, v in zip(scoped, values, strict=True) if v is None)
+    result: bool | None
+    if not scoped:
+        result = None
+    elif scope == "any":
+        result = True if any(v is True for v in values) else (None if unknown else False)
+    else:
+        result = False if any(v is False for v in values) else (None if unknown else True)
+    return FeatureCheck(
+        result=result, per_cpu=per_cpu, missing=missing, unknown_cpus=unknown, view=view, scope=scope
+    )
+
+
+def pin_set(machine: MachineFeatures, names: Sequence[str], *, view: View = "usable") -> frozenset[int]:
+    """CPUs (within ``machine.targets()``) where every feature in ``names`` holds in ``view``.
+
+    Unknown CPUs are left out (we cannot promise them). Empty ``names`` = every known target CPU.
+
+    Raises:
+        UnknownFeatureError: a name is unknown.
+    """
+    check = check_features(machine, names, view=view, scope="all")
+    return frozenset(c for c in machine.targets() if check.per_cpu.get(c) is True)
