@@ -13,7 +13,6 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from typing import Literal
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -132,8 +131,12 @@ class ReloaderMetrics:
             registry=reg,
         )
 
-    def set_watch_mode(self, mode: Literal["inotify", "poll"]) -> None:
-        """Mark ``mode`` active (1) and the other inactive (0)."""
+    def set_watch_mode(self, mode: str) -> None:
+        """Mark ``mode`` (``"inotify"`` or ``"poll"``) active (1) and the other inactive (0).
+
+        Raises:
+            ValueError: another mode name.
+        """
         if mode not in WATCH_MODES:
             raise ValueError(f"unknown watch mode {mode!r}; expected one of {WATCH_MODES}")
         for m in WATCH_MODES:

@@ -14,6 +14,7 @@ part of an error message, a log field or a label (:func:`config_reloader.logs.re
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import json
 import logging
@@ -36,12 +37,13 @@ _BODY_SHOWN = 200  # characters of it kept in messages
 _LIFECYCLE_STATUSES = frozenset({403, 404, 405})
 
 
-def split_credentials(url: str) -> tuple[str, aiohttp.BasicAuth | None]:
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
     """Split ``user:pass@`` out of ``url``.
 
     Returns:
-        ``(url_without_credentials, BasicAuth or None)``; percent-escapes in user and password are
-        decoded.
+        ``(url_without_credentials, headers)``: ``headers`` holds ``Authorization: Basic ...``
+        (RFC 7617, UTF-8) when the URL had credentials, else is empty. Percent-escapes in user and
+        password are decoded.
 
     Raises:
         ValueError: ``url`` is not an ``http``/``https`` URL with a host.
@@ -50,11 +52,11 @@ def split_credentials(url: str) -> tuple[str, aiohttp.BasicAuth | None]:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL with a host: {redact_url(url)!r}")
     if parts.username is None and parts.password is None:
-        return url, None
+        return url, {}
     netloc = parts.netloc.rpartition("@")[2]
     bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    auth = aiohttp.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
-    return bare, auth
+    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
+    return bare, {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
 
 
 def _session() -> aiohttp.ClientSession:
@@ -113,7 +115,7 @@ class HttpReload:
     def __init__(self, url: str, *, timeout: float, session: aiohttp.ClientSession | None = None) -> None:
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-        self._url, self._auth = split_credentials(url)
+        self._url, self._headers = split_credentials(url)
         self.target = redact_url(url)
         self.timeout = timeout
         self._client = _Client(session)
@@ -146,7 +148,7 @@ class HttpReload:
         session = self._client.get()
         try:
             async with asyncio.timeout(self.timeout):
-                async with session.post(self._url, auth=self._auth, allow_redirects=False) as resp:
+                async with session.post(self._url, headers=self._headers, allow_redirects=False) as resp:
                     status = resp.status
                     reason = resp.reason or ""
                     raw = await resp.content.read(_BODY_LIMIT)
@@ -217,11 +219,11 @@ async def fetch_runtimeinfo(
     """
     from .verify import parse_rfc3339_ns
 
-    bare, auth = split_credentials(url)
+    bare, headers = split_credentials(url)
     target = target or redact_url(url)
     try:
         async with asyncio.timeout(timeout):
-            async with session.get(bare, auth=auth, allow_redirects=False) as resp:
+            async with session.get(bare, headers=headers, allow_redirects=False) as resp:
                 status = resp.status
                 raw = await resp.read()
     except TimeoutError as exc:

@@ -1,0 +1,198 @@
+"""ReloaderMetrics / SupervisorMetrics names and values, StatusServer over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from config_reloader.metrics import ReloaderMetrics, StatusServer, SupervisorMetrics, parse_listen_address
+
+THANOS_NAMES = {
+    # name as exposed -> type (research reloader-anchors §1.11)
+    "reloader_reloads_total": "counter",
+    "reloader_reloads_failed_total": "counter",
+    "reloader_last_reload_successful": "gauge",
+    "reloader_last_reload_success_timestamp_seconds": "gauge",
+    "reloader_config_apply_operations_total": "counter",
+    "reloader_config_apply_operations_failed_total": "counter",
+    "reloader_config_environment_variable_expansion_errors": "gauge",
+    "reloader_watches": "gauge",
+    "reloader_watch_events_total": "counter",
+    "reloader_watch_errors_total": "counter",
+    "reloader_info": "gauge",
+}
+
+
+def families(registry: CollectorRegistry) -> dict[str, str]:
+    out = {}
+    for fam in registry.collect():
+        for s in fam.samples:
+            if not s.name.endswith("_created"):
+                out[s.name] = fam.type
+    return out
+
+
+def test_every_thanos_name_with_its_type() -> None:
+    reg = CollectorRegistry()
+    ReloaderMetrics(reg, method="http")
+    got = families(reg)
+    for name, kind in THANOS_NAMES.items():
+        assert got.get(name) == kind, name
+
+
+def test_initial_values_match_thanos() -> None:
+    reg = CollectorRegistry()
+    ReloaderMetrics(reg, method="signal")
+    assert reg.get_sample_value("reloader_last_reload_successful") == 0
+    assert reg.get_sample_value("reloader_reloads_total") == 0
+    assert reg.get_sample_value("reloader_info", {"method": "signal"}) == 1
+    assert reg.get_sample_value("reloader_info", {"method": "http"}) is None
+    assert reg.get_sample_value("reloader_pending_reload") == 0
+
+
+def test_success_and_failure_helpers_use_injected_clock() -> None:
+    reg = CollectorRegistry()
+    m = ReloaderMetrics(reg, method="http", clock=lambda: 1234.5)
+    m.reload_failed(0.2)
+    assert reg.get_sample_value("reloader_reloads_total") == 1
+    assert reg.get_sample_value("reloader_reloads_failed_total") == 1
+    assert reg.get_sample_value("reloader_last_reload_successful") == 0
+    m.reload_succeeded(0.03)
+    assert reg.get_sample_value("reloader_reloads_total") == 2
+    assert reg.get_sample_value("reloader_reloads_failed_total") == 1
+    assert reg.get_sample_value("reloader_last_reload_successful") == 1
+    assert reg.get_sample_value("reloader_last_reload_success_timestamp_seconds") == 1234.5
+    assert reg.get_sample_value("reloader_reload_duration_seconds_count") == 2
+    assert reg.get_sample_value("reloader_reload_duration_seconds_bucket", {"le": "0.05"}) == 1
+
+
+def test_watch_mode_one_hot() -> None:
+    reg = CollectorRegistry()
+    m = ReloaderMetrics(reg, method="http")
+    m.set_watch_mode("poll")
+    assert reg.get_sample_value("reloader_watch_mode", {"mode": "poll"}) == 1
+    assert reg.get_sample_value("reloader_watch_mode", {"mode": "inotify"}) == 0
+    m.set_watch_mode("inotify")
+    assert reg.get_sample_value("reloader_watch_mode", {"mode": "poll"}) == 0
+    assert reg.get_sample_value("reloader_watch_mode", {"mode": "inotify"}) == 1
+    with pytest.raises(ValueError, match="watch mode"):
+        m.set_watch_mode("fanotify")
+
+
+def test_our_counters_exist() -> None:
+    reg = CollectorRegistry()
+    m = ReloaderMetrics(reg, method="command")
+    m.watch_overflows.inc()
+    m.config_validation_failures.inc(2)
+    m.pending_reload.set(1)
+    assert reg.get_sample_value("reloader_watch_overflows_total") == 1
+    assert reg.get_sample_value("reloader_config_validation_failures_total") == 2
+    assert reg.get_sample_value("reloader_pending_reload") == 1
+
+
+def test_none_registry_is_private_never_global() -> None:
+    before = {s.name for f in REGISTRY.collect() for s in f.samples}
+    a = ReloaderMetrics(None, method="http")
+    b = ReloaderMetrics(None, method="http")  # would raise on a shared registry
+    assert a.registry is not b.registry and a.registry is not REGISTRY
+    after = {s.name for f in REGISTRY.collect() for s in f.samples}
+    assert not any(n.startswith("reloader_") for n in after - before)
+
+
+def test_duplicate_registration_fails_loudly() -> None:
+    reg = CollectorRegistry()
+    ReloaderMetrics(reg, method="http")
+    with pytest.raises(ValueError, match="Duplicated"):
+        ReloaderMetrics(reg, method="http")
+
+
+def test_supervisor_metrics() -> None:
+    reg = CollectorRegistry()
+    ReloaderMetrics(reg, method="signal")  # both sets fit on one registry
+    s = SupervisorMetrics(reg)
+    s.child_running.set(1)
+    s.child_restarts.inc()
+    s.set_pin_cpus("0-3,8")
+    assert reg.get_sample_value("reloader_child_running") == 1
+    assert reg.get_sample_value("reloader_child_restarts_total") == 1
+    assert reg.get_sample_value("reloader_pin_cpus", {"cpulist": "0-3,8"}) == 1
+    s.set_pin_cpus("0-1")
+    assert reg.get_sample_value("reloader_pin_cpus", {"cpulist": "0-3,8"}) is None
+    assert reg.get_sample_value("reloader_pin_cpus", {"cpulist": "0-1"}) == 1
+    s.child_exited(-15)
+    assert reg.get_sample_value("reloader_child_running") == 0
+    assert reg.get_sample_value("reloader_child_last_exit_status") == -15
+
+
+@pytest.mark.parametrize(
+    ("addr", "expected"),
+    [
+        (":8080", (None, 8080)),
+        ("127.0.0.1:0", ("127.0.0.1", 0)),
+        ("[::1]:9090", ("::1", 9090)),
+        ("0.0.0.0:65535", ("0.0.0.0", 65535)),
+    ],
+)
+def test_parse_listen_address(addr: str, expected: tuple[str | None, int]) -> None:
+    assert parse_listen_address(addr) == expected
+
+
+@pytest.mark.parametrize("addr", ["8080", "host:", "host:http", ":70000", "[::1:80"])
+def test_parse_listen_address_rejects(addr: str) -> None:
+    with pytest.raises(ValueError, match="listen address"):
+        parse_listen_address(addr)
+
+
+async def test_status_server_serves_metrics_healthz_ready() -> None:
+    reg = CollectorRegistry()
+    m = ReloaderMetrics(reg, method="http")
+    m.reload_succeeded(0.01)
+    state = {"ready": False}
+    server = StatusServer(
+        "127.0.0.1:0", reg, ready=lambda: state["ready"], not_ready_reason=lambda: "no successful reload yet"
+    )
+    await server.start()
+    try:
+        assert server.port > 0
+        base = f"http://127.0.0.1:{server.port}"
+        async with aiohttp.ClientSession() as s:
+            async with s.get(base + "/metrics") as r:
+                text = await r.text()
+                assert r.status == 200
+                assert r.headers["Content-Type"].startswith("text/plain")
+            assert "reloader_reloads_total 1.0" in text
+            assert 'reloader_info{method="http"} 1.0' in text
+            assert "reloader_last_reload_successful 1.0" in text
+            async with s.get(base + "/metrics", headers={"Accept": "application/openmetrics-text"}) as r:
+                assert r.headers["Content-Type"].startswith("application/openmetrics-text")
+                assert (await r.text()).rstrip().endswith("# EOF")
+            async with s.get(base + "/healthz") as r:
+                assert (r.status, await r.text()) == (200, "ok\n")
+            async with s.get(base + "/ready") as r:
+                assert r.status == 503
+                assert "no successful reload yet" in await r.text()
+            state["ready"] = True
+            async with s.get(base + "/ready") as r:
+                assert r.status == 200
+    finally:
+        await server.stop()
+        await server.stop()  # idempotent
+
+
+async def test_status_server_all_interfaces_port_zero_gives_one_port() -> None:
+    reg = CollectorRegistry()
+    async with (
+        StatusServer(":0", reg, ready=lambda: True) as server,
+        aiohttp.ClientSession() as s,
+        s.get(f"http://127.0.0.1:{server.port}/healthz") as r,
+    ):
+        assert r.status == 200
+
+
+async def test_status_server_port_in_use_raises_oserror() -> None:
+    reg = CollectorRegistry()
+    async with StatusServer("127.0.0.1:0", reg, ready=lambda: True) as first:
+        second = StatusServer(f"127.0.0.1:{first.port}", reg, ready=lambda: True)
+        with pytest.raises(OSError):
+            await second.start()
