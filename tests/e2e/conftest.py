@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from prometheus import PrometheusProcess, prometheus_available, start_prometheus  # noqa: E402
+from prometheus import PrometheusProcess, prometheus_available, start_prometheus
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -26,7 +26,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def prometheus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., PrometheusProcess]]:
+def prometheus_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., PrometheusProcess]]:
     if not prometheus_available():
         pytest.skip("prometheus binary not installed (apt-get install prometheus)")
     started: list[PrometheusProcess] = []

@@ -154,7 +154,8 @@ class PrometheusProcess:
     def wait_ready(self, timeout: float = 30.0) -> None:
         def ready() -> bool:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
+                tail = self.log_text()[-3000:]
+                raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n{tail}")
             return self.is_ready()
 
         deadline = time.monotonic() + timeout
@@ -211,8 +212,9 @@ def start_prometheus(
     args.extend(extra_args)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    p = PrometheusProcess(proc=proc, port=port, config_file=config_file, data_dir=data_dir, log_path=log_path,
-                          args=args)
+    p = PrometheusProcess(
+        proc=proc, port=port, config_file=config_file, data_dir=data_dir, log_path=log_path, args=args
+    )
     if wait:
         try:
             p.wait_ready(timeout)

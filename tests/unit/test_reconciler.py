@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from config_reloader.errors import ReloadRejected, TargetNotFound
 from config_reloader.reconciler import Reloader, ReloaderOptions, statefulset_ordinal
 from config_reloader.reload.retry import RetryPolicy
+from config_reloader.testing import wait_until
 from config_reloader.watch.watcher import ChangeBatch
 
 FAST = RetryPolicy(initial=0.01, maximum=0.05, jitter=0.0)
@@ -58,13 +59,22 @@ class FakeSource:
         self.queue.put_nowait(ChangeBatch(paths=frozenset(paths), rescan=rescan, reason="test"))
 
 
+def read_or_empty(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
 class FakeAction:
     """Records the config content at each trigger; ``outcome(content) -> Exception | None``."""
 
     method = "http"
 
-    def __init__(self, path: str, outcome: Callable[[bytes], BaseException | None] | None = None,
-                 delay: float = 0.0) -> None:
+    def __init__(
+        self, path: str, outcome: Callable[[bytes], BaseException | None] | None = None, delay: float = 0.0
+    ) -> None:
         self.path = path
         self.outcome = outcome
         self.delay = delay
@@ -76,7 +86,7 @@ class FakeAction:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            content = Path(self.path).read_bytes() if os.path.exists(self.path) else b""
+            content = read_or_empty(self.path)
             if self.delay:
                 await asyncio.sleep(self.delay)
             err = self.outcome(content) if self.outcome else None
@@ -97,15 +107,16 @@ def write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-async def wait_until(pred: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not pred():
-            await asyncio.sleep(0.005)
-
-
 class Harness:
-    def __init__(self, tmp_path: Path, *, outcome: Callable[[bytes], BaseException | None] | None = None,
-                 delay: float = 0.0, retry: RetryPolicy = FAST, **opts: Any) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        outcome: Callable[[bytes], BaseException | None] | None = None,
+        delay: float = 0.0,
+        retry: RetryPolicy = FAST,
+        **opts: Any,
+    ) -> None:
         self.cfg = tmp_path / "prometheus.yml"
         self.cfg.write_bytes(b"v1")
         self.sources: list[FakeSource] = []
@@ -120,8 +131,13 @@ class Harness:
             self.sources.append(s)
             return s
 
-        self.reloader = Reloader(self.options, action=self.action, registry=self.registry, retry=retry,
-                                 change_source_factory=factory)
+        self.reloader = Reloader(
+            self.options,
+            action=self.action,
+            registry=self.registry,
+            retry=retry,
+            change_source_factory=factory,
+        )
         self.task: asyncio.Task[None] | None = None
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
@@ -161,8 +177,13 @@ async def harness(tmp_path: Path) -> AsyncIterator[Callable[..., Harness]]:
 # --- options ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("watch_interval", -1.0), ("delay_interval", math.nan), ("retry_interval", 0.0),
-     ("reload_timeout", 0.0), ("retry_interval", math.inf)],
+    [
+        ("watch_interval", -1.0),
+        ("delay_interval", math.nan),
+        ("retry_interval", 0.0),
+        ("reload_timeout", 0.0),
+        ("retry_interval", math.inf),
+    ],
 )
 def test_options_refuse_bad_durations(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):
@@ -180,8 +201,9 @@ def test_options_refuse_bad_method_and_envsubst_without_input() -> None:
 
 def test_options_make_paths_absolute_and_dedupe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    o = ReloaderOptions(config_file="cfg.yml", watched_dirs=("rules", "./rules", str(tmp_path / "r2")),
-                        listen_address="")
+    o = ReloaderOptions(
+        config_file="cfg.yml", watched_dirs=("rules", "./rules", str(tmp_path / "r2")), listen_address=""
+    )
     assert o.config_file == str(tmp_path / "cfg.yml")
     assert o.watched_dirs == (str(tmp_path / "rules"), str(tmp_path / "r2"))
     assert o.listen_address is None
@@ -189,8 +211,9 @@ def test_options_make_paths_absolute_and_dedupe(tmp_path: Path, monkeypatch: pyt
     assert ReloaderOptions(retry_interval=90).retry_policy.maximum == 90
 
 
-@pytest.mark.parametrize(("name", "ordinal"), [("prometheus-k8s-1", "1"), ("web-12", "12"), ("web", ""),
-                                               (None, ""), ("", "")])
+@pytest.mark.parametrize(
+    ("name", "ordinal"), [("prometheus-k8s-1", "1"), ("web-12", "12"), ("web", ""), (None, ""), ("", "")]
+)
 def test_statefulset_ordinal(name: str | None, ordinal: str) -> None:
     assert statefulset_ordinal(name) == ordinal
 
@@ -199,8 +222,11 @@ def test_statefulset_ordinal_is_exposed_to_envsubst(tmp_path: Path) -> None:
     cfg = tmp_path / "in.yml"
     out = tmp_path / "out.yml"
     cfg.write_bytes(b"replica: $(STATEFULSET_ORDINAL_NUMBER) pod: $(POD_NAME)\n")
-    r = Reloader(ReloaderOptions(config_file=str(cfg), config_envsubst_file=str(out), watch_interval=0),
-                 env={"POD_NAME": "prometheus-main-3"}, action=FakeAction(str(cfg)))
+    r = Reloader(
+        ReloaderOptions(config_file=str(cfg), config_envsubst_file=str(out), watch_interval=0),
+        env={"POD_NAME": "prometheus-main-3"},
+        action=FakeAction(str(cfg)),
+    )
     asyncio.run(r.render_once())
     assert out.read_bytes() == b"replica: 3 pod: prometheus-main-3\n"
     assert r.ready
@@ -267,8 +293,11 @@ async def test_failed_reload_is_retried_and_logged_once(
 
 async def test_rollback_after_rejected_reload_reloads_old_content(harness: Callable[..., Harness]) -> None:
     """prometheus-operator#4708 / Thanos TestReloader_ConfigRollback."""
-    h = harness(outcome=lambda c: ReloadRejected("bad config", target="t", status=500) if c == b"bad" else None,
-                retry=RetryPolicy(initial=0.05, maximum=0.2, jitter=0.0))
+
+    def outcome(c: bytes) -> BaseException | None:
+        return ReloadRejected("bad config", target="t", status=500) if c == b"bad" else None
+
+    h = harness(outcome=outcome, retry=RetryPolicy(initial=0.05, maximum=0.2, jitter=0.0))
     await h.start()
     await h.reloader.wait_applied(timeout=10)
     good = h.reloader.applied
@@ -284,8 +313,10 @@ async def test_rollback_after_rejected_reload_reloads_old_content(harness: Calla
 
 
 async def test_newer_content_supersedes_backoff_wait(harness: Callable[..., Harness]) -> None:
-    h = harness(outcome=lambda c: ReloadRejected("nope", target="t", status=500) if c == b"v1" else None,
-                retry=RetryPolicy(initial=30.0, maximum=60.0, jitter=0.0))
+    h = harness(
+        outcome=lambda c: ReloadRejected("nope", target="t", status=500) if c == b"v1" else None,
+        retry=RetryPolicy(initial=30.0, maximum=60.0, jitter=0.0),
+    )
     await h.start()
     await wait_until(lambda: h.metric("reloader_reloads_failed_total") == 1)
     loop = asyncio.get_running_loop()
@@ -297,7 +328,7 @@ async def test_newer_content_supersedes_backoff_wait(harness: Callable[..., Harn
     assert h.action.ok == [b"v2"]
 
 
-async def test_change_during_slow_attempt_reloads_again_without_overlap(harness: Callable[..., Harness]) -> None:
+async def test_change_during_slow_attempt_reloads_again_no_overlap(harness: Callable[..., Harness]) -> None:
     h = harness(delay=0.3)
     await h.start()
     await wait_until(lambda: h.action.in_flight == 1)
@@ -309,8 +340,9 @@ async def test_change_during_slow_attempt_reloads_again_without_overlap(harness:
     assert h.action.ok[-1] == b"v2"
 
 
-async def test_render_failure_keeps_output_and_sends_no_reload(tmp_path: Path,
-                                                               harness: Callable[..., Harness]) -> None:
+async def test_render_failure_keeps_output_and_sends_no_reload(
+    tmp_path: Path, harness: Callable[..., Harness]
+) -> None:
     out = tmp_path / "out.yml"
     h = harness(config_envsubst_file=str(out), strict_env=True)
     h.reloader._env = {"X": "1"}  # deterministic env
@@ -331,7 +363,7 @@ async def test_render_failure_keeps_output_and_sends_no_reload(tmp_path: Path,
     assert h.metric("reloader_config_environment_variable_expansion_errors") == 0
 
 
-async def test_missing_config_file_is_an_apply_error_until_it_returns(harness: Callable[..., Harness]) -> None:
+async def test_missing_config_file_is_apply_error_until_back(harness: Callable[..., Harness]) -> None:
     h = harness()
     await h.start()
     await h.reloader.wait_applied(timeout=10)
@@ -358,16 +390,21 @@ async def test_render_once_writes_output_without_reload(tmp_path: Path) -> None:
     cfg.write_bytes(gzip.compress(b"a: $(A)\n"))
     out = tmp_path / "out.yml"
     action = FakeAction(str(cfg))
-    r = Reloader(ReloaderOptions(config_file=str(cfg), config_envsubst_file=str(out), watch_interval=0),
-                 action=action, env={"A": "b"})
+    r = Reloader(
+        ReloaderOptions(config_file=str(cfg), config_envsubst_file=str(out), watch_interval=0),
+        action=action,
+        env={"A": "b"},
+    )
     await r.run()  # watch_interval=0: render once and return
     assert out.read_bytes() == b"a: b\n"
     assert action.seen == [] and r.ready
 
 
 async def test_wait_applied_times_out(harness: Callable[..., Harness]) -> None:
-    h = harness(outcome=lambda c: TargetNotFound("down", target="t"),
-                retry=RetryPolicy(initial=0.05, maximum=0.1, jitter=0.0))
+    h = harness(
+        outcome=lambda c: TargetNotFound("down", target="t"),
+        retry=RetryPolicy(initial=0.05, maximum=0.1, jitter=0.0),
+    )
     await h.start()
     with pytest.raises(TimeoutError):
         await h.reloader.wait_applied(timeout=0.3)
