@@ -12,8 +12,9 @@ Parts, in the order ``run`` uses them:
   otherwise), stops the child with an escalating ladder (stop signal, ``stop_timeout``, SIGKILL)
   and restarts it by policy, at most ``max_restarts_per_minute`` times in any 60 s window.
 * :class:`RestartReload` and :class:`ReadyGatedReload` (``actions.py``) adapt the supervisor to
-  the reloader's :class:`~config_reloader.reload.ReloadAction` protocol (``--reload-method restart``, and "never
-  signal a child before it is ready; apply a change that came early right after readiness").
+  the reloader's :class:`~config_reloader.reload.ReloadAction` protocol (``--reload-method
+  restart``, and "never signal a child before it is ready; apply a change that came early right
+  after readiness").
 * :func:`supervise` wires gate, reloader (render once before the first start, so the child never
   starts without its rendered config: prometheus-operator#3061, research B12), status server and
   supervisor together and returns the exit status ``run`` exits with.

@@ -66,11 +66,13 @@ def gate(
     Raises:
         ConditionError: input errors (unknown feature names, ...), from the conditions engine.
     """
-    from config_reloader.conditions import EvalOptions, evaluate, required_cpu_features
-
-    required = tuple(required_cpu_features(conditions))
-    do_pin = bool(required) if pin_cpus is None else pin_cpus
+    required: tuple[str, ...] = ()
     verdict: Verdict | None = None
+    if conditions:
+        from config_reloader.conditions import EvalOptions, evaluate, required_cpu_features
+
+        required = tuple(required_cpu_features(conditions))
+    do_pin = bool(required) if pin_cpus is None else pin_cpus
     if conditions:
         if machine is None and (required or do_pin):
             from config_reloader.cpu import probe_machine
