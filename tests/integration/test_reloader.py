@@ -1,0 +1,393 @@
+"""The Reloader end to end in-process: real inotify, real HTTP (RecordingEndpoint on 127.0.0.1).
+
+Assertions are on reloads and the content each reload saw (the endpoint reads the files at the
+moment of the POST, as Prometheus would), never on event counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from test_reloader_support import start_reloader  # noqa: F401  (fixture)
+
+from config_reloader.reconciler import ReloaderOptions
+from config_reloader.reload.retry import RetryPolicy
+from config_reloader.testing import (
+    KubeletAtomicWriter,
+    RecordingEndpoint,
+    atomic_replace,
+    wait_until,
+    write_in_place,
+)
+from config_reloader.watch.inotify import IN_Q_OVERFLOW, Inotify, InotifyEvent
+from config_reloader.watch.watcher import ChangeSource
+
+Start = Callable[..., Any]
+
+
+def opts(ep: RecordingEndpoint, **kw: Any) -> ReloaderOptions:
+    kw.setdefault("delay_interval", 0.0)
+    kw.setdefault("watch_interval", 3600.0)
+    kw.setdefault("reload_timeout", 5.0)
+    return ReloaderOptions(reload_url=ep.reload_url, **kw)
+
+
+def seen(ep: RecordingEndpoint, path: Path | str) -> list[bytes | None]:
+    """Content of ``path`` as seen by each successful reload."""
+    return [r.contents.get(str(path)) for r in ep.successful]
+
+
+async def test_config_replaced_by_rename_again_and_again(tmp_path: Path, start_reloader: Start) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v0")
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        run = await start_reloader(opts(ep, config_file=str(cfg)))
+        assert seen(ep, cfg) == [b"v0"]
+        for i in range(1, 6):
+            atomic_replace(cfg, f"v{i}".encode())
+            await ep.wait_for(lambda i=i: seen(ep, cfg)[-1:] == [f"v{i}".encode()], timeout=10)
+        assert seen(ep, cfg) == [b"v0", b"v1", b"v2", b"v3", b"v4", b"v5"]
+        await run.reloader.wait_applied(timeout=10)
+        assert run.metric("reloader_reloads_total") == 6
+        assert run.metric("reloader_watch_mode", {"mode": "inotify"}) == 1
+
+
+async def test_kubelet_atomic_writer_on_watched_dir_holding_config(
+    tmp_path: Path, start_reloader: Start
+) -> None:
+    vol = tmp_path / "config"
+    kw = KubeletAtomicWriter(vol)
+    kw.write({"prometheus.yml": b"global: {}\n", "rules.yml": b"groups: []\n"})
+    cfg = vol / "prometheus.yml"
+    async with RecordingEndpoint([str(vol)]) as ep:
+        run = await start_reloader(opts(ep, config_file=str(cfg), watched_dirs=(str(vol),)))
+        assert len(ep.successful) == 1
+        for i in range(3):
+            assert kw.write(
+                {"prometheus.yml": f"global: {{}} # {i}\n".encode(), "rules.yml": b"groups: []\n"}
+            )
+            await ep.wait_for(lambda i=i: seen(ep, cfg)[-1] == f"global: {{}} # {i}\n".encode(), timeout=10)
+            assert len(ep.successful) == 2 + i  # one reload per update
+        # byte-identical update: kubelet writes nothing; a rescan finds nothing new
+        applies = run.metric("reloader_config_apply_operations_total")
+        assert not kw.write({"prometheus.yml": b"global: {} # 2\n", "rules.yml": b"groups: []\n"})
+        os.utime(cfg, follow_symlinks=False)  # IN_ATTRIB on the user-visible link: an apply pass
+        await wait_until(lambda: run.metric("reloader_config_apply_operations_total") > applies, timeout=10)
+        # key added
+        kw.write({"prometheus.yml": b"global: {} # 2\n", "rules.yml": b"groups: []\n", "extra.yml": b"x"})
+        await ep.wait_for(lambda: ep.successful[-1].contents.get(str(vol / "extra.yml")) == b"x", timeout=10)
+        assert len(ep.successful) == 5
+        # key removed
+        kw.write({"prometheus.yml": b"global: {} # 2\n", "rules.yml": b"groups: []\n"})
+        await ep.wait_for(lambda: len(ep.successful) == 6, timeout=10)
+        assert str(vol / "extra.yml") not in ep.successful[-1].contents
+        assert all(r.status == 200 for r in ep.reloads)
+
+
+async def test_in_place_write_reloaded_after_close_never_partial(
+    tmp_path: Path, start_reloader: Start
+) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    full = b"".join(b"line %03d of a long config\n" % i for i in range(200))
+    atomic_replace(cfg, full)
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        await start_reloader(opts(ep, config_file=str(cfg), delay_interval=0.0))
+        for n in range(3):
+            new = full.replace(b"line 199", b"line %03d" % (500 + n))
+            # truncate, then 4 chunks 50 ms apart: empty and partial states exist for ~200 ms
+            await asyncio.to_thread(write_in_place, cfg, new, chunks=4, pause=0.05)
+            await ep.wait_for(lambda new=new: seen(ep, cfg)[-1] == new, timeout=10)
+        for r in ep.reloads:
+            assert r.contents.get(str(cfg)) in (
+                full,
+                *(full.replace(b"line 199", b"line %03d" % (500 + n)) for n in range(3)),
+            )
+
+
+async def test_watched_dir_deleted_and_recreated(tmp_path: Path, start_reloader: Start) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    atomic_replace(rules / "a.yml", b"a1")
+    async with RecordingEndpoint([str(rules)]) as ep:
+        await start_reloader(opts(ep, watched_dirs=(str(rules),)))
+        assert seen(ep, rules / "a.yml") == [b"a1"]
+        for f in rules.iterdir():
+            f.unlink()
+        rules.rmdir()
+        await ep.wait_for(lambda: seen(ep, rules / "a.yml")[-1] is None, timeout=10)
+        rules.mkdir()
+        atomic_replace(rules / "a.yml", b"a2")
+        await ep.wait_for(lambda: seen(ep, rules / "a.yml")[-1] == b"a2", timeout=10)
+        atomic_replace(rules / "a.yml", b"a3")  # the re-armed watch keeps working
+        await ep.wait_for(lambda: seen(ep, rules / "a.yml")[-1] == b"a3", timeout=10)
+
+
+async def test_config_file_deleted_then_recreated_later(tmp_path: Path, start_reloader: Start) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v1")
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        run = await start_reloader(opts(ep, config_file=str(cfg)))
+        cfg.unlink()
+        await wait_until(lambda: run.metric("reloader_config_apply_operations_failed_total") >= 1, timeout=10)
+        assert len(ep.reloads) == 1  # never reloaded a missing config
+        atomic_replace(cfg, b"v2")
+        await ep.wait_for(lambda: seen(ep, cfg) == [b"v1", b"v2"], timeout=10)
+
+
+async def test_watched_symlink_whose_target_is_swapped(tmp_path: Path, start_reloader: Start) -> None:
+    d1, d2 = tmp_path / "rules-1", tmp_path / "rules-2"
+    d1.mkdir()
+    d2.mkdir()
+    atomic_replace(d1 / "r.yml", b"one")
+    atomic_replace(d2 / "r.yml", b"two")
+    link = tmp_path / "rules"
+    link.symlink_to(d1.name)
+    async with RecordingEndpoint([str(link)]) as ep:
+        await start_reloader(opts(ep, watched_dirs=(str(link),)))
+        assert seen(ep, link / "r.yml") == [b"one"]
+        atomic_replace(d1 / "r.yml", b"one-b")  # content change through the link
+        await ep.wait_for(lambda: seen(ep, link / "r.yml")[-1] == b"one-b", timeout=10)
+        tmp_link = tmp_path / "rules.tmp"
+        tmp_link.symlink_to(d2.name)
+        os.rename(tmp_link, link)  # atomic swap of the link
+        await ep.wait_for(lambda: seen(ep, link / "r.yml")[-1] == b"two", timeout=10)
+        atomic_replace(d2 / "r.yml", b"two-b")  # the new target is watched
+        await ep.wait_for(lambda: seen(ep, link / "r.yml")[-1] == b"two-b", timeout=10)
+
+
+class OverflowingInotify(Inotify):
+    """The real inotify, except that while ``overflow`` is set the queue "overflows": pending
+    events are dropped and a single IN_Q_OVERFLOW is delivered, as the kernel does."""
+
+    overflow = False
+
+    def read_events(self) -> list[InotifyEvent]:
+        events = super().read_events()
+        if events and OverflowingInotify.overflow:
+            OverflowingInotify.overflow = False
+            return [InotifyEvent(wd=-1, mask=IN_Q_OVERFLOW, cookie=0, name="")]
+        return events
+
+
+async def test_overflow_rescans_and_reloads_final_content(tmp_path: Path, start_reloader: Start) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    atomic_replace(rules / "a.yml", b"a0")
+
+    def factory(files: Any, dirs: Any, **kw: Any) -> ChangeSource:
+        return ChangeSource(files, dirs, inotify_factory=OverflowingInotify, **kw)
+
+    async with RecordingEndpoint([str(rules)]) as ep:
+        run = await start_reloader(opts(ep, watched_dirs=(str(rules),)), change_source_factory=factory)
+        OverflowingInotify.overflow = True
+        for i in range(20):
+            atomic_replace(rules / f"b{i}.yml", b"b")
+        atomic_replace(rules / "a.yml", b"a-final")
+        await ep.wait_for(lambda: seen(ep, rules / "a.yml")[-1] == b"a-final", timeout=10)
+        assert ep.successful[-1].contents.get(str(rules / "b19.yml")) == b"b"
+        assert run.metric("reloader_watch_overflows_total") >= 1
+
+
+async def test_target_down_at_start_retried_until_up_then_one_reload(
+    tmp_path: Path, start_reloader: Start
+) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v1")
+    ep = RecordingEndpoint([str(cfg)])
+    await ep.start()
+    await ep.down()
+    try:
+        run = await start_reloader(opts(ep, config_file=str(cfg)), wait_ready=False)
+        await wait_until(lambda: run.metric("reloader_reloads_failed_total") >= 2, timeout=10)
+        assert not run.reloader.ready
+        atomic_replace(cfg, b"v2")  # newest content while the target is down
+        await wait_until(
+            lambda: (
+                run.reloader.desired != run.reloader.applied
+                and run.metric("reloader_config_apply_operations_total") >= 2
+            ),
+            timeout=10,
+        )
+        await ep.up()
+        await ep.wait_for(lambda: len(ep.successful) == 1, timeout=10)
+        await run.reloader.wait_applied(timeout=10)
+        assert seen(ep, cfg) == [b"v2"]
+        assert run.reloader.ready
+        assert run.metric("reloader_last_reload_successful") == 1
+        failed = run.metric("reloader_reloads_failed_total")
+        assert run.metric("reloader_reloads_total") == failed + 1
+    finally:
+        await ep.stop()
+
+
+async def test_change_during_retries_supersedes(tmp_path: Path, start_reloader: Start) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v1")
+    accept = {"on": False}
+    async with RecordingEndpoint([str(cfg)], fail=lambda n: not accept["on"]) as ep:
+        # long backoff: only a new desired digest can cut it short
+        run = await start_reloader(
+            opts(ep, config_file=str(cfg)),
+            wait_ready=False,
+            retry=RetryPolicy(initial=20.0, maximum=60.0, jitter=0.0),
+        )
+        await ep.wait_for(lambda: len(ep.reloads) == 1, timeout=10)
+        accept["on"] = True
+        atomic_replace(cfg, b"v2")
+        await ep.wait_for(lambda: len(ep.successful) == 1, timeout=8)  # well before the 20 s backoff
+        assert seen(ep, cfg) == [b"v2"]
+        await run.reloader.wait_applied(timeout=5)
+
+
+async def test_slow_target_is_not_hammered(tmp_path: Path, start_reloader: Start) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v0")
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        run = await start_reloader(opts(ep, config_file=str(cfg)))
+        ep.delay = 1.0  # each reload now takes a second
+        for i in range(1, 11):
+            atomic_replace(cfg, f"v{i}".encode())
+            await asyncio.sleep(0.05)  # a burst of changes, 50 ms apart, while the target is busy
+        await ep.wait_for(lambda: seen(ep, cfg)[-1] == b"v10", timeout=15)
+        await run.reloader.wait_applied(timeout=10)
+        # 1 initial + at most: one in flight when the burst started, one per completed reload
+        assert len(ep.reloads) <= 4, [(r.n, r.contents.get(str(cfg))) for r in ep.reloads]
+        # timeouts back off instead of re-sending at once
+        ep.delay = 2.0
+    async with RecordingEndpoint([str(cfg)], delay=2.0) as slow:
+        run2 = await start_reloader(
+            opts(slow, config_file=str(cfg), reload_timeout=0.3),
+            wait_ready=False,
+            retry=RetryPolicy(initial=0.3, maximum=5.0, jitter=0.0),
+        )
+        await wait_until(lambda: run2.metric("reloader_reloads_failed_total") >= 1, timeout=10)
+        await asyncio.sleep(1.5)  # observation window (counting requests, not waiting for a condition)
+        n = len(slow.reloads)
+        assert n <= 4, n  # attempts at ~0, 0.6, 1.5 s; a fixed 0.3 s retry would give ~5
+        await run2.stop()
+
+
+async def test_rejected_then_reverted_content_is_reloaded(tmp_path: Path, start_reloader: Start) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"good")
+
+    def valid(contents: Any) -> bool:
+        return bool(contents.get(str(cfg)) != b"bad")
+
+    async with RecordingEndpoint([str(cfg)], validator=valid) as ep:
+        run = await start_reloader(opts(ep, config_file=str(cfg)))
+        good = run.reloader.applied
+        atomic_replace(cfg, b"bad")
+        await ep.wait_for(lambda: sum(r.status == 500 for r in ep.reloads) >= 2, timeout=10)
+        atomic_replace(cfg, b"good")  # rollback to the applied digest
+        await ep.wait_for(lambda: len(ep.successful) == 2, timeout=10)
+        assert seen(ep, cfg) == [b"good", b"good"]
+        await run.reloader.wait_applied(good, timeout=10)
+        assert run.metric("reloader_last_reload_successful") == 1
+
+
+async def test_touch_chmod_identical_rewrite_do_not_reload(tmp_path: Path, start_reloader: Start) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"same")
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        run = await start_reloader(opts(ep, config_file=str(cfg)))
+        for action in (
+            lambda: os.utime(cfg),
+            lambda: os.chmod(cfg, 0o600),
+            lambda: atomic_replace(cfg, b"same"),
+        ):
+            before = run.metric("reloader_config_apply_operations_total")
+            action()
+            await wait_until(
+                lambda b=before: run.metric("reloader_config_apply_operations_total") > b, timeout=10
+            )
+        atomic_replace(cfg, b"different")  # then a real change still reloads: the loop is alive
+        await ep.wait_for(lambda: len(ep.successful) == 2, timeout=10)
+        assert seen(ep, cfg) == [b"same", b"different"]
+
+
+async def test_envsubst_gzip_and_output_mode_kept(tmp_path: Path, start_reloader: Start) -> None:
+    cfg = tmp_path / "prometheus.yml.gz"
+    out = tmp_path / "out" / "prometheus.env.yml"
+    out.parent.mkdir()
+    atomic_replace(
+        cfg, gzip.compress(b"cluster: $(CLUSTER)\nreplica: $(STATEFULSET_ORDINAL_NUMBER)\n$(NOPE)\n")
+    )
+    atomic_replace(out, b"old", mode=0o640)
+    async with RecordingEndpoint([str(out)]) as ep:
+        run = await start_reloader(
+            opts(ep, config_file=str(cfg), config_envsubst_file=str(out)),
+            env={"CLUSTER": "eu1", "POD_NAME": "prometheus-k8s-1"},
+        )
+        assert seen(ep, out) == [b"cluster: eu1\nreplica: 1\n$(NOPE)\n"]
+        assert stat.S_IMODE(out.stat().st_mode) == 0o640
+        assert run.metric("reloader_config_environment_variable_expansion_errors") == 1
+        atomic_replace(cfg, gzip.compress(b"cluster: $(CLUSTER)-b\n"))
+        await ep.wait_for(lambda: seen(ep, out)[-1] == b"cluster: eu1-b\n", timeout=10)
+        assert stat.S_IMODE(out.stat().st_mode) == 0o640
+        assert run.metric("reloader_config_environment_variable_expansion_errors") == 0
+        assert not [p for p in os.listdir(out.parent) if p != out.name]  # no temp files left
+
+
+async def test_strict_env_keeps_output_and_sends_no_reload(tmp_path: Path, start_reloader: Start) -> None:
+    cfg = tmp_path / "in.yml"
+    out = tmp_path / "out.yml"
+    atomic_replace(cfg, b"a: $(A)\n")
+    async with RecordingEndpoint([str(out)]) as ep:
+        run = await start_reloader(
+            opts(ep, config_file=str(cfg), config_envsubst_file=str(out), strict_env=True), env={"A": "1"}
+        )
+        atomic_replace(cfg, b"a: $(A)\nb: $(MISSING)\n")
+        await wait_until(lambda: run.metric("reloader_config_apply_operations_failed_total") >= 1, timeout=10)
+        assert out.read_bytes() == b"a: 1\n"
+        assert len(ep.reloads) == 1
+        assert run.metric("reloader_config_environment_variable_expansion_errors") == 1
+
+
+async def test_validate_command_failure_keeps_output_and_sends_no_reload(
+    tmp_path: Path, start_reloader: Start
+) -> None:
+    cfg = tmp_path / "in.yml"
+    out = tmp_path / "out.yml"
+    atomic_replace(cfg, b"ok: 1\n")
+    validate = ("grep", "-q", "^ok:", "{}")
+    async with RecordingEndpoint([str(out)]) as ep:
+        run = await start_reloader(
+            opts(ep, config_file=str(cfg), config_envsubst_file=str(out), validate_command=validate)
+        )
+        assert seen(ep, out) == [b"ok: 1\n"]
+        atomic_replace(cfg, b"broken: 1\n")
+        await wait_until(lambda: run.metric("reloader_config_validation_failures_total") >= 1, timeout=10)
+        assert out.read_bytes() == b"ok: 1\n"
+        assert len(ep.reloads) == 1
+        atomic_replace(cfg, b"ok: 2\n")
+        await ep.wait_for(lambda: seen(ep, out)[-1] == b"ok: 2\n", timeout=10)
+        assert not [p for p in os.listdir(tmp_path) if p not in ("in.yml", "out.yml")]
+
+
+async def test_status_server_metrics_and_ready(tmp_path: Path, start_reloader: Start) -> None:
+    import aiohttp
+
+    from config_reloader.metrics import StatusServer
+
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v1")
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        run = await start_reloader(opts(ep, config_file=str(cfg), listen_address="127.0.0.1:0"))
+        server = run.reloader._server
+        assert isinstance(server, StatusServer)
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{server.port}/ready") as resp:
+                assert resp.status == 200
+            async with s.get(f"http://127.0.0.1:{server.port}/metrics") as resp:
+                text = await resp.text()
+        assert "reloader_reloads_total 1.0" in text
+        assert 'reloader_info{method="http"} 1.0' in text
+        await run.stop()
+        assert run.reloader._server is None

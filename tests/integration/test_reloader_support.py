@@ -1,0 +1,61 @@
+"""Shared fixtures for tests/integration/test_reloader*.py (no tests here): a running :class:`Reloader` on real inotify
+against a real HTTP :class:`RecordingEndpoint` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from config_reloader.reconciler import Reloader, ReloaderOptions
+from config_reloader.reload.retry import RetryPolicy
+
+FAST_RETRY = RetryPolicy(initial=0.05, maximum=0.4, jitter=0.0)
+
+
+class Running:
+    """A Reloader running in a task; ``metric(name)`` reads its registry."""
+
+    def __init__(self, reloader: Reloader, task: asyncio.Task[None]) -> None:
+        self.reloader = reloader
+        self.task = task
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        v = self.reloader.registry.get_sample_value(name, labels or {})
+        return 0.0 if v is None else v
+
+    async def stop(self) -> None:
+        if not self.task.done():
+            self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+@pytest.fixture
+async def start_reloader() -> AsyncIterator[Callable[..., Any]]:
+    """``await start_reloader(options, wait_ready=True, **reloader_kwargs) -> Running``."""
+    running: list[Running] = []
+
+    async def start(options: ReloaderOptions, *, wait_ready: bool = True, **kw: Any) -> Running:
+        kw.setdefault("retry", FAST_RETRY)
+        kw.setdefault("registry", CollectorRegistry())
+        kw.setdefault("env", {})
+        r = Reloader(options, **kw)
+        task = asyncio.create_task(r.run())
+        run = Running(r, task)
+        running.append(run)
+        if wait_ready:
+            async with asyncio.timeout(15):
+                while not r.ready:
+                    if task.done():
+                        task.result()
+                    await asyncio.sleep(0.01)
+        return run
+
+    yield start
+    for run in running:
+        await run.stop()
