@@ -6,7 +6,7 @@ JSON state file (written atomically: temp in the same dir, fsync, rename, fsync 
 * ``pid``, ``ppid``, ``cpus_allowed_list`` (``Cpus_allowed_list`` of /proc/self/status),
 * ``signals``: names of the signals received, in order,
 * ``config``: the config content last loaded (text; None if no --config), ``loads``: how many
-  loads (the start counts as one; each SIGHUP once ready reloads),
+  loads (the start counts as one; each SIGHUP once ready reloads), ``history``: content per load,
 * ``ready``: whether it has installed its SIGHUP handler yet, ``port``: the /ready port if any.
 
 Options:
@@ -89,6 +89,7 @@ class Service:
             "signals": [],
             "config": None,
             "loads": 0,
+            "history": [],
             "ready": False,
             "port": None,
         }
@@ -107,6 +108,7 @@ class Service:
                 self.state["config"] = None
                 self.state["config_error"] = str(exc)
         self.state["loads"] += 1
+        self.state["history"].append(self.state["config"])
 
     def on_signal(self, sig: int, _frame: object) -> None:
         self.pending.append(sig)  # handled in the main loop, never re-entrantly
