@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from test_reloader_support import start_reloader  # noqa: F401  (fixture)
+from test_reloader_support import start_reloader_fixture  # noqa: F401  (the start_reloader fixture)
 
 from config_reloader.reconciler import ReloaderOptions
 from config_reloader.reload.retry import RetryPolicy

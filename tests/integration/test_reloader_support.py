@@ -1,5 +1,7 @@
-"""Shared fixtures for tests/integration/test_reloader*.py (no tests here): a running :class:`Reloader` on real inotify
-against a real HTTP :class:`RecordingEndpoint` on 127.0.0.1."""
+"""Shared fixtures for tests/integration/test_reloader*.py (no tests here): a running
+:class:`Reloader` on real inotify against a real HTTP :class:`RecordingEndpoint` on 127.0.0.1.
+
+Import ``start_reloader_fixture`` into a test module to get the ``start_reloader`` fixture."""
 
 from __future__ import annotations
 
@@ -35,8 +37,8 @@ class Running:
             await self.task
 
 
-@pytest.fixture
-async def start_reloader() -> AsyncIterator[Callable[..., Any]]:
+@pytest.fixture(name="start_reloader")
+async def start_reloader_fixture() -> AsyncIterator[Callable[..., Any]]:
     """``await start_reloader(options, wait_ready=True, **reloader_kwargs) -> Running``."""
     running: list[Running] = []
 
