@@ -357,9 +357,15 @@ def kernel_token_to_name(token: str) -> str | None:
     return _KERNEL.get(token)
 
 
-def levels_of(names: frozenset[str] | set[str]) -> frozenset[str]:
-    """The psABI levels fully contained in ``names`` (canonical names of one view of one CPU)."""
-    return frozenset(level for level, req in LEVELS.items() if req <= names)
+def levels_of(names: frozenset[str] | set[str], *, kernel_view: bool = False) -> frozenset[str]:
+    """The psABI levels fully contained in ``names`` (canonical names of one view of one CPU).
+
+    ``kernel_view=True``: the kernel never prints ``osxsave`` (hidden in cpufeatures.h) but drops
+    ``xsave``/``avx`` when it did not enable XSAVE, so ``osxsave`` is not required there.
+    """
+    return frozenset(
+        level for level, req in LEVELS.items() if (req - {"osxsave"} if kernel_view else req) <= names
+    )
 
 
 def split_arch_prefix(name: str) -> tuple[str | None, str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from config_reloader.cpu import features as ft
+from config_reloader.errors import UnknownFeatureError
 
 __all__ = [
     "CpuFeatures",
@@ -124,28 +125,47 @@ def resolve_feature(name: str) -> str:
     """Canonical spelling of a feature name, keeping an ``ARCH.`` prefix if one was given.
 
     ``"PCLMUL"`` -> ``"pclmulqdq"``, ``"fma3"`` -> ``"fma"``, ``"x86-64.SHA"`` -> ``"x86-64.sha_ni"``,
-    ``"x86-64-v3"`` -> ``"x86-64-v3"``, ``"arm64.sve"`` -> ``"arm64.sve"``.
+    ``"x86-64-v3"`` -> ``"x86-64-v3"``, ``"arm64.sve"`` -> ``"arm64.sve"``. An unprefixed name is
+    looked up in the x86 table, then in the arm64 hwcap table (``"sve"`` -> ``"sve"``).
 
     Raises:
         UnknownFeatureError: unknown name or unknown architecture prefix (with suggestions).
     """
     arch, rest = ft.split_arch_prefix(name)
-    table = "arm64" if arch == "arm64" else "x86-64"
-    canon = ft.canonical_name(rest, arch=table)
-    return f"{arch}.{canon}" if arch else canon
+    if arch is not None:
+        return f"{arch}.{ft.canonical_name(rest, arch=_table(arch))}"
+    try:
+        return ft.canonical_name(rest)
+    except UnknownFeatureError as x86_error:
+        try:
+            return ft.canonical_name(rest, arch="arm64")
+        except UnknownFeatureError:
+            raise x86_error from None
+
+
+def _table(arch: str) -> str:
+    return "arm64" if arch == "arm64" else "x86-64"
 
 
 def _holds(feats: CpuFeatures, view: View, name: str, machine_arch: str) -> bool | None:
-    """Does canonical ``name`` (maybe prefixed) hold on this CPU in ``view``? ``None`` = view unknown."""
+    """Does ``name`` hold on this CPU in ``view``? ``None`` = that view is unknown for this CPU.
+
+    A prefix for another architecture, or a name that only exists in another architecture's
+    table, is false (newest systemd semantics).
+    """
     arch, rest = ft.split_arch_prefix(name)
     if arch is not None and arch != machine_arch and not (arch == "x86" and machine_arch == "x86-64"):
+        return False
+    try:
+        canon = ft.canonical_name(rest, arch=_table(machine_arch))
+    except UnknownFeatureError:
         return False
     names = feats.view(view)
     if names is None:
         return None
-    if rest in ft.LEVELS:
-        return rest in ft.levels_of(set(names))
-    return rest in names
+    if canon in ft.LEVELS:
+        return canon in ft.levels_of(set(names), kernel_view=view == "kernel")
+    return canon in names
 
 
 def check_features(
@@ -166,7 +186,8 @@ def check_features(
         raise ValueError(f"view must be one of {VIEWS}, not {view!r}")
     if scope not in ("all", "any", "current"):
         raise ValueError(f"scope must be all, any or current, not {scope!r}")
-    resolved = [(n, resolve_feature(n)) for n in names]
+    for n in names:
+        resolve_feature(n)  # unknown names fail before anything is evaluated
     per_cpu: dict[int, bool | None] = {}
     missing: dict[int, tuple[str, ...]] = {}
     for cpu in sorted(machine.cpus):
@@ -174,7 +195,7 @@ def check_features(
         if feats is None:
             per_cpu[cpu] = None
             continue
-        answers = [(given, _holds(feats, view, canon, machine.arch)) for given, canon in resolved]
+        answers = [(given, _holds(feats, view, given, machine.arch)) for given in names]
         if any(a is None for _, a in answers):
             per_cpu[cpu] = None
             continue
