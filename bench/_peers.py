@@ -63,7 +63,7 @@ class PeerWatcher:
         while time.monotonic() < deadline:
             i += 1
             Path(probe).write_text(str(i))
-            if wait_until(lambda: any(".bench-probe" in p for _, p in self.snapshot()), 0.2):
+            if wait_until(lambda: any(".bench-probe" in p for _, p in self.snapshot()), 0.1):
                 ready_ns = self._first_probe_ns()
                 break
         os.unlink(probe)

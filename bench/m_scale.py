@@ -2,7 +2,7 @@
 
 Ours: ``config-reloader watch --watched-dir=D1 ... --watched-dir=D100 --delay-interval=0s``.
   start-up = spawn to the initial reload request (the first full snapshot is in that time);
-  RSS = VmRSS after start-up and after the changes; latency = one file atomically replaced to the
+  RSS = VmRSS after start-up and after the changes; latency = start of one file's atomic replacement to the
   reload request carrying its new content (repeated, median). The curve should be flat: a hint for
   one file must rehash that file only (DESIGN §3 rule 5), so latency(10,000) / latency(100) ~ 1.
 Peers watch the parent of the 100 dirs recursively (their natural use): start-up = spawn to the
@@ -50,8 +50,8 @@ def _ours(n: int, changes: int) -> list[Cell]:
                 for i in range(changes):
                     data = f"# change {i}\n".encode() * 8
                     idx = ep.count()
+                    done = now_ns()  # write start: see m_latency's docstring
                     atomic_replace(target, data)
-                    done = now_ns()
                     if ep.wait_for(
                         lambda a, idx=idx, data=data: any(x.contents.get(target) == data for x in a[idx:]), 30
                     ):
@@ -105,8 +105,8 @@ def _peer(peer: str, n: int, changes: int) -> list[Cell]:
             lat = []
             for i in range(changes):
                 idx = w.count()
-                atomic_replace(target, f"# change {i}\n".encode() * 8)
                 done = now_ns()
+                atomic_replace(target, f"# change {i}\n".encode() * 8)
                 w.wait_quiet(0.3, 5.0)
                 evs = w.snapshot()[idx:]
                 if evs:
