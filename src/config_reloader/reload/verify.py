@@ -5,7 +5,10 @@ the trigger; afterwards the reload is confirmed once ``reloadConfigSuccess`` is 
 ``lastConfigTime`` is later than before; if the target was healthy before and now reports
 ``reloadConfigSuccess=false`` the new config was rejected (fail fast). Thanos polls every second;
 we poll every 100 ms by default because a reload of a small config takes milliseconds.
-Prometheus only moves ``lastConfigTime`` on a successful load.
+Prometheus only moves ``lastConfigTime`` on a successful load, and reports it in whole seconds
+(measured against Prometheus 2.x from Debian 12): the trigger is delayed to the next wall-clock
+second when the previous load happened in the current one, otherwise the reload could not be
+told apart from "no reload".
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import calendar
 import logging
 import re
+import time
 from types import TracebackType
 from typing import Self
 
@@ -149,6 +153,20 @@ class VerifiedReload:
         remaining = max(0.001, deadline - asyncio.get_running_loop().time())
         return await fetch_runtimeinfo(self._client.get(), self.url, timeout=remaining, target=self.target)
 
+    async def _wait_for_next_second(self, before: RuntimeInfo, deadline: float) -> None:
+        """Prometheus reports ``lastConfigTime`` in whole seconds (it keeps the load time as a Unix
+        seconds gauge), so a reload finishing in the same wall-clock second as the previous load
+        would look like "no reload". When ``before`` has second resolution and the wall clock is
+        still in that second, wait for the next second (at most 1 s; the target shares our clock
+        as a sidecar or child) so any successful reload yields a strictly later time."""
+        if before.last_config_time_ns % 1_000_000_000:
+            return  # sub-second resolution: any later load is distinguishable
+        next_second_ns = before.last_config_time_ns + 1_000_000_000
+        wait = (next_second_ns - time.time_ns()) / 1e9
+        if 0 < wait <= 1.0:
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(min(wait + 0.005, max(0.0, deadline - loop.time())))
+
     async def trigger(self) -> None:
         """Read runtime info, trigger ``inner``, poll until the reload is confirmed.
 
@@ -160,6 +178,7 @@ class VerifiedReload:
         """
         deadline = asyncio.get_running_loop().time() + self.timeout
         before = await self._info(deadline)
+        await self._wait_for_next_second(before, deadline)
         await self.inner.trigger()
         last = before
         try:
