@@ -1,0 +1,192 @@
+"""Combination semantics of conditions and asserts (systemd's, v252).
+
+* Each condition is tested on its own: the check's answer, then ``!`` inverts it. A test that
+  cannot be determined (:class:`~config_reloader.conditions.checks.CheckError`) fails, whatever its
+  negation (systemd's ``CONDITION_ERROR``).
+* A list (conditions, or asserts, separately) passes if every non-triggering item passes and, when
+  there are triggering (``|``) items, at least one of them passes. An empty list passes.
+* Conditions failing means "skip" (not an error); asserts failing means an error. Both lists are
+  always evaluated in full here (systemd stops at the first failing non-trigger item and logs in
+  reverse order; the verdict is the same).
+
+Source: systemd src/shared/condition.c ``condition_test`` / ``condition_test_list`` (v252);
+systemd.unit(5) "Conditions and Asserts".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from config_reloader.conditions.parse import Condition
+from config_reloader.errors import ConditionSyntaxError
+
+if TYPE_CHECKING:
+    from config_reloader.cpu import MachineFeatures
+
+__all__ = ["ConditionResult", "EvalOptions", "Verdict", "evaluate", "required_cpu_features"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EvalOptions:
+    """How to evaluate.
+
+    Attributes:
+        view: CPU feature view for ``ConditionCPUFeature`` (``"cpu"`` raw CPUID, ``"usable"``
+            CPUID + XCR0 enabled by the OS, ``"kernel"`` /proc/cpuinfo token). CLI ``--view``.
+        cpus: which CPUs must have the feature: ``"all"`` of the affinity mask, ``"any"`` one of
+            them, or the ``"current"`` one. CLI ``--cpus``.
+        systemd_compat: behave exactly like systemd 252 (51-name CPU table, unknown names false,
+            current CPU only, systemd's answers for malformed values). CLI ``--systemd-compat``.
+        machine: a captured machine (``--cpu-data``) for ``CPUFeature`` and ``Architecture``;
+            ``None`` probes this machine.
+        environ: the environment for ``ConditionEnvironment=``/``ConditionCredential=``;
+            ``None`` = ``os.environ`` at evaluation time.
+    """
+
+    view: Literal["cpu", "usable", "kernel"] = "usable"
+    cpus: Literal["all", "any", "current"] = "all"
+    systemd_compat: bool = False
+    machine: MachineFeatures | None = None
+    environ: Mapping[str, str] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.view not in ("cpu", "usable", "kernel"):
+            raise ValueError(f"view must be cpu, usable or kernel, not {self.view!r}")
+        if self.cpus not in ("all", "any", "current"):
+            raise ValueError(f"cpus must be all, any or current, not {self.cpus!r}")
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    """The result of one condition or assert.
+
+    Attributes:
+        condition: what was tested.
+        passed: after negation; ``False`` also when the test errored.
+        reason: one sentence for humans (what was found).
+        detail: JSON-serialisable facts; ``"error": True`` when the test could not be determined.
+    """
+
+    condition: Condition
+    passed: bool
+    reason: str
+    detail: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """All results, in input order, and the combined answers.
+
+    Attributes:
+        results: one per condition/assert.
+        conditions_ok: the ``Condition*`` list passes (else: skip the unit).
+        asserts_ok: the ``Assert*`` list passes (else: fail the unit).
+    """
+
+    results: tuple[ConditionResult, ...]
+    conditions_ok: bool
+    asserts_ok: bool
+
+    @property
+    def ok(self) -> bool:
+        """Both lists pass (exit status 0)."""
+        return self.conditions_ok and self.asserts_ok
+
+
+def _combine(results: Sequence[ConditionResult]) -> bool:
+    triggers = [r.passed for r in results if r.condition.trigger]
+    plain_ok = all(r.passed for r in results if not r.condition.trigger)
+    return plain_ok and (not triggers or any(triggers))
+
+
+def evaluate_one(condition: Condition, ctx: object) -> ConditionResult:
+    """Test one condition with a :class:`~config_reloader.conditions.checks.Context`.
+
+    Raises:
+        ConditionSyntaxError: malformed parameter (default mode only).
+        UnknownFeatureError: unknown CPU feature name (default mode only).
+        NotSupportedHere: a type only PID 1 can answer.
+    """
+    from config_reloader.conditions.checks import CHECKS, CheckError, Context
+
+    assert isinstance(ctx, Context)
+    check, _needs_arg = CHECKS[condition.type]
+    try:
+        outcome = check(condition.parameter, ctx)
+    except ConditionSyntaxError as exc:
+        if not ctx.systemd_compat:
+            raise ConditionSyntaxError(
+                f"{condition.source}: {condition}: {exc}",
+                text=str(condition),
+                line=exc.line,
+                column=exc.column,
+            ) from None
+        return ConditionResult(
+            condition, False, f"could not determine the result, assuming failed: {exc}", {"error": True}
+        )
+    except CheckError as exc:
+        return ConditionResult(
+            condition, False, f"could not determine the result, assuming failed: {exc}", {"error": True}
+        )
+    passed = outcome.value != condition.negate
+    reason = outcome.reason
+    if condition.negate:
+        reason = f"negated: {reason}"
+    return ConditionResult(condition, passed, reason, dict(outcome.detail))
+
+
+def evaluate(conditions: Sequence[Condition], options: EvalOptions = EvalOptions()) -> Verdict:
+    """Evaluate conditions and asserts with systemd's combination rules (see module docstring).
+
+    Args:
+        conditions: from :func:`~config_reloader.conditions.parse.parse_assignments` or
+            :func:`~config_reloader.conditions.parse.parse_unit_file`.
+        options: views, CPU scope, compat mode, captured machine.
+
+    Returns:
+        A :class:`Verdict`; results are in input order.
+
+    Raises:
+        ConditionSyntaxError: a malformed parameter (e.g. ``ConditionMemory=lots``), default mode.
+        UnknownFeatureError: unknown CPU feature name, with suggestions (default mode).
+        NotSupportedHere: e.g. ``ConditionFirstBoot=`` outside ``--systemd-compat``.
+    """
+    from config_reloader.conditions.checks import Context
+
+    ctx = Context(
+        view=options.view,
+        cpus=options.cpus,
+        systemd_compat=options.systemd_compat,
+        machine=options.machine,
+        environ=dict(os.environ) if options.environ is None else options.environ,
+    )
+    results = tuple(evaluate_one(c, ctx) for c in conditions)
+    return Verdict(
+        results=results,
+        conditions_ok=_combine([r for r in results if r.condition.kind == "Condition"]),
+        asserts_ok=_combine([r for r in results if r.condition.kind == "Assert"]),
+    )
+
+
+def required_cpu_features(conditions: Sequence[Condition]) -> list[str]:
+    """CPU features the process needs on the CPUs it runs on (for ``run --pin-cpus``).
+
+    Only non-negated, non-triggering ``ConditionCPUFeature=``/``AssertCPUFeature=`` items are
+    requirements (a trigger is one of alternatives; a negation is a requirement of absence).
+    Names are canonicalised with ``config_reloader.cpu.resolve_feature``, deduplicated, in order.
+
+    Raises:
+        UnknownFeatureError: an unknown name.
+    """
+    from config_reloader import cpu
+
+    out: list[str] = []
+    for c in conditions:
+        if c.type == "CPUFeature" and not c.negate and not c.trigger:
+            name = cpu.resolve_feature(c.parameter)
+            if name not in out:
+                out.append(name)
+    return out

@@ -1,0 +1,436 @@
+"""Syntax of systemd-style ``Condition<Type>=`` / ``Assert<Type>=`` assignments and unit files.
+
+This module knows syntax only (which types exist, prefixes, paths, unit-file lines); what a
+condition means is in :mod:`config_reloader.conditions.checks`, how results combine in
+:mod:`config_reloader.conditions.evaluate`.
+
+Rules (each verified against ``systemd-analyze condition`` of systemd 252.38 on Debian 12):
+
+* The type name is case-sensitive (``conditionPathExists=`` and ``ConditionPathexists=`` are
+  rejected by systemd with ``Cannot parse``).
+* Leading whitespace of the value is dropped, trailing whitespace is kept on the command line
+  (``ConditionEnvironment=HOME `` looks for ``"HOME "``); unit-file values lose both.
+* ``|`` (triggering) comes before ``!`` (negation). For string-valued types whitespace after each
+  is skipped (``=| ! avx2`` is a negated trigger on ``avx2``); for path-valued types it is *not*
+  (``ConditionPathExists=| /etc`` has the relative path ``" /etc"``), as in systemd's two parsers
+  (``config_parse_unit_condition_string`` / ``_path``, src/core/load-fragment.c, v252).
+* One token per assignment: no splitting of the value.
+* An empty value resets every condition of that kind (``Condition…=`` resets all conditions of
+  any type, ``Assert…=`` all asserts), because systemd keeps one list per kind.
+* Path-valued types need an absolute, normalized path; the path is simplified (``//etc/`` →
+  ``/etc``, ``/etc/./x`` → ``/etc/x``). systemd logs "path is not absolute, ignoring" and drops the
+  assignment; we raise :class:`PathNotAcceptedError` (exit status 2) unless the caller asks for
+  systemd's behaviour (``systemd_compat=True`` drops it with a warning).
+
+Source: systemd.unit(5) "Conditions and Asserts"; systemd src/shared/condition.c and
+src/analyze/analyze-condition.c (v252) for the type table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from config_reloader.errors import ConditionSyntaxError, UnknownConditionError
+
+__all__ = [
+    "PATH_TYPES",
+    "TYPES",
+    "Condition",
+    "PathNotAcceptedError",
+    "parse_assignment",
+    "parse_assignments",
+    "parse_unit_file",
+    "parse_unit_text",
+    "simplify_path",
+]
+
+Kind = Literal["Condition", "Assert"]
+
+#: Every condition type systemd 252 accepts (src/shared/condition.c, v252), without the
+#: ``Condition``/``Assert`` prefix. Later types (Fraction, Version, MachineTag, PathIsSocket,
+#: KernelModuleLoaded, v258+) are unknown to 252 and to us.
+TYPES: tuple[str, ...] = (
+    "Architecture",
+    "Firmware",
+    "Virtualization",
+    "Host",
+    "KernelCommandLine",
+    "KernelVersion",
+    "Credential",
+    "Security",
+    "Capability",
+    "ACPower",
+    "NeedsUpdate",
+    "FirstBoot",
+    "PathExists",
+    "PathExistsGlob",
+    "PathIsDirectory",
+    "PathIsSymbolicLink",
+    "PathIsMountPoint",
+    "PathIsReadWrite",
+    "PathIsEncrypted",
+    "DirectoryNotEmpty",
+    "FileNotEmpty",
+    "FileIsExecutable",
+    "User",
+    "Group",
+    "ControlGroupController",
+    "CPUs",
+    "Memory",
+    "Environment",
+    "CPUFeature",
+    "OSRelease",
+    "MemoryPressure",
+    "CPUPressure",
+    "IOPressure",
+)
+
+#: Types whose value goes through systemd's path parser (absolute + normalized, no whitespace
+#: skipping after ``|``/``!``). Source: load-fragment-gperf.gperf.in (v252).
+PATH_TYPES: frozenset[str] = frozenset(
+    {
+        "PathExists",
+        "PathExistsGlob",
+        "PathIsDirectory",
+        "PathIsSymbolicLink",
+        "PathIsMountPoint",
+        "PathIsReadWrite",
+        "PathIsEncrypted",
+        "DirectoryNotEmpty",
+        "FileNotEmpty",
+        "FileIsExecutable",
+        "NeedsUpdate",
+    }
+)
+
+_TYPE_SET = frozenset(TYPES)
+_WHITESPACE = " \t\n\r"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One parsed assignment.
+
+    Attributes:
+        kind: ``"Condition"`` (failing = skip) or ``"Assert"`` (failing = error).
+        type: the type without prefix, e.g. ``"CPUFeature"``.
+        trigger: ``|`` given: a triggering condition (at least one trigger must pass).
+        negate: ``!`` given: the result is inverted.
+        parameter: the value after the prefixes (paths simplified).
+        source: where it came from: ``"argv[1]"`` or ``"unit.service:12"``.
+    """
+
+    kind: Kind
+    type: str
+    trigger: bool
+    negate: bool
+    parameter: str
+    source: str = "argv"
+
+    @property
+    def name(self) -> str:
+        """The full setting name, e.g. ``ConditionCPUFeature``."""
+        return f"{self.kind}{self.type}"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind}{self.type}={'|' if self.trigger else ''}{'!' if self.negate else ''}"
+            f"{self.parameter}"
+        )
+
+
+class PathNotAcceptedError(ConditionSyntaxError):
+    """A path-valued condition got a relative or non-normalized path.
+
+    systemd logs a warning and drops such an assignment (so it neither passes nor fails);
+    ``systemd_compat=True`` reproduces that, the default refuses it.
+    """
+
+
+def _suggest(name: str) -> list[str]:
+    import difflib
+
+    candidates = [f"{k}{t}" for k in ("Condition", "Assert") for t in TYPES]
+    lower = {c.lower(): c for c in candidates}
+    if name.lower() in lower:
+        return [lower[name.lower()]]
+    found = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)
+    return [lower[f] for f in found]
+
+
+def split_name(name: str) -> tuple[Kind, str]:
+    """Split ``ConditionX`` / ``AssertX`` into kind and type.
+
+    Raises:
+        UnknownConditionError: unknown prefix or type (case-sensitive, like systemd), with the
+            closest known names in ``.suggestions``.
+    """
+    kind: Kind
+    if name.startswith("Condition"):
+        kind, rest = "Condition", name[len("Condition") :]
+    elif name.startswith("Assert"):
+        kind, rest = "Assert", name[len("Assert") :]
+    else:
+        kind, rest = "Condition", ""
+    if rest not in _TYPE_SET:
+        suggestions = _suggest(name)
+        hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
+        raise UnknownConditionError(
+            f"unknown condition type {name!r}{hint}; names are case-sensitive, see "
+            "`man systemd.unit` (Conditions and Asserts)",
+            type=name,
+            suggestions=suggestions,
+        )
+    return kind, rest
+
+
+def simplify_path(path: str) -> str:
+    """Collapse ``//``, drop ``.`` components and trailing slashes (systemd's ``path_simplify``).
+
+    ``..`` components are kept (the caller refuses them as "not normalized").
+    """
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    prefix = "/" if path.startswith("/") else ""
+    out = prefix + "/".join(parts)
+    return out or ("/" if prefix else ".")
+
+
+def _parse_value(
+    kind: Kind, type_: str, value: str, *, source: str, line: int | None, full_text: str
+) -> Condition:
+    is_path = type_ in PATH_TYPES
+    v = value
+    trigger = v.startswith("|")
+    if trigger:
+        v = v[1:]
+        if not is_path:
+            v = v.lstrip(_WHITESPACE)
+    negate = v.startswith("!")
+    if negate:
+        v = v[1:]
+        if not is_path:
+            v = v.lstrip(_WHITESPACE)
+    if is_path:
+        if not v.startswith("/"):
+            raise PathNotAcceptedError(
+                f"{source}: {kind}{type_}= path is not absolute: {v!r} (systemd ignores such "
+                "an assignment; give an absolute path)",
+                text=full_text,
+                line=line,
+            )
+        v = simplify_path(v)
+        if ".." in v.split("/"):
+            raise PathNotAcceptedError(
+                f"{source}: {kind}{type_}= path is not normalized (contains '..'): {v!r} "
+                "(systemd ignores such an assignment)",
+                text=full_text,
+                line=line,
+            )
+    return Condition(kind=kind, type=type_, trigger=trigger, negate=negate, parameter=v, source=source)
+
+
+def parse_assignment(text: str, *, source: str = "argv") -> Condition | None:
+    """Parse one ``Condition<Type>=VALUE`` / ``Assert<Type>=VALUE`` command-line argument.
+
+    Args:
+        text: the whole argument, e.g. ``"ConditionCPUFeature=|!avx2"``.
+        source: recorded in :attr:`Condition.source` and error messages, e.g. ``"argv[1]"``.
+
+    Returns:
+        The condition, or ``None`` for an empty value (which resets the list of that kind; use
+        :func:`parse_assignments` to apply resets).
+
+    Raises:
+        ConditionSyntaxError: no ``=``.
+        UnknownConditionError: unknown type (case-sensitive), with suggestions.
+        PathNotAcceptedError: relative or non-normalized path for a path-valued type.
+    """
+    name, eq, value = text.partition("=")
+    if not eq:
+        raise ConditionSyntaxError(
+            f"{source}: expected Condition<Type>=VALUE or Assert<Type>=VALUE, got {text!r}",
+            text=text,
+        )
+    kind, type_ = split_name(name)
+    value = value.lstrip(_WHITESPACE)
+    if value == "":
+        return None
+    return _parse_value(kind, type_, value, source=source, line=None, full_text=text)
+
+
+def _reset_kind(text: str) -> Kind:
+    name = text.partition("=")[0]
+    return split_name(name)[0]
+
+
+def parse_assignments(
+    texts: Iterable[str],
+    *,
+    source: str = "argv",
+    systemd_compat: bool = False,
+    first_index: int = 1,
+    warn: Callable[[str], None] | None = None,
+) -> list[Condition]:
+    """Parse several command-line assignments in order, applying empty-value resets.
+
+    Args:
+        texts: the assignments.
+        source: prefix for :attr:`Condition.source`; each gets ``"{source}[{i}]"``.
+        systemd_compat: drop relative / non-normalized paths with a warning (logged) like
+            systemd instead of raising :class:`PathNotAcceptedError`.
+        first_index: index of the first text in ``source`` (``argv[1]`` by default).
+        warn: called with a message for each assignment dropped under ``systemd_compat``
+            (default: a logging warning).
+
+    Returns:
+        The surviving conditions and asserts in order of appearance.
+
+    Raises:
+        ConditionSyntaxError, UnknownConditionError, PathNotAcceptedError: see
+            :func:`parse_assignment`.
+    """
+    result: list[Condition] = []
+    for i, text in enumerate(texts, start=first_index):
+        src = f"{source}[{i}]"
+        try:
+            cond = parse_assignment(text, source=src)
+        except PathNotAcceptedError as exc:
+            if not systemd_compat:
+                raise
+            _warn_ignored(exc, warn)
+            continue
+        if cond is None:
+            kind = _reset_kind(text)
+            result = [c for c in result if c.kind != kind]
+        else:
+            result.append(cond)
+    return result
+
+
+def _warn_ignored(exc: Exception, warn: Callable[[str], None] | None) -> None:
+    if warn is not None:
+        warn(f"{exc}; ignored like systemd does")
+        return
+    import logging
+
+    logging.getLogger(__name__).warning("assignment ignored like systemd does", extra={"reason": str(exc)})
+
+
+_SECTION_RE = re.compile(r"^\[([^\[\]]+)\]$")
+
+
+def parse_unit_text(
+    text: str,
+    *,
+    filename: str = "unit",
+    systemd_compat: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> list[Condition]:
+    """Parse the ``Condition*=``/``Assert*=`` lines of the ``[Unit]`` section of a unit file's text.
+
+    Unit-file rules (systemd.syntax(7)): ``#`` and ``;`` start comment lines; a trailing backslash
+    continues the line (the backslash becomes a space; comment lines inside a continuation are
+    skipped); keys and values are stripped; sections other than ``[Unit]`` and keys other than
+    ``Condition*``/``Assert*`` are ignored; an empty value resets the list of that kind.
+
+    Args:
+        text: the file content.
+        filename: used in :attr:`Condition.source` (``"{filename}:{line}"``) and errors.
+        systemd_compat: like systemd, ignore (with a warning) unknown ``Condition*``/``Assert*``
+            keys, lines without ``=`` and bad paths instead of raising.
+
+    Raises:
+        ConditionSyntaxError: a malformed line in ``[Unit]`` or a malformed section header
+            (``.line`` set, message starts with ``file:line``).
+        UnknownConditionError: an unknown ``Condition*``/``Assert*`` key in ``[Unit]``.
+        PathNotAcceptedError: relative or non-normalized path.
+    """
+    result: list[Condition] = []
+    section: str | None = None
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        start = i + 1
+        raw = lines[i].strip()
+        i += 1
+        if not raw or raw[0] in "#;":
+            continue
+        while raw.endswith("\\"):
+            raw = raw[:-1] + " "
+            while i < len(lines) and lines[i].strip()[:1] in ("#", ";"):
+                i += 1
+            if i >= len(lines):
+                break
+            raw += lines[i].strip()
+            i += 1
+        raw = raw.strip()
+        where = f"{filename}:{start}"
+        if raw.startswith("["):
+            m = _SECTION_RE.match(raw)
+            if not m:
+                raise ConditionSyntaxError(f"{where}: malformed section header {raw!r}", text=raw, line=start)
+            section = m.group(1)
+            continue
+        if section != "Unit":
+            continue
+        key, eq, value = raw.partition("=")
+        key = key.strip()
+        value = value.strip()
+        if not (key.startswith("Condition") or key.startswith("Assert")):
+            continue
+        if not eq:
+            if systemd_compat:
+                continue
+            raise ConditionSyntaxError(f"{where}: missing '=' in {raw!r}", text=raw, line=start)
+        try:
+            kind, type_ = split_name(key)
+        except UnknownConditionError as exc:
+            if systemd_compat:
+                continue
+            raise UnknownConditionError(
+                f"{where}: {exc}", type=exc.type, suggestions=exc.suggestions
+            ) from None
+        if value == "":
+            result = [c for c in result if c.kind != kind]
+            continue
+        try:
+            result.append(_parse_value(kind, type_, value, source=where, line=start, full_text=raw))
+        except PathNotAcceptedError as exc:
+            if not systemd_compat:
+                raise
+            _warn_ignored(exc, warn)
+    return result
+
+
+def parse_unit_file(
+    path: str, *, systemd_compat: bool = False, warn: Callable[[str], None] | None = None
+) -> list[Condition]:
+    """Read a unit file and parse its ``[Unit]`` conditions and asserts (see :func:`parse_unit_text`).
+
+    Args:
+        path: the unit file.
+        systemd_compat: see :func:`parse_unit_text`.
+
+    Raises:
+        ConditionSyntaxError: unreadable or not UTF-8 (``.line`` is None), or a malformed line.
+        UnknownConditionError, PathNotAcceptedError: see :func:`parse_unit_text`.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConditionSyntaxError(f"{path}: cannot read unit file: {exc}", text=path) from exc
+    return parse_unit_text(text, filename=path, systemd_compat=systemd_compat, warn=warn)
+
+
+def format_condition(c: Condition) -> str:
+    """``str(c)``: the assignment as systemd prints it (``ConditionX=|!value``)."""
+    return str(c)
+
+
+def kinds(conditions: Sequence[Condition]) -> tuple[list[Condition], list[Condition]]:
+    """Split into (conditions, asserts), keeping order."""
+    return [c for c in conditions if c.kind == "Condition"], [c for c in conditions if c.kind == "Assert"]
