@@ -1,0 +1,153 @@
+"""`config-reloader watch` flag parsing: prometheus-config-reloader names, defaults and meaning."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+
+import pytest
+
+from config_reloader.cli import build_parser, main
+from config_reloader.cli.watch import add_watch_arguments, parse_signal, watch_options_from_args
+from config_reloader.reconciler import ReloaderOptions
+
+
+def parse(*argv: str) -> ReloaderOptions:
+    args = build_parser().parse_args(["watch", *argv])
+    return watch_options_from_args(args)
+
+
+def test_defaults_match_prometheus_config_reloader() -> None:
+    o = parse("--config-file=/etc/prometheus/prometheus.yaml.gz")
+    assert o.reload_url == "http://127.0.0.1:9090/-/reload"
+    assert o.runtimeinfo_url == "http://127.0.0.1:9090/api/v1/status/runtimeinfo"
+    assert o.reload_method == "http"
+    assert o.process_executable_name == "prometheus"
+    assert (o.watch_interval, o.delay_interval, o.retry_interval, o.reload_timeout) == (180.0, 1.0, 5.0, 30.0)
+    assert o.listen_address is None
+    assert o.statefulset_ordinal_from_envvar == "POD_NAME"
+    assert o.reload_signal == signal.SIGHUP
+    assert not o.strict_env and o.validate_command is None and o.pid_file is None
+    assert o.config_envsubst_file is None and o.watched_dirs == ()
+
+
+def test_kingpin_style_equals_and_space_forms_both_work() -> None:
+    a = parse(
+        "--config-file=/c/in.yaml.gz",
+        "--config-envsubst-file=/o/out.yaml",
+        "--watched-dir=/r1",
+        "--watched-dir",
+        "/r2",
+        "--watch-interval=1m30s",
+        "--delay-interval",
+        "0",
+        "--retry-interval=250ms",
+        "--reload-timeout",
+        "1h",
+        "--listen-address=:8080",
+        "--reload-method=signal",
+        "--process-executable-name",
+        "alertmanager",
+        "--runtimeinfo-url=",
+        "--reload-signal=USR1",
+        "--pid-file=/run/p.pid",
+        "--strict-env",
+        "--validate-command",
+        "promtool check config {}",
+        "--statefulset-ordinal-from-envvar=HOSTNAME",
+    )
+    assert a.config_file == "/c/in.yaml.gz" and a.config_envsubst_file == "/o/out.yaml"
+    assert a.watched_dirs == ("/r1", "/r2")
+    assert (a.watch_interval, a.delay_interval, a.retry_interval, a.reload_timeout) == (
+        90.0,
+        0.0,
+        0.25,
+        3600.0,
+    )
+    assert a.listen_address == ":8080"
+    assert a.reload_method == "signal" and a.process_executable_name == "alertmanager"
+    assert a.runtimeinfo_url is None  # empty = no verification
+    assert a.reload_signal == signal.SIGUSR1 and a.pid_file == "/run/p.pid"
+    assert a.strict_env and a.validate_command == ("promtool", "check", "config", "{}")
+    assert a.statefulset_ordinal_from_envvar == "HOSTNAME"
+
+
+@pytest.mark.parametrize(
+    ("text", "num"), [("SIGHUP", 1), ("hup", 1), ("USR2", int(signal.SIGUSR2)), ("15", 15)]
+)
+def test_parse_signal(text: str, num: int) -> None:
+    assert parse_signal(text) == num
+
+
+@pytest.mark.parametrize("text", ["SIGNOPE", "0", "999", ""])
+def test_parse_signal_refuses(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown signal"):
+        parse_signal(text)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--watch-interval=3 minutes"],
+        ["--delay-interval=-1s"],
+        ["--reload-method=POST"],
+        ["--reload-signal=SIGNOPE"],
+        ["--log-format=text"],
+        ["--log-level=trace"],
+    ],
+)
+def test_bad_flags_exit_2_with_message(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["watch", "--config-file=/x", *argv])
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--config-envsubst-file=/o"], "--config-envsubst-file needs --config-file"),
+        ([], "nothing to watch"),
+        (["--config-file=/x", "--retry-interval=0"], "--retry-interval"),
+        (["--config-file=/x", "--validate-command", "'unbalanced"], "--validate-command"),
+    ],
+)
+def test_inconsistent_flags_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["watch", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_explains_flags_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["watch", "--help"])
+    out = capsys.readouterr().out
+    for flag in (
+        "--config-file",
+        "--config-envsubst-file",
+        "--watched-dir",
+        "--reload-url",
+        "--reload-method",
+        "--process-executable-name",
+        "--runtimeinfo-url",
+        "--watch-interval",
+        "--delay-interval",
+        "--retry-interval",
+        "--reload-timeout",
+        "--listen-address",
+        "--log-format",
+        "--log-level",
+        "--statefulset-ordinal-from-envvar",
+        "--validate-command",
+        "--reload-signal",
+        "--pid-file",
+        "--strict-env",
+    ):
+        assert flag in out
+    assert "default: 3m" in out and "default: 1s" in out and "default: 5s" in out and "default: 30s" in out
+
+
+def test_add_watch_arguments_is_reusable_with_another_default() -> None:
+    p = argparse.ArgumentParser()
+    add_watch_arguments(p, default_reload_method="signal")
+    args = p.parse_args(["--watched-dir=/r"])
+    assert watch_options_from_args(args).reload_method == "signal"
