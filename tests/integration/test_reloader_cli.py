@@ -1,0 +1,93 @@
+"""The real `config-reloader watch` CLI as a subprocess against a RecordingEndpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from config_reloader.testing import RecordingEndpoint, atomic_replace
+
+
+async def start_cli(*argv: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "config_reloader",
+        "watch",
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_init_mode_renders_and_exits_0_without_request(tmp_path: Path) -> None:
+    cfg = tmp_path / "in.yml"
+    out = tmp_path / "out.yml"
+    atomic_replace(cfg, b"pod: $(POD_NAME) n: $(STATEFULSET_ORDINAL_NUMBER)\n")
+    async with RecordingEndpoint([str(out)]) as ep:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "config_reloader",
+            "watch",
+            f"--config-file={cfg}",
+            f"--config-envsubst-file={out}",
+            "--watch-interval=0",
+            f"--reload-url={ep.reload_url}",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "POD_NAME": "prometheus-k8s-2"},
+        )
+        async with asyncio.timeout(30):
+            _, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        assert out.read_bytes() == b"pod: prometheus-k8s-2 n: 2\n"
+        assert ep.reloads == []
+
+
+async def test_init_mode_exits_1_when_input_is_missing(tmp_path: Path) -> None:
+    proc = await start_cli(
+        f"--config-file={tmp_path / 'missing.yml'}",
+        f"--config-envsubst-file={tmp_path / 'out.yml'}",
+        "--watch-interval=0",
+    )
+    async with asyncio.timeout(30):
+        _, err = await proc.communicate()
+    assert proc.returncode == 1
+    assert b"missing.yml" in err
+    assert not (tmp_path / "out.yml").exists()
+
+
+async def test_sigterm_exits_0_quickly_after_reloading(tmp_path: Path) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v1")
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        proc = await start_cli(
+            f"--config-file={cfg}",
+            f"--reload-url={ep.reload_url}",
+            "--delay-interval=0",
+            "--log-format=json",
+            "--listen-address=127.0.0.1:0",
+        )
+        try:
+            await ep.wait_for(lambda: len(ep.successful) == 1, timeout=30)
+            atomic_replace(cfg, b"v2")
+            await ep.wait_for(lambda: len(ep.successful) == 2, timeout=15)
+            assert ep.successful[-1].contents[str(cfg)] == b"v2"
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(10):
+                _, err = await proc.communicate()
+            elapsed = time.monotonic() - t0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert proc.returncode == 0, err.decode()
+        assert elapsed < 2.0, elapsed
+        assert b'"msg": "reload triggered"' in err
+        assert b"received signal, exiting" in err
