@@ -9,6 +9,7 @@ asserts are an error. The pin set is the set of CPUs in the current affinity mas
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING, Literal
 from config_reloader.supervise.supervisor import format_cpus
 
 if TYPE_CHECKING:
-    from config_reloader.conditions import Condition, Verdict
+    from config_reloader.conditions.evaluate import Verdict
+    from config_reloader.conditions.parse import Condition
     from config_reloader.cpu import MachineFeatures
 
 __all__ = ["GateResult", "gate"]
@@ -50,12 +52,17 @@ def gate(
     machine: MachineFeatures | None = None,
     affinity: Iterable[int] | None = None,
 ) -> GateResult:
-    """Evaluate conditions/asserts and compute the pin set.
+    """Compute the pin set, then evaluate conditions/asserts on the CPUs the child may run on.
+
+    With pinning, "every CPU the service could run on" (DESIGN §4 rule 3) is the pin set, so the
+    conditions are evaluated on a machine restricted to it: on a heterogeneous machine
+    ``ConditionCPUFeature=avx512f`` passes when some CPUs have it (the child is pinned to those)
+    and fails, as a skip, when none has it. Without pinning every CPU of the affinity mask counts.
 
     Args:
         conditions: parsed ``Condition*=`` / ``Assert*=`` (conditions.parse_assignment / parse_unit_file).
         pin_cpus: True/False as ``--pin-cpus``/``--no-pin-cpus``; None = pin iff a
-            ``ConditionCPUFeature=`` is present.
+            ``ConditionCPUFeature=`` requirement (non-negated, non-triggering) is present.
         machine: CPU features to evaluate against (tests, captures); None = probe this machine.
         affinity: the CPUs we may run on; None = ``os.sched_getaffinity(0)``.
 
@@ -64,53 +71,55 @@ def gate(
         features usable) makes the gate ``"skip"``.
 
     Raises:
-        ConditionError: input errors (unknown feature names, ...), from the conditions engine.
+        ConditionError: input errors (unknown feature names, malformed values), from the
+            conditions engine.
+        CpuidError: probing the CPUs failed.
     """
     required: tuple[str, ...] = ()
-    verdict: Verdict | None = None
     if conditions:
-        from config_reloader.conditions import EvalOptions, evaluate, required_cpu_features
+        from config_reloader.conditions.evaluate import required_cpu_features
 
         required = tuple(required_cpu_features(conditions))
     do_pin = bool(required) if pin_cpus is None else pin_cpus
-    if conditions:
-        if machine is None and (required or do_pin):
-            from config_reloader.cpu import probe_machine
+    allowed = frozenset(os.sched_getaffinity(0) if affinity is None else affinity)
 
-            machine = probe_machine()
-        verdict = evaluate(conditions, EvalOptions(machine=machine))
-        failed = [r for r in verdict.results if not r.passed]
-        if not verdict.asserts_ok:
-            why = "; ".join(
-                f"{r.condition.kind}{r.condition.type}={r.condition.parameter}: {r.reason}"
-                for r in failed
-                if r.condition.kind == "Assert"
-            )
-            return GateResult("assert-failed", verdict, None, required, why)
-        if not verdict.conditions_ok:
-            why = "; ".join(
-                f"{r.condition.kind}{r.condition.type}={r.condition.parameter}: {r.reason}"
-                for r in failed
-                if r.condition.kind == "Condition"
-            )
-            return GateResult("skip", verdict, None, required, why or "no triggering condition passed")
     cpus: frozenset[int] | None = None
     if do_pin:
-        allowed = frozenset(os.sched_getaffinity(0) if affinity is None else affinity)
         if required:
             from config_reloader.cpu import pin_set, probe_machine
 
             if machine is None:
                 machine = probe_machine()
-            cpus = frozenset(pin_set(machine, list(required))) & allowed
+            targets = allowed & frozenset(machine.targets())
+            machine = dataclasses.replace(machine, affinity=targets)
+            cpus = frozenset(pin_set(machine, list(required)))
         else:
             cpus = allowed
         if not cpus:
             return GateResult(
                 "skip",
-                verdict,
+                None,
                 frozenset(),
                 required,
                 f"no CPU in the affinity mask {format_cpus(allowed)} has all of {', '.join(required)} usable",
             )
+        if machine is not None:
+            machine = dataclasses.replace(machine, affinity=cpus)
+
+    verdict: Verdict | None = None
+    if conditions:
+        from config_reloader.conditions.evaluate import EvalOptions, evaluate
+
+        if machine is None and affinity is not None and any(c.type == "CPUFeature" for c in conditions):
+            from config_reloader.cpu import probe_machine
+
+            machine = dataclasses.replace(probe_machine(), affinity=allowed)
+        verdict = evaluate(conditions, EvalOptions(machine=machine))
+        failed = [r for r in verdict.results if not r.passed]
+        if not verdict.asserts_ok:
+            why = "; ".join(f"{r.condition}: {r.reason}" for r in failed if r.condition.kind == "Assert")
+            return GateResult("assert-failed", verdict, None, required, why)
+        if not verdict.conditions_ok:
+            why = "; ".join(f"{r.condition}: {r.reason}" for r in failed if r.condition.kind == "Condition")
+            return GateResult("skip", verdict, None, required, why or "no triggering condition passed")
     return GateResult("start", verdict, cpus, required)
