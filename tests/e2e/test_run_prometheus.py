@@ -1,0 +1,121 @@
+"""``config-reloader run`` with a real Prometheus as its child (signal reloads, verified through
+runtime info), the way docs/run.md tells users to run it as a container entrypoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prometheus import PROMETHEUS_BIN, PrometheusProcess, free_port, prometheus_available, wait_for
+
+from config_reloader.testing import atomic_replace
+
+pytestmark = pytest.mark.skipif(not prometheus_available(), reason="prometheus not installed")
+
+CONFIG = """\
+global:
+  scrape_interval: 1m
+  external_labels:
+    replica: $(REPLICA)
+rule_files:
+  - {rules}/*.yml
+scrape_configs: []
+"""
+
+
+def _rules(*names: str) -> bytes:
+    lines = ["groups:", "  - name: g", "    rules:"]
+    for n in names:
+        lines += [f"      - record: {n}", "        expr: vector(1)"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture
+def prom_run(tmp_path: Path):
+    """Start ``run -- prometheus`` as docs/run.md shows; yield (PrometheusProcess view, paths)."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*extra: str) -> tuple[PrometheusProcess, dict[str, Path]]:
+        cfg_dir, rules, out = tmp_path / "config", tmp_path / "rules", tmp_path / "config_out"
+        for d in (cfg_dir, rules, out):
+            d.mkdir(exist_ok=True)
+        atomic_replace(cfg_dir / "prometheus.yml", CONFIG.format(rules=rules).encode())
+        atomic_replace(rules / "a.yml", _rules("rule_a"))
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log_path = tmp_path / "run.log"
+        argv = [
+            sys.executable, "-m", "config_reloader", "run",
+            "--config-file", str(cfg_dir / "prometheus.yml"),
+            "--config-envsubst-file", str(out / "prometheus.env.yml"),
+            "--watched-dir", str(rules),
+            "--delay-interval", "0",
+            "--reload-method", "signal",
+            "--ready-url", f"{url}/-/ready",
+            "--runtimeinfo-url", f"{url}/api/v1/status/runtimeinfo",
+            "--stop-timeout", "20s",
+            *extra,
+            "--",
+            PROMETHEUS_BIN,
+            f"--config.file={out / 'prometheus.env.yml'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        ]  # fmt: skip
+        env = dict(os.environ, REPLICA="r1")
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        procs.append(proc)
+        p = PrometheusProcess(
+            proc, port, str(out / "prometheus.env.yml"), str(tmp_path / "tsdb"), str(log_path)
+        )
+        p.wait_ready(60)
+        return p, {"config": cfg_dir / "prometheus.yml", "rules": rules, "log": log_path}
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def test_run_prometheus_signal_reload_verified(prom_run):
+    p, paths = prom_run()
+    assert p.rule_names() == {"rule_a"}
+    assert "replica: r1" in p.loaded_config()  # rendered before the first start (B12)
+    before = p.runtimeinfo()
+    assert before["reloadConfigSuccess"] is True
+
+    atomic_replace(paths["rules"] / "b.yml", _rules("rule_b"))
+    wait_for(lambda: p.rule_names() == {"rule_a", "rule_b"}, 30, what="rule_b loaded")
+    info = p.runtimeinfo()
+    assert info["reloadConfigSuccess"] is True and info["lastConfigTime"] > before["lastConfigTime"]
+
+    atomic_replace(paths["config"], CONFIG.replace("1m", "2m").format(rules=paths["rules"]).encode())
+    wait_for(lambda: "scrape_interval: 2m" in p.loaded_config(), 30, what="new config loaded")
+    log = paths["log"].read_text()
+    assert "reload triggered" in log
+
+    p.proc.send_signal(signal.SIGTERM)  # forwarded; Prometheus shuts down cleanly
+    assert p.proc.wait(30) == 0
+
+
+def test_run_prometheus_sighup_to_run_reaches_prometheus(prom_run):
+    """A user's SIGHUP to run is forwarded (held until ready, which it already is here)."""
+    p, paths = prom_run()
+    done = "Completed loading of configuration file"  # Prometheus logs this on every (re)load
+
+    def loads() -> int:
+        return paths["log"].read_text(errors="replace").count(done)
+
+    n = wait_for(loads, 30, what="initial load logged")
+    p.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: loads() > n, 30, what="reload by forwarded SIGHUP")
+    assert p.runtimeinfo()["reloadConfigSuccess"] is True
+    p.proc.send_signal(signal.SIGTERM)
+    assert p.proc.wait(30) == 0
