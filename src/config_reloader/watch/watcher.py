@@ -353,6 +353,8 @@ class ChangeSource:
             self._ino.close()
             self._ino = None
         self._wd_roles = {}
+        if self.mode == "inotify":
+            self.watches = 0
 
     # --- polling --------------------------------------------------------------------------------
     def _fall_back(self, exc: InotifyLimitError) -> None:

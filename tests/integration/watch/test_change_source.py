@@ -1,0 +1,324 @@
+"""ChangeSource + Snapshotter against real inotify: every kind of writer a reloader meets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from watch_harness import DEADLINE, Harness, sha
+
+from config_reloader.errors import InotifyLimitError
+from config_reloader.testing import KubeletAtomicWriter, atomic_replace, write_in_place
+from config_reloader.watch.inotify import Inotify
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def sentinel_roundtrip(h: Harness, sentinel: Path, data: bytes) -> None:
+    """Write ``sentinel`` and wait until it is seen: inotify delivers events in order, so every
+    event caused before this write has been processed once this returns."""
+    await asyncio.to_thread(atomic_replace, sentinel, data)
+    await h.wait_content(sentinel, data)
+
+
+async def test_initial_batch_and_mode(tmp_path: Path, harness: Any) -> None:
+    cfg = tmp_path / "prometheus.yaml"
+    cfg.write_bytes(b"v0")
+    h = await harness([cfg], [])
+    assert h.batches[0].reason == "initial" and h.batches[0].rescan
+    assert h.source.mode == "inotify"
+    assert h.source.watches == 1
+    assert h.digest_of(cfg) == sha(b"v0")
+
+
+async def test_config_replaced_by_rename_20_times(tmp_path: Path, harness: Any) -> None:
+    cfg = tmp_path / "prometheus.yaml"
+    cfg.write_bytes(b"v0")
+    h = await harness([cfg], [])
+    for i in range(1, 21):
+        await asyncio.to_thread(atomic_replace, cfg, b"version %d" % i)
+        await h.wait_content(cfg, b"version %d" % i)
+    assert "event" in h.events
+
+
+async def test_unrelated_names_in_config_dir_are_not_hints(tmp_path: Path, harness: Any) -> None:
+    cfg = tmp_path / "prometheus.yaml"
+    cfg.write_bytes(b"v0")
+    other = tmp_path / "other.yaml"
+    h = await harness([cfg], [])
+    n = len(h.batches)
+    for i in range(5):
+        await asyncio.to_thread(atomic_replace, other, b"%d" % i)
+    await sentinel_roundtrip(h, cfg, b"v1")
+    # the 5 unrelated writes produced no batch of their own: only the config write's batch(es)
+    assert all(str(other) not in b.paths for b in h.batches[n:])
+
+
+async def test_kubelet_volume_as_watched_dir(tmp_path: Path, harness: Any) -> None:
+    vol = tmp_path / "rules"
+    writer = KubeletAtomicWriter(vol)
+    writer.write({"a.yaml": b"a1", "b.yaml": b"b1"})
+    sentinel = tmp_path / "sentinel"
+    sentinel.write_bytes(b"s0")
+    h = await harness([sentinel], [vol])
+    assert h.digest_of(vol / "a.yaml") == sha(b"a1")
+
+    assert await asyncio.to_thread(writer.write, {"a.yaml": b"a2", "b.yaml": b"b1"})
+    await h.wait_content(vol / "a.yaml", b"a2")
+
+    # identical payload: nothing on disk changes, no new content digest for the volume
+    digests_before = {s.digest for s in h.snaps}
+    vol_state = {k: v for k, v in h.last.files.items() if k.startswith(str(vol))}
+    assert not await asyncio.to_thread(writer.write, {"a.yaml": b"a2", "b.yaml": b"b1"})
+    await sentinel_roundtrip(h, sentinel, b"s1")
+    assert {k: v for k, v in h.last.files.items() if k.startswith(str(vol))} == vol_state
+    assert len({s.digest for s in h.snaps} - digests_before) == 1  # only the sentinel's change
+
+    # keys added and removed
+    assert await asyncio.to_thread(writer.write, {"a.yaml": b"a2", "c.yaml": b"c1"})
+    await h.wait_for(
+        lambda: sorted(h.last.files) == sorted([str(sentinel), str(vol / "a.yaml"), str(vol / "c.yaml")])
+    )
+    assert h.digest_of(vol / "c.yaml") == sha(b"c1")
+
+
+async def test_kubelet_volume_config_file_only(tmp_path: Path, harness: Any) -> None:
+    """prometheus-operator's --config-file on a Secret volume: only ..data changes on disk."""
+    vol = tmp_path / "config"
+    writer = KubeletAtomicWriter(vol)
+    writer.write({"prometheus.yaml.gz": b"one"})
+    cfg = vol / "prometheus.yaml.gz"
+    h = await harness([cfg], [])
+    for i in range(5):
+        await asyncio.to_thread(writer.write, {"prometheus.yaml.gz": b"update %d" % i})
+        await h.wait_content(cfg, b"update %d" % i)
+
+
+async def test_in_place_write_in_chunks_batch_only_after_close(tmp_path: Path, harness: Any) -> None:
+    cfg = tmp_path / "prometheus.yaml"
+    old = b"old content\n" * 10
+    new = b"new content, longer than before\n" * 30
+    cfg.write_bytes(old)
+    h = await harness([cfg], [], delay=0.0, max_open_wait=30.0)
+    await asyncio.to_thread(write_in_place, cfg, new, chunks=3, pause=0.3)
+    await h.wait_content(cfg, new)
+    seen = {s.files.get(str(cfg)) for s in h.snaps}
+    assert seen <= {sha(old), sha(new)}, "a snapshot saw an empty or partial file"
+
+
+async def test_in_place_writer_that_never_closes_is_bounded(tmp_path: Path, harness: Any) -> None:
+    cfg = tmp_path / "app.conf"
+    cfg.write_bytes(b"a")
+    h = await harness([cfg], [], delay=0.0, max_open_wait=0.5)
+    n = len(h.snaps)
+    fd = os.open(cfg, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, b"b")
+        await h.wait_content(cfg, b"ab")  # emitted after max_open_wait although still open
+        assert len(h.snaps) > n
+    finally:
+        os.close(fd)
+
+
+async def test_watched_dir_deleted_and_recreated(tmp_path: Path, harness: Any) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_bytes(b"r0")
+    h = await harness([], [rules])
+    shutil.rmtree(rules)
+    await h.wait_for(lambda: h.last.files == {} and str(rules) in h.last.missing)
+    rules.mkdir()
+    await asyncio.to_thread(atomic_replace, rules / "r.yaml", b"r1")
+    await h.wait_content(rules / "r.yaml", b"r1")
+    # the new directory is really watched again, not only rescanned once
+    await asyncio.to_thread(atomic_replace, rules / "r2.yaml", b"x")
+    await h.wait_content(rules / "r2.yaml", b"x")
+    assert any(b.reason == "rearm" for b in h.batches)
+
+
+async def test_watched_dir_created_later_under_missing_parents(tmp_path: Path, harness: Any) -> None:
+    rules = tmp_path / "a" / "b" / "rules"
+    h = await harness([], [rules])
+    assert str(rules) in h.last.missing
+    rules.mkdir(parents=True)
+    await asyncio.to_thread(atomic_replace, rules / "r.yaml", b"late")
+    await h.wait_content(rules / "r.yaml", b"late")
+    await asyncio.to_thread(atomic_replace, rules / "r.yaml", b"later")
+    await h.wait_content(rules / "r.yaml", b"later")
+
+
+async def test_config_file_deleted_and_recreated(tmp_path: Path, harness: Any) -> None:
+    cfg = tmp_path / "conf" / "prometheus.yaml"
+    cfg.parent.mkdir()
+    cfg.write_bytes(b"v0")
+    h = await harness([cfg], [])
+    cfg.unlink()
+    await h.wait_content(cfg, None)
+    assert str(cfg) in h.last.missing
+    await asyncio.to_thread(atomic_replace, cfg, b"v1")
+    await h.wait_content(cfg, b"v1")
+    # parent directory removed and recreated: re-armed through the ancestor
+    shutil.rmtree(cfg.parent)
+    await h.wait_content(cfg, None)
+    cfg.parent.mkdir()
+    await asyncio.to_thread(atomic_replace, cfg, b"v2")
+    await h.wait_content(cfg, b"v2")
+    await asyncio.to_thread(atomic_replace, cfg, b"v3")
+    await h.wait_content(cfg, b"v3")
+
+
+async def test_watched_dir_symlink_retargeted(tmp_path: Path, harness: Any) -> None:
+    for v in ("v1", "v2"):
+        (tmp_path / v).mkdir()
+        (tmp_path / v / "r.yaml").write_bytes(v.encode())
+    rules = tmp_path / "rules"
+    rules.symlink_to("v1")
+    h = await harness([], [rules])
+    assert h.digest_of(rules / "r.yaml") == sha(b"v1")
+    tmp = tmp_path / "rules.new"
+    tmp.symlink_to("v2")
+    os.replace(tmp, rules)  # what `ln -sfn` does
+    await h.wait_content(rules / "r.yaml", b"v2")
+    # the watch now follows the new target
+    await asyncio.to_thread(atomic_replace, tmp_path / "v2" / "r.yaml", b"v2-changed")
+    await h.wait_content(rules / "r.yaml", b"v2-changed")
+
+
+def max_queued_events() -> int:
+    with open("/proc/sys/fs/inotify/max_queued_events") as f:
+        return int(f.read())
+
+
+async def test_queue_overflow_gives_a_rescan(tmp_path: Path, harness: Any) -> None:
+    limit = max_queued_events()
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    h = await harness([], [rules])
+    n = limit + 100
+    # Created synchronously on the loop thread: the reader cannot drain meanwhile, so the kernel
+    # queue (max_queued_events) must overflow: 2 events (IN_CREATE, IN_CLOSE_WRITE) per file.
+    for i in range(n):
+        os.close(os.open(rules / f"f{i:05}", os.O_CREAT | os.O_WRONLY, 0o644))
+    await h.wait_for(lambda: any(b.reason == "overflow" and b.rescan for b in h.batches))
+    assert "overflow" in h.events
+    await h.wait_for(lambda: len(h.last.files) == n)
+    await asyncio.to_thread(atomic_replace, rules / "f00000", b"after overflow")
+    await h.wait_content(rules / "f00000", b"after overflow")
+
+
+def limited_factory() -> Inotify:
+    raise InotifyLimitError("inotify_init1: too many instances", sysctl="fs.inotify.max_user_instances")
+
+
+async def test_poll_fallback_when_inotify_is_exhausted(
+    tmp_path: Path, harness: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = tmp_path / "prometheus.yaml"
+    cfg.write_bytes(b"v0")
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    with caplog.at_level(logging.WARNING, logger="config_reloader.watch.watcher"):
+        h = await harness([cfg], [rules], inotify_factory=limited_factory, poll_interval=0.05)
+    assert h.source.mode == "poll"
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert getattr(warnings[0], "sysctl", None) == "fs.inotify.max_user_instances"
+    assert getattr(warnings[0], "poll_interval", None) == 0.05
+    await asyncio.to_thread(atomic_replace, cfg, b"v1")
+    await h.wait_content(cfg, b"v1")
+    await asyncio.to_thread(atomic_replace, rules / "r.yaml", b"r")
+    await h.wait_content(rules / "r.yaml", b"r")
+    KubeletAtomicWriter(tmp_path / "vol")  # unrelated dir: no effect
+    assert h.digest_of(cfg) == sha(b"v1")
+
+
+class ExhaustedLater(Inotify):
+    """Accepts the first ``budget`` add_watch calls, then ENOSPC (max_user_watches reached)."""
+
+    budget = 1
+
+    def add_watch(self, path: str, mask: int) -> int:
+        if ExhaustedLater.budget <= 0:
+            raise InotifyLimitError("watch limit", sysctl="fs.inotify.max_user_watches")
+        ExhaustedLater.budget -= 1
+        return super().add_watch(path, mask)
+
+
+async def test_runtime_enospc_on_rearm_falls_back_to_polling(tmp_path: Path, harness: Any) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    ExhaustedLater.budget = 1
+    h = await harness([], [rules], inotify_factory=ExhaustedLater, poll_interval=0.05)
+    assert h.source.mode == "inotify"
+    shutil.rmtree(rules)  # IN_IGNORED -> re-arm -> ENOSPC -> polling
+    await h.wait_for(lambda: h.source.mode == "poll")
+    rules.mkdir()
+    await asyncio.to_thread(atomic_replace, rules / "r.yaml", b"polled")
+    await h.wait_content(rules / "r.yaml", b"polled")
+
+
+async def test_force_polling(tmp_path: Path, harness: Any) -> None:
+    cfg = tmp_path / "c"
+    cfg.write_bytes(b"0")
+    h = await harness([cfg], [], force_polling=True, poll_interval=0.05)
+    assert h.source.mode == "poll"
+    await asyncio.to_thread(atomic_replace, cfg, b"1")
+    await h.wait_content(cfg, b"1")
+
+
+async def test_touch_chmod_identical_rewrite_do_not_change_digest(tmp_path: Path, harness: Any) -> None:
+    cfg = tmp_path / "prometheus.yaml"
+    cfg.write_bytes(b"same")
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_bytes(b"rule")
+    sentinel = tmp_path / "sentinel"
+    sentinel.write_bytes(b"0")
+    h = await harness([cfg, sentinel], [rules])
+    before = h.last.digest
+    n = len(h.batches)
+    os.utime(cfg)
+    os.chmod(cfg, 0o600)
+    os.utime(rules / "r.yaml")
+    await asyncio.to_thread(atomic_replace, cfg, b"same")
+    await asyncio.to_thread(write_in_place, rules / "r.yaml", b"rule")
+    await h.wait_for(lambda: len(h.batches) > n)  # hints did arrive
+    await sentinel_roundtrip(h, sentinel, b"1")
+    cfg_rules = {str(cfg), str(rules / "r.yaml")}
+    assert {p: d for p, d in h.last.files.items() if p in cfg_rules} == {
+        str(cfg): sha(b"same"),
+        str(rules / "r.yaml"): sha(b"rule"),
+    }
+    distinct = {s.digest for s in h.snaps}
+    assert distinct == {before, h.last.digest}  # only the sentinel changed the digest
+
+
+async def test_debounce_collapses_a_burst(tmp_path: Path, harness: Any) -> None:
+    cfg = tmp_path / "prometheus.yaml"
+    cfg.write_bytes(b"v0")
+    h = await harness([cfg], [], delay=0.3)
+    n = len(h.batches)
+    for i in range(30):
+        await asyncio.to_thread(atomic_replace, cfg, b"burst %d" % i)
+    await h.wait_content(cfg, b"burst 29")
+    # 30 writes within far less than 0.3 s each: a handful of batches at most, never one per write
+    assert len(h.batches) - n < 30
+
+
+async def test_close_stops_iteration(tmp_path: Path) -> None:
+    from config_reloader.watch.watcher import ChangeSource
+
+    source = ChangeSource([str(tmp_path / "c")], [], delay=0.0)
+    async with source:
+        batch = await anext(aiter(source))
+        assert batch.reason == "initial"
+        waiter = asyncio.create_task(anext(aiter(source)))
+        await asyncio.sleep(0)
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(waiter, DEADLINE)
+    assert source.watches == 0
