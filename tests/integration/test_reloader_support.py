@@ -42,12 +42,14 @@ async def start_reloader_fixture() -> AsyncIterator[Callable[..., Any]]:
     """``await start_reloader(options, wait_ready=True, **reloader_kwargs) -> Running``."""
     running: list[Running] = []
 
-    async def start(options: ReloaderOptions, *, wait_ready: bool = True, **kw: Any) -> Running:
+    async def start(
+        options: ReloaderOptions, *, wait_ready: bool = True, initial_reload: bool = True, **kw: Any
+    ) -> Running:
         kw.setdefault("retry", FAST_RETRY)
         kw.setdefault("registry", CollectorRegistry())
         kw.setdefault("env", {})
         r = Reloader(options, **kw)
-        task = asyncio.create_task(r.run())
+        task = asyncio.create_task(r.run(initial_reload=initial_reload))
         run = Running(r, task)
         running.append(run)
         if wait_ready:
