@@ -73,12 +73,14 @@ def _err(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit status."""
-    from config_reloader.cpu import capture, model, probe
+    from config_reloader.cpu import model, probe
     from config_reloader.cpu.topology import format_cpulist
     from config_reloader.errors import BackendUnavailable, CpuidError, UnknownFeatureError
 
     try:
         if args.cpu_data:
+            from config_reloader.cpu import capture
+
             machine = capture.load_capture(args.cpu_data)
         else:
             machine = probe.probe_machine(backend=args.backend)
@@ -90,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     if args.dump:
+        from config_reloader.cpu import capture
+
         text = capture.dump_capture(machine)
         if args.dump == "-":
             sys.stdout.write(text)

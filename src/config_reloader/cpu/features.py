@@ -15,7 +15,6 @@ Sources:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -378,6 +377,8 @@ def split_arch_prefix(name: str) -> tuple[str | None, str]:
     if "." in text:
         arch, _, rest = text.partition(".")
         if arch not in ARCH_ALIASES:
+            import difflib
+
             raise UnknownFeatureError(
                 f"unknown architecture prefix {arch!r} in CPU feature {name!r} "
                 f"(known: {', '.join(sorted(ARCH_ALIASES))})",
@@ -412,6 +413,8 @@ def canonical_name(name: str, *, arch: str = "x86-64") -> str:
         if text in LEVELS:
             return text
         known = [*_BY_NAME, *_ALIAS, *LEVELS]
+    import difflib  # only on the error path: keeps start-up cheap
+
     suggestions = difflib.get_close_matches(text, known, n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
     raise UnknownFeatureError(

@@ -154,7 +154,7 @@ def _holds(feats: CpuFeatures, view: View, name: str, machine_arch: str) -> bool
     table, is false (newest systemd semantics).
     """
     arch, rest = ft.split_arch_prefix(name)
-    if arch is not None and arch != machine_arch and not (arch == "x86" and machine_arch == "x86-64"):
+    if arch is not None and arch != machine_arch:
         return False
     try:
         canon = ft.canonical_name(rest, arch=_table(machine_arch))
