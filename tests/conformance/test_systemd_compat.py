@@ -1,0 +1,450 @@
+"""`config-reloader condition --systemd-compat` against `systemd-analyze condition` (the oracle).
+
+For every case both must give the same exit status. Our side runs in-process (``cli.main``) for
+speed; systemd-analyze is spawned per case (~7 ms each). Counts of compared names and
+combinations are printed (run with ``-s`` to see them).
+
+Cases: each of systemd's 51 CPU names and every token of /proc/cpuinfo (plus aliases, case and
+unknown names), per CPU under ``taskset -c N``; generated combinations of negation, triggers,
+whitespace, empty resets, asserts mixed with conditions; the other condition types with parameters
+that are true and false here; unit files via ``--unit``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from config_reloader.cli import main
+
+pytestmark = [
+    pytest.mark.conformance,
+    pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed"),
+]
+
+SYSTEMD_51 = ["fpu", "vme", "de", "pse", "tsc", "msr", "pae", "mce", "cx8", "apic", "sep", "mtrr", "pge", "mca", "cmov", "pat", "pse36", "clflush", "mmx", "fxsr", "sse", "sse2", "ht", "pni", "pclmul", "monitor", "ssse3", "fma3", "cx16", "sse4_1", "sse4_2", "movbe", "popcnt", "aes", "xsave", "osxsave", "avx", "f16c", "rdrand", "bmi1", "avx2", "bmi2", "rdseed", "adx", "sha_ni", "syscall", "rdtscp", "lm", "lahf_lm", "abm", "constant_tsc"]
+
+COUNTS: dict[str, int] = {}
+
+
+def _count(key: str, n: int = 1) -> None:
+    COUNTS[key] = COUNTS.get(key, 0) + n
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report() -> Iterator[None]:
+    yield
+    total = sum(COUNTS.values())
+    print(
+        f"\nsystemd-analyze conformance: {total} comparisons: "
+        + ", ".join(f"{k}={v}" for k, v in sorted(COUNTS.items()))
+    )
+
+
+def systemd(
+    args: Sequence[str], *, unit_dir: str | None = None, unit: str | None = None, cpu: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    cmd = ["systemd-analyze"]
+    if unit is not None:
+        cmd.append(f"--unit={unit}")
+    cmd += ["condition", *args]
+    if cpu is not None:
+        cmd = ["taskset", "-c", str(cpu), *cmd]
+    env = dict(os.environ)
+    if unit_dir is not None:
+        env["SYSTEMD_UNIT_PATH"] = f"{unit_dir}:"
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env, check=False)
+
+
+def ours(args: Sequence[str]) -> int:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        return main(["condition", "--systemd-compat", "-q", *args])
+
+
+def assert_same(args: Sequence[str], key: str) -> None:
+    want = systemd(args)
+    got = ours(args)
+    _count(key)
+    _count(f"systemd_exit_{want.returncode}")
+    assert got == want.returncode, (
+        f"{list(args)}: ours {got}, systemd-analyze {want.returncode}: {want.stderr}"
+    )
+
+
+def _cpuinfo_tokens() -> list[str]:
+    tokens: set[str] = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith(("flags", "Features")):
+                tokens.update(line.split(":", 1)[1].split())
+    return sorted(tokens)
+
+
+CPU_NAMES = sorted(
+    set(SYSTEMD_51) | set(_cpuinfo_tokens())
+    | {"sse3", "fma", "lzcnt", "sha", "rdrnd", "pclmulqdq", "avx512f", "x86-64.avx2", "x86-64-v3",
+       "AVX2", "Sha_Ni", "PCLMUL", "nonexistent"}
+)  # fmt: skip
+
+
+def test_cpu_feature_names_match_exit_status() -> None:
+    mismatches = []
+    for name in CPU_NAMES:
+        want = systemd([f"ConditionCPUFeature={name}"]).returncode
+        got = ours([f"ConditionCPUFeature={name}"])
+        _count("cpu_names")
+        if got != want:
+            mismatches.append((name, got, want))
+    assert not mismatches, f"(name, ours, systemd): {mismatches}"
+    assert 40 < sum(systemd([f"ConditionCPUFeature={n}"]).returncode == 0 for n in SYSTEMD_51) <= 51
+    print(
+        f"\nCPU feature names compared: {len(CPU_NAMES)} (51 systemd + {len(_cpuinfo_tokens())} cpuinfo tokens + extras)"
+    )
+
+
+def _systemd_per_line(cpu: int, names: Sequence[str]) -> dict[str, bool]:
+    proc = systemd([f"ConditionCPUFeature=|{n}" for n in names], cpu=cpu)
+    out: dict[str, bool] = {}
+    for line in proc.stderr.splitlines():
+        head, _, rest = line.partition("ConditionCPUFeature=|")
+        if not rest:
+            continue
+        name, _, word = rest.rpartition(" ")
+        out[name] = word == "succeeded."
+    return out
+
+
+def test_cpu_features_per_cpu_under_taskset() -> None:
+    from config_reloader import cpu
+
+    names = [n for n in CPU_NAMES if n == n.lower()]
+    affinity = sorted(os.sched_getaffinity(0))
+    for c in affinity:
+        sysd = _systemd_per_line(c, names)
+        assert len(sysd) == len(names), f"could not parse all lines of systemd-analyze on CPU {c}"
+        old = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {c})
+        try:
+            mine = {n: cpu.systemd_has_feature(n) for n in names}
+        finally:
+            os.sched_setaffinity(0, old)
+        _count("cpu_names_per_cpu", len(names))
+        diff = {n: (mine[n], sysd[n]) for n in names if mine[n] != sysd[n]}
+        assert not diff, f"CPU {c}: name: (ours, systemd) {diff}"
+
+
+def test_cli_under_taskset_end_to_end() -> None:
+    exe = shutil.which("config-reloader")
+    if exe is None:
+        pytest.skip("config-reloader console script not installed")
+    for c in sorted(os.sched_getaffinity(0)):
+        for arg in (
+            "ConditionCPUFeature=avx2",
+            "ConditionCPUFeature=!avx512f",
+            "ConditionCPUFeature=monitor",
+        ):
+            want = systemd([arg], cpu=c).returncode
+            got = subprocess.run(
+                ["taskset", "-c", str(c), exe, "condition", "--systemd-compat", "-q", arg],
+                timeout=60,
+                check=False,
+            ).returncode
+            _count("cli_taskset")
+            assert got == want, (c, arg, got, want)
+
+
+def _combinations() -> list[list[str]]:
+    cases: list[list[str]] = []
+    feats = ["avx2", "monitor", "avx512f", "sse2"]
+    prefixes = ["", "!", "|", "|!", "!|", "| ", "! ", "| ! ", " ", "|  !"]
+    for f in feats:
+        for p in prefixes:
+            cases.append([f"ConditionCPUFeature={p}{f}"])
+            cases.append([f"AssertCPUFeature={p}{f}"])
+    cases += [[f"ConditionCPUFeature={f}"] for f in ("AVX2", "Avx2", "avx2 sse2", "avx2 ", "x86-64.avx2", "")]
+    # triggers: all false / one true / with a failing plain condition
+    cases += [
+        ["ConditionCPUFeature=|avx512f", "ConditionCPUFeature=|monitor"],
+        ["ConditionCPUFeature=|avx512f", "ConditionCPUFeature=|avx2"],
+        ["ConditionCPUFeature=|avx2", "ConditionCPUFeature=monitor"],
+        ["ConditionCPUFeature=|!avx2", "ConditionCPUFeature=|!sse2"],
+        ["ConditionCPUFeature=|avx2", "AssertCPUFeature=|monitor"],
+    ]
+    # empty resets (per kind, all types)
+    cases += [
+        ["ConditionCPUFeature=monitor", "ConditionCPUFeature="],
+        ["ConditionCPUFeature=monitor", "ConditionPathExists="],
+        ["ConditionCPUFeature=monitor", "AssertCPUFeature="],
+        ["AssertCPUFeature=monitor", "ConditionCPUFeature="],
+        ["AssertCPUFeature=monitor", "AssertPathExists="],
+        ["ConditionCPUFeature=", "ConditionCPUFeature=monitor"],
+        ["ConditionPathExists=/nonexistent", "ConditionEnvironment= ", "ConditionCPUFeature=avx2"],
+    ]
+    # asserts mixed with conditions
+    for a in ("avx2", "monitor"):
+        for c in ("sse2", "avx512f"):
+            cases.append([f"AssertCPUFeature={a}", f"ConditionCPUFeature={c}"])
+            cases.append([f"ConditionCPUFeature={c}", f"AssertCPUFeature=!{a}"])
+    # syntax errors
+    cases += [
+        ["conditionCPUFeature=avx2"],
+        ["ConditionCpuFeature=avx2"],
+        ["ConditionFoo=bar"],
+        ["Foo=bar"],
+        ["ConditionCPUFeature"],
+        ["AssertFoo=x"],
+        ["ConditionNull=true"],
+    ]
+    return cases
+
+
+def test_generated_combinations() -> None:
+    before = (COUNTS.get("systemd_exit_0", 0), COUNTS.get("systemd_exit_1", 0))
+    for args in _combinations():
+        assert_same(args, "combinations")
+    # not vacuous: the oracle said both "pass" and "fail" many times
+    assert COUNTS.get("systemd_exit_0", 0) - before[0] > 20
+    assert COUNTS.get("systemd_exit_1", 0) - before[1] > 20
+
+
+def _physical_memory() -> int:
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _other_types(tmp: Path) -> list[list[str]]:
+    uname = os.uname()
+    major = uname.release.split(".")[0]
+    mem = _physical_memory()
+    n = len(os.sched_getaffinity(0))
+    (tmp / "file").write_text("x")
+    (tmp / "empty").write_text("")
+    (tmp / "exe").write_text("#!/bin/sh\n")
+    (tmp / "exe").chmod(0o755)
+    (tmp / "dir").mkdir()
+    (tmp / "dir" / ".hidden").write_text("")
+    (tmp / "dir2").mkdir()
+    (tmp / "dir2" / "visible").write_text("")
+    (tmp / "link").symlink_to(tmp / "file")
+    t = str(tmp)
+    hostname = os.uname().nodename
+    machine_id = Path("/etc/machine-id").read_text().strip()
+    uuid = f"{machine_id[:8]}-{machine_id[8:12]}-{machine_id[12:16]}-{machine_id[16:20]}-{machine_id[20:]}"
+    values: dict[str, list[str]] = {
+        "PathExists": [
+            f"{t}/file",
+            f"{t}/nope",
+            f"!{t}/file",
+            f"|{t}/file",
+            f"|!{t}/nope",
+            f"| {t}/file",
+            f"! {t}/file",
+            "relative",
+            f"{t}/../x",
+            f"/{t}//file/",
+            f"{t}/./file",
+            f"{t}/file ",
+        ],
+        "PathExistsGlob": [f"{t}/fi*", f"{t}/zz*", f"{t}/d?r"],
+        "PathIsDirectory": [f"{t}/dir", f"{t}/file", f"{t}/nope"],
+        "PathIsSymbolicLink": [f"{t}/link", f"{t}/file"],
+        "PathIsMountPoint": ["/", "/proc", f"{t}/dir", "/nonexistent"],
+        "PathIsReadWrite": [t, "/proc/sys", "/nonexistent"],
+        "PathIsEncrypted": [t, "/nonexistent"],
+        "DirectoryNotEmpty": [f"{t}/dir", f"{t}/dir2", f"{t}/file", f"{t}/nope"],
+        "FileNotEmpty": [f"{t}/file", f"{t}/empty", f"{t}/dir", f"{t}/nope"],
+        "FileIsExecutable": [f"{t}/exe", f"{t}/file", f"{t}/dir"],
+        "Environment": [
+            "CR_CONFORMANCE",
+            "CR_CONFORMANCE=yes",
+            "CR_CONFORMANCE=no",
+            "CR_CONFORMANC",
+            "CR_NOT_SET_ANYWHERE",
+            "PATH",
+            "!CR_CONFORMANCE",
+            "",
+            "CR_CONFORMANCE ",
+        ],
+        "Architecture": ["x86-64", "native", "x86", "arm64", "amd64", "foo", "!x86-64", "X86-64"],
+        "KernelVersion": [
+            f">={major}",
+            f"<{major}",
+            f"={uname.release}",
+            f"!={uname.release}",
+            f"{major}.*",
+            major,
+            f"$={major}.*",
+            f"!$={major}.*",
+            f"<>{major}",
+            f">= {major}",
+            f">{major} <{int(major) + 1}",
+            f">{major} <{major}",
+            ">",
+            "",
+            f"=={uname.release}",
+            f"> {int(major) - 1} < {int(major) + 1}",
+        ],
+        "Memory": [
+            str(mem),
+            str(mem + 1),
+            f"={mem}",
+            f"<{mem}",
+            f">{mem - 1}",
+            "1G",
+            ">1G",
+            "<1G",
+            ">=1T",
+            "1.5G",
+            "1G 512M",
+            "1K 2K",
+            "1k",
+            "foo",
+            "!=1G",
+            "<>1G",
+            "> 1G",
+            "1E",
+            "1%",
+        ],
+        "CPUs": [str(n), f">{n}", f"<={n - 1}", f"={n}", f"!={n}", f"<{n + 1}", f">= {n}", "foo", "1.5"],
+        "Virtualization": [
+            "yes",
+            "no",
+            "vm",
+            "container",
+            "docker",
+            "podman",
+            "kvm",
+            "qemu",
+            "lxc",
+            "private-users",
+            "foo",
+            "!container",
+            "true",
+            "0",
+        ],
+        "Host": [
+            hostname,
+            hostname.upper(),
+            f"{hostname[:1]}*",
+            "not-this-host",
+            machine_id,
+            uuid,
+            "0" * 32,
+            "!" + hostname,
+        ],
+        "User": ["root", "0", "nobody", "65534", "@system", "foo", str(os.getuid())],
+        "Group": ["root", "0", "nogroup", "foo", str(os.getgid())],
+        "Capability": ["CAP_SYS_ADMIN", "cap_net_raw", "CAP_FOO", "CAP_BPF", "!CAP_CHOWN"],
+        "Security": [
+            "audit",
+            "selinux",
+            "apparmor",
+            "smack",
+            "ima",
+            "tomoyo",
+            "uefi-secureboot",
+            "tpm2",
+            "cvm",
+            "measured-uki",
+            "foo",
+        ],
+        "ControlGroupController": [
+            "v1",
+            "v2",
+            "cpu",
+            "cpu memory",
+            "foo",
+            "cpu foo",
+            "io",
+            "blkio",
+            "cpuset",
+            "cpuacct",
+            "pids devices",
+            "bpf-firewall",
+            "memory",
+        ],
+        "OSRelease": [
+            "ID=debian",
+            "ID!=debian",
+            "VERSION_ID>=11",
+            "VERSION_ID>12",
+            "ID$=deb*",
+            "ID=deb*",
+            "ID = debian",
+            "FOO!=x",
+            "FOO=",
+            "ID",
+            "ID=debian VERSION_ID=12",
+            "ID=debian VERSION_ID=11",
+        ],
+        "MemoryPressure": [
+            "100%",
+            "100%/10sec",
+            "100%/1min",
+            "foo",
+            "5",
+            "100%/2min",
+            "system.slice:100%",
+            "101%",
+        ],
+        "CPUPressure": ["100%", "100%/5min", "99.99%"],
+        "IOPressure": ["100%", "100.00%"],
+        "Firmware": [
+            "uefi",
+            "device-tree",
+            "foo",
+            "smbios-field(sys_vendor = QEMU)",
+            "device-tree-compatible(foo)",
+        ],
+        "ACPower": ["true", "false", "yes", "maybe"],
+        "FirstBoot": ["yes", "no"],
+        "NeedsUpdate": ["/etc", "/var"],
+        "Credential": ["foo", "a/b"],
+        "KernelCommandLine": ["nonexistent_word_xyz"],
+    }
+    cases = []
+    for type_, params in values.items():
+        for p in params:
+            cases.append([f"Condition{type_}={p}"])
+        cases.append([f"Assert{type_}={params[0]}"])
+    return cases
+
+
+def test_other_condition_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CR_CONFORMANCE", "yes")
+    before = (COUNTS.get("systemd_exit_0", 0), COUNTS.get("systemd_exit_1", 0))
+    for args in _other_types(tmp_path):
+        assert_same(args, "other_types")
+    assert COUNTS.get("systemd_exit_0", 0) - before[0] > 50
+    assert COUNTS.get("systemd_exit_1", 0) - before[1] > 50
+
+
+UNITS = {
+    "plain.service": "[Unit]\nDescription=x\nConditionPathExists=/etc\n",
+    "fails.service": "[Unit]\nConditionPathExists=/nonexistent   \nAssertPathExists=/etc\n",
+    "continued.service": "[Unit]\nConditionPathExists=/etc\nConditionPathExists=\\\n  /nonexistent\n",
+    "reset.service": "[Unit]\nConditionPathExists=/nonexistent\n# comment\n; comment\nConditionEnvironment=\n",
+    "assert-reset.service": "[Unit]\nConditionPathExists=/nonexistent\nAssertPathExists=\n",
+    "other-section.service": "[Unit]\nConditionPathExists=/etc\n[Install]\nConditionPathExists=/nonexistent\n",
+    "unknown-key.service": "[Unit]\nconditionPathExists=/nonexistent\nConditionFoo=/x\n",
+    "triggers.service": "[Unit]\nConditionCPUFeature=|avx512f\nConditionCPUFeature=| monitor\n",
+    "triggers-ok.service": "[Unit]\nConditionCPUFeature=|avx512f\nConditionCPUFeature=|sse2\n",
+    "relative.service": "[Unit]\nConditionPathExists=etc\n",
+    "spaces.service": "[Unit]\n  ConditionEnvironment =  PATH  \n",
+}
+
+
+def test_unit_files(tmp_path: Path) -> None:
+    for name, text in UNITS.items():
+        (tmp_path / name).write_text(text + "[Service]\nExecStart=/bin/true\n")
+        want = systemd([], unit_dir=str(tmp_path), unit=name)
+        got = ours(["--unit", str(tmp_path / name)])
+        _count("unit_files")
+        assert got == want.returncode, f"{name}: ours {got}, systemd {want.returncode}: {want.stderr}"
