@@ -117,7 +117,9 @@ log "wheels ready after $(elapsed)s: $(cd "$ctx/wheels" && ls | tr '\n' ' ')"
 
 # 3. The config-reloader image (offline install from the wheels; the dependency layer is rebuilt
 #    only when a wheel changes).
+wheels_sha256=$(cd "$ctx/wheels" && sha256sum -- *.whl | sha256sum | cut -d' ' -f1)
 "${podman[@]}" build -q "${build_flags[@]}" --network none --build-arg "BASE=$BASE_IMAGE" \
+  --build-arg "WHEELS_SHA256=$wheels_sha256" \
   -f "$ctx/Containerfile" -t "$IMAGE" "$ctx" >/dev/null
 log "image $IMAGE built after $(elapsed)s"
 
