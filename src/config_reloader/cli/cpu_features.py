@@ -73,6 +73,16 @@ def _err(msg: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the subcommand; returns the exit status."""
+    try:
+        return _run(args)
+    except BrokenPipeError:  # `cpu-features | head`: the reader left; not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _run(args: argparse.Namespace) -> int:
     from config_reloader.cpu import model, probe
     from config_reloader.cpu.topology import format_cpulist
     from config_reloader.errors import BackendUnavailable, CpuidError, UnknownFeatureError
@@ -212,6 +222,12 @@ def _header(machine: MachineFeatures) -> list[str]:
             kinds.setdefault(f.core_type, []).append(c)
     if kinds:
         lines.append("core types: " + "  ".join(f"{k}:{format_cpulist(v)}" for k, v in sorted(kinds.items())))
+    groups = _cpuid_kinds(machine)
+    if len(groups) > 1:
+        lines.append(
+            f"CPUID differs between CPUs (APIC/topology fields masked): {len(groups)} kinds: "
+            + "  ".join(format_cpulist(g) for g in groups)
+        )
     levels: dict[str, list[int]] = {}
     for c, f in machine.cpus.items():
         if f is not None:
@@ -223,6 +239,18 @@ def _header(machine: MachineFeatures) -> list[str]:
     )
     lines.extend(f"note: {n}" for n in machine.notes)
     return lines
+
+
+def _cpuid_kinds(machine: MachineFeatures) -> list[list[int]]:
+    """Groups of CPUs whose raw CPUID leaves are equal once per-CPU identity fields are masked."""
+    from config_reloader.cpu.topology import masked_leaves
+
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for c, f in sorted(machine.cpus.items()):
+        if f is not None and f.leaves:
+            key = tuple(sorted(masked_leaves(f.leaves).items()))
+            groups.setdefault(key, []).append(c)
+    return sorted(groups.values())
 
 
 def _print_summary(machine: MachineFeatures, names: list[str], views: tuple[str, ...]) -> None:

@@ -48,6 +48,7 @@ def test_summary_of_a_hybrid_capture(capsys: pytest.CaptureFixture[str]) -> None
     assert rc == 0
     assert "backend: capture:cpuid-r" in out
     assert "core types: atom:16-23  core:0-15" in out
+    assert "2 kinds: 0-15  16-23" in out  # P and E cores differ in cache/topology leaves, not ISA
     assert "note: cpuid -r dump has no XCR0" in out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[-4:]}
     assert rows["avx2"] == ["yes", "yes", "unknown"]  # no kernel view in a cpuid -r dump

@@ -6,8 +6,11 @@ import os
 
 import pytest
 from cpu_fakes import FakeProvider, leaves_with
+from hypothesis import given
+from hypothesis import strategies as st
 
 from config_reloader.cpu import check_features, pin_set
+from config_reloader.cpu import features as ft
 from config_reloader.cpu.cpuid import decode, read_leaves, run_pinned, xcr0_of
 from config_reloader.cpu.model import MachineFeatures
 from config_reloader.cpu.probe import build_cpu
@@ -180,3 +183,22 @@ def test_run_pinned_unpinnable_cpu_is_none_and_caller_affinity_kept() -> None:
     assert got[bogus] is None
     assert got[min(before)] == (min(before), {min(before)})
     assert os.sched_getaffinity(0) == before
+
+
+_XSAVE_NAMES = sorted(f.name for f in ft.X86_FEATURES if f.leaf is not None)
+
+
+@given(
+    names=st.sets(st.sampled_from(_XSAVE_NAMES), max_size=40),
+    xcr0=st.integers(min_value=0, max_value=(1 << 19) - 1),
+)
+def test_usable_is_cpu_view_minus_os_disabled_state(names: set[str], xcr0: int) -> None:
+    leaves = leaves_with(names)
+    cpu, usable = decode(leaves, xcr0)
+    assert cpu == names  # every table bit round-trips through the registers
+    assert usable <= cpu
+    osx = "osxsave" in names
+    for n in cpu - usable:
+        m = ft.by_name(n).xcr0
+        assert m is not None and (not osx or xcr0 & m != m)
+    assert ft.levels_of(set(usable)) <= ft.levels_of(set(cpu))
