@@ -97,13 +97,10 @@ def _identity(st: os.stat_result) -> Identity:
 
 
 def _digest_of(entries: Iterable[tuple[str, bytes]]) -> bytes:
-    h = hashlib.sha256()
+    parts: list[bytes] = []
     for path, file_digest in sorted(entries):
-        h.update(_SEP)
-        h.update(os.fsencode(path))
-        h.update(_SEP)
-        h.update(file_digest)
-    return h.digest()
+        parts += (_SEP, path.encode("utf-8", "surrogateescape"), _SEP, file_digest)  # == os.fsencode
+    return hashlib.sha256(b"".join(parts)).digest()
 
 
 def thanos_digest(paths: Iterable[str]) -> bytes:
@@ -268,11 +265,16 @@ class Snapshotter:
             self._missing.discard(path)
 
     def _collapse_internal(self, path: str) -> str:
-        """``/d/..data/x`` -> ``/d``: a hint inside kubelet internals means "the dir changed"."""
-        parts = path.split(os.sep)
-        for i, part in enumerate(parts):
-            if is_kubelet_internal(part):
-                return os.sep.join(parts[:i]) or os.sep
+        """``/d/..data/x`` -> ``/d``: a hint inside kubelet internals means "the dir changed".
+
+        Only components below a configured dir count (a configured path may itself contain ``..*``).
+        """
+        for root in self.dirs:
+            if path.startswith(root + os.sep):
+                parts = path[len(root) + 1 :].split(os.sep)
+                for i, part in enumerate(parts):
+                    if is_kubelet_internal(part):
+                        return os.path.join(root, *parts[:i])
         return path
 
     def _forget(self, path: str) -> None:

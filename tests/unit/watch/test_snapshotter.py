@@ -246,3 +246,15 @@ def test_memory_stays_digest_sized_for_10000_files(tmp_path: Path) -> None:
     assert len(snap.files) == 10_000
     # contents would be 20 MB; digests, paths and identities are a few MB at most
     assert current < 8 * 1024 * 1024, current
+
+
+def test_configured_dir_may_itself_be_a_kubelet_internal_path(tmp_path: Path) -> None:
+    vol = tmp_path / "vol"
+    writer = KubeletAtomicWriter(vol)
+    writer.write({"a.yaml": b"1"})
+    data = vol / "..data"
+    snapper = Snapshotter([str(data)])
+    assert list(snapper.snapshot().files) == [str(data / "a.yaml")]
+    writer.write({"a.yaml": b"2"})
+    snap = snapper.snapshot([str(data / "a.yaml")])
+    assert snap.files[str(data / "a.yaml")] == hashlib.sha256(b"2").digest()
