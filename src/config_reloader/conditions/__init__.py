@@ -7,13 +7,28 @@ Public API (docs/INTERFACES.md "Conditions")::
     verdict = evaluate(conds, EvalOptions(view="usable", cpus="all"))
     verdict.conditions_ok, verdict.asserts_ok, verdict.results
 
-Names are loaded lazily so that importing this package costs nothing until used.
+``parse`` and ``evaluate`` are imported eagerly (they are small and stdlib-only): a lazy
+``evaluate`` attribute would be shadowed by the ``evaluate`` submodule as soon as anything imports
+``config_reloader.conditions.evaluate``. The per-type checks, virtualization detection and the
+``cpu`` package are imported only when a condition needs them.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from config_reloader.conditions.evaluate import (
+    ConditionResult,
+    EvalOptions,
+    Verdict,
+    evaluate,
+    required_cpu_features,
+)
+from config_reloader.conditions.parse import (
+    Condition,
+    parse_assignment,
+    parse_assignments,
+    parse_unit_file,
+    parse_unit_text,
+)
 
 __all__ = [
     "Condition",
@@ -24,30 +39,6 @@ __all__ = [
     "parse_assignment",
     "parse_assignments",
     "parse_unit_file",
+    "parse_unit_text",
     "required_cpu_features",
 ]
-
-_LAZY = {
-    "Condition": "parse",
-    "parse_assignment": "parse",
-    "parse_assignments": "parse",
-    "parse_unit_file": "parse",
-    "ConditionResult": "evaluate",
-    "EvalOptions": "evaluate",
-    "Verdict": "evaluate",
-    "evaluate": "evaluate",
-    "required_cpu_features": "evaluate",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
