@@ -119,3 +119,67 @@ def test_run_prometheus_sighup_to_run_reaches_prometheus(prom_run):
     assert p.runtimeinfo()["reloadConfigSuccess"] is True
     p.proc.send_signal(signal.SIGTERM)
     assert p.proc.wait(30) == 0
+
+
+def _docs_example() -> tuple[dict[str, str], list[str]]:
+    """The files and the `run` arguments of the container example in docs/run.md."""
+    import re
+    import shlex
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "run.md").read_text()
+    section = text.split("## Run as a container entrypoint", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    files = dict(re.findall(r"cat > (\S+) <<'EOF'\n(.*?)\nEOF\n", block, re.S))
+    cmd = block[block.index("podman run") :].replace("\\\n", " ")
+    words = shlex.split(cmd)
+    args = words[words.index("localhost/config-reloader-run:latest") + 1 :]
+    return files, args
+
+
+def test_docs_container_example_command_works(tmp_path):
+    """docs/run.md's container example, run on the host with container paths mapped to temp dirs."""
+    files, args = _docs_example()
+    port, mport = free_port(), free_port()
+    mapping = [  # container path -> host path; longest first
+        ("/etc/prometheus/config_out", str(tmp_path / "prom/out")),
+        ("/etc/prometheus/config", str(tmp_path / "prom/config")),
+        ("/etc/prometheus/rules", str(tmp_path / "prom/rules")),
+        ("=/prometheus", f"={tmp_path / 'prom/data'}"),
+        ("127.0.0.1:9090", f"127.0.0.1:{port}"),
+        ("=:9090", f"=127.0.0.1:{port}"),
+        (":8080", f"127.0.0.1:{mport}"),
+    ]
+
+    def host(s: str) -> str:
+        for a, b in mapping:
+            s = s.replace(a, b)
+        return s
+
+    for d in ("config", "rules", "out", "data"):
+        (tmp_path / "prom" / d).mkdir(parents=True)
+    for rel, content in files.items():
+        atomic_replace(tmp_path / rel, host(content + "\n").encode())
+    argv = [sys.executable, "-m", "config_reloader", "run", *(host(a) for a in args)]
+    assert "--" in argv and host("/usr/bin/prometheus") in argv
+    log_path = tmp_path / "run.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, POD_NAME="prom-0"),
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        p = PrometheusProcess(proc, port, "", "", str(log_path))
+        p.wait_ready(60)
+        assert p.rule_names() == {"job:up:sum"}
+        assert "replica: prom-0" in p.loaded_config()
+        atomic_replace(
+            tmp_path / "prom/rules/more.yml",
+            b"groups:\n  - name: more\n    rules:\n      - record: x:one\n        expr: vector(1)\n",
+        )
+        wait_for(lambda: "x:one" in p.rule_names(), 30, what="rule added through the watched dir")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
