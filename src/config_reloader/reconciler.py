@@ -605,7 +605,9 @@ class Reloader:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
             self._wake.clear()
+            # The source may have fallen back to polling (inotify limits) or re-armed watches.
             self.metrics.watches.set(int(getattr(source, "watches", 0)))
+            self.metrics.set_watch_mode(getattr(source, "mode", "inotify"))
             pending, self._pending = self._pending, _Pending()
             if loop.time() >= next_resync:
                 pending.rescan = True
