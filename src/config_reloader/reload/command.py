@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import subprocess
+import tempfile
 from collections.abc import Sequence
 
 from ..errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
@@ -16,7 +17,7 @@ __all__ = ["CommandReload"]
 
 log = logging.getLogger(__name__)
 
-_OUTPUT_LIMIT = 64 * 1024  # bytes of combined stdout+stderr kept
+_OUTPUT_LIMIT = 64 * 1024  # bytes of the tail of combined stdout+stderr kept
 _OUTPUT_SHOWN = 200  # characters of its tail kept in messages
 
 
@@ -57,37 +58,37 @@ class CommandReload:
             TargetNotFound: the program does not exist or is not executable.
             ReloadTimeout: still running after ``timeout`` seconds (its process group is killed).
         """
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
-            raise TargetNotFound(
-                f"{self.target}: cannot execute: {exc.strerror}", target=self.target
-            ) from exc
-        except OSError as exc:
-            raise ReloadError(f"{self.target}: cannot start: {exc.strerror}", target=self.target) from exc
-        assert proc.stdout is not None
-        try:
-            async with asyncio.timeout(self.timeout):
-                out = await proc.stdout.read(_OUTPUT_LIMIT)
-                while await proc.stdout.read(
-                    65536
-                ):  # keep draining so the command never blocks on a full pipe
-                    pass
-                code = await proc.wait()
-        except TimeoutError as exc:
-            await self._kill(proc)
-            raise ReloadTimeout(
-                f"{self.target}: still running after {self.timeout:g}s; killed", target=self.target
-            ) from exc
-        except BaseException:
-            await self._kill(proc)
-            raise
+        # Output goes to an unlinked temp file, not a pipe: asyncio's Process.wait() only returns
+        # once every pipe is closed, and a daemon started by the command would keep a pipe open.
+        with tempfile.TemporaryFile() as output:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+                raise TargetNotFound(
+                    f"{self.target}: cannot execute: {exc.strerror}", target=self.target
+                ) from exc
+            except OSError as exc:
+                raise ReloadError(f"{self.target}: cannot start: {exc.strerror}", target=self.target) from exc
+            try:
+                async with asyncio.timeout(self.timeout):
+                    code = await proc.wait()
+            except TimeoutError as exc:
+                await self._kill(proc)
+                raise ReloadTimeout(
+                    f"{self.target}: still running after {self.timeout:g}s; killed", target=self.target
+                ) from exc
+            except BaseException:
+                await self._kill(proc)
+                raise
+            size = output.seek(0, os.SEEK_END)
+            output.seek(max(0, size - _OUTPUT_LIMIT))
+            out = output.read()  # the tail: errors come last
         if code != 0:
             body = out.decode("utf-8", "replace").strip()[-_OUTPUT_SHOWN:]
             raise ReloadRejected(

@@ -105,3 +105,22 @@ def test_invalid_arguments() -> None:
         CommandReload("nginx -s reload", timeout=1)
     with pytest.raises(ValueError, match="timeout"):
         CommandReload(["true"], timeout=0)
+
+
+async def test_daemon_keeping_the_pipe_open_does_not_block_success(tmp_path: Path) -> None:
+    pidfile = tmp_path / "daemon.pid"
+    script = (
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"  # inherits stdout
+        f"open({str(pidfile)!r}, 'w').write(str(p.pid))\n"
+        "print('started')\n"
+    )
+    action = CommandReload([sys.executable, "-c", script], timeout=20)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    try:
+        await action.trigger()
+        assert loop.time() - start < 15  # not the 20 s timeout
+    finally:
+        if pidfile.exists():
+            os.kill(int(pidfile.read_text()), 9)
