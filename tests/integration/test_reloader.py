@@ -391,3 +391,14 @@ async def test_status_server_metrics_and_ready(tmp_path: Path, start_reloader: S
         assert 'reloader_info{method="http"} 1.0' in text
         await run.stop()
         assert run.reloader._server is None
+
+
+async def test_forced_polling_still_reloads_and_exports_mode(tmp_path: Path, start_reloader: Start) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"p1")
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        run = await start_reloader(opts(ep, config_file=str(cfg), force_polling=True, poll_interval=0.1))
+        assert run.metric("reloader_watch_mode", {"mode": "poll"}) == 1
+        assert run.metric("reloader_watch_mode", {"mode": "inotify"}) == 0
+        atomic_replace(cfg, b"p2")
+        await ep.wait_for(lambda: seen(ep, cfg) == [b"p1", b"p2"], timeout=10)

@@ -91,3 +91,36 @@ async def test_sigterm_exits_0_quickly_after_reloading(tmp_path: Path) -> None:
         assert elapsed < 2.0, elapsed
         assert b'"msg": "reload triggered"' in err
         assert b"received signal, exiting" in err
+
+
+async def test_sigterm_while_retrying_a_down_target_exits_0_quickly(tmp_path: Path) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v1")
+    ep = RecordingEndpoint([str(cfg)])
+    await ep.start()
+    await ep.down()  # nothing listens: every attempt fails, backoff in progress
+    try:
+        proc = await start_cli(
+            f"--config-file={cfg}",
+            f"--reload-url={ep.reload_url}",
+            "--delay-interval=0",
+            "--retry-interval=100ms",
+        )
+        try:
+            assert proc.stderr is not None
+            async with asyncio.timeout(30):
+                while b"reload failed, retrying" not in await proc.stderr.readline():
+                    pass
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(10):
+                await proc.communicate()
+            elapsed = time.monotonic() - t0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert proc.returncode == 0
+        assert elapsed < 2.0, elapsed
+    finally:
+        await ep.stop()
