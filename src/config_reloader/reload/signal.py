@@ -283,7 +283,7 @@ class SignalReload:
         try:
             async with asyncio.timeout(self.timeout):
                 pid = await self.resolve_pid()
-                if self.ready is not None and not await self.ready():
+                if self.ready is not None and not await self._ready():
                     raise TargetNotReady(
                         f"{self.target} (pid {pid}) is not ready for {self.signal.name} yet",
                         target=self.target,
@@ -313,6 +313,15 @@ class SignalReload:
                 target=self.target,
             ) from exc
         log.debug("signal sent", extra={"pid": pid, "signal": self.signal.name})
+
+    async def _ready(self) -> bool:
+        assert self.ready is not None
+        try:
+            return await self.ready()
+        except Exception as exc:  # a broken gate must not let the signal through
+            raise TargetNotReady(
+                f"{self.target}: readiness check failed: {type(exc).__name__}: {exc}", target=self.target
+            ) from exc
 
     def _default_kills(self) -> bool:
         # signal(7): these default to "Ign" or "Cont"/"Stop"; everything else terminates or dumps core.

@@ -149,6 +149,18 @@ async def test_handler_check_refuses_to_kill_a_process_without_handler(children:
     assert p.poll() is None
 
 
+async def test_ready_gate_that_raises_is_not_ready(children: Children) -> None:
+    p, marker = children.start("handler")
+
+    async def broken() -> bool:
+        raise OSError("gate exploded")
+
+    action = SignalReload(signal=signal.SIGHUP, target=lambda: p.pid, timeout=5, ready=broken)
+    with pytest.raises(TargetNotReady, match="gate exploded"):
+        await action.trigger()
+    assert hups(marker) == 0
+
+
 async def test_ready_gate_that_hangs_times_out(children: Children) -> None:
     p, _ = children.start("handler")
 

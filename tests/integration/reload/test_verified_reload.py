@@ -18,6 +18,7 @@ from aiohttp import web
 
 from config_reloader._recording import RecordingEndpoint
 from config_reloader.errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound, VerifyFailed
+from config_reloader.reload.http import HttpReload
 from config_reloader.reload.signal import SignalReload
 from config_reloader.reload.verify import VerifiedReload, runtimeinfo_ready
 
@@ -220,6 +221,11 @@ async def test_real_prometheus_sighup_verified(tmp_path: Path) -> None:
             assert proc.returncode is None, (tmp_path / "prometheus.log").read_text()[-2000:]
             assert loop.time() < deadline, "prometheus did not come up"
             await asyncio.sleep(0.1)
+        # started without --web.enable-lifecycle: the HTTP reload is refused with a hint
+        async with HttpReload(f"http://127.0.0.1:{port}/-/reload", timeout=10) as http:
+            with pytest.raises(ReloadRejected, match=r"--web\.enable-lifecycle") as err:
+                await http.trigger()
+        assert err.value.status in (403, 405)
         write_atomic(cfg, "global:\n  scrape_interval: 10s\n")
         await action.trigger()  # confirmed: reloadConfigSuccess true and lastConfigTime moved
         write_atomic(cfg, "global:\n  scrape_interval: [not a duration\n")
