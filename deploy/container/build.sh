@@ -104,7 +104,9 @@ cp -a "$repo/src" "$ctx/src-copy/"
 find "$ctx/src-copy" \( -name '__pycache__' -o -name '*.egg-info' \) -prune -exec rm -rf {} +
 # (grep: the host's pip.conf may name local indexes that do not exist; pip warns per package)
 quiet_pip() { "$PYTHON" -m pip "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2); }
-quiet_pip wheel -q --no-deps -w "$ctx/wheels" "$ctx/src-copy"
+# A fixed SOURCE_DATE_EPOCH makes the wheel byte-identical for identical sources, so an unchanged
+# tree reuses the cached image layers.
+SOURCE_DATE_EPOCH=315532800 quiet_pip wheel -q --no-deps -w "$ctx/wheels" "$ctx/src-copy"
 rm -rf "$ctx/src-copy"
 image_python=3.11
 quiet_pip download -q -d "$ctx/wheels" --only-binary=:all: \
