@@ -189,6 +189,7 @@ class Supervisor:
         self._reap_handle: asyncio.TimerHandle | None = None
         self._kill_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._finished = False
         self.restarts = 0
         self.last_exit_status: int | None = None
         self.started = asyncio.Event()
@@ -226,6 +227,10 @@ class Supervisor:
         Raises:
             SuperviseError: the supervisor stopped before a new child became ready.
         """
+        if self._finished:
+            raise SuperviseError(
+                "restart requested but the supervisor has stopped (the child exited for good)"
+            )
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._restart_waiters.append(fut)
         self._restart_requested.set()
@@ -254,18 +259,21 @@ class Supervisor:
             installed.append(signal.SIGCHLD)
             return await self._loop()
         finally:
+            self._finished = True
+            for t in list(self._tasks):
+                t.cancel()
+            child = self._child
+            if child is not None and child.alive:  # cancelled: do not leave an orphan behind
+                # SIGCHLD handling must still be installed here: it resolves child.exited
+                await asyncio.shield(self._stop_ladder(child, self.options.stop_signal, reason="cancelled"))
             for sig in installed:
                 loop.remove_signal_handler(sig)
             for h in (self._reap_handle, self._kill_handle):
                 if h is not None:
                     h.cancel()
-            for t in list(self._tasks):
-                t.cancel()
-            child = self._child
-            if child is not None and child.alive:  # cancelled: do not leave an orphan behind
-                await asyncio.shield(self._stop_ladder(child, self.options.stop_signal, reason="cancelled"))
             self._fail_restart_waiters("supervisor stopped")
-            self._reap_orphans(force=True)
+            if self.options.reap_orphans:
+                self._reap_orphans(force=True)
 
     async def _loop(self) -> int:
         status = 0
@@ -410,7 +418,7 @@ class Supervisor:
             )
             child.send(sig)
             try:
-                return await asyncio.wait_for(asyncio.shield(child.exited), self.options.stop_timeout)
+                return await self._wait_exit(child, self.options.stop_timeout)
             except TimeoutError:
                 log.warning(
                     "child did not stop in time: sending SIGKILL",
@@ -418,11 +426,27 @@ class Supervisor:
                 )
             child.send(signal.SIGKILL)
             try:
-                return await asyncio.wait_for(asyncio.shield(child.exited), _KILL_WAIT)
+                return await self._wait_exit(child, _KILL_WAIT)
             except TimeoutError:
                 log.error("child survived SIGKILL (uninterruptible sleep?)", extra={"pid": child.pid})
                 return 128 + signal.SIGKILL
         return await child.exited
+
+    async def _wait_exit(self, child: Child, timeout: float) -> int:  # noqa: ASYNC109
+        """Wait for the child's exit status; also polls waitpid in case a SIGCHLD was missed.
+
+        Raises:
+            TimeoutError: still running after ``timeout`` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(asyncio.shield(child.exited), min(remaining, 0.5))
+            self._on_sigchld()
 
     async def _become_ready(self, child: Child) -> None:
         url_probe = _UrlProbe(self.options.ready_url) if self.options.ready_url else None
