@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gzip
+import hashlib
 import os
 import re
 import stat
@@ -60,12 +62,16 @@ class Rendered:
         unset_vars: names referenced as ``$(NAME)`` but unset, sorted, each once (tolerant mode).
         source_gzip: the input was gzip-compressed.
         written: :func:`render_file` replaced the output (False: no output file, or same bytes).
+        source_digest: SHA-256 of the raw input bytes that were rendered (before gunzip); equal
+            to ``Snapshot.files[config_file]`` when the snapshot saw the same content. Compare the
+            two to detect a write that landed between rendering and snapshotting.
     """
 
     data: bytes
     unset_vars: tuple[str, ...]
     source_gzip: bool
     written: bool = False
+    source_digest: bytes = b""
 
 
 def expand_env(data: bytes, env: Mapping[str, str]) -> tuple[bytes, tuple[str, ...]]:
@@ -100,6 +106,7 @@ def render_bytes(raw: bytes, *, source: str, env: Mapping[str, str], strict_env:
         EnvExpansionError: ``strict_env`` and at least one referenced variable is unset
             (``.names`` lists all of them).
     """
+    source_digest = hashlib.sha256(raw).digest()
     is_gzip = raw[:2] == GZIP_MAGIC
     if is_gzip:
         try:
@@ -117,7 +124,7 @@ def render_bytes(raw: bytes, *, source: str, env: Mapping[str, str], strict_env:
             path=source,
             names=unset,
         )
-    return Rendered(data=data, unset_vars=unset, source_gzip=is_gzip)
+    return Rendered(data=data, unset_vars=unset, source_gzip=is_gzip, source_digest=source_digest)
 
 
 def validate_argv(command: Sequence[str], candidate: str) -> list[str]:
@@ -235,9 +242,7 @@ def render_file(
     if current == rendered.data:
         return rendered
     atomic_write(output_file, rendered.data, mode=None if current is not None else in_mode)
-    return Rendered(
-        data=rendered.data, unset_vars=rendered.unset_vars, source_gzip=rendered.source_gzip, written=True
-    )
+    return dataclasses.replace(rendered, written=True)
 
 
 async def render_file_async(

@@ -153,3 +153,17 @@ async def test_async_variant(tmp_path: Path) -> None:
     r = await render_file_async(str(src), str(out), env=ENV, strict_env=True, validate_command=["test", "-s"])
     assert r.written and out.read_bytes() == b"3"
     assert sorted(os.listdir(tmp_path)) == ["in.yaml", "out"]  # validate candidate removed
+
+
+def test_source_digest_matches_the_snapshot_of_the_input(tmp_path: Path) -> None:
+    import hashlib
+
+    from config_reloader.watch.snapshot import Snapshotter
+
+    raw = gzip.compress(b"a: $(SHARD)")
+    src = write(tmp_path / "in.yaml.gz", raw)
+    r = render_file(str(src), None, env=ENV, strict_env=True)
+    assert r.source_digest == hashlib.sha256(raw).digest()
+    written = render_file(str(src), str(tmp_path / "out"), env=ENV, strict_env=True)
+    assert written.written and written.source_digest == r.source_digest
+    assert Snapshotter([], [str(src)]).snapshot().files[str(src)] == r.source_digest
