@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -302,3 +303,29 @@ def test_configmap_contents_pass_promtool(tmp_path: Path) -> None:
     r = subprocess.run([promtool, "check", "config", str(cfg)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS: 1 rule files found" in r.stdout + r.stderr
+
+
+def _doc_command_lines() -> list[list[str]]:
+    """`config-reloader ...` lines of the code blocks in docs/deploy.md (continuations joined)."""
+    text = (REPO / "docs" / "deploy.md").read_text()
+    blocks = text.split("```")[1::2]
+    out = []
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.strip()
+            if line.startswith(RELOADER_BINARY + " "):
+                out.append(shlex.split(line.split("#", 1)[0])[1:])
+    return out
+
+
+DOC_LINES = _doc_command_lines()
+
+
+def test_docs_have_command_lines() -> None:
+    assert {argv[0] for argv in DOC_LINES} >= {"watch", "run", "condition"}
+
+
+@pytest.mark.parametrize("argv", DOC_LINES, ids=[" ".join(a)[:60] for a in DOC_LINES])
+def test_docs_command_lines_parse(argv: list[str]) -> None:
+    args = _parse(argv)
+    assert args.subcommand == argv[0]
