@@ -26,61 +26,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
 
+from config_reloader.conditions.base import CheckError, Context, Outcome
+from config_reloader.conditions.cpufeature import check_cpu_feature
 from config_reloader.errors import ConditionSyntaxError, NotSupportedHere
-
-if TYPE_CHECKING:
-    from config_reloader.cpu import MachineFeatures
 
 __all__ = [
     "CHECKS",
+    "Check",
     "CheckError",
     "Context",
     "Outcome",
     "compare_versions",
     "parse_size",
 ]
-
-
-class CheckError(Exception):
-    """The fact a condition asks about could not be determined (the condition fails)."""
-
-
-class Outcome(NamedTuple):
-    """Un-negated answer of a check.
-
-    Attributes:
-        value: the answer to the question the type asks (before ``!``).
-        reason: one human sentence, e.g. ``"/etc exists"``.
-        detail: machine-readable facts (JSON-serialisable), e.g. ``{"memory_bytes": 123}``.
-    """
-
-    value: bool
-    reason: str
-    detail: Mapping[str, object]
-
-
-@dataclass
-class Context:
-    """What a check may look at besides its parameter.
-
-    Attributes:
-        view: CPU feature view for ``CPUFeature`` (``"cpu"``, ``"usable"``, ``"kernel"``).
-        cpus: CPU scope for ``CPUFeature`` (``"all"``, ``"any"``, ``"current"``).
-        systemd_compat: answer exactly like systemd 252 (see module docstring).
-        machine: a captured machine (``--cpu-data``) driving ``CPUFeature`` and ``Architecture``.
-        environ: the environment ``ConditionEnvironment=`` looks at.
-        cache: per-evaluation memo (the probed machine).
-    """
-
-    view: str = "usable"
-    cpus: str = "all"
-    systemd_compat: bool = False
-    machine: MachineFeatures | None = None
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    cache: dict[str, Any] = field(default_factory=dict)
 
 
 Check = Callable[[str, Context], Outcome]
@@ -1187,67 +1146,6 @@ def check_os_release(p: str, ctx: Context) -> Outcome:
         if not _version_or_fnmatch(op, actual, value):
             return Outcome(False, f"{key}={actual!r}", {key: actual})
     return Outcome(True, "os-release matches", {k: data.get(k, "") for k in data if k in p})
-
-
-# --- CPU features -------------------------------------------------------------------------------
-def check_cpu_feature(p: str, ctx: Context) -> Outcome:
-    """``ConditionCPUFeature=``.
-
-    Default: the name is resolved by ``config_reloader.cpu.resolve_feature`` (kernel tokens,
-    systemd names, aliases, psABI levels; unknown → UnknownFeatureError) and checked in
-    ``ctx.view`` on every CPU of the affinity mask (``ctx.cpus``: all / any / current). A CPU whose
-    answer is unknown makes the result unknown, which fails (an error, whatever ``!`` says).
-
-    ``--systemd-compat``: systemd 252 exactly: its 51-name table, raw CPUID on the current CPU,
-    unknown names silently false (``config_reloader.cpu.systemd_has_feature``).
-    """
-    from config_reloader import cpu
-
-    if ctx.systemd_compat:
-        v = cpu.systemd_has_feature(p.lower())
-        return Outcome(
-            v, f"CPUID on this CPU {'has' if v else 'lacks or systemd does not know'} {p.lower()}", {}
-        )
-    name = cpu.resolve_feature(p)
-    machine = ctx.machine
-    if machine is None:
-        machine = ctx.cache.get("machine")
-        if machine is None:
-            machine = cpu.probe_machine()
-            ctx.cache["machine"] = machine
-    scope: Any = ctx.cpus
-    view: Any = ctx.view
-    fc = cpu.check_features(machine, [name], view=view, scope=scope)
-    if fc.scope == "current":
-        all_cpus = [machine.current_cpu] if machine.current_cpu is not None else []
-    else:
-        all_cpus = sorted(machine.targets())
-    missing = [c for c in all_cpus if fc.per_cpu.get(c) is False]
-    unknown = sorted(fc.unknown_cpus)
-    have = [c for c in all_cpus if fc.per_cpu.get(c)]
-    detail: dict[str, object] = {
-        "feature": name,
-        "view": fc.view,
-        "scope": fc.scope,
-        "backend": machine.backend,
-        "cpus": cpu.format_cpulist(all_cpus),
-        "missing_on": cpu.format_cpulist(missing),
-        "unknown_on": cpu.format_cpulist(unknown),
-        "present_on": cpu.format_cpulist(have),
-    }
-    label = name if name == p else f"{name} (given as {p})"
-    if fc.result is None:
-        raise CheckError(
-            f"{label}: unknown on CPUs {cpu.format_cpulist(unknown)} (offline, outside the cpuset or "
-            f"unreadable) in the {fc.view} view; with --cpus {fc.scope} an unknown CPU does not pass"
-        )
-    if fc.result:
-        where = {"all": "all CPUs", "any": "at least one CPU", "current": "the current CPU"}.get(
-            fc.scope, fc.scope
-        )
-        return Outcome(True, f"{label} {fc.view} on {where} ({cpu.format_cpulist(have)})", detail)
-    where = cpu.format_cpulist(missing) or cpu.format_cpulist(all_cpus)
-    return Outcome(False, f"{label} not {fc.view} on CPUs {where}", detail)
 
 
 #: type (without Condition/Assert) -> (check, needs_argument). Every systemd type takes a value.

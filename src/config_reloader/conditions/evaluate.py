@@ -15,8 +15,7 @@ systemd.unit(5) "Conditions and Asserts".
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["ConditionResult", "EvalOptions", "Verdict", "evaluate", "required_cpu_features"]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class EvalOptions:
     """How to evaluate.
 
@@ -110,10 +109,18 @@ def evaluate_one(condition: Condition, ctx: object) -> ConditionResult:
         UnknownFeatureError: unknown CPU feature name (default mode only).
         NotSupportedHere: a type only PID 1 can answer.
     """
-    from config_reloader.conditions.checks import CHECKS, CheckError, Context
+    from config_reloader.conditions.base import CheckError, Context, Outcome
 
     assert isinstance(ctx, Context)
-    check, _needs_arg = CHECKS[condition.type]
+    check: Callable[[str, Context], Outcome]
+    if condition.type == "CPUFeature":  # the common case needs none of the other checks
+        from config_reloader.conditions.cpufeature import check_cpu_feature
+
+        check = check_cpu_feature
+    else:
+        from config_reloader.conditions.checks import CHECKS
+
+        check = CHECKS[condition.type][0]
     try:
         outcome = check(condition.parameter, ctx)
     except ConditionSyntaxError as exc:
@@ -154,14 +161,14 @@ def evaluate(conditions: Sequence[Condition], options: EvalOptions = EvalOptions
         UnknownFeatureError: unknown CPU feature name, with suggestions (default mode).
         NotSupportedHere: e.g. ``ConditionFirstBoot=`` outside ``--systemd-compat``.
     """
-    from config_reloader.conditions.checks import Context
+    from config_reloader.conditions.base import Context
 
     ctx = Context(
         view=options.view,
         cpus=options.cpus,
         systemd_compat=options.systemd_compat,
         machine=options.machine,
-        environ=dict(os.environ) if options.environ is None else options.environ,
+        environ=options.environ,
     )
     results = tuple(evaluate_one(c, ctx) for c in conditions)
     return Verdict(

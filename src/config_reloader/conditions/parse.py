@@ -45,6 +45,7 @@ __all__ = [
     "parse_unit_file",
     "parse_unit_text",
     "simplify_path",
+    "split_name",
 ]
 
 Kind = Literal["Condition", "Assert"]
@@ -319,7 +320,7 @@ def _warn_ignored(exc: Exception, warn: Callable[[str], None] | None) -> None:
     logging.getLogger(__name__).warning("assignment ignored like systemd does", extra={"reason": str(exc)})
 
 
-_SECTION_RE = re.compile(r"^\[([^\[\]]+)\]$")
+_SECTION_PATTERN = r"^\[([^\[\]]+)\]$"  # compiled on first use (start-up budget)
 
 
 def parse_unit_text(
@@ -369,7 +370,7 @@ def parse_unit_text(
         raw = raw.strip()
         where = f"{filename}:{start}"
         if raw.startswith("["):
-            m = _SECTION_RE.match(raw)
+            m = re.match(_SECTION_PATTERN, raw)
             if not m:
                 raise ConditionSyntaxError(f"{where}: malformed section header {raw!r}", text=raw, line=start)
             section = m.group(1)

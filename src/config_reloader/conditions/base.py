@@ -1,0 +1,73 @@
+"""Types shared by the checks: :class:`Outcome`, :class:`Context`, :class:`CheckError`.
+
+Kept tiny and free of ``dataclasses`` so that ``config-reloader condition`` with only
+``ConditionCPUFeature=`` imports nothing it does not need (start-up budget, DESIGN §7).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from config_reloader.cpu import MachineFeatures
+
+__all__ = ["CheckError", "Context", "Outcome"]
+
+
+class CheckError(Exception):
+    """The fact a condition asks about could not be determined (the condition fails, whatever
+    its negation: systemd's ``CONDITION_ERROR``)."""
+
+
+class Outcome(NamedTuple):
+    """Un-negated answer of a check.
+
+    Attributes:
+        value: the answer to the question the type asks (before ``!``).
+        reason: one human sentence, e.g. ``"/etc exists"``.
+        detail: machine-readable facts (JSON-serialisable), e.g. ``{"memory_bytes": 123}``.
+    """
+
+    value: bool
+    reason: str
+    detail: Mapping[str, object]
+
+
+class Context:
+    """What a check may look at besides its parameter.
+
+    Attributes:
+        view: CPU feature view for ``CPUFeature`` (``"cpu"``, ``"usable"``, ``"kernel"``).
+        cpus: CPU scope for ``CPUFeature`` (``"all"``, ``"any"``, ``"current"``).
+        systemd_compat: answer exactly like systemd 252 (see checks module docstring).
+        machine: a captured machine (``--cpu-data``) driving ``CPUFeature`` and ``Architecture``.
+        environ: the environment ``ConditionEnvironment=``/``ConditionCredential=`` look at
+            (default: a copy of ``os.environ``).
+        cache: per-evaluation memo (the probed machine).
+    """
+
+    __slots__ = ("cache", "cpus", "environ", "machine", "systemd_compat", "view")
+
+    def __init__(
+        self,
+        *,
+        view: str = "usable",
+        cpus: str = "all",
+        systemd_compat: bool = False,
+        machine: MachineFeatures | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.view = view
+        self.cpus = cpus
+        self.systemd_compat = systemd_compat
+        self.machine = machine
+        self.environ: Mapping[str, str] = dict(os.environ) if environ is None else environ
+        self.cache: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"Context(view={self.view!r}, cpus={self.cpus!r}, systemd_compat={self.systemd_compat!r}, "
+            f"machine={'set' if self.machine is not None else None})"
+        )

@@ -1,0 +1,72 @@
+"""``ConditionCPUFeature=``: CPU features on every CPU (default) or exactly like systemd 252.
+
+A module of its own so that evaluating only CPU features does not import the other checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config_reloader.conditions.base import CheckError, Context, Outcome
+
+__all__ = ["check_cpu_feature"]
+
+
+def check_cpu_feature(p: str, ctx: Context) -> Outcome:
+    """``ConditionCPUFeature=``.
+
+    Default: the name is resolved by ``config_reloader.cpu.resolve_feature`` (kernel tokens,
+    systemd names, aliases, psABI levels; unknown → UnknownFeatureError) and checked in
+    ``ctx.view`` on every CPU of the affinity mask (``ctx.cpus``: all / any / current). A CPU whose
+    answer is unknown makes the result unknown, which fails (an error, whatever ``!`` says).
+
+    ``--systemd-compat``: systemd 252 exactly: its 51-name table, raw CPUID on the current CPU,
+    unknown names silently false (``config_reloader.cpu.systemd_has_feature``).
+    """
+    from config_reloader import cpu
+
+    if ctx.systemd_compat:
+        v = cpu.systemd_has_feature(p.lower())
+        return Outcome(
+            v, f"CPUID on this CPU {'has' if v else 'lacks or systemd does not know'} {p.lower()}", {}
+        )
+    name = cpu.resolve_feature(p)
+    machine = ctx.machine
+    if machine is None:
+        machine = ctx.cache.get("machine")
+        if machine is None:
+            machine = cpu.probe_machine()
+            ctx.cache["machine"] = machine
+    scope: Any = ctx.cpus
+    view: Any = ctx.view
+    fc = cpu.check_features(machine, [name], view=view, scope=scope)
+    if fc.scope == "current":
+        all_cpus = [machine.current_cpu] if machine.current_cpu is not None else []
+    else:
+        all_cpus = sorted(machine.targets())
+    missing = [c for c in all_cpus if fc.per_cpu.get(c) is False]
+    unknown = sorted(fc.unknown_cpus)
+    have = [c for c in all_cpus if fc.per_cpu.get(c)]
+    detail: dict[str, object] = {
+        "feature": name,
+        "view": fc.view,
+        "scope": fc.scope,
+        "backend": machine.backend,
+        "cpus": cpu.format_cpulist(all_cpus),
+        "missing_on": cpu.format_cpulist(missing),
+        "unknown_on": cpu.format_cpulist(unknown),
+        "present_on": cpu.format_cpulist(have),
+    }
+    label = name if name == p else f"{name} (given as {p})"
+    if fc.result is None:
+        raise CheckError(
+            f"{label}: unknown on CPUs {cpu.format_cpulist(unknown)} (offline, outside the cpuset or "
+            f"unreadable) in the {fc.view} view; with --cpus {fc.scope} an unknown CPU does not pass"
+        )
+    if fc.result:
+        where = {"all": "all CPUs", "any": "at least one CPU", "current": "the current CPU"}.get(
+            fc.scope, fc.scope
+        )
+        return Outcome(True, f"{label} {fc.view} on {where} ({cpu.format_cpulist(have)})", detail)
+    where = cpu.format_cpulist(missing) or cpu.format_cpulist(all_cpus)
+    return Outcome(False, f"{label} not {fc.view} on CPUs {where}", detail)
