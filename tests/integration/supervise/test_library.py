@@ -8,7 +8,7 @@ import signal
 import sys
 
 import pytest
-from conftest import TESTSERVICE, read_json
+from supervise_helpers import TESTSERVICE, read_json
 
 from config_reloader.errors import TargetNotFound
 from config_reloader.supervise import (

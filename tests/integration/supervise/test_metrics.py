@@ -7,7 +7,7 @@ import signal
 import urllib.error
 import urllib.request
 
-from conftest import atomic_write_text, wait_for
+from supervise_helpers import atomic_write_text, wait_for
 
 
 def _port(log: str) -> int:

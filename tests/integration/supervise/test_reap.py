@@ -10,7 +10,7 @@ import signal
 import urllib.request
 
 import pytest
-from conftest import wait_for
+from supervise_helpers import wait_for
 
 from config_reloader.supervise import list_children
 

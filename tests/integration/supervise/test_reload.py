@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import socket
 
-from conftest import atomic_write_text
+from supervise_helpers import atomic_write_text
 
 
 def _free_port() -> int:

@@ -6,7 +6,7 @@ import signal
 import sys
 
 import pytest
-from conftest import wait_for
+from supervise_helpers import wait_for
 
 
 def test_exit_status_of_child_is_propagated(run_cli):
