@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import IO
@@ -244,3 +245,38 @@ async def test_real_prometheus_sighup_verified(tmp_path: Path) -> None:
             proc.kill()
             await proc.wait()
         log.close()
+
+
+async def test_second_resolution_last_config_time_waits_for_next_second() -> None:
+    """Prometheus reports lastConfigTime in whole seconds; a reload in the same second as the
+    previous load must still be confirmed (the trigger waits for the next second)."""
+    state = {"loaded_at": time.time_ns() // 10**9}  # the previous load: this very second
+
+    async def handler(request: web.Request) -> web.Response:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state["loaded_at"]))
+        return web.json_response(
+            {"status": "success", "data": {"reloadConfigSuccess": True, "lastConfigTime": when}}
+        )
+
+    app = web.Application()
+    app.router.add_get("/api/v1/status/runtimeinfo", handler)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/api/v1/status/runtimeinfo"
+    triggered_at: list[int] = []
+
+    class InstantReload:
+        method = "signal"
+
+        async def trigger(self) -> None:
+            triggered_at.append(time.time_ns())
+            state["loaded_at"] = time.time_ns() // 10**9  # whole seconds, like Prometheus
+
+    try:
+        before = state["loaded_at"]
+        async with VerifiedReload(InstantReload(), runtimeinfo_url=url, timeout=10) as v:
+            await v.trigger()
+        assert triggered_at[0] >= (before + 1) * 10**9
+    finally:
+        await runner.cleanup()
