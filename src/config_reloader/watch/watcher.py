@@ -71,8 +71,9 @@ WATCH_MASK = (
 )
 _SELF_GONE = IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT
 _NAME_GONE = IN_DELETE | IN_MOVED_FROM
+_NAME_CHANGED = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
 
-RoleKind = Literal["dir", "parent", "link", "ancestor"]
+RoleKind = Literal["dir", "parent", "resolved", "link", "ancestor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +81,10 @@ class _Role:
     """Why a directory is watched.
 
     kind: ``dir`` = a watched dir (every name is a hint); ``parent`` = parent of config file
-    ``target`` (only ``name`` and ``..*`` are hints); ``link`` = parent of the symlink ``target``
-    (``name`` changing re-arms); ``ancestor`` = nearest existing ancestor of the missing ``target``
-    (``name`` = next path component; its appearance re-arms).
+    ``target`` (only ``name`` and ``..*`` are hints); ``resolved`` = directory of the file a
+    symlinked config file ``target`` resolves to (``name`` = the resolved file's name); ``link`` =
+    parent of the symlink ``target`` (``name`` changing re-arms); ``ancestor`` = nearest existing
+    ancestor of the missing ``target`` (``name`` = next path component; its appearance re-arms).
     """
 
     kind: RoleKind
@@ -230,6 +232,13 @@ class ChangeSource:
             want_dir(d, _Role("dir", d, ""))
         for f in self.files:
             want_dir(os.path.dirname(f), _Role("parent", f, os.path.basename(f)))
+            if os.path.islink(f):
+                # A config file that links elsewhere (a git checkout, a kubelet volume): watch
+                # where it resolves to as well, so replacing the real file is seen at once.
+                real = os.path.realpath(f)
+                real_dir = os.path.dirname(real)
+                if os.path.isdir(real_dir):
+                    plan.append((real_dir, _Role("resolved", f, os.path.basename(real))))
         return plan
 
     def _rearm(self) -> bool:
@@ -310,9 +319,9 @@ class ChangeSource:
         roles = self._wd_roles.get(ev.wd)
         if not roles:
             return False
-        if ev.mask & _SELF_GONE or (not ev.name and ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF)):
+        if ev.mask & _SELF_GONE:
             for role in roles:
-                if role.kind in ("dir", "parent"):
+                if role.kind in ("dir", "parent", "resolved"):
                     self._hint(role.target)
             return True
         rearm = False
@@ -329,8 +338,16 @@ class ChangeSource:
                 if name == role.name:
                     self._track_writer(role.target, ev.mask)
                     self._hint(role.target)
+                    # the name now may be (or no longer be) a symlink to elsewhere
+                    rearm |= bool(ev.mask & _NAME_CHANGED)
                 elif is_kubelet_internal(name):
                     self._hint(role.target)
+                    rearm |= bool(ev.mask & _NAME_CHANGED) and os.path.islink(role.target)
+            elif role.kind == "resolved":
+                if name == role.name:
+                    self._track_writer(role.target, ev.mask)
+                    self._hint(role.target)
+                    rearm |= bool(ev.mask & _NAME_CHANGED)
             elif role.kind == "link":
                 if name == role.name:
                     self._hint(role.target)

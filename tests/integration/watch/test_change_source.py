@@ -322,3 +322,46 @@ async def test_close_stops_iteration(tmp_path: Path) -> None:
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(waiter, DEADLINE)
     assert source.watches == 0
+
+
+async def test_symlinked_config_file_sees_changes_where_it_points(tmp_path: Path, harness: Any) -> None:
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "prometheus.yaml").write_bytes(b"c0")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    cfg = etc / "prometheus.yaml"
+    cfg.symlink_to(checkout / "prometheus.yaml")
+    h = await harness([cfg], [])
+    await asyncio.to_thread(atomic_replace, checkout / "prometheus.yaml", b"c1")  # not in etc/
+    await h.wait_content(cfg, b"c1")
+    # retarget the link to another checkout: the new place is watched from then on
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "p.yaml").write_bytes(b"o0")
+    tmp = etc / "tmp-link"
+    tmp.symlink_to(other / "p.yaml")
+    os.replace(tmp, cfg)
+    await h.wait_content(cfg, b"o0")
+    await asyncio.to_thread(atomic_replace, other / "p.yaml", b"o1")
+    await h.wait_content(cfg, b"o1")
+
+
+async def test_watched_dir_moved_away_and_replaced(tmp_path: Path, harness: Any) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_bytes(b"old")
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    (staged / "r.yaml").write_bytes(b"new")
+    h = await harness([], [rules])
+    os.rename(rules, tmp_path / "rules.old")  # IN_MOVE_SELF
+    os.rename(staged, rules)
+    await h.wait_content(rules / "r.yaml", b"new")
+    await asyncio.to_thread(atomic_replace, rules / "r.yaml", b"newer")
+    await h.wait_content(rules / "r.yaml", b"newer")
+    # the old, moved-away directory is no longer watched
+    await asyncio.to_thread(atomic_replace, tmp_path / "rules.old" / "r.yaml", b"ignored")
+    await asyncio.to_thread(atomic_replace, rules / "r.yaml", b"last")
+    await h.wait_content(rules / "r.yaml", b"last")
+    assert all(str(tmp_path / "rules.old") not in p for b in h.batches for p in b.paths)
