@@ -39,7 +39,7 @@ def prom_run(tmp_path: Path):
     """Start ``run -- prometheus`` as docs/run.md shows; yield (PrometheusProcess view, paths)."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(*extra: str) -> tuple[PrometheusProcess, dict[str, Path]]:
+    def start(*extra: str, prom_extra: tuple[str, ...] = ()) -> tuple[PrometheusProcess, dict[str, Path]]:
         cfg_dir, rules, out = tmp_path / "config", tmp_path / "rules", tmp_path / "config_out"
         for d in (cfg_dir, rules, out):
             d.mkdir(exist_ok=True)
@@ -58,12 +58,13 @@ def prom_run(tmp_path: Path):
             "--ready-url", f"{url}/-/ready",
             "--runtimeinfo-url", f"{url}/api/v1/status/runtimeinfo",
             "--stop-timeout", "20s",
-            *extra,
+            *(e.format(url=url) for e in extra),
             "--",
             PROMETHEUS_BIN,
             f"--config.file={out / 'prometheus.env.yml'}",
             f"--web.listen-address=127.0.0.1:{port}",
             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            *prom_extra,
         ]  # fmt: skip
         env = dict(os.environ, REPLICA="r1")
         with open(log_path, "wb") as log:
@@ -117,6 +118,19 @@ def test_run_prometheus_sighup_to_run_reaches_prometheus(prom_run):
     p.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: loads() > n, 30, what="reload by forwarded SIGHUP")
     assert p.runtimeinfo()["reloadConfigSuccess"] is True
+    p.proc.send_signal(signal.SIGTERM)
+    assert p.proc.wait(30) == 0
+
+
+def test_run_prometheus_http_reload_method(prom_run):
+    p, paths = prom_run(
+        "--reload-method", "http", "--reload-url", "{url}/-/reload", prom_extra=("--web.enable-lifecycle",)
+    )  # fmt: skip
+    atomic_replace(paths["rules"] / "c.yml", _rules("rule_c"))
+    wait_for(lambda: p.rule_names() == {"rule_a", "rule_c"}, 30, what="rule_c loaded via POST /-/reload")
+    assert any(
+        "reload triggered" in ln and "method=http" in ln for ln in paths["log"].read_text().splitlines()
+    )
     p.proc.send_signal(signal.SIGTERM)
     assert p.proc.wait(30) == 0
 
