@@ -173,11 +173,11 @@ def test_prometheus_reads_what_the_reloader_renders(where: str, spec: Doc) -> No
                 outputs.add(args.config_envsubst_file)
     prom_args: list[str] = []
     for _kind, c in _containers(spec):
-        argv = _reloader_argv(c)
-        if argv is None:
+        reloader_argv = _reloader_argv(c)
+        if reloader_argv is None:
             prom_args += c.get("args", [])
-        elif "--" in argv:  # entrypoint mode: the child's command line
-            prom_args += argv[argv.index("--") + 1 :]
+        elif "--" in reloader_argv:  # entrypoint mode: the child's command line
+            prom_args += reloader_argv[reloader_argv.index("--") + 1 :]
     config_flags = [a.split("=", 1)[1] for a in prom_args if a.startswith("--config.file=")]
     assert config_flags, f"{where}: no Prometheus --config.file"
     assert set(config_flags) <= outputs, (
