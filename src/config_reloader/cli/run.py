@@ -208,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
         return input_error("no command given: use config-reloader run [options] -- COMMAND ARGS...")
     if args.ready_url and args.ready_delay is not None:
         return input_error("give --ready-url or --ready-delay, not both")
+    if args.pid_file:
+        return input_error("--pid-file is not used by run: reload signals go to its child")
     setup_logging(args.log_format, args.log_level)
 
     machine = None
