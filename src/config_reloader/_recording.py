@@ -200,10 +200,13 @@ class RecordingEndpoint:
         self._site = site
 
     async def down(self) -> None:
-        """Stop listening: new connections are refused until :meth:`up`."""
+        """Go down like a crashed target: stop listening (new connections are refused until
+        :meth:`up`) and close open keep-alive connections, aborting requests in flight."""
         site, self._site = self._site, None
         if site is not None:
             await site.stop()
+        if self._runner is not None and self._runner.server is not None:
+            await self._runner.server.shutdown(0.1)
 
     async def stop(self) -> None:
         """Stop listening and release everything (idempotent)."""

@@ -69,11 +69,16 @@ async def test_validator_sees_the_contents(tmp_path: Path) -> None:
 
 
 async def test_down_refuses_and_up_reuses_port() -> None:
-    async with RecordingEndpoint() as ep:
+    async with RecordingEndpoint() as ep, aiohttp.ClientSession() as keepalive:
         port = ep.port
+        async with keepalive.post(ep.reload_url) as r:
+            assert r.status == 200
         await ep.down()
         with pytest.raises(aiohttp.ClientConnectorError):
             await post(ep.reload_url)
+        with pytest.raises(aiohttp.ClientError):  # the pooled connection is gone too
+            async with keepalive.post(ep.reload_url) as r:
+                await r.read()
         await ep.up()
         assert ep.port == port
         assert (await post(ep.reload_url))[0] == 200
