@@ -174,6 +174,10 @@ class SignalReload:
             (:class:`TargetNotReady`; the reconciler keeps the change pending and retries).
         require_handler: refuse (TargetNotReady) when ``/proc/PID/status`` shows the process neither
             catches nor ignores nor blocks ``signal`` and the signal's default action would end it.
+            This protects C/Python/shell targets during start-up; it cannot protect Go programs
+            (Prometheus): the Go runtime catches every signal from its first instruction and
+            exits on SIGHUP until ``signal.Notify`` is called, so pass a ``ready`` gate such as
+            :func:`config_reloader.reload.verify.runtimeinfo_ready` for them.
 
     Raises:
         ValueError: invalid signal number or non-positive timeout.
