@@ -90,6 +90,7 @@ class RecordingEndpoint:
         validator: ``validator(contents) -> bool``; false answers 500 (a config Prometheus rejects)
             and sets ``reloadConfigSuccess`` false.
         lifecycle: false answers 403 like Prometheus without ``--web.enable-lifecycle``.
+        ready: ``GET /-/ready`` answers 200 when true, 503 when false (``/-/healthy`` is always 200).
 
     Attributes (after start): ``url``, ``reload_url``, ``runtimeinfo_url``, ``port``, ``reloads``.
     """
@@ -99,6 +100,7 @@ class RecordingEndpoint:
     delay: float = 0.0
     validator: Callable[[Mapping[str, bytes]], bool] | None = None
     lifecycle: bool = True
+    ready: bool = True
     reloads: list[RecordedReload] = field(default_factory=list, init=False)
     runtimeinfo_requests: int = field(default=0, init=False)
     reload_config_success: bool = field(default=True, init=False)
@@ -123,6 +125,10 @@ class RecordingEndpoint:
     @property
     def runtimeinfo_url(self) -> str:
         return self.url + "/api/v1/status/runtimeinfo"
+
+    @property
+    def ready_url(self) -> str:
+        return self.url + "/-/ready"
 
     @property
     def successful(self) -> list[RecordedReload]:
@@ -157,6 +163,14 @@ class RecordingEndpoint:
             await asyncio.sleep(self.delay)
         return web.Response(status=status, text=text)
 
+    async def _ready(self, request: web.Request) -> web.Response:
+        if self.ready:
+            return web.Response(text="Prometheus Server is Ready.\n")
+        return web.Response(status=503, text="Service Unavailable")
+
+    async def _healthy(self, request: web.Request) -> web.Response:
+        return web.Response(text="Prometheus Server is Healthy.\n")
+
     async def _runtimeinfo(self, request: web.Request) -> web.Response:
         self.runtimeinfo_requests += 1
         return web.json_response(
@@ -182,6 +196,8 @@ class RecordingEndpoint:
             app = web.Application()
             app.router.add_post("/-/reload", self._reload)
             app.router.add_get("/api/v1/status/runtimeinfo", self._runtimeinfo)
+            app.router.add_get("/-/ready", self._ready)
+            app.router.add_get("/-/healthy", self._healthy)
             self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await self._runner.setup()
         await self.up()

@@ -89,3 +89,14 @@ async def test_wait_for_times_out_with_what_it_saw() -> None:
         await post(ep.reload_url)
         with pytest.raises(TimeoutError, match=r"\(1, 500\)"):
             await ep.wait_for(lambda: len(ep.successful) == 1, timeout=0.2)
+
+
+async def test_ready_and_healthy_endpoints() -> None:
+    async with RecordingEndpoint(ready=False) as ep, aiohttp.ClientSession() as s:
+        async with s.get(ep.ready_url) as r:
+            assert r.status == 503
+        async with s.get(ep.url + "/-/healthy") as r:
+            assert r.status == 200
+        ep.ready = True
+        async with s.get(ep.ready_url) as r:
+            assert r.status == 200
