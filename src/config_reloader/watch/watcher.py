@@ -164,6 +164,9 @@ class ChangeSource:
                 self._loop.add_reader(self._ino.fileno(), self._on_readable)
             except InotifyLimitError as exc:
                 self._fall_back(exc)
+            except OSError as exc:
+                # No inotify at all (ENOSYS in some sandboxes, a seccomp filter): poll instead.
+                self._fall_back(exc)
         self._hint_rescan("initial", urgent=True)
         return self
 
@@ -374,13 +377,19 @@ class ChangeSource:
             self.watches = 0
 
     # --- polling --------------------------------------------------------------------------------
-    def _fall_back(self, exc: InotifyLimitError) -> None:
+    def _fall_back(self, exc: OSError | InotifyLimitError) -> None:
         self._stop_inotify()
         self._on_event("error")
-        log.warning(
-            "inotify limit reached; falling back to polling, raise the sysctl to get inotify back",
-            extra={"sysctl": exc.sysctl, "poll_interval": self.poll_interval, "err": str(exc)},
-        )
+        if isinstance(exc, InotifyLimitError):
+            log.warning(
+                "inotify limit reached; falling back to polling, raise the sysctl to get inotify back",
+                extra={"sysctl": exc.sysctl, "poll_interval": self.poll_interval, "err": str(exc)},
+            )
+        else:
+            log.warning(
+                "inotify unavailable; falling back to polling",
+                extra={"poll_interval": self.poll_interval, "err": str(exc)},
+            )
         self._start_polling()
         self._hint_rescan("poll", urgent=True)
 
@@ -418,7 +427,13 @@ class ChangeSource:
         previous = self._poll_signature()
         while True:
             await asyncio.sleep(self.poll_interval)
-            current = self._poll_signature()
+            try:
+                current = self._poll_signature()
+            except Exception:
+                self._on_event("error")
+                log.exception("polling failed; rescanning")
+                self._hint_rescan("poll")
+                continue
             changed = [p for p in previous.keys() | current.keys() if previous.get(p) != current.get(p)]
             previous = current
             if changed:

@@ -365,3 +365,17 @@ async def test_watched_dir_moved_away_and_replaced(tmp_path: Path, harness: Any)
     await asyncio.to_thread(atomic_replace, rules / "r.yaml", b"last")
     await h.wait_content(rules / "r.yaml", b"last")
     assert all(str(tmp_path / "rules.old") not in p for b in h.batches for p in b.paths)
+
+
+def no_inotify() -> Inotify:
+    raise OSError(38, "Function not implemented")  # ENOSYS: a sandbox without inotify
+
+
+async def test_poll_fallback_when_inotify_is_unavailable(tmp_path: Path, harness: Any) -> None:
+    cfg = tmp_path / "c"
+    cfg.write_bytes(b"0")
+    h = await harness([cfg], [], inotify_factory=no_inotify, poll_interval=0.05)
+    assert h.source.mode == "poll"
+    assert "error" in h.events
+    await asyncio.to_thread(atomic_replace, cfg, b"1")
+    await h.wait_content(cfg, b"1")
