@@ -458,3 +458,25 @@ def test_unit_files(tmp_path: Path) -> None:
         got = ours(["--unit", str(tmp_path / name)])
         _count("unit_files")
         assert got == want.returncode, f"{name}: ours {got}, systemd {want.returncode}: {want.stderr}"
+
+
+SPECIFIERS = "aAbBCdEfgGhHiIjJlLmMnNopPqsStTuUvVwW%yYkZ1/-_ ."
+
+
+def test_specifiers_expand_like_systemd() -> None:
+    """Compare the expanded value systemd prints with ours, letter by letter."""
+    from config_reloader.conditions.parse import parse_assignment
+    from config_reloader.conditions.specifiers import SpecifierError
+
+    for letter in SPECIFIERS:
+        arg = f"ConditionEnvironment=<%{letter}>"
+        proc = systemd([arg])
+        _count("specifiers")
+        line = proc.stderr.splitlines()[0]
+        try:
+            cond = parse_assignment(arg)
+        except SpecifierError:
+            assert "Failed to resolve unit specifiers" in line, (letter, line)
+            continue
+        assert cond is not None
+        assert line == f"test.service: ConditionEnvironment={cond.parameter} failed.", letter

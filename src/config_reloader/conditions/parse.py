@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from config_reloader.conditions.specifiers import SpecifierError, UnitName, expand
 from config_reloader.errors import ConditionSyntaxError, UnknownConditionError
 
 __all__ = [
@@ -199,8 +200,19 @@ def simplify_path(path: str) -> str:
     return out or ("/" if prefix else ".")
 
 
+#: Errors for which systemd logs a warning and drops the assignment.
+_IGNORED_BY_SYSTEMD = (PathNotAcceptedError, SpecifierError)
+
+
 def _parse_value(
-    kind: Kind, type_: str, value: str, *, source: str, line: int | None, full_text: str
+    kind: Kind,
+    type_: str,
+    value: str,
+    *,
+    source: str,
+    line: int | None,
+    full_text: str,
+    unit: UnitName | None = None,
 ) -> Condition:
     is_path = type_ in PATH_TYPES
     v = value
@@ -214,6 +226,10 @@ def _parse_value(
         v = v[1:]
         if not is_path:
             v = v.lstrip(_WHITESPACE)
+    try:
+        v = expand(v, unit)
+    except SpecifierError as exc:
+        raise SpecifierError(f"{source}: {kind}{type_}=: {exc}", text=full_text, line=line) from None
     if is_path:
         if not v.startswith("/"):
             raise PathNotAcceptedError(
@@ -233,12 +249,14 @@ def _parse_value(
     return Condition(kind=kind, type=type_, trigger=trigger, negate=negate, parameter=v, source=source)
 
 
-def parse_assignment(text: str, *, source: str = "argv") -> Condition | None:
+def parse_assignment(text: str, *, source: str = "argv", unit: UnitName | None = None) -> Condition | None:
     """Parse one ``Condition<Type>=VALUE`` / ``Assert<Type>=VALUE`` command-line argument.
 
     Args:
         text: the whole argument, e.g. ``"ConditionCPUFeature=|!avx2"``.
         source: recorded in :attr:`Condition.source` and error messages, e.g. ``"argv[1]"``.
+        unit: the unit ``%n``, ``%p``, ``%i``… expand to (default ``test.service``, like
+            ``systemd-analyze condition``).
 
     Returns:
         The condition, or ``None`` for an empty value (which resets the list of that kind; use
@@ -248,6 +266,7 @@ def parse_assignment(text: str, *, source: str = "argv") -> Condition | None:
         ConditionSyntaxError: no ``=``.
         UnknownConditionError: unknown type (case-sensitive), with suggestions.
         PathNotAcceptedError: relative or non-normalized path for a path-valued type.
+        SpecifierError: an unknown ``%`` specifier (``%%`` is a literal ``%``).
     """
     name, eq, value = text.partition("=")
     if not eq:
@@ -259,7 +278,7 @@ def parse_assignment(text: str, *, source: str = "argv") -> Condition | None:
     value = value.lstrip(_WHITESPACE)
     if value == "":
         return None
-    return _parse_value(kind, type_, value, source=source, line=None, full_text=text)
+    return _parse_value(kind, type_, value, source=source, line=None, full_text=text, unit=unit)
 
 
 def _reset_kind(text: str) -> Kind:
@@ -280,8 +299,9 @@ def parse_assignments(
     Args:
         texts: the assignments.
         source: prefix for :attr:`Condition.source`; each gets ``"{source}[{i}]"``.
-        systemd_compat: drop relative / non-normalized paths with a warning (logged) like
-            systemd instead of raising :class:`PathNotAcceptedError`.
+        systemd_compat: drop relative / non-normalized paths and unknown specifiers with a
+            warning like systemd instead of raising :class:`PathNotAcceptedError` /
+            :class:`~config_reloader.conditions.specifiers.SpecifierError`.
         first_index: index of the first text in ``source`` (``argv[1]`` by default).
         warn: called with a message for each assignment dropped under ``systemd_compat``
             (default: a logging warning).
@@ -298,7 +318,7 @@ def parse_assignments(
         src = f"{source}[{i}]"
         try:
             cond = parse_assignment(text, source=src)
-        except PathNotAcceptedError as exc:
+        except _IGNORED_BY_SYSTEMD as exc:
             if not systemd_compat:
                 raise
             _warn_ignored(exc, warn)
@@ -349,8 +369,11 @@ def parse_unit_text(
         UnknownConditionError: an unknown ``Condition*``/``Assert*`` key in ``[Unit]``.
         PathNotAcceptedError: relative or non-normalized path.
     """
+    import os.path
+
     result: list[Condition] = []
     section: str | None = None
+    unit = UnitName(os.path.basename(filename), fragment=filename)
     lines = text.splitlines()
     i = 0
     while i < len(lines):
@@ -398,8 +421,10 @@ def parse_unit_text(
             result = [c for c in result if c.kind != kind]
             continue
         try:
-            result.append(_parse_value(kind, type_, value, source=where, line=start, full_text=raw))
-        except PathNotAcceptedError as exc:
+            result.append(
+                _parse_value(kind, type_, value, source=where, line=start, full_text=raw, unit=unit)
+            )
+        except _IGNORED_BY_SYSTEMD as exc:
             if not systemd_compat:
                 raise
             _warn_ignored(exc, warn)
