@@ -56,6 +56,8 @@ async def test_config_replaced_by_rename_again_and_again(tmp_path: Path, start_r
         await run.reloader.wait_applied(timeout=10)
         assert run.metric("reloader_reloads_total") == 6
         assert run.metric("reloader_watch_mode", {"mode": "inotify"}) == 1
+        assert run.metric("reloader_watch_events_total") >= 5  # raw events counted (never an exact number)
+        assert run.metric("reloader_watches") >= 1
 
 
 async def test_kubelet_atomic_writer_on_watched_dir_holding_config(
