@@ -10,6 +10,7 @@ root filesystem (no tmpfs), no new privileges, every capability dropped.
 
 from __future__ import annotations
 
+import gzip
 import os
 import platform
 import re
@@ -26,6 +27,8 @@ CONFIG_DIR = "/etc/prometheus/config"
 RULES_DIR = "/etc/prometheus/rules"
 OUT_DIR = "/etc/prometheus/config_out"
 CONFIG_FILE = f"{CONFIG_DIR}/prometheus.yml"
+# prometheus-operator's layout: the config arrives gzipped (a Secret key prometheus.yaml.gz).
+CONFIG_FILE_GZ = f"{CONFIG_DIR}/prometheus.yml.gz"
 OUT_FILE = f"{OUT_DIR}/prometheus.env.yml"
 PROM = "http://127.0.0.1:9090"
 RELOADER = "http://127.0.0.1:8080"
@@ -44,6 +47,12 @@ def prometheus_yml(generation: int) -> bytes:
         "rule_files:\n"
         f"  - {RULES_DIR}/*.yml\n"
     ).encode()
+
+
+def config_payload(generation: int) -> dict[str, bytes]:
+    """The config ConfigMap: plain and gzipped keys with the same content."""
+    text = prometheus_yml(generation)
+    return {"prometheus.yml": text, "prometheus.yml.gz": gzip.compress(text, mtime=0)}
 
 
 def rules_yml(version: int) -> bytes:
@@ -78,7 +87,7 @@ class PodVolumes:
 def volumes(tmp_path: Path) -> PodVolumes:
     config = KubeletAtomicWriter(tmp_path / "config")
     rules = KubeletAtomicWriter(tmp_path / "rules")
-    config.write({"prometheus.yml": prometheus_yml(1)})
+    config.write(config_payload(1))
     rules.write({"crtest.yml": rules_yml(1)})
     out, data = tmp_path / "out", tmp_path / "data"
     for d in (out, data):  # an emptyDir with fsGroup: writable by the pod's uid
@@ -121,11 +130,13 @@ def expect(
         raise
 
 
-def render_init(podman: Podman, image: str, pod: str, volumes: PodVolumes) -> None:
+def render_init(
+    podman: Podman, image: str, pod: str, volumes: PodVolumes, config_file: str = CONFIG_FILE
+) -> None:
     """The init container: `watch --watch-interval=0` renders the config, then exits 0."""
     r = podman.run_once(
         image,
-        ["watch", "--watch-interval=0", f"--config-file={CONFIG_FILE}", f"--config-envsubst-file={OUT_FILE}"],
+        ["watch", "--watch-interval=0", f"--config-file={config_file}", f"--config-envsubst-file={OUT_FILE}"],
         pod=pod,
         volumes=volumes.mounts("config", "out"),
         env={"POD_NAME": "prometheus-0"},
@@ -192,7 +203,7 @@ def test_sidecar_http_reload_and_init_container(
         "rules v2 loaded after the ConfigMap update",
     )
 
-    volumes.config.write({"prometheus.yml": prometheus_yml(2)})
+    volumes.config.write(config_payload(2))
     expect(
         podman, both, lambda: 'generation: "2"' in loaded_config(podman, prom), "config generation 2 loaded"
     )
@@ -209,7 +220,7 @@ def test_signal_reload_with_shared_pid_namespace(
     podman: Podman, images: BuiltImages, volumes: PodVolumes
 ) -> None:
     pod = podman.pod(share_pid=True)
-    render_init(podman, images.image, pod, volumes)
+    render_init(podman, images.image, pod, volumes, config_file=CONFIG_FILE_GZ)
     prom = podman.start(
         images.prometheus,
         # No --web.enable-lifecycle: the reload comes as SIGHUP.
@@ -230,7 +241,7 @@ def test_signal_reload_with_shared_pid_namespace(
             "--process-executable-name=prometheus",
             f"--runtimeinfo-url={PROM}/api/v1/status/runtimeinfo",
             "--listen-address=127.0.0.1:8080",
-            f"--config-file={CONFIG_FILE}",
+            f"--config-file={CONFIG_FILE_GZ}",
             f"--config-envsubst-file={OUT_FILE}",
             f"--watched-dir={RULES_DIR}",
             "--delay-interval=100ms",
@@ -256,6 +267,9 @@ def test_signal_reload_with_shared_pid_namespace(
         "rules v2 loaded after SIGHUP",
     )
     assert "Loading configuration file" in podman.logs(prom)
+
+    volumes.config.write(config_payload(2))  # gzipped config, new content
+    expect(podman, both, lambda: 'generation: "2"' in loaded_config(podman, prom), "gzipped config v2 loaded")
     expect(podman, both, lambda: metric(podman, reloader, "reloader_last_reload_successful") == 1.0, "metric")
     status, body = podman.http_get(reloader, f"{RELOADER}/metrics")
     assert status == 200 and re.search(r'^reloader_info\{[^}]*method="signal"', body, re.M), body[-2000:]
@@ -323,5 +337,5 @@ def test_run_entrypoint_gates_pins_and_reloads(
     expect(
         podman, [ctr], lambda: rule_names(podman, ctr) == {"crtest_rules_version_2"}, "rules v2 loaded (run)"
     )
-    volumes.config.write({"prometheus.yml": prometheus_yml(2)})
+    volumes.config.write(config_payload(2))
     expect(podman, [ctr], lambda: 'generation: "2"' in loaded_config(podman, ctr), "config v2 loaded (run)")
