@@ -119,8 +119,8 @@ async def test_ready_gated_reload_waits_for_readiness(tmp_path):
     state = tmp_path / "s.json"
     ready = asyncio.Event()
 
-    async def probe() -> bool:
-        return ready.is_set()
+    async def probe() -> bool:  # the state file exists once the service handles SIGTERM
+        return ready.is_set() and state.exists()
 
     sup = Supervisor(_opts(state), readiness_probe=probe)
     task = asyncio.ensure_future(sup.run())
