@@ -480,3 +480,68 @@ def test_specifiers_expand_like_systemd() -> None:
             continue
         assert cond is not None
         assert line == f"test.service: ConditionEnvironment={cond.parameter} failed.", letter
+
+
+@pytest.mark.skipif(shutil.which("systemd-detect-virt") is None, reason="systemd-detect-virt not installed")
+def test_virtualization_detection_matches_systemd_detect_virt() -> None:
+    from config_reloader.conditions import virt
+
+    def sdv(*flags: str) -> str:
+        return subprocess.run(
+            ["systemd-detect-virt", *flags], capture_output=True, text=True, timeout=30, check=False
+        ).stdout.strip()
+
+    assert virt.detect_vm() == sdv("--vm")
+    assert virt.detect_container() == sdv("--container")
+    assert virt.detect_virtualization() == sdv()
+    userns = subprocess.run(["systemd-detect-virt", "-q", "--private-users"], timeout=30, check=False)
+    assert virt.running_in_userns() == (userns.returncode == 0)
+    _count("virt", 4)
+
+
+def _cmdline_words() -> list[str]:
+    from config_reloader.conditions import virt
+
+    if virt.detect_container() != "none":
+        raw = Path("/proc/1/cmdline").read_bytes().rstrip(b"\0").replace(b"\0", b" ").decode()
+    else:
+        raw = Path("/proc/cmdline").read_text()
+    return raw.split()
+
+
+def test_more_edge_cases() -> None:
+    words = _cmdline_words()
+    cases: list[list[str]] = []
+    for w in words[:8]:
+        cases.append([f"ConditionKernelCommandLine={w}"])
+        if "=" in w:
+            key = w.partition("=")[0]
+            cases += [[f"ConditionKernelCommandLine={key}"], [f"ConditionKernelCommandLine={key}=nope"]]
+        else:
+            cases.append([f"ConditionKernelCommandLine={w}=x"])
+    cases += [
+        ["ConditionMemory=!lots"],
+        ["ConditionCPUs=!x"],
+        ["ConditionKernelVersion=!>"],
+        ["ConditionPathExists=|"],
+        ["ConditionPathExists=!"],
+        ["ConditionEnvironment=|"],
+        ["ConditionCPUFeature=!"],
+        ["ConditionHost=v[a-z]*"],
+        ["ConditionHost=[!v]*"],
+        ["ConditionUser=!root"],
+        ["ConditionEnvironment=PATH=/nonexistent"],
+        ["ConditionArchitecture=|x86", "ConditionArchitecture=|x86-64"],
+        ["AssertArchitecture=arm64", "ConditionArchitecture=x86-64"],
+        ["ConditionPathExists=/etc", "ConditionPathExists=", "AssertPathExists=/nonexistent"],
+        ["ConditionEnvironment=%%"],
+        ["ConditionHost=%H"],
+        ["ConditionHost=!%l"],
+        ["ConditionPathExists=%t"],
+        ["ConditionPathExists=%E/machine-id"],
+        ["ConditionEnvironment=%Z"],
+        ["ConditionCPUPressure=99%/10sec"],
+        ["ConditionSecurity=!audit"],
+    ]
+    for args in cases:
+        assert_same(args, "edge_cases")
