@@ -94,8 +94,14 @@ def test_run_prometheus_signal_reload_verified(prom_run):
 
     atomic_replace(paths["rules"] / "b.yml", _rules("rule_b"))
     wait_for(lambda: p.rule_names() == {"rule_a", "rule_b"}, 30, what="rule_b loaded")
-    info = p.runtimeinfo()
-    assert info["reloadConfigSuccess"] is True and info["lastConfigTime"] > before["lastConfigTime"]
+    # the load time is set at the end of Prometheus' reload, just after the rules are swapped in
+    wait_for(
+        lambda: (
+            (i := p.runtimeinfo())["reloadConfigSuccess"] and i["lastConfigTime"] > before["lastConfigTime"]
+        ),
+        30,
+        what="runtime info shows a newer successful load",
+    )
 
     atomic_replace(paths["config"], CONFIG.replace("1m", "2m").format(rules=paths["rules"]).encode())
     wait_for(lambda: "scrape_interval: 2m" in p.loaded_config(), 30, what="new config loaded")
