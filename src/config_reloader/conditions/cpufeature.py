@@ -15,6 +15,10 @@ __all__ = ["check_cpu_feature"]
 def check_cpu_feature(p: str, ctx: Context) -> Outcome:
     """``ConditionCPUFeature=``.
 
+    Raises:
+        UnknownFeatureError: unknown name (default mode).
+        CheckError: the CPUs could not be probed, or a CPU in scope is unknown.
+
     Default: the name is resolved by ``config_reloader.cpu.resolve_feature`` (kernel tokens,
     systemd names, aliases, psABI levels; unknown → UnknownFeatureError) and checked in
     ``ctx.view`` on every CPU of the affinity mask (``ctx.cpus``: all / any / current). A CPU whose
@@ -24,9 +28,13 @@ def check_cpu_feature(p: str, ctx: Context) -> Outcome:
     unknown names silently false (``config_reloader.cpu.systemd_has_feature``).
     """
     from config_reloader import cpu
+    from config_reloader.errors import CpuidError
 
     if ctx.systemd_compat:
-        v = cpu.systemd_has_feature(p.lower())
+        try:
+            v = cpu.systemd_has_feature(p.lower())
+        except CpuidError as exc:
+            raise CheckError(f"cannot execute CPUID: {exc}") from exc
         return Outcome(
             v, f"CPUID on this CPU {'has' if v else 'lacks or systemd does not know'} {p.lower()}", {}
         )
@@ -35,7 +43,10 @@ def check_cpu_feature(p: str, ctx: Context) -> Outcome:
     if machine is None:
         machine = ctx.cache.get("machine")
         if machine is None:
-            machine = cpu.probe_machine()
+            try:
+                machine = cpu.probe_machine()
+            except CpuidError as exc:  # no backend could read the CPUs: not the input's fault
+                raise CheckError(f"cannot probe CPU features: {exc}") from exc
             ctx.cache["machine"] = machine
     scope: Any = ctx.cpus
     view: Any = ctx.view
