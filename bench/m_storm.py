@@ -16,6 +16,8 @@ from _endpoint import ReloadEndpoint
 from _ours import OurReloader
 from _peers import PEERS, PeerWatcher
 
+DRAIN_CAP = 90.0  # seconds a peer may take to deliver its backlog before we stop waiting
+
 
 def _storm(path: str, writes: int) -> float:
     """The writes; returns seconds taken."""
