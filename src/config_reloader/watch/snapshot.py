@@ -90,17 +90,11 @@ class _Entry:
     identity: Identity
     digest: bytes
     hashed_at_ns: int
+    part: bytes  # this file's contribution to the digest: 0xFF path 0xFF sha256(content)
 
 
 def _identity(st: os.stat_result) -> Identity:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _digest_of(entries: Iterable[tuple[str, bytes]]) -> bytes:
-    parts: list[bytes] = []
-    for path, file_digest in sorted(entries):
-        parts += (_SEP, path.encode("utf-8", "surrogateescape"), _SEP, file_digest)  # == os.fsencode
-    return hashlib.sha256(b"".join(parts)).digest()
 
 
 def thanos_digest(paths: Iterable[str]) -> bytes:
@@ -143,6 +137,7 @@ class Snapshotter:
         self.stats = SnapshotStats()
         self._racy_ns = int(racy_margin * 1e9)
         self._entries: dict[str, _Entry] = {}
+        self._order: list[str] | None = None  # sorted paths; None = the key set changed
         self._missing: set[str] = set()
 
     # --- public ---------------------------------------------------------------------------------
@@ -168,9 +163,13 @@ class Snapshotter:
             for path in hinted:
                 self._refresh(os.path.abspath(path))
         self.stats.snapshots += 1
-        files = {p: e.digest for p, e in self._entries.items()}
+        if self._order is None:
+            self._order = sorted(self._entries)
+        entries = self._entries
+        digest = hashlib.sha256(b"".join([entries[p].part for p in self._order])).digest()
+        files = {p: e.digest for p, e in entries.items()}
         return Snapshot(
-            digest=_digest_of(files.items()),
+            digest=digest,
             files=types.MappingProxyType(files),
             missing=frozenset(self._missing),
         )
@@ -190,7 +189,7 @@ class Snapshotter:
             else:
                 self._missing.add(d)
         for stale in self._entries.keys() - seen:
-            del self._entries[stale]
+            self._drop(stale)
 
     def _walk_dir(self, d: str, seen: set[str]) -> None:
         """Recursively visit ``d``; record visited file paths in ``seen``."""
@@ -254,7 +253,7 @@ class Snapshotter:
             self._walk_dir(path, seen)
             prefix = path + os.sep
             for stale in [p for p in self._entries if p.startswith(prefix) and p not in seen]:
-                del self._entries[stale]
+                self._drop(stale)
             return
         if stat.S_ISLNK(st.st_mode) and os.path.isdir(path):
             self._forget(path)  # a link to a directory is never hashed as a file
@@ -278,10 +277,14 @@ class Snapshotter:
         return path
 
     def _forget(self, path: str) -> None:
-        self._entries.pop(path, None)
+        self._drop(path)
         prefix = path + os.sep
         for p in [p for p in self._entries if p.startswith(prefix)]:
-            del self._entries[p]
+            self._drop(p)
+
+    def _drop(self, path: str) -> None:
+        if self._entries.pop(path, None) is not None:
+            self._order = None
 
     # --- one file -------------------------------------------------------------------------------
     def _visit_file(self, path: str) -> bool:
@@ -297,7 +300,7 @@ class Snapshotter:
                 continue
             except _Changed:
                 continue
-        self._entries.pop(path, None)
+        self._drop(path)
         return False
 
     def _visit_file_once(self, path: str) -> bool:
@@ -307,7 +310,7 @@ class Snapshotter:
             return False
         self.stats.files_statted += 1
         if not stat.S_ISREG(st.st_mode):
-            self._entries.pop(path, None)
+            self._drop(path)
             return False
         ident = _identity(st)
         cached = self._entries.get(path)
@@ -340,7 +343,11 @@ class Snapshotter:
             raise _Changed  # written while we read it: read again
         self.stats.files_hashed += 1
         self.stats.bytes_hashed += size
-        self._entries[path] = _Entry(_identity(after), h.digest(), started)
+        if path not in self._entries:
+            self._order = None
+        digest = h.digest()
+        part = _SEP + path.encode("utf-8", "surrogateescape") + _SEP + digest
+        self._entries[path] = _Entry(_identity(after), digest, started, part)
         return True
 
     def _racy(self, entry: _Entry) -> bool:
