@@ -117,6 +117,13 @@ quiet_pip download -q -d "$ctx/wheels" --only-binary=:all: \
 cp "$here/Containerfile" "$here/prometheus.Containerfile" "$here/run.Containerfile" "$ctx/"
 log "wheels ready after $(elapsed)s: $(cd "$ctx/wheels" && ls | tr '\n' ' ')"
 
+# Image IDs before this build: a rebuilt tag leaves its previous image untagged; remove those
+# (only those: never a machine-wide prune) at the end.
+old_ids=()
+for img in "$IMAGE" "$PROM_IMAGE" "$RUN_IMAGE"; do
+  old_ids+=("$("${podman[@]}" image inspect --format '{{.Id}}' "$img" 2>/dev/null || true)")
+done
+
 # 3. The config-reloader image (offline install from the wheels; the dependency layer is rebuilt
 #    only when a wheel changes).
 wheels_sha256=$(cd "$ctx/wheels" && sha256sum -- *.whl | sha256sum | cut -d' ' -f1)
@@ -136,6 +143,13 @@ if [ "$build_prometheus" = 1 ]; then
     -f "$ctx/run.Containerfile" -t "$RUN_IMAGE" "$ctx" >/dev/null
   log "image $RUN_IMAGE built after $(elapsed)s"
 fi
+
+for id in "${old_ids[@]}"; do
+  [ -n "$id" ] || continue
+  if [ -z "$("${podman[@]}" image inspect --format '{{join .RepoTags ","}}' "$id" 2>/dev/null)" ]; then
+    "${podman[@]}" rmi "$id" >/dev/null 2>&1 || true   # still used by a container: keep it
+  fi
+done
 
 "${podman[@]}" images --format '{{.Repository}}:{{.Tag}} {{.Size}}' \
   | grep -E "^($BASE_IMAGE|$IMAGE|$PROM_IMAGE|$RUN_IMAGE) " >&2 || true
