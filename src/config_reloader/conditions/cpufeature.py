@@ -38,6 +38,16 @@ def check_cpu_feature(p: str, ctx: Context) -> Outcome:
         return Outcome(
             v, f"CPUID on this CPU {'has' if v else 'lacks or systemd does not know'} {p.lower()}", {}
         )
+    if p != "".join(p.split()):
+        from config_reloader.errors import ConditionSyntaxError
+
+        words = p.split()
+        hint = " ".join(f"ConditionCPUFeature={w}" for w in words) if len(words) > 1 else repr(p.strip())
+        raise ConditionSyntaxError(
+            f"one CPU feature per assignment, without spaces (systemd would look for {p!r} and "
+            f"silently answer false); write {hint}",
+            text=p,
+        )
     name = cpu.resolve_feature(p)
     machine = ctx.machine
     if machine is None:

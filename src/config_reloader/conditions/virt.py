@@ -95,10 +95,22 @@ def _read(path: str) -> str | None:
         return None
 
 
+def _exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 @lru_cache(maxsize=1)
 def detect_container() -> str:
     """Return the container id (``"docker"``, ``"podman"``, …) or ``"none"``."""
-    if os.path.exists("/proc/vz") and not os.path.exists("/proc/bc"):
+    if _exists("/proc/vz") and not _exists("/proc/bc"):
         return "openvz"
     osrelease = _read("/proc/sys/kernel/osrelease") or ""
     if "Microsoft" in osrelease or "WSL" in osrelease:
@@ -118,19 +130,14 @@ def detect_container() -> str:
         if run is not None:
             value = run.strip()
         else:
-            try:
-                with open("/proc/1/environ", "rb") as f:
-                    env = f.read()
-            except OSError:
-                env = b""
-            for item in env.split(b"\0"):
+            for item in _read_bytes("/proc/1/environ").split(b"\0"):
                 if item.startswith(b"container="):
                     value = item[len(b"container=") :].decode(errors="replace")
                     break
     if value is None:
-        if os.path.exists("/run/.containerenv"):
+        if _exists("/run/.containerenv"):
             return "podman"
-        if os.path.exists("/.dockerenv"):
+        if _exists("/.dockerenv"):
             return "docker"
         return "none"
     if value == "":

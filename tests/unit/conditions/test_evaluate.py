@@ -131,3 +131,9 @@ def test_eval_options_validate() -> None:
         EvalOptions(view="raw")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="cpus"):
         EvalOptions(cpus="some")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("arg", ["ConditionCPUFeature=avx2 sse2", "ConditionCPUFeature=avx2 "])
+def test_cpu_feature_with_spaces_is_an_input_error(arg: str) -> None:
+    with pytest.raises(ConditionSyntaxError, match="one CPU feature per assignment"):
+        evaluate(parse_assignments([arg]), EvalOptions(machine=_machine("qemu-kvm64.txt")))
