@@ -98,6 +98,11 @@ class Settler:
         self._open.pop(path, None)
         self._warned.discard(path)
 
+    def forget_writers(self) -> None:
+        """Drop every "open for writing" mark (after an overflow their closes may be lost)."""
+        self._open.clear()
+        self._warned.clear()
+
     def due_in(self) -> float | None:
         """Seconds until the pending batch is due (0 = now), or ``None`` if nothing is pending.
 

@@ -149,6 +149,7 @@ class ChangeSource:
         self._wd_roles: dict[int, list[_Role]] = {}
         self._wake = asyncio.Event()
         self._poll_task: asyncio.Task[None] | None = None
+        self._missing_task: asyncio.Task[None] | None = None
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -162,6 +163,9 @@ class ChangeSource:
                 self._ino = self._factory()
                 self._rearm()
                 self._loop.add_reader(self._ino.fileno(), self._on_readable)
+                self._missing_task = self._loop.create_task(
+                    self._missing_loop(), name="config-reloader-missing-paths"
+                )
             except InotifyLimitError as exc:
                 self._fall_back(exc)
             except OSError as exc:
@@ -179,6 +183,11 @@ class ChangeSource:
         """Stop watching (idempotent): remove the reader, close the fd, stop the poller."""
         self._closed = True
         self._stop_inotify()
+        if self._missing_task is not None:
+            self._missing_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._missing_task
+            self._missing_task = None
         if self._poll_task is not None:
             self._poll_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -316,6 +325,7 @@ class ChangeSource:
         """Turn one event into hints; True if the watches must be recomputed."""
         if ev.mask & IN_Q_OVERFLOW:
             self._on_event("overflow")
+            self._settler.forget_writers()  # their IN_CLOSE_WRITE may be among the lost events
             log.warning("inotify queue overflowed (fs.inotify.max_queued_events); rescanning everything")
             self._hint_rescan("overflow", urgent=True)
             return True
@@ -358,6 +368,28 @@ class ChangeSource:
             elif name == role.name:  # ancestor: the next component of a missing path moved
                 rearm = True
         return rearm
+
+    async def _missing_loop(self) -> None:
+        """While a watched path is missing, re-plan every ``poll_interval`` seconds.
+
+        Its ancestor's watch catches the usual appearance (mkdir, rename into place), but not a
+        dangling symlink whose target appears elsewhere, nor a creation that raced the re-arm.
+        """
+        while self._ino is not None:
+            await asyncio.sleep(self.poll_interval)
+            if self._ino is None:
+                return
+            if not any(r.kind == "ancestor" for roles in self._wd_roles.values() for r in roles):
+                continue
+            try:
+                if self._rearm():
+                    self._hint_rescan("rearm")
+            except InotifyLimitError as exc:
+                self._fall_back(exc)
+                return
+            except Exception:
+                self._on_event("error")
+                log.exception("re-arming watches failed")
 
     def _track_writer(self, path: str, mask: int) -> None:
         if mask & (IN_CLOSE_WRITE | _NAME_GONE):

@@ -379,3 +379,15 @@ async def test_poll_fallback_when_inotify_is_unavailable(tmp_path: Path, harness
     assert "error" in h.events
     await asyncio.to_thread(atomic_replace, cfg, b"1")
     await h.wait_content(cfg, b"1")
+
+
+async def test_dangling_symlink_dir_rearmed_when_its_target_appears(tmp_path: Path, harness: Any) -> None:
+    rules = tmp_path / "rules"
+    rules.symlink_to(tmp_path / "later" / "rules")  # dangling: nothing in tmp_path will change
+    h = await harness([], [rules], poll_interval=0.1)
+    assert str(rules) in h.last.missing
+    (tmp_path / "later" / "rules").mkdir(parents=True)
+    (tmp_path / "later" / "rules" / "r.yaml").write_bytes(b"r0")
+    await h.wait_content(rules / "r.yaml", b"r0")
+    await asyncio.to_thread(atomic_replace, tmp_path / "later" / "rules" / "r.yaml", b"r1")
+    await h.wait_content(rules / "r.yaml", b"r1")

@@ -97,3 +97,13 @@ def test_reason_priority() -> None:
 def test_rejects_negative_durations() -> None:
     with pytest.raises(ValueError):
         Settler(-1.0)
+
+
+def test_forget_writers_after_overflow() -> None:
+    clock = Clock()
+    s = Settler(0.0, max_open_wait=5.0, clock=clock)
+    s.writing("/cfg")
+    s.hint("/cfg")
+    assert s.due_in() == pytest.approx(5.0)
+    s.forget_writers()
+    assert s.due_in() == 0
