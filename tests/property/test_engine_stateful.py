@@ -86,6 +86,7 @@ RULES = ("r0.yaml", "r1.yaml", "r2.yaml", "r3.yaml")
 CM_KEYS = ("a.yaml", "b.yaml")
 # --delay-interval values tried; CR_PROP_DELAYS=0.05 restricts a long run to the debounced case.
 DELAYS = [float(x) for x in os.environ.get("CR_PROP_DELAYS", "0,0.05").split(",")]
+PROGRESS_LOG = os.environ.get("CR_PROP_LOG")  # optional file: a line per passing sequence
 QUIESCE_TIMEOUT = 30.0  # seconds: generous for a loaded 2-core machine; normally < 1 s
 
 contents_st = st.binary(min_size=0, max_size=64).map(lambda b: b"v: " + b.hex().encode() + b"\n")
@@ -404,6 +405,9 @@ class EngineMachine(RuleBasedStateMachine):
                 self._check_quiescent()
         finally:
             self._shutdown()
+        if PROGRESS_LOG:  # one line per sequence that passed (for long runs in the background)
+            with open(PROGRESS_LOG, "a", encoding="utf-8") as f:
+                f.write(f"ok delay={self.delay} states={self.states} reloads={len(self.ep.reloads)}\n")
 
     def _check_quiescent(self) -> None:
         self.mode = "ok"
