@@ -67,13 +67,15 @@ def measure_ours(kind: str, delay: float, ops: int) -> Cell:
                 n_before = ep.count()
                 misses = 0
                 wrote: list[float] = []
+                after: list[float] = []
                 for i in range(1, ops + 1):
                     data = _content(i)
                     written.add(data)
                     idx = ep.count()
                     start = now_ns()
                     write(data)
-                    wrote.append((now_ns() - start) / 1e6)
+                    end = now_ns()
+                    wrote.append((end - start) / 1e6)
                     ok = ep.wait_for(
                         lambda a, idx=idx, data=data: any(x.contents.get(cfg) == data for x in a[idx:]),
                         10 + delay,
@@ -83,6 +85,7 @@ def measure_ours(kind: str, delay: float, ops: int) -> Cell:
                         continue
                     hit = next(x for x in ep.snapshot()[idx:] if x.contents.get(cfg) == data)
                     cell.values.append((hit.at_ns - start) / 1e6)
+                    after.append((hit.at_ns - end) / 1e6)
                     time.sleep(0.05 + (0.02 if delay == 0 else 0.1))  # space the ops out
                 time.sleep(max(0.3, delay + 0.3))
                 arrivals = ep.snapshot()
@@ -95,7 +98,8 @@ def measure_ours(kind: str, delay: float, ops: int) -> Cell:
                 }
                 cell.note = (
                     f"partial={partial}, missed={misses}, reloads={len(arrivals) - n_before}"
-                    f"/{ops} ops; write itself {median(wrote) or 0:.2f} ms"
+                    f"/{ops} ops; write itself {median(wrote) or 0:.2f} ms, "
+                    f"after it returned {median(after) or 0:.2f} ms"
                 )
                 if impl:
                     cell.note += f"; writer: {impl}"
@@ -113,16 +117,22 @@ def measure_peer(peer: str, kind: str, ops: int) -> Cell:
         try:
             w.start()
             wrote: list[float] = []
+            after: list[float] = []
             for i in range(1, ops + 1):
                 idx = w.count()
                 start = now_ns()
                 write(_content(i))
-                wrote.append((now_ns() - start) / 1e6)
+                end = now_ns()
+                wrote.append((end - start) / 1e6)
                 w.wait_quiet(0.3, 5.0)
                 evs = w.snapshot()[idx:]
                 if evs:
                     cell.values.append((evs[-1][0] - start) / 1e6)
-            cell.note = f"{len(cell.values)}/{ops} ops delivered; write itself {median(wrote) or 0:.2f} ms"
+                    after.append((evs[-1][0] - end) / 1e6)
+            cell.note = (
+                f"{len(cell.values)}/{ops} ops delivered; write itself {median(wrote) or 0:.2f} ms, "
+                f"after it returned {median(after) or 0:.2f} ms"
+            )
         finally:
             w.close()
     return cell

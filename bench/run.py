@@ -77,14 +77,15 @@ def text_table(table: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [HEADER, *table]) for i in range(len(HEADER) - 1)]
     lines = []
     for r in [HEADER, *table]:
-        lines.append("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
+        note = r[-1].replace("\n", " ")
+        lines.append("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + note)
     return "\n".join(lines)
 
 
 def md_table(table: list[list[str]]) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for r in table:
-        lines.append("| " + " | ".join(v.replace("|", "/") for v in r) + " |")
+        lines.append("| " + " | ".join(v.replace("|", "/").replace("\n", " ") for v in r) + " |")
     return "\n".join(lines)
 
 
