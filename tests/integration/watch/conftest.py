@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from watch_harness import Harness
+
+# The harness module sits next to this file; do not depend on pytest's import mode to find it.
+sys.path.insert(0, os.path.dirname(__file__))
+
+from watch_harness import Harness  # noqa: E402
 
 
 @pytest.fixture
