@@ -50,9 +50,15 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the full parser (all subcommands). Used by ``main`` and by tests that check that
-    command lines in docs and manifests parse."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the parser. Used by ``main`` and by tests that check that command lines in docs and
+    manifests parse.
+
+    Args:
+        only: register just this subcommand (``main`` passes the one named on the command line,
+            so ``condition`` does not pay for building the ``watch`` and ``run`` parsers);
+            ``None`` registers all of them.
+    """
     parser = argparse.ArgumentParser(
         prog="config-reloader",
         description=(
@@ -62,8 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action=_VersionAction)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for _name, module in _SUBCOMMANDS:
+    # dest is not "command": `run -- COMMAND ARGS...` stores the child's argv under that name.
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
+    for name, module in _SUBCOMMANDS:
+        if only is not None and name != only:
+            continue
         mod = importlib.import_module(f"{__name__}.{module}")
         mod.register(sub)
     return parser
@@ -72,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    first = args_list[0] if args_list else None
+    parser = build_parser(first if first in dict(_SUBCOMMANDS) else None)
     args = parser.parse_args(args_list)
     func = getattr(args, "func", None)
     if func is None:
