@@ -13,7 +13,7 @@ import pytest
 # The harness module sits next to this file; do not depend on pytest's import mode to find it.
 sys.path.insert(0, os.path.dirname(__file__))
 
-from watch_harness import Harness  # noqa: E402
+from watch_harness import Harness
 
 
 @pytest.fixture
