@@ -121,11 +121,12 @@ def _test_order(cmp: int, op: str) -> bool:
 def compare_versions(a: str, b: str) -> int:
     """Compare two version strings like systemd's ``strverscmp_improved`` (UAPI version format).
 
-    Returns -1, 0 or 1. Rules: characters other than ASCII letters, digits and ``~-^.`` are
-    ignored; ``~`` sorts before everything (even the end); then the end of a string is older;
-    ``-`` is older than anything else, ``^`` and ``.`` newer than anything but themselves; digit
-    runs compare numerically (leading zeros ignored), letter runs lexically; digits are newer
-    than letters.
+    Returns -1, 0 or 1. Rules, in order: characters other than ASCII letters, digits and ``~-^.``
+    are skipped; ``~`` sorts before everything (even the end); then the string that ended is
+    older; then, for ``-``, ``^`` and ``.`` in this order, the string that has the separator at
+    this place is older; digit runs compare numerically (leading zeros ignored) and are newer than
+    letters; letter runs compare lexically. Checked against ``systemd-analyze compare-versions``
+    (tests/conformance/test_version_compare.py).
 
     Source: UAPI group "Version Format Specification"; systemd src/fundamental/string-util-fundamental.c.
     """
@@ -150,12 +151,12 @@ def compare_versions(a: str, b: str) -> int:
             continue
         if not ca or not cb:
             return (ca != "") - (cb != "")
-        for sep, first_wins in (("-", -1), ("^", 1), (".", 1)):
+        for sep in ("-", "^", "."):
             if ca == sep or cb == sep:
-                if ca != sep:
-                    return -first_wins
+                if ca != sep:  # the string that has the separator here is the older one
+                    return 1
                 if cb != sep:
-                    return first_wins
+                    return -1
                 break
         else:
             sep = ""

@@ -22,7 +22,8 @@ DUMPS = Path("/work/shared/data/cpuid-dumps")
         ("6.18", "6.9", 1),  # numeric, not lexical
         ("5.10", "5.010", 0),  # leading zeros ignored
         ("1.0~rc1", "1.0", -1),  # ~ sorts before the end
-        ("1.0", "1.0^1", -1),  # ^ newer
+        ("1.0", "1.0^1", -1),  # the end is older
+        ("1.0^1", "1.0.1", -1),  # a separator is older than anything but the end
         ("1.0-1", "1.0", 1),  # the end is older than anything but ~
         ("1.0-1", "1.0.1", -1),  # - is older than any other separator
         ("1.0a", "1.0", 1),
