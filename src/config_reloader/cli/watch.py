@@ -339,6 +339,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
+    if options.listen_address is not None:
+        from config_reloader.metrics import parse_listen_address
+
+        try:
+            parse_listen_address(options.listen_address)
+        except ValueError as exc:
+            print(f"config-reloader watch: error: --listen-address: {exc}", file=sys.stderr)
+            return 2
     if options.config_file is None and not options.watched_dirs:
         print(
             "config-reloader watch: error: nothing to watch: give --config-file and/or --watched-dir",

@@ -110,6 +110,7 @@ def test_bad_flags_exit_2_with_message(argv: list[str], capsys: pytest.CaptureFi
         ([], "nothing to watch"),
         (["--config-file=/x", "--retry-interval=0"], "--retry-interval"),
         (["--config-file=/x", "--validate-command", "'unbalanced"], "--validate-command"),
+        (["--config-file=/x", "--listen-address=8080"], "--listen-address"),
     ],
 )
 def test_inconsistent_flags_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -151,3 +152,21 @@ def test_add_watch_arguments_is_reusable_with_another_default() -> None:
     add_watch_arguments(p, default_reload_method="signal")
     args = p.parse_args(["--watched-dir=/r"])
     assert watch_options_from_args(args).reload_method == "signal"
+
+
+def test_actions_built_from_options() -> None:
+    from config_reloader.reconciler import Reloader
+    from config_reloader.reload.http import HttpReload
+    from config_reloader.reload.signal import PidFile, SignalReload
+    from config_reloader.reload.verify import VerifiedReload
+
+    http = Reloader(parse("--config-file=/x", "--reload-url=http://127.0.0.1:1/-/reload"))._build_action()
+    assert isinstance(http, HttpReload) and http.method == "http"
+    sig = Reloader(
+        parse("--config-file=/x", "--reload-method=signal", "--pid-file=/run/p.pid")
+    )._build_action()
+    assert isinstance(sig, VerifiedReload) and sig.method == "signal"
+    assert isinstance(sig.inner, SignalReload) and isinstance(sig.inner.source, PidFile)
+    assert sig.inner.ready is not None  # held back until runtime info answers
+    bare = Reloader(parse("--config-file=/x", "--reload-method=signal", "--runtimeinfo-url="))._build_action()
+    assert isinstance(bare, SignalReload) and bare.ready is None
