@@ -509,6 +509,19 @@ def _cmdline_words() -> list[str]:
     return raw.split()
 
 
+def test_memory_sizes_at_the_boundary() -> None:
+    mem = _physical_memory()
+    k = mem // 1024
+    cases = [str(mem), f"{k}K", f"{k + 1}K", f"={k}K", f"<{k}K", f"{mem // 2**20}M", f"{mem / 2**20:.8f}M",
+             f"{mem / 2**20:.3f}M", f"{mem / 2**30:.1f}G", f"{mem / 2**30:.9f}G",
+             f"{mem // 2**30}G {k % 2**20}K",
+             f"{mem // 2**30}G {(mem % 2**30) // 2**20}M {(mem % 2**20) // 1024}K",
+             f"{mem // 2**30}G {(mem % 2**30) // 2**20}M {(mem % 2**20) // 1024 + 1}K", "0.5K", "10.M",
+             "1.G", ".5G", "1 G 1 M", "1G1M", "1M 1G", "1B", "1 B", "1KB"]  # fmt: skip
+    for c in cases:
+        assert_same([f"ConditionMemory={c}"], "memory_sizes")
+
+
 def test_more_edge_cases() -> None:
     words = _cmdline_words()
     cases: list[list[str]] = []

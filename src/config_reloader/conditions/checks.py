@@ -245,7 +245,14 @@ def parse_size(text: str) -> int:
                 break
         else:
             raise ValueError(text)
-        frac = (int(frac_s) * factor // 10 ** len(frac_s)) if frac_s else 0
+        frac = 0
+        if frac_s:
+            # systemd computes the fraction in double precision: digits / 10 per digit, * factor,
+            # truncated; repeat that exactly so sizes at the boundary compare the same way
+            f = float(int(frac_s))
+            for _ in frac_s:
+                f /= 10
+            frac = int(f * float(factor))
         total += whole * factor + frac
         start = idx + 1
         p = rest[len(suffix) :].lstrip(_WS)
