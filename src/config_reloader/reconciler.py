@@ -297,6 +297,7 @@ class Reloader:
         self._clock: Clock = clock if clock is not None else _SystemClock()
         self.registry: CollectorRegistry = registry if registry is not None else CollectorRegistry()
         self._action = action
+        self._built_action = False  # True when _action came from _build_action (rebuilt per run)
         method = action.method if action is not None else options.reload_method
         self.metrics: ReloaderMetrics = ReloaderMetrics(self.registry, method=method, clock=self._clock.time)
         base_env = dict(os.environ if env is None else env)
@@ -541,8 +542,9 @@ class Reloader:
             await self.render_once()
             return
         self._wake = asyncio.Event()
-        if self._action is None:
+        if self._action is None or self._built_action:
             self._action = self._build_action()
+            self._built_action = True
         try:
             if o.listen_address:
                 from config_reloader.metrics import StatusServer
@@ -565,10 +567,16 @@ class Reloader:
                         "method": self.metrics_method,
                     },
                 )
-                async with asyncio.TaskGroup() as tg:
-                    tg.create_task(self._pump(source), name="reloader-pump")
-                    tg.create_task(self._reload_worker(), name="reloader-worker")
-                    await self._own(source, initial_reload=initial_reload)
+                try:
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._pump(source), name="reloader-pump")
+                        tg.create_task(self._reload_worker(), name="reloader-worker")
+                        await self._own(source, initial_reload=initial_reload)
+                except BaseExceptionGroup as group:
+                    # One of our tasks died (e.g. the watcher): raise that error, not a group.
+                    if len(group.exceptions) == 1:
+                        raise group.exceptions[0] from None
+                    raise
         finally:
             await self.aclose()
 

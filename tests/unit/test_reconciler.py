@@ -411,3 +411,22 @@ async def test_wait_applied_times_out(harness: Callable[..., Harness]) -> None:
     assert not h.reloader.ready
     assert h.metric("reloader_last_reload_successful") == 0
     assert h.metric("reloader_pending_reload") == 1
+
+
+async def test_watcher_failure_surfaces_as_its_own_error(tmp_path: Path) -> None:
+    class BrokenSource(FakeSource):
+        async def _iter(self) -> AsyncIterator[ChangeBatch]:
+            raise OSError("inotify read failed")
+            yield  # pragma: no cover
+
+    cfg = tmp_path / "c.yml"
+    cfg.write_bytes(b"x")
+    r = Reloader(
+        ReloaderOptions(config_file=str(cfg), delay_interval=0),
+        action=FakeAction(str(cfg)),
+        change_source_factory=BrokenSource,
+        retry=FAST,
+    )
+    with pytest.raises(OSError, match="inotify read failed"):
+        async with asyncio.timeout(10):
+            await r.run()
