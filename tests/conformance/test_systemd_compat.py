@@ -556,5 +556,17 @@ def test_more_edge_cases() -> None:
         ["ConditionCPUPressure=99%/10sec"],
         ["ConditionSecurity=!audit"],
     ]
+    # globs are the C library's fnmatch(3)/glob(3): POSIX classes, backslash escapes, braces
+    for pat in ("[[:alpha:]]*", "+(v|x)*", "\\*", "[^x]*", "[!x]*", "*[[:digit:]]*", "@(x)"):
+        cases.append([f"ConditionHost={pat}"])
+        cases.append([f"ConditionKernelVersion=$={pat}"])
+    cases += [
+        ["ConditionPathExistsGlob=/etc/{passwd,nope}"],
+        ["ConditionPathExistsGlob=/etc/{nope1,nope2}"],
+        ["ConditionPathExistsGlob=/[[:alpha:]]tc"],
+        ["ConditionPathExistsGlob=/e\\tc"],
+        ["ConditionPathExistsGlob=/.dockerenv*"],
+        ["ConditionPathExistsGlob=/proc/sys/*/osrelease"],
+    ]
     for args in cases:
         assert_same(args, "edge_cases")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from config_reloader.conditions.base import CheckError, Context, Outcome
 from config_reloader.conditions.cpufeature import check_cpu_feature
@@ -198,13 +199,77 @@ def compare_versions(a: str, b: str) -> int:
         i, j = ei, ej
 
 
-def _version_or_fnmatch(op: str, actual: str, expected: str) -> bool:
-    from fnmatch import fnmatchcase
+_FNM_CASEFOLD = 1 << 4  # glibc <fnmatch.h>
+_GLOB_NOSORT = 1 << 2  # glibc <glob.h>
+_GLOB_BRACE = 1 << 10
 
+
+def _libc() -> Any:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def fnmatch(pattern: str, string: str, *, casefold: bool = False) -> bool:
+    """``fnmatch(3)`` of the C library, as systemd calls it: POSIX classes (``[[:digit:]]``),
+    backslash escapes, no extglobs; ``casefold`` = ``FNM_CASEFOLD`` (ConditionHost=). Falls back to
+    Python's :func:`fnmatch.fnmatchcase` where no C library can be loaded."""
+    try:
+        libc = _libc()
+        fn = libc.fnmatch
+    except (OSError, AttributeError):
+        from fnmatch import fnmatchcase
+
+        return fnmatchcase(string.lower(), pattern.lower()) if casefold else fnmatchcase(string, pattern)
+    import ctypes
+
+    fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return int(fn(pattern.encode(), string.encode(), _FNM_CASEFOLD if casefold else 0)) == 0
+
+
+def glob_exists(pattern: str) -> tuple[bool, list[str]]:
+    """``glob(3)`` with ``GLOB_NOSORT|GLOB_BRACE`` as systemd's ``glob_exists``: (any match, up to
+    10 matches). Falls back to Python's :mod:`glob` (no braces) without a C library."""
+    import ctypes
+
+    try:
+        libc = _libc()
+        g = libc.glob
+        free = libc.globfree
+    except (OSError, AttributeError):
+        import glob
+
+        found = glob.glob(pattern)
+        return bool(found), sorted(found)[:10]
+
+    class GlobT(ctypes.Structure):
+        _fields_ = [
+            ("gl_pathc", ctypes.c_size_t),
+            ("gl_pathv", ctypes.POINTER(ctypes.c_char_p)),
+            ("gl_offs", ctypes.c_size_t),
+            ("gl_flags", ctypes.c_int),
+            ("_rest", ctypes.c_void_p * 8),  # callbacks; glibc's glob_t has 5 pointers here
+        ]
+
+    buf = GlobT()
+    g.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(GlobT)]
+    g.restype = ctypes.c_int
+    rc = int(g(pattern.encode(), _GLOB_NOSORT | _GLOB_BRACE, None, ctypes.byref(buf)))
+    try:
+        if rc != 0:
+            return False, []
+        paths = [buf.gl_pathv[i].decode(errors="replace") for i in range(min(buf.gl_pathc, 10))]
+        return True, paths
+    finally:
+        free(ctypes.byref(buf))
+
+
+def _version_or_fnmatch(op: str, actual: str, expected: str) -> bool:
     if op == "fnmatch-eq":
-        return fnmatchcase(actual, expected)
+        return fnmatch(expected, actual)
     if op == "fnmatch-ne":
-        return not fnmatchcase(actual, expected)
+        return not fnmatch(expected, actual)
     if op == "str-eq":
         return actual == expected
     if op == "str-ne":
@@ -381,10 +446,9 @@ def check_host(p: str, ctx: Context) -> Outcome:
         want = p.replace("-", "").lower()
         return Outcome(mid == want, f"machine ID is {mid}", {"machine_id": mid})
     import socket
-    from fnmatch import fnmatchcase
 
     host = socket.gethostname()
-    return Outcome(fnmatchcase(host.lower(), p.lower()), f"host name is {host}", {"hostname": host})
+    return Outcome(fnmatch(p, host, casefold=True), f"host name is {host}", {"hostname": host})
 
 
 def _split_words(text: str) -> list[str]:
@@ -775,11 +839,9 @@ def check_path_exists(p: str, ctx: Context) -> Outcome:
 
 
 def check_path_exists_glob(p: str, ctx: Context) -> Outcome:
-    """``ConditionPathExistsGlob=``: the glob matches at least one path."""
-    import glob
-
-    matches = glob.glob(p)
-    return Outcome(bool(matches), f"{len(matches)} match(es)", {"matches": sorted(matches)[:10]})
+    """``ConditionPathExistsGlob=``: the glob (``glob(3)`` with braces) matches at least one path."""
+    found, matches = glob_exists(p)
+    return Outcome(found, f"matches {', '.join(matches)}" if found else "no match", {"matches": matches})
 
 
 def check_path_is_directory(p: str, ctx: Context) -> Outcome:
