@@ -1,0 +1,38 @@
+"""docs/conditions.md stays true: its Python example runs, its command lines parse."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from config_reloader.cli import build_parser
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "conditions.md"
+
+
+def _text() -> str:
+    if not DOC.exists():
+        pytest.skip("docs/conditions.md not present")
+    return DOC.read_text()
+
+
+def test_library_example_runs() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", _text(), flags=re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, str(DOC), "exec"), {})
+
+
+def test_command_lines_parse() -> None:
+    commands = []
+    for line in _text().splitlines():
+        m = re.search(r"config-reloader (condition|cpu-features)\b([^;'\"|)]*)", line)
+        if m and "$(" not in m.group(2):
+            commands.append([m.group(1), *shlex.split(m.group(2))])
+    assert len(commands) >= 3
+    parser = build_parser()
+    for argv in commands:
+        parser.parse_args(argv)
