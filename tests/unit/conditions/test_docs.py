@@ -28,7 +28,9 @@ def test_library_example_runs() -> None:
 
 def test_command_lines_parse() -> None:
     commands = []
-    for line in _text().splitlines():
+    code_lines = [ln for block in re.findall(r"```(?:console|sh|ini)\n(.*?)```", _text(), flags=re.S)
+                  for ln in block.splitlines()]  # fmt: skip
+    for line in code_lines:
         m = re.search(r"config-reloader (condition|cpu-features)\b([^;'\"|)]*)", line)
         if m and "$(" not in m.group(2):
             commands.append([m.group(1), *shlex.split(m.group(2))])
