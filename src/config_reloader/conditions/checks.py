@@ -927,7 +927,10 @@ def check_directory_not_empty(p: str, ctx: Context) -> Outcome:
         return Outcome(False, f"{p} is not a directory", {})
     except OSError:
         return Outcome(True, f"{p} cannot be listed (counted as not empty like systemd)", {})
-    visible = [n for n in names if not n.startswith(".") and not n.endswith(_BACKUP_SUFFIXES)]
+    hidden = ("lost+found", "aquota.user", "aquota.group")
+    visible = [
+        n for n in names if not n.startswith(".") and not n.endswith(_BACKUP_SUFFIXES) and n not in hidden
+    ]
     return Outcome(bool(visible), f"{p} has {len(visible)} visible entries", {})
 
 
