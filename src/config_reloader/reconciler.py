@@ -18,9 +18,12 @@ gets hammered (prometheus-operator#5346, bug B9). The worker re-checks right aft
 ends and reloads again if the content moved meanwhile.
 
 Digest semantics (DESIGN §3 rules 1 and 5): ``desired = sha256("cr1" 0xFF snapshot.digest 0xFF
-sha256(rendered output))`` where the snapshot covers the config file and the watched dirs. A
-render or validate failure keeps the previous output and the previous desired digest, so nothing
-is reloaded with content we could not render.
+sha256(rendered output))``. Without rendering, the snapshot covers the config file and the watched
+dirs. With rendering (``config_envsubst_file`` or ``validate_command``), the rendered bytes stand
+for the config file, which is left out of the snapshot: hashing the raw file and rendering it are
+two reads, and a write in between would mix two versions into one digest and reload unchanged
+output. A render or validate failure keeps the previous output and the previous desired digest, so
+nothing is reloaded with content we could not render.
 """
 
 from __future__ import annotations
@@ -388,10 +391,27 @@ class Reloader:
             return verified
         return inner
 
+    @property
+    def _renders(self) -> bool:
+        o = self.options
+        return o.config_file is not None and (
+            o.config_envsubst_file is not None or o.validate_command is not None
+        )
+
+    def _derived_paths(self) -> frozenset[str]:
+        """Snapshot entries covered by the rendered bytes instead (when rendering): the config file
+        and the output, if they live inside a watched dir. Hashing both the raw input (snapshot) and
+        the render of it (a separate read) could mix two versions of the file into one digest and
+        cause a reload of unchanged output."""
+        o = self.options
+        paths = {p for p in (o.config_file, o.config_envsubst_file) if p is not None}
+        return frozenset(p for p in paths if any(p.startswith(d + os.sep) for d in o.watched_dirs))
+
     def _make_snapshotter(self) -> Snapshotter:
         from config_reloader.watch.snapshot import Snapshotter
 
-        extra = (self.options.config_file,) if self.options.config_file else ()
+        # When rendering, the rendered bytes stand for the config file (same read, consistent).
+        extra = (self.options.config_file,) if self.options.config_file and not self._renders else ()
         return Snapshotter(self.options.watched_dirs, extra_files=extra)
 
     def _make_source(self) -> Any:
@@ -443,7 +463,7 @@ class Reloader:
                     "keeping the previous output and not reloading until it is back",
                     path=o.config_file,
                 )
-            if o.config_envsubst_file is not None or o.validate_command is not None:
+            if self._renders:
                 rendered = render_file(
                     o.config_file,
                     o.config_envsubst_file,
@@ -453,7 +473,13 @@ class Reloader:
                 )
         snap = self._snapshotter.snapshot(hinted)
         h = hashlib.sha256(b"cr1\xff")
-        h.update(snap.digest)
+        derived = self._derived_paths() if rendered is not None else frozenset()
+        if derived:
+            for path in sorted(snap.files):
+                if path not in derived:
+                    h.update(path.encode("utf-8", "surrogateescape") + b"\xff" + snap.files[path] + b"\xff")
+        else:
+            h.update(snap.digest)
         h.update(b"\xff")
         if rendered is not None:
             h.update(hashlib.sha256(rendered.data).digest())

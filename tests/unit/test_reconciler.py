@@ -430,3 +430,30 @@ async def test_watcher_failure_surfaces_as_its_own_error(tmp_path: Path) -> None
     with pytest.raises(OSError, match="inotify read failed"):
         async with asyncio.timeout(10):
             await r.run()
+
+
+async def test_config_changing_during_render_never_reloads_unchanged_output(
+    tmp_path: Path, harness: Callable[..., Harness]
+) -> None:
+    """The digest must not mix the raw config (snapshot) with a render of another version of it:
+    here the validator itself swaps the config for a broken one right after rendering the old
+    one; the output is unchanged, so no reload may follow."""
+    out = tmp_path / "out.yml"
+    trigger = tmp_path / "TRIGGER"
+    script = (
+        'grep -q "^v1" "$1" || exit 1; '
+        f'if [ -e {trigger} ]; then rm {trigger}; printf "broken" > {tmp_path}/x.tmp && '
+        f"mv {tmp_path}/x.tmp {tmp_path}/prometheus.yml; fi"
+    )
+    h = harness(config_envsubst_file=str(out), validate_command=("sh", "-c", script, "sh", "{}"))
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    assert h.action.ok == [b"v1"] and out.read_bytes() == b"v1"
+    trigger.write_bytes(b"")
+    h.source.hint(str(h.cfg))  # this apply renders v1, then the validator swaps in "broken"
+    await wait_until(lambda: not trigger.exists(), timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
+    h.source.hint(str(h.cfg))  # the next apply sees "broken": validation fails
+    await wait_until(lambda: h.metric("reloader_config_validation_failures_total") >= 1, timeout=10)
+    assert h.metric("reloader_reloads_total") == 1
+    assert out.read_bytes() == b"v1"
