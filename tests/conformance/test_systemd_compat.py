@@ -451,6 +451,34 @@ UNITS = {
 }
 
 
+DROPINS = {
+    "with-dropins.service": (
+        "[Unit]\nConditionPathExists=/nonexistent\n",
+        {"10-reset.conf": "[Unit]\nConditionPathExists=\n", "20-add.conf": "[Unit]\nAssertPathExists=/etc\n"},
+    ),
+    "dropin-fails.service": (
+        "[Unit]\nConditionPathExists=/etc\n",
+        {"a.conf": "[Unit]\nConditionHost=not-%H\n"},
+    ),
+    "dropin-ignored.service": (
+        "[Unit]\nConditionPathExists=/etc\n",
+        {"a.txt": "[Unit]\nConditionHost=nope\n"},
+    ),
+}
+
+
+def test_unit_files_with_dropins(tmp_path: Path) -> None:
+    for name, (text, dropins) in DROPINS.items():
+        (tmp_path / name).write_text(text + "[Service]\nExecStart=/bin/true\n")
+        (tmp_path / f"{name}.d").mkdir()
+        for conf, body in dropins.items():
+            (tmp_path / f"{name}.d" / conf).write_text(body)
+        want = systemd([], unit_dir=str(tmp_path), unit=name)
+        got = ours(["--unit", str(tmp_path / name)])
+        _count("unit_files")
+        assert got == want.returncode, f"{name}: ours {got}, systemd {want.returncode}: {want.stderr}"
+
+
 def test_unit_files(tmp_path: Path) -> None:
     for name, text in UNITS.items():
         (tmp_path / name).write_text(text + "[Service]\nExecStart=/bin/true\n")

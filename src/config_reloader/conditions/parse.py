@@ -349,6 +349,8 @@ def parse_unit_text(
     filename: str = "unit",
     systemd_compat: bool = False,
     warn: Callable[[str], None] | None = None,
+    initial: Sequence[Condition] = (),
+    unit: UnitName | None = None,
 ) -> list[Condition]:
     """Parse the ``Condition*=``/``Assert*=`` lines of the ``[Unit]`` section of a unit file's text.
 
@@ -362,6 +364,10 @@ def parse_unit_text(
         filename: used in :attr:`Condition.source` (``"{filename}:{line}"``) and errors.
         systemd_compat: like systemd, ignore (with a warning) unknown ``Condition*``/``Assert*``
             keys, lines without ``=`` and bad paths instead of raising.
+        warn: receives the warnings of ``systemd_compat`` (default: logging).
+        initial: conditions parsed before (the unit file, when this is a drop-in): resets apply
+            to them too.
+        unit: the unit for ``%n``-style specifiers (default: derived from ``filename``).
 
     Raises:
         ConditionSyntaxError: a malformed line in ``[Unit]`` or a malformed section header
@@ -371,9 +377,10 @@ def parse_unit_text(
     """
     import os.path
 
-    result: list[Condition] = []
+    result: list[Condition] = list(initial)
     section: str | None = None
-    unit = UnitName(os.path.basename(filename), fragment=filename)
+    if unit is None:
+        unit = UnitName(os.path.basename(filename), fragment=filename)
     lines = text.splitlines()
     i = 0
     while i < len(lines):
@@ -431,25 +438,59 @@ def parse_unit_text(
     return result
 
 
+def _read_unit(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConditionSyntaxError(f"{path}: cannot read unit file: {exc}", text=path) from exc
+
+
 def parse_unit_file(
-    path: str, *, systemd_compat: bool = False, warn: Callable[[str], None] | None = None
+    path: str,
+    *,
+    systemd_compat: bool = False,
+    warn: Callable[[str], None] | None = None,
+    dropins: bool = True,
 ) -> list[Condition]:
     """Read a unit file and parse its ``[Unit]`` conditions and asserts (see :func:`parse_unit_text`).
+
+    Drop-ins next to it (``PATH.d/*.conf``, in lexical order) are applied after the file, as
+    systemd does for the unit's own directory; an empty assignment in a drop-in resets what the
+    file set. (systemd also merges drop-ins from the other unit directories and type-level
+    ``service.d/``; those are not read here.)
 
     Args:
         path: the unit file.
         systemd_compat: see :func:`parse_unit_text`.
+        warn: see :func:`parse_unit_text`.
+        dropins: read ``PATH.d/*.conf`` too.
 
     Raises:
         ConditionSyntaxError: unreadable or not UTF-8 (``.line`` is None), or a malformed line.
         UnknownConditionError, PathNotAcceptedError: see :func:`parse_unit_text`.
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConditionSyntaxError(f"{path}: cannot read unit file: {exc}", text=path) from exc
-    return parse_unit_text(text, filename=path, systemd_compat=systemd_compat, warn=warn)
+    import os.path
+
+    unit = UnitName(os.path.basename(path), fragment=path)
+    result = parse_unit_text(
+        _read_unit(path), filename=path, systemd_compat=systemd_compat, warn=warn, unit=unit
+    )
+    dropin_dir = f"{path}.d"
+    if dropins and os.path.isdir(dropin_dir):
+        for name in sorted(os.listdir(dropin_dir)):
+            if not name.endswith(".conf"):
+                continue
+            conf = os.path.join(dropin_dir, name)
+            result = parse_unit_text(
+                _read_unit(conf),
+                filename=conf,
+                systemd_compat=systemd_compat,
+                warn=warn,
+                initial=result,
+                unit=unit,
+            )
+    return result
 
 
 def format_condition(c: Condition) -> str:

@@ -192,3 +192,20 @@ def test_unit_file_errors_carry_file_and_line(tmp_path: Path) -> None:
 def test_unit_file_compat_ignores_unknown_keys() -> None:
     conds = parse_unit_text("[Unit]\nconditionHost=x\nConditionFoo=1\nConditionHost=y\n", systemd_compat=True)
     assert [str(c) for c in conds] == ["ConditionHost=y"]
+
+
+def test_unit_file_dropins_apply_in_order_and_can_reset(tmp_path: Path) -> None:
+    unit = tmp_path / "app.service"
+    unit.write_text("[Unit]\nConditionPathExists=/x\nAssertHost=a\n")
+    d = tmp_path / "app.service.d"
+    d.mkdir()
+    (d / "20-more.conf").write_text("[Unit]\nConditionHost=%n\n")
+    (d / "10-reset.conf").write_text("[Unit]\nConditionPathExists=\n")
+    (d / "ignored.txt").write_text("[Unit]\nConditionHost=ignored\n")
+    conds = parse_unit_file(str(unit))
+    assert [str(c) for c in conds] == ["AssertHost=a", "ConditionHost=app.service"]
+    assert conds[1].source == f"{d / '20-more.conf'}:2"
+    assert [str(c) for c in parse_unit_file(str(unit), dropins=False)] == [
+        "ConditionPathExists=/x",
+        "AssertHost=a",
+    ]
