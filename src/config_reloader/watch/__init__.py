@@ -100,6 +100,8 @@ async def watch_changes(
                     batch = None
             hinted = None if batch is None or batch.rescan else batch.paths
             snap = await asyncio.to_thread(snapshotter.snapshot, hinted)
+            if source.drain():
+                continue  # written to while we read it: the next batch re-snapshots
             if snap.digest != last:
                 last = snap.digest
                 yield snap

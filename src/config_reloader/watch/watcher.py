@@ -26,6 +26,7 @@ import contextlib
 import errno
 import logging
 import os
+import stat
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -39,6 +40,7 @@ from config_reloader.watch.inotify import (
     IN_DELETE,
     IN_DELETE_SELF,
     IN_IGNORED,
+    IN_ISDIR,
     IN_MODIFY,
     IN_MOVE_SELF,
     IN_MOVED_FROM,
@@ -93,6 +95,13 @@ class _Role:
 
 
 PollIdentity = tuple[int, int, int, int, int] | None
+
+
+def _is_regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 class ChangeSource:
@@ -211,6 +220,21 @@ class ChangeSource:
                     async with asyncio.timeout(due):
                         await self._wake.wait()
         raise StopAsyncIteration
+
+    def drain(self) -> bool:
+        """Process the events the kernel has already queued, without waiting; True if hints are
+        pending, i.e. something changed after the last batch was handed out and another batch
+        will follow.
+
+        Call it right after snapshotting a batch: a file created or modified *while* the snapshot
+        read it (a vim-style save racing a ``delay=0`` batch) has its event queued before the
+        snapshot saw the file, so a True answer means "this snapshot may show a half-written file:
+        do not act on it, the next batch re-snapshots". Events are FIFO, so False means the
+        snapshot saw no write that started before it finished reading.
+        """
+        if self._ino is not None and not self._ino.closed:
+            self._on_readable()
+        return self._settler.pending
 
     # --- hints ----------------------------------------------------------------------------------
     def _hint(self, path: str, reason: str = "inotify") -> None:
@@ -395,6 +419,10 @@ class ChangeSource:
         if mask & (IN_CLOSE_WRITE | _NAME_GONE):
             self._settler.closed(path)
         elif mask & IN_MODIFY:
+            self._settler.writing(path)
+        elif mask & IN_CREATE and not mask & IN_ISDIR and _is_regular(path):
+            # open(O_CREAT) of a new file: its creator holds it open and writes next (a vim-style
+            # save creates the file empty). A hard link (no close follows) waits max_open_wait.
             self._settler.writing(path)
 
     def _stop_inotify(self) -> None:

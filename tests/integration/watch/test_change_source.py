@@ -391,3 +391,37 @@ async def test_dangling_symlink_dir_rearmed_when_its_target_appears(tmp_path: Pa
     await h.wait_content(rules / "r.yaml", b"r0")
     await asyncio.to_thread(atomic_replace, tmp_path / "later" / "rules" / "r.yaml", b"r1")
     await h.wait_content(rules / "r.yaml", b"r1")
+
+
+async def test_vim_style_save_backup_rename_then_new_file(tmp_path: Path, harness: Any) -> None:
+    """B17: vim's default save renames F to F~, writes a new F in place, deletes F~."""
+    cfg = tmp_path / "app.conf"
+    cfg.write_bytes(b"s0")
+    h = await harness([cfg], [], delay=0.0)
+    for i in range(1, 4):
+        backup = tmp_path / "app.conf~"
+        os.rename(cfg, backup)
+        await asyncio.to_thread(write_in_place, cfg, b"save %d" % i, chunks=2, pause=0.05)
+        backup.unlink()
+        await h.wait_content(cfg, b"save %d" % i)
+    complete = {sha(b"s0"), None} | {sha(b"save %d" % i) for i in (1, 2, 3)}
+    assert {s.files.get(str(cfg)) for s in h.snaps} <= complete  # never a half-written save
+
+
+async def test_drain_reports_writes_that_raced_a_snapshot(tmp_path: Path) -> None:
+    from config_reloader.watch.watcher import ChangeSource
+
+    cfg = tmp_path / "c"
+    cfg.write_bytes(b"0")
+    async with ChangeSource([str(cfg)], [], delay=0.0) as source:
+        batches = aiter(source)
+        assert (await anext(batches)).reason == "initial"
+        assert source.drain() is False  # nothing happened since the batch was taken
+        fd = os.open(cfg, os.O_WRONLY | os.O_TRUNC)  # a writer starts while "we snapshot"
+        try:
+            assert source.drain() is True  # its event was already queued: the snapshot is suspect
+        finally:
+            os.close(fd)
+        batch = await asyncio.wait_for(anext(batches), DEADLINE)
+        assert str(cfg) in batch.paths
+        assert source.drain() is False

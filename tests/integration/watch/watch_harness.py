@@ -24,7 +24,11 @@ def sha(data: bytes) -> bytes:
 class Harness:
     """Consumes settled batches like the reconciler: each batch -> one (hinted or full) snapshot."""
 
-    def __init__(self, files: Sequence[Path], dirs: Sequence[Path], **kw: Any) -> None:
+    def __init__(
+        self, files: Sequence[Path], dirs: Sequence[Path], *, use_drain: bool = True, **kw: Any
+    ) -> None:
+        self.use_drain = use_drain
+        self.discarded = 0
         self.events: list[str] = []
         kw.setdefault("delay", 0.0)
         self.source = ChangeSource(
@@ -39,7 +43,11 @@ class Harness:
         async for batch in self.source:
             self.batches.append(batch)
             hinted = None if batch.rescan else batch.paths
-            self.snaps.append(await asyncio.to_thread(self.snapshotter.snapshot, hinted))
+            snap = await asyncio.to_thread(self.snapshotter.snapshot, hinted)
+            if self.use_drain and self.source.drain():
+                self.discarded += 1
+                continue  # changed while we read it: the next batch re-snapshots
+            self.snaps.append(snap)
 
     async def start(self) -> None:
         await self.source.__aenter__()
