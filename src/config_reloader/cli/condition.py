@@ -26,6 +26,23 @@ if TYPE_CHECKING:
 __all__ = ["register", "run"]
 
 
+class _IntermixedParser(argparse.ArgumentParser):
+    """Accepts options after assignments (``condition A=1 --json B=2``), as getopt-style
+    ``systemd-analyze condition`` does; plain argparse stops the ``*`` positional at the first
+    option."""
+
+    _inner = False
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if self._inner:  # parse_known_intermixed_args calls back into parse_known_args
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            return super().parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
+
+
 def register(subparsers: Any) -> None:
     """Add the ``condition`` parser."""
     p = subparsers.add_parser(
@@ -49,7 +66,8 @@ def register(subparsers: Any) -> None:
         "--unit",
         metavar="FILE",
         default=None,
-        help="read the Condition*/Assert* lines of the [Unit] section of a unit file",
+        help="read the Condition*/Assert* lines of the [Unit] section of a unit file and of its "
+        "drop-ins (FILE.d/*.conf)",
     )
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p.add_argument(
@@ -81,6 +99,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing, only set the exit status")
     p.set_defaults(func=run)
+    p.__class__ = _IntermixedParser
 
 
 def _error(args: argparse.Namespace, exc: Exception) -> int:

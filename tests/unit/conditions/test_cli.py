@@ -112,3 +112,12 @@ def test_no_arguments_is_an_input_error(capsys: pytest.CaptureFixture[str]) -> N
 def test_quiet(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "-q", "ConditionPathExists=/nonexistent-cr")
     assert (status, out, err) == (1, "", "")
+
+
+def test_options_may_follow_assignments(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "ConditionPathExists=/", "--json", "AssertPathExists=/")
+    assert status == 0
+    assert [r["assignment"] for r in json.loads(out)["results"]] == [
+        "ConditionPathExists=/",
+        "AssertPathExists=/",
+    ]
