@@ -375,12 +375,23 @@ def uname_architecture() -> str:
     return machine
 
 
+def native_architecture() -> str:
+    """The architecture this interpreter was built for (systemd: the one systemd was compiled
+    for): ``uname`` corrected for a 32-bit userspace on a 64-bit kernel."""
+    import struct
+
+    arch = uname_architecture()
+    if struct.calcsize("P") == 4:
+        return {"x86-64": "x86", "arm64": "arm", "ppc64": "ppc", "ppc64-le": "ppc-le"}.get(arch, arch)
+    return arch
+
+
 def check_architecture(p: str, ctx: Context) -> Outcome:
     """``ConditionArchitecture=``: systemd architecture name or ``native`` vs ``uname(2)``
     (or the ``--cpu-data`` capture's architecture)."""
     actual = ctx.machine.arch if ctx.machine is not None else uname_architecture()
     if p == "native":
-        wanted = uname_architecture()
+        wanted = native_architecture()
     elif p in ARCHITECTURES:
         wanted = p
     else:
