@@ -94,6 +94,21 @@ class Verdict:
         """Both lists pass (exit status 0)."""
         return self.conditions_ok and self.asserts_ok
 
+    def raise_for_asserts(self) -> None:
+        """Raise if the asserts failed (conditions failing is a skip, not an error).
+
+        Raises:
+            ConditionAssertFailed: with the failed assert results in ``.results`` and their
+                reasons in the message.
+        """
+        if self.asserts_ok:
+            return
+        from config_reloader.errors import ConditionAssertFailed
+
+        failed = [r for r in self.results if r.condition.kind == "Assert" and not r.passed]
+        why = "; ".join(f"{r.condition}: {r.reason}" for r in failed) or "no triggering assert passed"
+        raise ConditionAssertFailed(f"asserts failed: {why}", results=failed)
+
 
 def _combine(results: Sequence[ConditionResult]) -> bool:
     triggers = [r.passed for r in results if r.condition.trigger]

@@ -137,3 +137,15 @@ def test_eval_options_validate() -> None:
 def test_cpu_feature_with_spaces_is_an_input_error(arg: str) -> None:
     with pytest.raises(ConditionSyntaxError, match="one CPU feature per assignment"):
         evaluate(parse_assignments([arg]), EvalOptions(machine=_machine("qemu-kvm64.txt")))
+
+
+def test_raise_for_asserts() -> None:
+    from config_reloader.errors import ConditionAssertFailed
+
+    v = evaluate(
+        parse_assignments(["AssertEnvironment=NO", "ConditionEnvironment=NO"]), EvalOptions(environ=ENV)
+    )
+    with pytest.raises(ConditionAssertFailed, match="AssertEnvironment=NO: not set") as info:
+        v.raise_for_asserts()
+    assert len(info.value.results) == 1
+    evaluate(parse_assignments(["ConditionEnvironment=NO"]), EvalOptions(environ=ENV)).raise_for_asserts()
