@@ -18,6 +18,12 @@ Peers, measured in the same run, each with ``--delay-interval=0``:
                       the write (no watching, no verification): Prometheus' own reload time.
 Medians and p90 are printed, with the ratio to the reference floor.
 
+Writers (``--writer``): ``staging`` (default) creates the temp file in a staging dir on the same
+filesystem and renames it into the watched dir, so the watcher sees one complete file appear;
+``in-dir`` creates the temp file inside the watched dir, which with ``--delay-interval=0`` is
+picked up as a change of its own (the temp file is content too), so the real change can come
+right after a reload and wait for verification's next second (see below).
+
 Changes are ``--spacing`` seconds apart (default 1.1 s). Verification needs a strictly later
 ``lastConfigTime``, which Prometheus reports in whole seconds, so a change that arrives in the same
 wall-clock second as the previous load waits for the next second before the signal is sent (see
@@ -45,8 +51,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+def atomic_write(path: Path, data: bytes, staging: Path | None = None) -> None:
+    """temp + fsync + rename + fsync dir; the temp file is in ``staging`` (same filesystem) if given,
+    else next to the target."""
+    fd, tmp = tempfile.mkstemp(dir=staging or path.parent, prefix=".tmp-")
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()
@@ -94,9 +102,10 @@ def rules_yaml(name: str) -> bytes:
     )
 
 
-def measure(peer: str, changes: int, work: Path, spacing: float) -> list[float]:
+def measure(peer: str, changes: int, work: Path, spacing: float, writer: str) -> list[float]:
     cfg, rules = work / "prometheus.yml", work / "rules"
     rules.mkdir()
+    staging = work if writer == "staging" else None
     atomic_write(cfg, f"global:\n  scrape_interval: 1m\nrule_files:\n  - {rules}/*.yml\n".encode())
     atomic_write(rules / "r0.yml", rules_yaml("r0"))
     port = free_port()
@@ -118,7 +127,9 @@ def measure(peer: str, changes: int, work: Path, spacing: float) -> list[float]:
             sys.executable, "-m", "config_reloader", "run",
             "--config-file", str(cfg), "--watched-dir", str(rules), "--delay-interval", "0",
             "--reload-method", method, "--reload-url", f"{base}/-/reload",
-            "--ready-url", f"{base}/-/ready", *verify, "--log-level", "warn", "--", *prom,
+            "--ready-url", f"{base}/-/ready", *verify,
+            "--log-level", os.environ.get("BENCH_LOG_LEVEL", "warn"),  # debug: see log.txt in the temp dir
+            "--", *prom,
         ]  # fmt: skip
     log = open(work / "log.txt", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -129,7 +140,7 @@ def measure(peer: str, changes: int, work: Path, spacing: float) -> list[float]:
         for i in range(1, changes + 1):
             name = f"r{i}"
             t0 = time.monotonic()
-            atomic_write(rules / f"{name}.yml", rules_yaml(name))
+            atomic_write(rules / f"{name}.yml", rules_yaml(name), staging)
             if peer == "direct HUP":
                 os.kill(proc.pid, signal.SIGHUP)
             wait(lambda n=name: n in rule_names(base), 30)  # type: ignore[misc]
@@ -150,17 +161,24 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--changes", type=int, default=20)
     ap.add_argument("--spacing", type=float, default=1.1, help="seconds between changes (default 1.1)")
+    ap.add_argument(
+        "--writer",
+        choices=("staging", "in-dir"),
+        default="staging",
+        help="staging: temp file outside the watched dir, renamed in (kubelet/Thanos-test style); "
+        "in-dir: temp file inside the watched dir (default: staging)",
+    )
     ap.add_argument("--json", action="store_true", help="print raw samples as JSON too")
     a = ap.parse_args()
     peers = ("direct HUP", "run signal", "run sig-nover", "run http")
     results: dict[str, list[float]] = {}
     for peer in peers:
         with tempfile.TemporaryDirectory(prefix="bench-run-") as d:
-            results[peer] = measure(peer, a.changes, Path(d), a.spacing)
+            results[peer] = measure(peer, a.changes, Path(d), a.spacing, a.writer)
     ref = statistics.median(results["direct HUP"])
     print(
         f"change -> Prometheus reloaded, {a.changes} changes per peer, {a.spacing:g} s apart, "
-        f"{os.cpu_count()} CPUs"
+        f"writer {a.writer}, {os.cpu_count()} CPUs"
     )
     print(f"{'peer':<14} {'median ms':>10} {'p90 ms':>8} {'min ms':>8} {'max ms':>8} {'x ref':>6}")
     for peer, xs in results.items():
