@@ -8,7 +8,9 @@ Usage::
 
 Exit statuses: 0 all conditions and asserts pass; 1 a condition or an assert failed; 2 the input
 is wrong (unknown type, syntax error, unknown CPU feature, a type only PID 1 can answer).
-Under ``--systemd-compat`` input errors exit 1, like ``systemd-analyze condition``.
+Under ``--systemd-compat`` input errors exit 1, like ``systemd-analyze condition``. Under
+``--exec-condition`` (for systemd's ``ExecCondition=``): 0 start, 1 skip (a condition failed),
+255 fail the unit (an assert failed or the input is wrong).
 
 Module-level imports are stdlib-only and light (start-up budget: 1.3x ``python -c pass``); the
 engine is imported in :func:`run`.
@@ -97,13 +99,19 @@ def register(subparsers: Any) -> None:
         help="answer exactly like systemd 252 (51 CPU names, unknown names false, "
         "current CPU only, input errors exit 1)",
     )
+    p.add_argument(
+        "--exec-condition",
+        action="store_true",
+        help="exit statuses for systemd's ExecCondition=: 0 start, 1 skip (a condition failed), "
+        "255 fail the unit (an assert failed or the input is wrong)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing, only set the exit status")
     p.set_defaults(func=run)
     p.__class__ = _IntermixedParser
 
 
 def _error(args: argparse.Namespace, exc: Exception) -> int:
-    status = 1 if args.systemd_compat else 2
+    status = 255 if args.exec_condition else 1 if args.systemd_compat else 2
     if args.json:
         import json
 
@@ -205,4 +213,7 @@ def run(args: argparse.Namespace) -> int:
         _print_json(verdict)
     elif not args.quiet:
         _print_text(verdict)
+    if args.exec_condition:
+        # ExecCondition=: 1-254 skips the unit, 255 fails it (systemd.service(5))
+        return 255 if not verdict.asserts_ok else 0 if verdict.conditions_ok else 1
     return 0 if verdict.ok else 1

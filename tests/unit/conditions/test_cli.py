@@ -121,3 +121,16 @@ def test_options_may_follow_assignments(capsys: pytest.CaptureFixture[str]) -> N
         "ConditionPathExists=/",
         "AssertPathExists=/",
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (["ConditionPathExists=/"], 0),
+        (["ConditionPathExists=/nonexistent-cr"], 1),  # skip the unit
+        (["AssertPathExists=/nonexistent-cr", "ConditionPathExists=/"], 255),  # fail the unit
+        (["ConditionCPUFeature=avx512"], 255),  # a typo must not silently skip the unit
+    ],
+)
+def test_exec_condition_statuses(capsys: pytest.CaptureFixture[str], args: list[str], status: int) -> None:
+    assert run(capsys, "--exec-condition", *args)[0] == status
