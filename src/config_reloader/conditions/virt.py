@@ -11,9 +11,10 @@ Order and sources follow systemd src/basic/virt.c (v252), described in our own w
   the other DMI vendors, then ``/sys/hypervisor/type``; a hypervisor bit with no known vendor is
   ``vm-other``.
 
-CPUID is read through ``/dev/cpu/0/cpuid`` (root, ``cpuid`` kernel module); without it the
-``hypervisor`` token of ``/proc/cpuinfo`` stands in for the hypervisor bit (the vendor is then
-taken from DMI or reported as ``vm-other``).
+CPUID is executed in-process through the cpu package's stub, else read through
+``/dev/cpu/0/cpuid`` (root, ``cpuid`` kernel module); without either the ``hypervisor`` token of
+``/proc/cpuinfo`` stands in for the hypervisor bit (the vendor is then taken from DMI or reported
+as ``vm-other``).
 """
 
 from __future__ import annotations
@@ -146,6 +147,14 @@ def detect_container() -> str:
 
 
 def _cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int] | None:
+    """CPUID on this CPU: the cpu package's in-process stub (no root needed), else
+    ``/dev/cpu/0/cpuid`` (root), else ``None``."""
+    try:
+        from config_reloader.cpu.cpuid import StubCpuid
+
+        return StubCpuid().cpuid(leaf, subleaf)
+    except Exception:  # not x86-64, executable memory refused, or the API moved: try /dev/cpu
+        pass
     try:
         fd = os.open("/dev/cpu/0/cpuid", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
