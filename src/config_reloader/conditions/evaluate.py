@@ -16,21 +16,27 @@ systemd.unit(5) "Conditions and Asserts".
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from config_reloader.conditions._record import Record
 from config_reloader.conditions.parse import Condition
 from config_reloader.errors import ConditionSyntaxError
 
 if TYPE_CHECKING:
     from config_reloader.cpu import MachineFeatures
 
-__all__ = ["ConditionResult", "EvalOptions", "Verdict", "evaluate", "required_cpu_features"]
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "ConditionResult",
+    "EvalOptions",
+    "Verdict",
+    "evaluate",
+    "required_cpu_features",
+]
 
 
-@dataclass(frozen=True, kw_only=True)
-class EvalOptions:
-    """How to evaluate.
+class EvalOptions(Record):
+    """How to evaluate (immutable; keyword arguments only).
 
     Attributes:
         view: CPU feature view for ``ConditionCPUFeature`` (``"cpu"`` raw CPUID, ``"usable"``
@@ -43,24 +49,41 @@ class EvalOptions:
             ``None`` probes this machine.
         environ: the environment for ``ConditionEnvironment=``/``ConditionCredential=``;
             ``None`` = ``os.environ`` at evaluation time.
+
+    Raises:
+        ValueError: unknown ``view`` or ``cpus``.
     """
 
-    view: Literal["cpu", "usable", "kernel"] = "usable"
-    cpus: Literal["all", "any", "current"] = "all"
-    systemd_compat: bool = False
-    machine: MachineFeatures | None = None
-    environ: Mapping[str, str] | None = field(default=None, compare=False)
+    _fields = ("view", "cpus", "systemd_compat", "machine", "environ")
+    __slots__ = ("cpus", "environ", "machine", "systemd_compat", "view")
+    view: Literal["cpu", "usable", "kernel"]
+    cpus: Literal["all", "any", "current"]
+    systemd_compat: bool
+    machine: MachineFeatures | None
+    environ: Mapping[str, str] | None
 
-    def __post_init__(self) -> None:
-        if self.view not in ("cpu", "usable", "kernel"):
-            raise ValueError(f"view must be cpu, usable or kernel, not {self.view!r}")
-        if self.cpus not in ("all", "any", "current"):
-            raise ValueError(f"cpus must be all, any or current, not {self.cpus!r}")
+    def __init__(
+        self,
+        *,
+        view: Literal["cpu", "usable", "kernel"] = "usable",
+        cpus: Literal["all", "any", "current"] = "all",
+        systemd_compat: bool = False,
+        machine: MachineFeatures | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        if view not in ("cpu", "usable", "kernel"):
+            raise ValueError(f"view must be cpu, usable or kernel, not {view!r}")
+        if cpus not in ("all", "any", "current"):
+            raise ValueError(f"cpus must be all, any or current, not {cpus!r}")
+        object.__setattr__(self, "view", view)
+        object.__setattr__(self, "cpus", cpus)
+        object.__setattr__(self, "systemd_compat", systemd_compat)
+        object.__setattr__(self, "machine", machine)
+        object.__setattr__(self, "environ", environ)
 
 
-@dataclass(frozen=True)
-class ConditionResult:
-    """The result of one condition or assert.
+class ConditionResult(Record):
+    """The result of one condition or assert (immutable).
 
     Attributes:
         condition: what was tested.
@@ -69,15 +92,23 @@ class ConditionResult:
         detail: JSON-serialisable facts; ``"error": True`` when the test could not be determined.
     """
 
+    _fields = ("condition", "passed", "reason", "detail")
+    __slots__ = ("condition", "detail", "passed", "reason")
+    __match_args__ = ("condition", "passed", "reason", "detail")
     condition: Condition
     passed: bool
     reason: str
     detail: Mapping[str, object]
 
+    def __init__(self, condition: Condition, passed: bool, reason: str, detail: Mapping[str, object]) -> None:
+        object.__setattr__(self, "condition", condition)
+        object.__setattr__(self, "passed", passed)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "detail", detail)
 
-@dataclass(frozen=True)
-class Verdict:
-    """All results, in input order, and the combined answers.
+
+class Verdict(Record):
+    """All results, in input order, and the combined answers (immutable).
 
     Attributes:
         results: one per condition/assert.
@@ -85,9 +116,17 @@ class Verdict:
         asserts_ok: the ``Assert*`` list passes (else: fail the unit).
     """
 
+    _fields = ("results", "conditions_ok", "asserts_ok")
+    __slots__ = ("asserts_ok", "conditions_ok", "results")
+    __match_args__ = ("results", "conditions_ok", "asserts_ok")
     results: tuple[ConditionResult, ...]
     conditions_ok: bool
     asserts_ok: bool
+
+    def __init__(self, results: tuple[ConditionResult, ...], conditions_ok: bool, asserts_ok: bool) -> None:
+        object.__setattr__(self, "results", tuple(results))
+        object.__setattr__(self, "conditions_ok", conditions_ok)
+        object.__setattr__(self, "asserts_ok", asserts_ok)
 
     @property
     def ok(self) -> bool:
@@ -160,7 +199,11 @@ def evaluate_one(condition: Condition, ctx: object) -> ConditionResult:
     return ConditionResult(condition, passed, reason, dict(outcome.detail))
 
 
-def evaluate(conditions: Sequence[Condition], options: EvalOptions = EvalOptions()) -> Verdict:
+#: The default options: usable view, every CPU, our semantics.
+DEFAULT_OPTIONS = EvalOptions()
+
+
+def evaluate(conditions: Sequence[Condition], options: EvalOptions = DEFAULT_OPTIONS) -> Verdict:
     """Evaluate conditions and asserts with systemd's combination rules (see module docstring).
 
     Args:

@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
+from config_reloader.conditions._record import Record
 from config_reloader.conditions.specifiers import SpecifierError, UnitName, expand
 from config_reloader.errors import ConditionSyntaxError, UnknownConditionError
 
@@ -112,9 +112,8 @@ _TYPE_SET = frozenset(TYPES)
 _WHITESPACE = " \t\n\r"
 
 
-@dataclass(frozen=True)
-class Condition:
-    """One parsed assignment.
+class Condition(Record):
+    """One parsed assignment (immutable, hashable, compared by value).
 
     Attributes:
         kind: ``"Condition"`` (failing = skip) or ``"Assert"`` (failing = error).
@@ -125,12 +124,25 @@ class Condition:
         source: where it came from: ``"argv[1]"`` or ``"unit.service:12"``.
     """
 
+    _fields = ("kind", "type", "trigger", "negate", "parameter", "source")
+    __slots__ = ("kind", "negate", "parameter", "source", "trigger", "type")
+    __match_args__ = ("kind", "type", "trigger", "negate", "parameter", "source")
     kind: Kind
     type: str
     trigger: bool
     negate: bool
     parameter: str
-    source: str = "argv"
+    source: str
+
+    def __init__(
+        self, kind: Kind, type: str, trigger: bool, negate: bool, parameter: str, source: str = "argv"
+    ) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "trigger", trigger)
+        object.__setattr__(self, "negate", negate)
+        object.__setattr__(self, "parameter", parameter)
+        object.__setattr__(self, "source", source)
 
     @property
     def name(self) -> str:
