@@ -9,7 +9,16 @@ import sys
 import time
 from pathlib import Path
 
-from config_reloader.testing import RecordingEndpoint, atomic_replace
+from config_reloader.testing import RecordingEndpoint, atomic_replace, wait_until
+
+INTERPRETER = os.path.realpath(sys.executable)
+
+
+def hups(marker: Path) -> int:
+    try:
+        return marker.read_text().count("hup")
+    except FileNotFoundError:
+        return 0
 
 
 async def start_cli(*argv: str) -> asyncio.subprocess.Process:
@@ -124,3 +133,52 @@ async def test_sigterm_while_retrying_a_down_target_exits_0_quickly(tmp_path: Pa
         assert elapsed < 2.0, elapsed
     finally:
         await ep.stop()
+
+
+async def test_signal_mode_by_process_executable_name(tmp_path: Path) -> None:
+    """--reload-method=signal --process-executable-name: the target is found by its name (a
+    uniquely named link to the interpreter, so no other process on the machine matches)."""
+    import secrets
+
+    name = "crt-" + secrets.token_hex(4)
+    exe = tmp_path / name
+    exe.symlink_to(INTERPRETER)
+    marker = tmp_path / "hups"
+    ready = tmp_path / "ready"
+    script = (
+        "import signal, sys, time\n"
+        f"def hup(*a):\n    open({str(marker)!r}, 'a').write('hup\\n')\n"
+        "signal.signal(signal.SIGHUP, hup)\n"
+        f"open({str(ready)!r}, 'w').close()\n"
+        "while True: time.sleep(0.05)\n"
+    )
+    target = await asyncio.create_subprocess_exec(str(exe), "-c", script)
+    cfg = tmp_path / "app.conf"
+    atomic_replace(cfg, b"v1")
+    try:
+        await wait_until(ready.exists, timeout=20)
+        proc = await start_cli(
+            f"--config-file={cfg}",
+            "--reload-method=signal",
+            f"--process-executable-name={name}",
+            "--runtimeinfo-url=",
+            "--delay-interval=0",
+            "--retry-interval=100ms",
+        )
+        try:
+            await wait_until(lambda: hups(marker) >= 1, timeout=30)
+            atomic_replace(cfg, b"v2")
+            await wait_until(lambda: hups(marker) >= 2, timeout=30)
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(10):
+                _, err = await proc.communicate()
+            assert proc.returncode == 0, err.decode()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert target.returncode is None  # alive: it handled both SIGHUPs
+        assert hups(marker) == 2
+    finally:
+        target.kill()
+        await target.wait()
