@@ -493,7 +493,7 @@ class Reloader:
             desired, rendered, _snap = await asyncio.to_thread(self._apply_sync, hinted)
         except asyncio.CancelledError:
             raise
-        except (ConfigReloaderError, OSError) as exc:
+        except Exception as exc:  # expected: ConfigReloaderError, OSError; anything else is a bug
             m.config_apply_operations_failed.inc()
             if isinstance(exc, EnvExpansionError):
                 m.config_environment_variable_expansion_errors.set(len(exc.names))
@@ -505,6 +505,7 @@ class Reloader:
                 log.error(
                     "apply failed: previous output kept, no reload",
                     extra={"err": msg, "reason": reason, "cfg_in": self.options.config_file},
+                    exc_info=not isinstance(exc, ConfigReloaderError | OSError),
                 )
             return False
         if self._apply_error is not None:
