@@ -151,6 +151,23 @@ def test_cpu_features_per_cpu_under_taskset() -> None:
         assert not diff, f"CPU {c}: name: (ours, systemd) {diff}"
 
 
+def test_default_cpu_view_agrees_with_systemd_on_its_51_names() -> None:
+    """Our raw-CPUID view (``--view cpu``), per CPU, says what systemd says for its own table
+    (names resolved to ours: pclmul -> pclmulqdq, fma3 -> fma, ...)."""
+    from config_reloader import cpu
+
+    machine = cpu.probe_machine()
+    for c in sorted(os.sched_getaffinity(0)):
+        sysd = _systemd_per_line(c, list(SYSTEMD_51))
+        diff = {}
+        for name in SYSTEMD_51:
+            check = cpu.check_features(machine, [cpu.resolve_feature(name)], view="cpu")
+            _count("cpu_view_per_cpu")
+            if check.per_cpu.get(c) is not sysd[name]:
+                diff[name] = (check.per_cpu.get(c), sysd[name])
+        assert not diff, f"CPU {c}: name: (ours, systemd) {diff}"
+
+
 def test_cli_under_taskset_end_to_end() -> None:
     exe = shutil.which("config-reloader")
     if exe is None:
