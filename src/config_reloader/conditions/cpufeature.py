@@ -90,4 +90,7 @@ def check_cpu_feature(p: str, ctx: Context) -> Outcome:
         )
         return Outcome(True, f"{label} {fc.view} on {where} ({cpu.format_cpulist(have)})", detail)
     where = cpu.format_cpulist(missing) or cpu.format_cpulist(all_cpus)
-    return Outcome(False, f"{label} not {fc.view} on CPUs {where}", detail)
+    hint = ""
+    if have:  # a heterogeneous machine: say where it would run
+        hint = f"; {fc.view} on CPUs {cpu.format_cpulist(have)} (pin there: run --pin-cpus, or taskset)"
+    return Outcome(False, f"{label} not {fc.view} on CPUs {where}{hint}", detail)

@@ -105,6 +105,7 @@ def test_hybrid_machine_names_the_cpus_that_lack_it_and_scopes() -> None:
     conds = parse_assignments(["ConditionCPUFeature=avx2"])
     r = evaluate(conds, EvalOptions(machine=m)).results[0]
     assert not r.passed and "CPUs 2-3" in r.reason
+    assert "usable on CPUs 0-1 (pin there" in r.reason
     assert evaluate(conds, EvalOptions(machine=m, cpus="any")).ok
     assert evaluate(conds, EvalOptions(machine=m, cpus="current")).ok
 
