@@ -79,6 +79,9 @@ DEFAULT_RELOAD_URL = "http://127.0.0.1:9090/-/reload"
 DEFAULT_RUNTIMEINFO_URL = "http://127.0.0.1:9090/api/v1/status/runtimeinfo"
 """prometheus-config-reloader's ``--runtimeinfo-url`` default."""
 RELOAD_METHODS = ("http", "signal")
+MAX_RACE_DEFER = 5.0
+"""Seconds an apply may be discarded again and again because files keep changing while they are
+read (``ChangeSource.drain()``); then the content is applied anyway (like ``max_open_wait``)."""
 
 
 def _check_duration(name: str, value: float, *, positive: bool = False) -> None:
@@ -328,6 +331,7 @@ class Reloader:
         self._pending = _Pending()
         self._wake: asyncio.Event | None = None
         self._desired_at: float | None = None  # monotonic time the desired digest last changed
+        self._raced_since: float | None = None  # monotonic time applies started being discarded
         self.last_reload_latency: float | None = None
         """Seconds from the apply that produced the applied digest to its successful reload."""
 
@@ -442,8 +446,14 @@ class Reloader:
             m.watch_errors.inc()
 
     # -- apply: snapshot, render, validate, write --------------------------------------------------
-    def _apply_sync(self, hinted: Sequence[str] | None) -> tuple[bytes, Rendered | None, Snapshot]:
+    def _apply_sync(
+        self, hinted: Sequence[str] | None, *, write: bool = True
+    ) -> tuple[bytes, Rendered | None, Snapshot]:
         """Blocking part of an apply (runs in a worker thread). Returns (desired, rendered, snapshot).
+
+        With ``write=False`` the output is rendered and validated but not written: the caller
+        first asks the change source whether a write raced the read, then calls
+        :meth:`_write_output_sync`.
 
         Raises:
             RenderError: missing/unreadable config file, gzip, strict env, validation failure.
@@ -466,7 +476,7 @@ class Reloader:
             if self._renders:
                 rendered = render_file(
                     o.config_file,
-                    o.config_envsubst_file,
+                    o.config_envsubst_file if write else None,
                     env=self._env,
                     strict_env=o.strict_env,
                     validate_command=o.validate_command,
@@ -485,15 +495,68 @@ class Reloader:
             h.update(hashlib.sha256(rendered.data).digest())
         return h.digest(), rendered, snap
 
-    async def _apply(self, hinted: Sequence[str] | None, *, reason: str) -> bool:
-        """One apply pass; updates ``desired``. Returns False (logged once, counted) on failure."""
+    def _write_output_sync(self, rendered: Rendered) -> None:
+        """Write the rendered output (only if its bytes changed); blocking.
+
+        Raises:
+            AtomicWriteError: the output could not be written (the previous one is untouched).
+        """
+        from config_reloader.render import write_output
+
+        o = self.options
+        if o.config_envsubst_file is None:
+            return
+        new_mode: int | None = None
+        if o.config_file is not None:
+            with contextlib.suppress(OSError):
+                new_mode = os.stat(o.config_file).st_mode & 0o7777
+        write_output(o.config_envsubst_file, rendered, new_mode=new_mode)
+
+    def _raced(self, source: Any) -> bool:
+        """True if more hints arrived while the apply read the files (``ChangeSource.drain()``):
+        the snapshot/render may show a half-written file, so it is neither written nor reloaded;
+        the next batch applies again. Bounded by :data:`MAX_RACE_DEFER` seconds so that a file
+        written continuously cannot starve reloads forever."""
+        drain = getattr(source, "drain", None)
+        # drain() processes the kernel's queued events now; a batch the pump already handed over
+        # (the owner has not taken it yet) means the same: something changed during the read.
+        raced = (drain is not None and bool(drain())) or self._pending.rescan or bool(self._pending.paths)
+        if not raced:
+            self._raced_since = None
+            return False
+        now = self._clock.monotonic()
+        if self._raced_since is None:
+            self._raced_since = now
+        if now - self._raced_since < MAX_RACE_DEFER:
+            return True
+        log.warning(
+            "files keep changing while being read; applying anyway",
+            extra={"max_defer_s": MAX_RACE_DEFER},
+        )
+        self._raced_since = None
+        return False
+
+    async def _apply(self, hinted: Sequence[str] | None, *, reason: str, source: Any = None) -> bool:
+        """One apply pass; updates ``desired``. Returns False (logged once, counted) on failure.
+
+        If ``source`` reports (``drain()``) that more changes arrived while the files were read,
+        the result is discarded (nothing written, logged or reloaded): the next batch applies again.
+        """
         m = self.metrics
         m.config_apply_operations.inc()
         try:
-            desired, rendered, _snap = await asyncio.to_thread(self._apply_sync, hinted)
+            desired, rendered, _snap = await asyncio.to_thread(self._apply_sync, hinted, write=False)
+            if self._raced(source):
+                log.debug("changes arrived while applying; applying again", extra={"reason": reason})
+                return True
+            if rendered is not None:
+                await asyncio.to_thread(self._write_output_sync, rendered)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # expected: ConfigReloaderError, OSError; anything else is a bug
+            if self._raced(source):
+                log.debug("apply failed while files changed; applying again", extra={"err": str(exc)})
+                return False
             m.config_apply_operations_failed.inc()
             if isinstance(exc, EnvExpansionError):
                 m.config_environment_variable_expansion_errors.set(len(exc.names))
@@ -631,7 +694,7 @@ class Reloader:
             self._adopt_next = False
             self.applied = self.desired
             self._mark_ready()
-        await self._apply(None, reason="initial")
+        await self._apply(None, reason="initial", source=source)
         self._adopt_next = False
         next_resync = loop.time() + self.options.watch_interval
         while True:
@@ -652,7 +715,7 @@ class Reloader:
             if pending.rescan:
                 next_resync = loop.time() + self.options.watch_interval
             hinted = None if pending.rescan else sorted(pending.paths)
-            await self._apply(hinted, reason=",".join(sorted(pending.reasons)) or "hint")
+            await self._apply(hinted, reason=",".join(sorted(pending.reasons)) or "hint", source=source)
 
     def _mark_ready(self) -> None:
         if not self.ready:

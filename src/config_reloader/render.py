@@ -44,6 +44,8 @@ __all__ = [
     "render_bytes",
     "render_file",
     "render_file_async",
+    "validate_argv",
+    "write_output",
 ]
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -232,6 +234,28 @@ def render_file(
         )
     if output_file is None:
         return rendered
+    return write_output(output_file, rendered, new_mode=in_mode)
+
+
+def write_output(output_file: str, rendered: Rendered, *, new_mode: int | None = None) -> Rendered:
+    """Write ``rendered.data`` to ``output_file`` atomically, only if its bytes differ.
+
+    The second half of :func:`render_file`, separate so that a caller can check for newer
+    changes between rendering and writing (the reconciler asks the change source whether a write
+    raced the read, and then renders again instead of writing a possibly half-written input).
+
+    Args:
+        output_file: where to write.
+        rendered: what :func:`render_bytes` / :func:`render_file` returned.
+        new_mode: permission bits if the output does not exist yet (``None`` = 0o644); an
+            existing output keeps its own mode.
+
+    Returns:
+        ``rendered`` with ``written=True`` if the output was replaced, else ``rendered`` unchanged.
+
+    Raises:
+        AtomicWriteError: the output could not be written (the previous output is untouched).
+    """
     try:
         with open(output_file, "rb") as f:
             current: bytes | None = f.read()
@@ -241,7 +265,7 @@ def render_file(
         current = None  # unreadable: rewrite it
     if current == rendered.data:
         return rendered
-    atomic_write(output_file, rendered.data, mode=None if current is not None else in_mode)
+    atomic_write(output_file, rendered.data, mode=None if current is not None else new_mode)
     return dataclasses.replace(rendered, written=True)
 
 

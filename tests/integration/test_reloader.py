@@ -404,3 +404,34 @@ async def test_forced_polling_still_reloads_and_exports_mode(tmp_path: Path, sta
         assert run.metric("reloader_watch_mode", {"mode": "inotify"}) == 0
         atomic_replace(cfg, b"p2")
         await ep.wait_for(lambda: seen(ep, cfg) == [b"p1", b"p2"], timeout=10)
+
+
+async def test_vim_style_saves_at_delay_zero_never_reload_partial_content(
+    tmp_path: Path, start_reloader: Start
+) -> None:
+    """--delay-interval=0 and editor saves that leave the target missing/empty/partial for a
+    moment: vim's default (rename F to F~, write a new F in place, delete F~) and the brief's
+    variant (write F.new, rename F to F~, rename F.new over F, delete F~). The reloader discards
+    an apply raced by a write (ChangeSource.drain()), so no reload ever sees a partial config."""
+    cfg = tmp_path / "prometheus.yml"
+    body = b"".join(b"rule %04d: keep\n" % i for i in range(400))
+    atomic_replace(cfg, b"v0\n" + body)
+    versions = {b"v0\n" + body}
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        await start_reloader(opts(ep, config_file=str(cfg), delay_interval=0.0))
+        backup = tmp_path / "prometheus.yml~"
+        for i in range(1, 9):
+            new = b"v%d\n" % i + body
+            versions.add(new)
+            if i % 2:
+                os.rename(cfg, backup)
+                await asyncio.to_thread(write_in_place, cfg, new, chunks=3, pause=0.02)
+            else:
+                staged = tmp_path / "prometheus.yml.new"
+                await asyncio.to_thread(write_in_place, staged, new, chunks=3, pause=0.02)
+                os.rename(cfg, backup)
+                os.rename(staged, cfg)
+            backup.unlink()
+            await ep.wait_for(lambda new=new: seen(ep, cfg)[-1:] == [new], timeout=10)
+        for r in ep.reloads:
+            assert r.contents.get(str(cfg)) in versions  # never missing, empty or partial

@@ -58,6 +58,13 @@ class FakeSource:
     def hint(self, *paths: str, rescan: bool = False) -> None:
         self.queue.put_nowait(ChangeBatch(paths=frozenset(paths), rescan=rescan, reason="test"))
 
+    races: list[bool]
+
+    def drain(self) -> bool:
+        """Scripted ``ChangeSource.drain()``: pops ``races`` (True = a write raced the apply)."""
+        races = self.__dict__.setdefault("races", [])
+        return races.pop(0) if races else False
+
 
 def read_or_empty(path: str) -> bytes:
     try:
@@ -457,3 +464,48 @@ async def test_config_changing_during_render_never_reloads_unchanged_output(
     await wait_until(lambda: h.metric("reloader_config_validation_failures_total") >= 1, timeout=10)
     assert h.metric("reloader_reloads_total") == 1
     assert out.read_bytes() == b"v1"
+
+
+async def test_apply_raced_by_a_write_is_neither_written_nor_reloaded(
+    tmp_path: Path, harness: Callable[..., Harness]
+) -> None:
+    """ChangeSource.drain() True after an apply = more hints arrived while the files were read (a
+    vim-style save at --delay-interval=0): the output is not written, no reload; the next batch
+    applies again."""
+    out = tmp_path / "out.yml"
+    h = harness(config_envsubst_file=str(out))
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    assert h.action.ok == [b"v1"] and out.read_bytes() == b"v1"
+    write(h.cfg, b"v2-half")
+    h.source.races = [True]  # the next apply raced a write
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
+    await wait_until(lambda: not h.source.races, timeout=10)
+    assert out.read_bytes() == b"v1"
+    assert h.reloader.desired == h.reloader.applied
+    assert h.action.ok == [b"v1"]
+    write(h.cfg, b"v2")
+    h.source.hint(str(h.cfg))  # the batch that follows a raced apply
+    await wait_until(lambda: h.action.ok == [b"v1", b"v2"], timeout=10)
+    assert out.read_bytes() == b"v2"
+
+
+async def test_apply_racing_forever_is_applied_after_the_bound(
+    tmp_path: Path, harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file written continuously cannot starve reloads: after MAX_RACE_DEFER seconds of
+    discarded applies the content is applied anyway."""
+    import config_reloader.reconciler as rec
+
+    monkeypatch.setattr(rec, "MAX_RACE_DEFER", 0.2)
+    h = harness()
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    write(h.cfg, b"v2")
+    h.source.races = [True] * 10_000
+    deadline = asyncio.get_running_loop().time() + 10
+    while h.action.ok != [b"v1", b"v2"] and asyncio.get_running_loop().time() < deadline:
+        h.source.hint(str(h.cfg))
+        await asyncio.sleep(0.02)
+    assert h.action.ok == [b"v1", b"v2"]

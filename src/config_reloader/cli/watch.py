@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "add_watch_arguments",
+    "parse_duration_arg",
     "parse_signal",
     "register",
     "run",
@@ -38,11 +39,20 @@ DEFAULT_RELOAD_URL = "http://127.0.0.1:9090/-/reload"
 DEFAULT_RUNTIMEINFO_URL = "http://127.0.0.1:9090/api/v1/status/runtimeinfo"
 
 
-def _duration(text: str) -> float:
+def parse_duration_arg(text: str) -> float:
+    """argparse ``type=`` for Go durations (``0``, ``500ms``, ``5s``, ``3m``, ``1h30m``) -> seconds.
+
+    Raises:
+        argparse.ArgumentTypeError: not a valid duration (the message says why).
+    """
     try:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_duration = parse_duration_arg
+"""Deprecated private alias kept until ``cli/run.py`` imports :func:`parse_duration_arg`."""
 
 
 def parse_signal(text: str) -> int:
@@ -125,7 +135,7 @@ def add_watch_arguments(
     t.add_argument(
         "--watch-interval",
         metavar="DURATION",
-        type=_duration,
+        type=parse_duration_arg,
         default=180.0,
         help="full resync period even without events; 0 = render once, no reload, exit 0 "
         "(init container mode) (default: 3m)",
@@ -133,7 +143,7 @@ def add_watch_arguments(
     t.add_argument(
         "--delay-interval",
         metavar="DURATION",
-        type=_duration,
+        type=parse_duration_arg,
         default=1.0,
         help="quiet period after the last change before applying (debounce); 0 = at once "
         "(in-place writes still wait for the writer to close the file) (default: 1s)",
@@ -141,7 +151,7 @@ def add_watch_arguments(
     t.add_argument(
         "--retry-interval",
         metavar="DURATION",
-        type=_duration,
+        type=parse_duration_arg,
         default=5.0,
         help="first wait between failed reload attempts, then doubling with jitter, "
         "capped at 1m (default: 5s)",
@@ -149,7 +159,7 @@ def add_watch_arguments(
     t.add_argument(
         "--reload-timeout",
         metavar="DURATION",
-        type=_duration,
+        type=parse_duration_arg,
         default=30.0,
         help="bound of one reload attempt; a timeout backs off, never re-sends at once (default: 30s)",
     )
