@@ -23,6 +23,8 @@ __all__ = ["ReloaderMetrics", "StatusServer", "SupervisorMetrics", "parse_listen
 log = logging.getLogger(__name__)
 
 WATCH_MODES = ("inotify", "poll")
+HEALTHZ_BODY = b'{"status":"up"}\n'
+"""Body of ``/healthz``: prometheus-config-reloader's (Go's json.Encoder ends it with a newline)."""
 
 # Reloads range from milliseconds (small config, HTTP) to tens of seconds (PO#5346: 34 s).
 RELOAD_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -222,7 +224,8 @@ class StatusServer:
     """HTTP server for ``/metrics``, ``/healthz`` and ``/ready``.
 
     - ``/metrics``: the registry in Prometheus text format (OpenMetrics if the scraper asks for it).
-    - ``/healthz``: 200 ``ok`` while the process serves (liveness only, like prometheus-config-reloader).
+    - ``/healthz``: 200 ``{"status":"up"}`` (JSON) while the process serves: liveness only, body
+      and content type as prometheus-config-reloader's (research reloader-anchors §2.2).
     - ``/ready``: 200 ``ready`` once ``ready()`` is true, else 503 with the reason.
 
     Args:
@@ -256,7 +259,9 @@ class StatusServer:
         return web.Response(body=encoder(self.registry), headers={"Content-Type": content_type})
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok\n")
+        # prometheus-config-reloader's answer (research reloader-anchors §2.2), so existing
+        # probes and scripts that parse it keep working.
+        return web.Response(body=HEALTHZ_BODY, content_type="application/json")
 
     async def _ready(self, request: web.Request) -> web.Response:
         if self.ready():

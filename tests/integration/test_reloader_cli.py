@@ -182,3 +182,81 @@ async def test_signal_mode_by_process_executable_name(tmp_path: Path) -> None:
     finally:
         target.kill()
         await target.wait()
+
+
+async def _read_port(proc: asyncio.subprocess.Process, lines: list[bytes]) -> int:
+    """Port of the status server, from the JSON log line "status server listening"."""
+    import json
+
+    assert proc.stderr is not None
+    async with asyncio.timeout(30):
+        while True:
+            line = await proc.stderr.readline()
+            assert line, b"".join(lines).decode()
+            lines.append(line)
+            if b"status server listening" in line:
+                return int(json.loads(line)["port"])
+
+
+async def test_drop_in_flags_healthz_and_process_metrics_without_created(tmp_path: Path) -> None:
+    """prometheus-config-reloader's flags are accepted (--log-level=all, --auto-gomemlimit-ratio,
+    a settings-free --web-config-file); /healthz answers like it; /metrics has process_* series and
+    no *_created series (like Thanos); SIGTERM exits 0 within 2 s."""
+    import aiohttp
+
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v1")
+    web = tmp_path / "web.yml"
+    web.write_text("# no TLS, no basic auth\n")
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        proc = await start_cli(
+            f"--config-file={cfg}",
+            f"--reload-url={ep.reload_url}",
+            "--log-format=json",
+            "--log-level=all",
+            "--auto-gomemlimit-ratio=0.9",
+            f"--web-config-file={web}",
+            "--listen-address=127.0.0.1:0",
+        )
+        lines: list[bytes] = []
+        try:
+            port = await _read_port(proc, lines)
+            await ep.wait_for(lambda: len(ep.successful) == 1, timeout=30)
+            async with aiohttp.ClientSession() as s:
+                async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
+                    assert r.status == 200
+                    assert r.headers["Content-Type"].startswith("application/json")
+                    assert await r.read() == b'{"status":"up"}\n'
+                async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
+                    text = await r.text()
+            assert "reloader_reloads_total 1.0" in text
+            assert "process_cpu_seconds_total" in text and "process_resident_memory_bytes" in text
+            assert "_created" not in text
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(10):
+                _, err = await proc.communicate()
+            elapsed = time.monotonic() - t0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert proc.returncode == 0, (b"".join(lines) + err).decode()
+        assert elapsed < 2.0, elapsed
+        assert b'"level": "debug"' in b"".join(lines) + err  # --log-level=all = debug
+
+
+async def test_web_config_with_settings_is_refused_at_start(tmp_path: Path) -> None:
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v1")
+    web = tmp_path / "web.yml"
+    web.write_text("tls_server_config:\n  cert_file: /x.crt\n  key_file: /x.key\n")
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        proc = await start_cli(
+            f"--config-file={cfg}", f"--reload-url={ep.reload_url}", f"--web-config-file={web}"
+        )
+        async with asyncio.timeout(30):
+            _, err = await proc.communicate()
+        assert proc.returncode == 2
+        assert b"--web-config-file" in err and b"not supported" in err
+        assert ep.reloads == []

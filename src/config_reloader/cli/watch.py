@@ -23,11 +23,17 @@ from config_reloader.durations import parse_duration
 from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from config_reloader.reconciler import ReloaderOptions
 
 __all__ = [
+    "add_compat_arguments",
     "add_watch_arguments",
+    "check_web_config_file",
+    "cli_registry",
     "parse_duration_arg",
+    "parse_log_level",
     "parse_signal",
     "register",
     "run",
@@ -219,7 +225,112 @@ def add_watch_arguments(
     o.add_argument(
         "--log-format", choices=LOG_FORMATS, default="logfmt", help="log format (default: %(default)s)"
     )
-    o.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="log level (default: %(default)s)")
+    o.add_argument(
+        "--log-level",
+        metavar="{all,debug,info,warn,error,none}",
+        type=parse_log_level,
+        default="info",
+        help="log level; all = debug and none = errors only, for prometheus-config-reloader "
+        "compatibility (default: info)",
+    )
+
+
+def parse_log_level(text: str) -> str:
+    """argparse ``type=`` for ``--log-level``: ours plus prometheus-config-reloader's ``all`` and
+    ``none`` (research reloader-anchors §2.1), mapped to ``debug`` and ``error``.
+
+    ``none`` keeps errors (we never silence a failing reload entirely; go-kit's ``none`` drops
+    everything).
+
+    Raises:
+        argparse.ArgumentTypeError: not one of the accepted names.
+    """
+    level = text.strip().lower()
+    level = LOG_LEVEL_ALIASES.get(level, level)
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"invalid log level {text!r}: choose one of all, {', '.join(LOG_LEVELS)}, none"
+        )
+    return level
+
+
+LOG_LEVEL_ALIASES = {"all": "debug", "none": "error", "warning": "warn"}
+"""prometheus-config-reloader's extra ``--log-level`` values -> ours."""
+
+
+def _version_text() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("config-reloader")
+    except PackageNotFoundError:  # a source tree without installation
+        return "0+unknown"
+
+
+class _PrintVersion(argparse.Action):
+    """``--version`` / ``--short-version``: print and exit 0 (prometheus-config-reloader flags)."""
+
+    def __init__(self, option_strings: list[str], dest: str, short: bool = False, **kw: Any) -> None:
+        kw.setdefault("help", "print just the version and exit" if short else "print the version and exit")
+        super().__init__(option_strings, dest=argparse.SUPPRESS, nargs=0, default=argparse.SUPPRESS, **kw)
+        self.short = short
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> None:
+        v = _version_text()
+        print(v if self.short else f"config-reloader {v}")
+        parser.exit()
+
+
+def add_compat_arguments(parser: argparse.ArgumentParser) -> None:
+    """prometheus-config-reloader flags that do not map to an option of ours (research
+    reloader-anchors §2.1): ``--version``, ``--short-version``, ``--auto-gomemlimit-ratio``
+    (accepted, no effect) and ``--web-config-file`` (empty or settings-free files only, checked
+    by :func:`check_web_config_file`)."""
+    c = parser.add_argument_group("prometheus-config-reloader compatibility")
+    c.add_argument("--version", action=_PrintVersion)
+    c.add_argument("--short-version", action=_PrintVersion, short=True)
+    c.add_argument(
+        "--auto-gomemlimit-ratio",
+        metavar="RATIO",
+        type=float,
+        default=0.0,
+        help="accepted for compatibility and ignored: it sets Go's GOMEMLIMIT, "
+        "there is no such limit in Python",
+    )
+    c.add_argument(
+        "--web-config-file",
+        metavar="PATH",
+        default="",
+        help="exporter-toolkit web config (TLS, basic auth) for the status server: NOT SUPPORTED "
+        "yet; accepted only if empty or free of settings, otherwise the start fails",
+    )
+
+
+def check_web_config_file(path: str) -> None:
+    """Refuse a ``--web-config-file`` we would silently ignore.
+
+    TLS and basic auth for ``--listen-address`` are not implemented; serving plain HTTP to a
+    user who asked for TLS or a password would be worse than not starting. An empty path, or a
+    file holding no settings (blank, comments, ``{}``, ``null``, ``~``), is accepted.
+
+    Raises:
+        ValueError: the file cannot be read, or it has settings (the message says what to do).
+    """
+    if not path:
+        return
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError as exc:
+        raise ValueError(f"--web-config-file: cannot read {path}: {exc.strerror}") from None
+    body = " ".join(line.split("#", 1)[0].strip() for line in text.splitlines()).strip()
+    if body in ("", "{}", "null", "~", "---"):
+        return
+    raise ValueError(
+        f"--web-config-file {path}: TLS and basic auth for the status server are not supported "
+        "yet; remove the flag (or empty the file) and protect --listen-address another way, "
+        "e.g. bind it to 127.0.0.1 or a pod-local address"
+    )
 
 
 def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
@@ -282,7 +393,25 @@ def register(subparsers: Any) -> None:
         ),
     )
     add_watch_arguments(p)
+    add_compat_arguments(p)
     p.set_defaults(func=run)
+
+
+def cli_registry() -> CollectorRegistry:
+    """The registry a reloader process serves on ``/metrics``, like the Go peers' default one.
+
+    Process-wide settings, so only for command-line entry points (library code never calls
+    this): no ``*_created`` series (``prometheus_client.disable_created_metrics()``, so /metrics
+    matches Thanos), and ``process_*`` metrics (a ``ProcessCollector`` on the returned registry,
+    the counterpart of Go's process collector). The global ``REGISTRY`` is not touched.
+    """
+    import prometheus_client
+    from prometheus_client import CollectorRegistry, ProcessCollector
+
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    return registry
 
 
 async def run_watch(options: ReloaderOptions) -> int:
@@ -294,7 +423,7 @@ async def run_watch(options: ReloaderOptions) -> int:
     from config_reloader.reconciler import Reloader
 
     log = logging.getLogger("config_reloader.cli.watch")
-    reloader = Reloader(options)
+    reloader = Reloader(options, registry=cli_registry())
     if not options.reloads_enabled:
         try:
             await reloader.render_once()
@@ -362,6 +491,11 @@ def run(args: argparse.Namespace) -> int:
             "config-reloader watch: error: nothing to watch: give --config-file and/or --watched-dir",
             file=sys.stderr,
         )
+        return 2
+    try:
+        check_web_config_file(getattr(args, "web_config_file", ""))
+    except ValueError as exc:
+        print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
     setup_logging(args.log_format, args.log_level)
     return asyncio.run(run_watch(options))

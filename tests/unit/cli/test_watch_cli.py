@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,69 @@ def test_actions_built_from_options() -> None:
     assert sig.inner.ready is not None  # held back until runtime info answers
     bare = Reloader(parse("--config-file=/x", "--reload-method=signal", "--runtimeinfo-url="))._build_action()
     assert isinstance(bare, SignalReload) and bare.ready is None
+
+
+@pytest.mark.parametrize(
+    ("given", "level"), [("all", "debug"), ("none", "error"), ("WARN", "warn"), ("info", "info")]
+)
+def test_log_level_accepts_prometheus_config_reloader_values(given: str, level: str) -> None:
+    args = build_parser().parse_args(["watch", "--config-file=/c", f"--log-level={given}"])
+    assert args.log_level == level
+
+
+def test_log_level_unknown_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["watch", "--config-file=/c", "--log-level=verbose"])
+    assert exc.value.code == 2
+    assert "--log-level" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"), [("--short-version", r"^\d\S*\n$"), ("--version", r"^config-reloader \d")]
+)
+def test_version_flags_print_and_exit_0(flag: str, expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["watch", flag])
+    assert exc.value.code == 0
+    assert re.match(expected, capsys.readouterr().out)
+
+
+def test_auto_gomemlimit_ratio_is_accepted_and_ignored() -> None:
+    args = build_parser().parse_args(["watch", "--config-file=/c", "--auto-gomemlimit-ratio=0.85"])
+    assert args.auto_gomemlimit_ratio == 0.85
+    assert watch_options_from_args(args) == parse("--config-file=/c")
+
+
+@pytest.mark.parametrize("text", ["", "\n# comment only\n", "{}\n", "---\n"])
+def test_settings_free_web_config_is_accepted(tmp_path: Path, text: str) -> None:
+    from config_reloader.cli.watch import check_web_config_file
+
+    f = tmp_path / "web.yml"
+    f.write_text(text)
+    check_web_config_file(str(f))
+    check_web_config_file("")
+
+
+@pytest.mark.parametrize(
+    "text", ["basic_auth_users:\n  u: $2y$10$abc\n", "tls_server_config: {cert_file: a, key_file: b}\n"]
+)
+def test_web_config_with_settings_or_missing_is_refused(tmp_path: Path, text: str) -> None:
+    from config_reloader.cli.watch import check_web_config_file
+
+    f = tmp_path / "web.yml"
+    f.write_text(text)
+    with pytest.raises(ValueError, match="not supported"):
+        check_web_config_file(str(f))
+    with pytest.raises(ValueError, match="cannot read"):
+        check_web_config_file(str(tmp_path / "missing.yml"))
+
+
+def test_parse_duration_arg_is_public_and_old_name_kept() -> None:
+    from config_reloader.cli import watch
+
+    assert watch.parse_duration_arg("1m30s") == 90.0
+    assert watch._duration is watch.parse_duration_arg
+    with pytest.raises(argparse.ArgumentTypeError):
+        watch.parse_duration_arg("5 parsecs")
