@@ -52,6 +52,7 @@ from config_reloader.errors import (
     ValidationFailed,
 )
 from config_reloader.logs import redact_url
+from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS, PathFilter, compile_ignore
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -149,6 +150,11 @@ class ReloaderOptions:
     """Poll instead of using inotify (also the automatic fallback when inotify limits are hit)."""
     poll_interval: float | None = None
     """Polling period in seconds for the poll fallback; ``None`` = the watcher's default."""
+    watch_ignore: tuple[str, ...] = DEFAULT_IGNORE_GLOBS
+    """``--watch-ignore``: base-name globs in the watched dirs that are not configuration
+    (writers' temp files, editor backups and locks): no hint, not in the digest. Default
+    :data:`~config_reloader.watch.ignore.DEFAULT_IGNORE_GLOBS`; ``()`` = Thanos' behaviour
+    (every file counts). The config file itself is never ignored."""
 
     def __post_init__(self) -> None:
         for name in ("watch_interval", "delay_interval", "retry_max_interval"):
@@ -189,6 +195,16 @@ class ReloaderOptions:
             object.__setattr__(self, "validate_command", tuple(self.validate_command))
         if self.listen_address == "":
             object.__setattr__(self, "listen_address", None)
+        object.__setattr__(self, "watch_ignore", tuple(self.watch_ignore))
+        try:
+            compile_ignore(self.watch_ignore)
+        except ValueError as exc:
+            raise ValueError(f"ReloaderOptions.watch_ignore: {exc}") from None
+
+    @property
+    def path_filter(self) -> PathFilter:
+        """``watch_ignore`` compiled: ``(path) -> bool``, False = not configuration."""
+        return compile_ignore(self.watch_ignore)
 
     @property
     def reloads_enabled(self) -> bool:
@@ -238,7 +254,8 @@ class _SystemClock:
 
 ChangeSourceFactory = Callable[..., Any]
 """Builds an async-context-manager change source, called like
-``ChangeSource(files, dirs, delay=..., poll_interval=..., force_polling=..., on_event=...)``."""
+``ChangeSource(files, dirs, delay=..., poll_interval=..., force_polling=..., on_event=...,
+path_filter=...)``."""
 
 
 @dataclass(slots=True)
@@ -317,6 +334,7 @@ class Reloader:
         self._source_factory = change_source_factory
         self._rng = rng
         self._snapshotter: Snapshotter | None = None
+        self._path_filter = options.path_filter  # compiled once; shared by hints and snapshots
         self._closables: list[Any] = []  # objects we built that hold sessions: aclose() on exit
         self._server: StatusServer | None = None
 
@@ -416,7 +434,7 @@ class Reloader:
 
         # When rendering, the rendered bytes stand for the config file (same read, consistent).
         extra = (self.options.config_file,) if self.options.config_file and not self._renders else ()
-        return Snapshotter(self.options.watched_dirs, extra_files=extra)
+        return Snapshotter(self.options.watched_dirs, extra_files=extra, path_filter=self._path_filter)
 
     def _make_source(self) -> Any:
         o = self.options
@@ -433,6 +451,7 @@ class Reloader:
             poll_interval=o.poll_interval,
             force_polling=o.force_polling,
             on_event=self._on_watch_event,
+            path_filter=self._path_filter,
         )
 
     def _on_watch_event(self, kind: str) -> None:

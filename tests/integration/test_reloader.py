@@ -10,6 +10,7 @@ import asyncio
 import gzip
 import os
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -435,3 +436,60 @@ async def test_vim_style_saves_at_delay_zero_never_reload_partial_content(
             await ep.wait_for(lambda new=new: seen(ep, cfg)[-1:] == [new], timeout=10)
         for r in ep.reloads:
             assert r.contents.get(str(cfg)) in versions  # never missing, empty or partial
+
+
+def write_via_temp(target: Path, data: bytes, temp_name: str, pause: float) -> None:
+    """An atomic writer with its temp file in the target's dir (write, fsync, close, then
+    ``pause`` seconds, e.g. a slow fsync or a busy machine, then rename over the target)."""
+    tmp = target.with_name(temp_name)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    time.sleep(pause)
+    os.rename(tmp, target)
+
+
+async def test_writer_temp_files_in_watched_dir_are_not_changes_of_their_own(
+    tmp_path: Path, start_reloader: Start
+) -> None:
+    """--delay-interval=0, a writer that does it right (temp file in the watched dir, fsync,
+    rename over the target), 20 times: exactly one reload per change, each with the new content
+    (the temp file's close used to be a change of its own: an extra reload with the old target)."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    target = rules / "a.yml"
+    atomic_replace(target, b"a0")
+    async with RecordingEndpoint([str(rules)]) as ep:
+        run = await start_reloader(opts(ep, watched_dirs=(str(rules),), delay_interval=0.0))
+        assert len(ep.successful) == 1
+        for i in range(1, 21):
+            new = b"a%d" % i
+            # in a thread, as another process would: the reloader runs between close and rename
+            temp_name = f".a.yml.{i}.tmp" if i % 2 else "a.yml.tmp"  # atomic_write's / a fixed one
+            await asyncio.to_thread(write_via_temp, target, new, temp_name, 0.05)
+            await ep.wait_for(lambda i=i: len(ep.successful) >= 1 + i, timeout=10)
+            await run.reloader.wait_applied(timeout=10)
+            assert [r.contents.get(str(target)) for r in ep.successful] == [b"a%d" % n for n in range(i + 1)]
+            assert all(set(r.contents) == {str(target)} for r in ep.successful)
+        assert run.metric("reloader_reloads_total") == 21
+        # an editor's backup and swap files next to the rules are not configuration either
+        (rules / "a.yml~").write_bytes(b"old")
+        (rules / ".a.yml.swp").write_bytes(b"swap")
+        atomic_replace(rules / "b.yml", b"b")  # a real change after them: the next reload
+        await ep.wait_for(lambda: len(ep.successful) == 22, timeout=10)
+        assert set(ep.successful[-1].contents) >= {str(target), str(rules / "b.yml")}
+        await run.reloader.wait_applied(timeout=10)
+        assert run.metric("reloader_reloads_total") == 22
+
+
+async def test_watch_ignore_empty_counts_every_file_like_thanos(
+    tmp_path: Path, start_reloader: Start
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    atomic_replace(rules / "a.yml", b"a0")
+    async with RecordingEndpoint([str(rules)]) as ep:
+        await start_reloader(opts(ep, watched_dirs=(str(rules),), watch_ignore=()))
+        (rules / "notes.tmp").write_bytes(b"x")  # with no ignore globs a *.tmp file is content
+        await ep.wait_for(lambda: len(ep.successful) == 2, timeout=10)

@@ -169,6 +169,17 @@ def add_watch_arguments(
         default=30.0,
         help="bound of one reload attempt; a timeout backs off, never re-sends at once (default: 30s)",
     )
+    from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS
+
+    t.add_argument(
+        "--watch-ignore",
+        metavar="GLOB",
+        action=_WatchIgnoreAction,
+        default=None,
+        help="base-name glob of files in the watched dirs that are not configuration: no reload, "
+        "not hashed (repeatable; adds to the defaults; an empty value clears the list so far). "
+        f"Defaults: {' '.join(DEFAULT_IGNORE_GLOBS)} (writers' temp files, editor backups, locks)",
+    )
     t.add_argument(
         "--force-polling",
         action="store_true",
@@ -233,6 +244,30 @@ def add_watch_arguments(
         help="log level; all = debug and none = errors only, for prometheus-config-reloader "
         "compatibility (default: info)",
     )
+
+
+class _WatchIgnoreAction(argparse.Action):
+    """``--watch-ignore GLOB`` (repeatable): starts from the defaults; ``--watch-ignore=`` clears."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS
+
+        current = getattr(namespace, self.dest, None)
+        globs = list(DEFAULT_IGNORE_GLOBS) if current is None else list(current)
+        text = str(values)
+        if text == "":
+            globs = []
+        elif "/" in text:
+            parser.error(f"argument --watch-ignore: {text!r} has a '/': globs match base names only")
+        else:
+            globs.append(text)
+        setattr(namespace, self.dest, globs)
 
 
 def parse_log_level(text: str) -> str:
@@ -352,8 +387,13 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
     if args.config_envsubst_file and not args.config_file:
         raise ValueError("--config-envsubst-file needs --config-file (the input to render)")
     method = args.reload_method
+    extra: dict[str, Any] = {}
+    ignore = getattr(args, "watch_ignore", None)
+    if ignore is not None:
+        extra["watch_ignore"] = tuple(ignore)
     try:
         return ReloaderOptions(
+            **extra,
             config_file=args.config_file or None,
             config_envsubst_file=args.config_envsubst_file or None,
             watched_dirs=tuple(args.watched_dir),

@@ -10,19 +10,23 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 
+from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS, PathFilter, compile_ignore
 from config_reloader.watch.inotify import Inotify, InotifyEvent
 from config_reloader.watch.settle import ChangeBatch, Settler
 from config_reloader.watch.snapshot import Snapshot, Snapshotter, thanos_digest
 from config_reloader.watch.watcher import ChangeSource
 
 __all__ = [
+    "DEFAULT_IGNORE_GLOBS",
     "ChangeBatch",
     "ChangeSource",
     "Inotify",
     "InotifyEvent",
+    "PathFilter",
     "Settler",
     "Snapshot",
     "Snapshotter",
+    "compile_ignore",
     "thanos_digest",
     "watch_changes",
 ]
@@ -44,6 +48,7 @@ async def watch_changes(
     poll_interval: float | None = None,
     force_polling: bool = False,
     on_event: Callable[[str], None] | None = None,
+    ignore: Sequence[str] = DEFAULT_IGNORE_GLOBS,
 ) -> AsyncIterator[Snapshot]:
     """Yield a :class:`Snapshot` each time the settled content of ``paths`` changes.
 
@@ -58,6 +63,9 @@ async def watch_changes(
         max_open_wait: seconds to wait at most for an in-place writer to close the file.
         resync_interval: seconds between full re-snapshots without any event (``None`` = never).
         poll_interval, force_polling, on_event: see :class:`ChangeSource`.
+        ignore: base-name globs inside directories that are not content (writers' temp files,
+            editor backups; default :data:`~config_reloader.watch.ignore.DEFAULT_IGNORE_GLOBS`);
+            ``()`` = every file counts. Files given in ``paths`` are never ignored.
 
     Yields:
         Snapshot: ``digest`` (32 bytes) and ``files`` (path -> SHA-256 of content).
@@ -77,7 +85,8 @@ async def watch_changes(
         asyncio.run(main())
     """
     files, dirs = _split_paths(paths)
-    snapshotter = Snapshotter(dirs, files)
+    keep = compile_ignore(ignore)
+    snapshotter = Snapshotter(dirs, files, path_filter=keep)
     last: bytes | None = None
     source = ChangeSource(
         files,
@@ -87,6 +96,7 @@ async def watch_changes(
         poll_interval=poll_interval,
         force_polling=force_polling,
         on_event=on_event,
+        path_filter=keep,
     )
     async with source:
         batches = aiter(source)

@@ -18,8 +18,10 @@ possible: a hint about one file rehashes that file only, and memory stays bounde
 identity tuple per file, no contents). :func:`thanos_digest` computes Thanos' exact value when a
 byte-for-byte comparison is wanted.
 
-Deviation from Thanos, on purpose: a watched dir that is a symlink is hashed under its configured
-path, not its resolved one, so retargeting the link to identical content is not a change.
+Deviations from Thanos, on purpose: a watched dir that is a symlink is hashed under its configured
+path, not its resolved one, so retargeting the link to identical content is not a change; and names
+rejected by ``path_filter`` (writers' temp files, editor backups and locks:
+:mod:`config_reloader.watch.ignore`) are not part of the digest.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from config_reloader.errors import SnapshotError
+from config_reloader.watch.ignore import PathFilter, keep_all
 
 __all__ = ["Snapshot", "SnapshotStats", "Snapshotter", "is_kubelet_internal", "thanos_digest"]
 
@@ -127,11 +130,20 @@ class Snapshotter:
         racy_margin: seconds. A cached digest is trusted only if the file's mtime is at least this
             much older than the moment it was hashed (the "racy git" rule: filesystems with coarse
             timestamps can hide a same-size rewrite inside one tick; research/python-watch-libs.md §4.2).
+        path_filter: ``(path) -> bool``, False = not configuration (writers' temp files, editor
+            backups: :mod:`config_reloader.watch.ignore`); applied to every entry below the watched
+            dirs, never to ``extra_files``. ``None`` = keep everything (Thanos' digest).
     """
 
     def __init__(
-        self, dirs: Sequence[str], extra_files: Sequence[str] = (), *, racy_margin: float = 2.0
+        self,
+        dirs: Sequence[str],
+        extra_files: Sequence[str] = (),
+        *,
+        racy_margin: float = 2.0,
+        path_filter: PathFilter | None = None,
     ) -> None:
+        self.path_filter: PathFilter = keep_all if path_filter is None else path_filter
         self.dirs = tuple(os.path.abspath(d) for d in dirs)
         self.extra_files = tuple(os.path.abspath(f) for f in extra_files)
         self.stats = SnapshotStats()
@@ -201,10 +213,13 @@ class Snapshotter:
             raise SnapshotError(f"cannot list watched directory {d}: {exc.strerror}", path=d) from exc
         with it:
             entries = list(it)
+        keep = self.path_filter
         for entry in entries:
             if is_kubelet_internal(entry.name):
                 continue
             path = entry.path
+            if not keep(path):
+                continue
             try:
                 is_link = entry.is_symlink()
                 if entry.is_dir(follow_symlinks=True):
@@ -225,6 +240,9 @@ class Snapshotter:
         """Re-examine one hinted path (see :meth:`snapshot`)."""
         path = self._collapse_internal(path)
         if not self._under_config(path):
+            return
+        if path not in self.extra_files and path not in self.dirs and not self._kept(path):
+            self._forget(path)  # an ignored name (or one below an ignored dir) is never content
             return
         in_dir = any(path == d or path.startswith(d + os.sep) for d in self.dirs)
         if path in self.extra_files and not in_dir:
@@ -262,6 +280,17 @@ class Snapshotter:
             self._forget(path)
         elif path in self.extra_files:
             self._missing.discard(path)
+
+    def _kept(self, path: str) -> bool:
+        """False if ``path`` or a directory between its watched dir and it is filtered out."""
+        keep = self.path_filter
+        if keep is keep_all:
+            return True
+        for root in self.dirs:
+            if path.startswith(root + os.sep):
+                parts = path[len(root) + 1 :].split(os.sep)
+                return all(keep(os.path.join(root, *parts[: i + 1])) for i in range(len(parts)))
+        return keep(path)
 
     def _collapse_internal(self, path: str) -> str:
         """``/d/..data/x`` -> ``/d``: a hint inside kubelet internals means "the dir changed".

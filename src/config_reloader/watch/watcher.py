@@ -33,6 +33,7 @@ from types import TracebackType
 from typing import Literal
 
 from config_reloader.errors import InotifyLimitError
+from config_reloader.watch.ignore import PathFilter, keep_all
 from config_reloader.watch.inotify import (
     IN_ATTRIB,
     IN_CLOSE_WRITE,
@@ -124,6 +125,10 @@ class ChangeSource:
             ``IN_Q_OVERFLOW``, ``"error"`` for watcher errors (the reconciler counts them).
         inotify_factory: builds the :class:`Inotify` (a seam for tests: raise
             ``InotifyLimitError`` to exercise the polling fallback).
+        path_filter: ``(path) -> bool``, False = ignore events on that name in a watched dir
+            (writers' temp files, editor backups: :mod:`config_reloader.watch.ignore`); give the
+            same filter to the :class:`Snapshotter`. Config files are never filtered. ``None`` =
+            keep everything.
 
     Attributes:
         mode: ``"inotify"`` or ``"poll"`` (valid once entered).
@@ -141,7 +146,9 @@ class ChangeSource:
         force_polling: bool = False,
         on_event: Callable[[str], None] | None = None,
         inotify_factory: Callable[[], Inotify] = Inotify,
+        path_filter: PathFilter | None = None,
     ) -> None:
+        self.path_filter: PathFilter = keep_all if path_filter is None else path_filter
         self.files = tuple(dict.fromkeys(os.path.abspath(f) for f in files))
         self.dirs = tuple(dict.fromkeys(os.path.abspath(d) for d in dirs))
         self.poll_interval = DEFAULT_POLL_INTERVAL if poll_interval is None else poll_interval
@@ -369,6 +376,8 @@ class ChangeSource:
                     self._hint(role.target)
                 else:
                     path = os.path.join(role.target, name)
+                    if not self.path_filter(path):
+                        continue  # a writer's temp file, an editor backup: not configuration
                     self._track_writer(path, ev.mask)
                     self._hint(path)
             elif role.kind == "parent":
@@ -480,7 +489,9 @@ class ChangeSource:
             except OSError:
                 continue
             for name in names:
-                sig[os.path.join(d, name)] = ident(os.path.join(d, name))
+                path = os.path.join(d, name)
+                if self.path_filter(path):
+                    sig[path] = ident(path)
         return sig
 
     async def _poll_loop(self) -> None:

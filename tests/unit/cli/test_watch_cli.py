@@ -237,3 +237,19 @@ def test_parse_duration_arg_is_public_and_old_name_kept() -> None:
     assert watch._duration is watch.parse_duration_arg
     with pytest.raises(argparse.ArgumentTypeError):
         watch.parse_duration_arg("5 parsecs")
+
+
+def test_watch_ignore_adds_to_defaults_and_empty_clears() -> None:
+    from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS
+
+    assert parse("--config-file=/c").watch_ignore == DEFAULT_IGNORE_GLOBS
+    assert parse("--config-file=/c", "--watch-ignore=*.bak").watch_ignore == (*DEFAULT_IGNORE_GLOBS, "*.bak")
+    assert parse("--config-file=/c", "--watch-ignore=", "--watch-ignore", "*.bak").watch_ignore == ("*.bak",)
+    assert parse("--config-file=/c", "--watch-ignore=").watch_ignore == ()
+
+
+def test_watch_ignore_with_slash_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["watch", "--config-file=/c", "--watch-ignore=rules/*.tmp"])
+    assert exc.value.code == 2
+    assert "--watch-ignore" in capsys.readouterr().err
