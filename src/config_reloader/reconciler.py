@@ -203,8 +203,16 @@ class ReloaderOptions:
 
     @property
     def path_filter(self) -> PathFilter:
-        """``watch_ignore`` compiled: ``(path) -> bool``, False = not configuration."""
-        return compile_ignore(self.watch_ignore)
+        """``watch_ignore`` compiled: ``(path) -> bool``, False = not configuration.
+
+        Our own ``--validate-command`` candidates (``.<output name>.validate-*``, written next to
+        the output) are always ignored, even with ``watch_ignore=()``: each apply writes one, and
+        an output inside a watched dir would otherwise hint the next apply forever."""
+        globs = self.watch_ignore
+        if self.validate_command is not None and self.config_file is not None:
+            name = os.path.basename(self.config_envsubst_file or self.config_file)
+            globs = (*globs, f".{glob_escape(name)}.validate-*")
+        return compile_ignore(globs)
 
     @property
     def reloads_enabled(self) -> bool:
@@ -223,6 +231,11 @@ class ReloaderOptions:
 
 
 _ORDINAL = re.compile(r"(\d+)$")
+
+
+def glob_escape(name: str) -> str:
+    """``name`` as an fnmatch glob matching itself (``*``, ``?``, ``[`` escaped)."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 def statefulset_ordinal(value: str | None) -> str:
@@ -495,10 +508,11 @@ class Reloader:
             if self._renders:
                 rendered = render_file(
                     o.config_file,
-                    o.config_envsubst_file if write else None,
+                    o.config_envsubst_file,
                     env=self._env,
                     strict_env=o.strict_env,
                     validate_command=o.validate_command,
+                    write=write,
                 )
         snap = self._snapshotter.snapshot(hinted)
         h = hashlib.sha256(b"cr1\xff")

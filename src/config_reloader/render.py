@@ -194,6 +194,7 @@ def render_file(
     strict_env: bool,
     validate_command: Sequence[str] | None = None,
     validate_timeout: float = DEFAULT_VALIDATE_TIMEOUT,
+    write: bool = True,
 ) -> Rendered:
     """Read ``config_file``, render it, validate it, and write ``output_file`` if its bytes changed.
 
@@ -207,6 +208,9 @@ def render_file(
             any argument is replaced by its path; with no ``{}`` the path is appended). Non-zero
             exit rejects the render.
         validate_timeout: seconds before the validator is killed (counts as a rejection).
+        write: False = stop after validation (the candidate is still placed next to
+            ``output_file``, so relative paths in the config resolve as they will); write later
+            with :func:`write_output`.
 
     Returns:
         :class:`Rendered`; ``written`` tells whether ``output_file`` was replaced. A new output
@@ -232,7 +236,7 @@ def render_file(
             source=config_file,
             timeout=validate_timeout,
         )
-    if output_file is None:
+    if output_file is None or not write:
         return rendered
     return write_output(output_file, rendered, new_mode=in_mode)
 

@@ -493,3 +493,34 @@ async def test_watch_ignore_empty_counts_every_file_like_thanos(
         await start_reloader(opts(ep, watched_dirs=(str(rules),), watch_ignore=()))
         (rules / "notes.tmp").write_bytes(b"x")  # with no ignore globs a *.tmp file is content
         await ep.wait_for(lambda: len(ep.successful) == 2, timeout=10)
+
+
+async def test_validate_candidates_next_to_a_watched_output_do_not_feed_back(
+    tmp_path: Path, start_reloader: Start
+) -> None:
+    """The output lives in a watched dir and --validate-command writes its candidate next to it:
+    the candidate must not hint the next apply (an endless apply loop), even with no ignore globs."""
+    cfg = tmp_path / "in.yml"
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    out = rules / "out.yml"
+    atomic_replace(cfg, b"v1\n")
+    async with RecordingEndpoint([str(out)]) as ep:
+        run = await start_reloader(
+            opts(
+                ep,
+                config_file=str(cfg),
+                config_envsubst_file=str(out),
+                watched_dirs=(str(rules),),
+                validate_command=("true", "{}"),
+                watch_ignore=(),
+            )
+        )
+        for i in (2, 3):
+            atomic_replace(cfg, b"v%d\n" % i)
+            await ep.wait_for(lambda i=i: seen(ep, out)[-1] == b"v%d\n" % i, timeout=10)
+        await run.reloader.wait_applied(timeout=10)
+        # a few passes per change (initial, hints, the output's own rename); a feedback loop
+        # would run hundreds by now
+        assert run.metric("reloader_config_apply_operations_total") < 20
+        assert len(ep.successful) == 3

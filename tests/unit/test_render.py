@@ -167,3 +167,22 @@ def test_source_digest_matches_the_snapshot_of_the_input(tmp_path: Path) -> None
     written = render_file(str(src), str(tmp_path / "out"), env=ENV, strict_env=True)
     assert written.written and written.source_digest == r.source_digest
     assert Snapshotter([], [str(src)]).snapshot().files[str(src)] == r.source_digest
+
+
+def test_render_without_write_validates_next_to_the_output_and_writes_later(tmp_path: Path) -> None:
+    from config_reloader.render import write_output
+
+    src = tmp_path / "in.yml"
+    src.write_bytes(b"a: $(A)\n")
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    out = outdir / "out.yml"
+    checker = ["sh", "-c", f'test "$(dirname "$1")" = "{outdir}"', "sh", "{}"]
+    r = render_file(
+        str(src), str(out), env={"A": "1"}, strict_env=False, validate_command=checker, write=False
+    )
+    assert not out.exists() and not r.written
+    assert os.listdir(outdir) == []  # the candidate is gone
+    assert write_output(str(out), r, new_mode=0o640).written
+    assert out.read_bytes() == b"a: 1\n" and (out.stat().st_mode & 0o777) == 0o640
+    assert not write_output(str(out), r).written  # same bytes: not rewritten
