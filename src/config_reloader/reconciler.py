@@ -51,7 +51,6 @@ from config_reloader.errors import (
     RenderError,
     ValidationFailed,
 )
-from config_reloader.logs import redact_url
 from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS, PathFilter, compile_ignore
 
 if TYPE_CHECKING:
@@ -231,6 +230,18 @@ class ReloaderOptions:
 
 
 _ORDINAL = re.compile(r"(\d+)$")
+
+
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+
+
+def redact_text(text: str) -> str:
+    """Every ``scheme://user:password@`` inside free text (an error message) -> ``scheme://***@``.
+
+    :func:`config_reloader.logs.redact_url` handles one URL; error texts from HTTP libraries may
+    embed one anywhere.
+    """
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
 
 
 def glob_escape(name: str) -> str:
@@ -849,7 +860,7 @@ class Reloader:
             m.reload_succeeded(loop.time() - start)
             return None
         m.reload_failed(loop.time() - start)
-        return redact_url(err) if "://" in err and "@" in err else err
+        return redact_text(err)
 
     # -- waiting (tests, library users) -----------------------------------------------------------
     async def wait_applied(self, digest: bytes | None = None, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 (interface)

@@ -524,3 +524,29 @@ async def test_validate_candidates_next_to_a_watched_output_do_not_feed_back(
         # would run hundreds by now
         assert run.metric("reloader_config_apply_operations_total") < 20
         assert len(ep.successful) == 3
+
+
+async def test_credentials_in_reload_url_never_reach_the_logs(
+    tmp_path: Path, start_reloader: Start, caplog: Any
+) -> None:
+    """A failing target (status 500, then connection refused) with ``user:password@`` in
+    --reload-url: the failure is logged once per state change, and the password never appears."""
+    import logging
+
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v1")
+    caplog.set_level(logging.DEBUG)
+    async with RecordingEndpoint([str(cfg)], fail=lambda n: True) as ep:
+        url = ep.reload_url.replace("http://", "http://admin:s3cr3t-pw@")
+        run = await start_reloader(
+            ReloaderOptions(config_file=str(cfg), reload_url=url, delay_interval=0.0, watch_interval=3600.0),
+            wait_ready=False,
+        )
+        await wait_until(lambda: run.metric("reloader_reloads_failed_total") >= 3, timeout=10)
+        await ep.down()
+        failed = run.metric("reloader_reloads_failed_total")
+        await wait_until(lambda: run.metric("reloader_reloads_failed_total") >= failed + 3, timeout=10)
+    text = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "s3cr3t-pw" not in text
+    assert sum(r.getMessage() == "reload failed, retrying" for r in caplog.records) == 1
+    assert sum(r.getMessage() == "reload still failing, error changed" for r in caplog.records) <= 2
