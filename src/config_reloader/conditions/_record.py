@@ -1,63 +1,8 @@
-"""A minimal immutable value-object base (instead of ``dataclasses``).
-
-``import dataclasses`` pulls in ``inspect``/``ast``/``dis`` (~6 ms) and every frozen dataclass
-costs ~0.5 ms to create; ``config-reloader condition`` must start within 1.3x of a bare
-interpreter (DESIGN §7), so the public condition types use this instead. Subclasses list their
-fields in ``_fields`` (in order) and ``__slots__``, and assign them in ``__init__`` with
-``object.__setattr__``.
-"""
+"""The immutable value-object base of the public condition types (instead of ``dataclasses``,
+for start-up time); defined in :mod:`config_reloader.cpu._record`, re-exported here."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from config_reloader.cpu._record import Record
 
 __all__ = ["Record"]
-
-R = TypeVar("R", bound="Record")
-
-
-def _rebuild(cls: type[R], values: dict[str, Any]) -> R:
-    return cls(**values)
-
-
-class Record:
-    """Immutable: equality and hash over the fields, a field-listing ``repr``, ``replace()``,
-    ``as_dict()``, and pickling/copying through the constructor."""
-
-    __slots__ = ()
-    #: field names in order (``__slots__`` holds the same names, sorted)
-    _fields: ClassVar[tuple[str, ...]] = ()
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable (cannot assign {name!r})")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable (cannot delete {name!r})")
-
-    def as_dict(self) -> dict[str, Any]:
-        """The fields in order, as a new dict (shallow)."""
-        return {f: getattr(self, f) for f in type(self)._fields}
-
-    def replace(self: R, **changes: Any) -> R:
-        """A copy with some fields changed (like ``dataclasses.replace``)."""
-        values = self.as_dict()
-        unknown = set(changes) - set(values)
-        if unknown:
-            raise TypeError(f"{type(self).__name__} has no field(s) {', '.join(sorted(unknown))}")
-        values.update(changes)
-        return type(self)(**values)
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in type(self)._fields)
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, *(getattr(self, f) for f in type(self)._fields)))
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in type(self)._fields)
-        return f"{type(self).__name__}({fields})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.as_dict()))

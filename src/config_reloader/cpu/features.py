@@ -15,11 +15,26 @@ Sources:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Literal
-
+from config_reloader.cpu._record import Record
 from config_reloader.errors import UnknownFeatureError
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Literal
+
+    Register = Literal["eax", "ebx", "ecx", "edx"]
+else:
+
+    def __getattr__(name: str) -> object:
+        """``Register`` at run time: built on first use (importing ``typing`` costs start-up)."""
+        if name != "Register":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from typing import Literal
+
+        globals()["Register"] = value = Literal["eax", "ebx", "ecx", "edx"]
+        return value
+
 
 __all__ = [
     "ARCH_ALIASES",
@@ -38,8 +53,6 @@ __all__ = [
     "split_arch_prefix",
 ]
 
-Register = Literal["eax", "ebx", "ecx", "edx"]
-
 # XCR0 (XFEATURE_ENABLED_MASK) masks an OS must have set for a feature's register state to be usable.
 # Source: Intel SDM vol. 1 §14.3 (AVX: XCR0[2:1]=11b), §15.2 (AVX-512: XCR0[7:5]=111b and [2:1]=11b),
 # §18.2 (AMX: XCR0[18:17], TILECFG/TILEDATA).
@@ -48,8 +61,7 @@ XCR0_AVX512 = 0xE6
 XCR0_AMX = 0x60000
 
 
-@dataclass(frozen=True, slots=True)
-class Feature:
+class Feature(Record):
     """One x86 CPU feature bit.
 
     Attributes:
@@ -64,15 +76,40 @@ class Feature:
         systemd_name: the name in systemd's 51-name table, or ``None`` if systemd does not know it.
     """
 
+    _fields = ("name", "leaf", "subleaf", "register", "bit", "xcr0", "kernel", "aliases", "systemd_name")
+    __slots__ = ("aliases", "bit", "kernel", "leaf", "name", "register", "subleaf", "systemd_name", "xcr0")
     name: str
     leaf: int | None
     subleaf: int
     register: Register
     bit: int
-    xcr0: int | None = None
-    kernel: str | None = None
-    aliases: tuple[str, ...] = ()
-    systemd_name: str | None = None
+    xcr0: int | None
+    kernel: str | None
+    aliases: tuple[str, ...]
+    systemd_name: str | None
+
+    def __init__(
+        self,
+        name: str,
+        leaf: int | None,
+        subleaf: int,
+        register: Register,
+        bit: int,
+        xcr0: int | None = None,
+        kernel: str | None = None,
+        aliases: tuple[str, ...] = (),
+        systemd_name: str | None = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "name", name)
+        setattr_(self, "leaf", leaf)
+        setattr_(self, "subleaf", subleaf)
+        setattr_(self, "register", register)
+        setattr_(self, "bit", bit)
+        setattr_(self, "xcr0", xcr0)
+        setattr_(self, "kernel", kernel)
+        setattr_(self, "aliases", aliases)
+        setattr_(self, "systemd_name", systemd_name)
 
 
 def _t(

@@ -3,16 +3,37 @@
 ``CpuFeatures`` is one CPU, ``MachineFeatures`` a machine (live probe or capture), ``FeatureCheck``
 the answer to "do these features hold?" with per-CPU detail. Unknown CPUs (offline, outside the
 cpuset, unreadable) are ``None`` and stay unknown, never false (DESIGN §4 rule 2).
+
+The types are immutable :class:`~config_reloader.cpu._record.Record` values (equality, hash,
+``repr``, ``replace()``, pickling), not dataclasses: ``import dataclasses`` alone costs ~6 ms of
+the ``condition`` command's start-up budget.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
-
 from config_reloader.cpu import features as ft
+from config_reloader.cpu._record import Record
 from config_reloader.errors import UnknownFeatureError
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Literal
+
+    View = Literal["cpu", "usable", "kernel"]
+    Scope = Literal["all", "any", "current"]
+else:
+
+    def __getattr__(name: str) -> object:
+        """``View``/``Scope`` at run time: built on first use (importing ``typing`` costs start-up)."""
+        from typing import Literal
+
+        aliases = {"View": Literal["cpu", "usable", "kernel"], "Scope": Literal["all", "any", "current"]}
+        if name not in aliases:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        globals().update(aliases)
+        return aliases[name]
+
 
 __all__ = [
     "CpuFeatures",
@@ -25,13 +46,10 @@ __all__ = [
     "resolve_feature",
 ]
 
-View = Literal["cpu", "usable", "kernel"]
-Scope = Literal["all", "any", "current"]
 VIEWS: tuple[View, ...] = ("cpu", "usable", "kernel")
 
 
-@dataclass(frozen=True)
-class CpuFeatures:
+class CpuFeatures(Record):
     """Features of one CPU, in three views (canonical names).
 
     Attributes:
@@ -47,17 +65,61 @@ class CpuFeatures:
         core_type: hybrid core type from leaf 0x1A (``"core"``/``"atom"``) or ``None``.
     """
 
+    _fields = ("cpu", "cpu_view", "usable", "kernel", "levels", "leaves", "xcr0", "xcr0_source", "core_type")
+    _nocompare = frozenset({"leaves"})
+    __slots__ = (
+        "core_type",
+        "cpu",
+        "cpu_view",
+        "kernel",
+        "leaves",
+        "levels",
+        "usable",
+        "xcr0",
+        "xcr0_source",
+    )
+    __match_args__ = (
+        "cpu",
+        "cpu_view",
+        "usable",
+        "kernel",
+        "levels",
+        "leaves",
+        "xcr0",
+        "xcr0_source",
+        "core_type",
+    )
     cpu: int
     cpu_view: frozenset[str]
     usable: frozenset[str]
     kernel: frozenset[str] | None
     levels: frozenset[str]
-    leaves: Mapping[tuple[int, int], tuple[int, int, int, int]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-    xcr0: int | None = None
-    xcr0_source: str | None = None
-    core_type: str | None = None
+    leaves: Mapping[tuple[int, int], tuple[int, int, int, int]]
+    xcr0: int | None
+    xcr0_source: str | None
+    core_type: str | None
+
+    def __init__(
+        self,
+        cpu: int,
+        cpu_view: frozenset[str],
+        usable: frozenset[str],
+        kernel: frozenset[str] | None,
+        levels: frozenset[str],
+        leaves: Mapping[tuple[int, int], tuple[int, int, int, int]] | None = None,
+        xcr0: int | None = None,
+        xcr0_source: str | None = None,
+        core_type: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "cpu", cpu)
+        object.__setattr__(self, "cpu_view", cpu_view)
+        object.__setattr__(self, "usable", usable)
+        object.__setattr__(self, "kernel", kernel)
+        object.__setattr__(self, "levels", levels)
+        object.__setattr__(self, "leaves", {} if leaves is None else leaves)
+        object.__setattr__(self, "xcr0", xcr0)
+        object.__setattr__(self, "xcr0_source", xcr0_source)
+        object.__setattr__(self, "core_type", core_type)
 
     def view(self, view: View) -> frozenset[str] | None:
         """The names of one view (``None`` = that view is unknown for this CPU)."""
@@ -70,8 +132,7 @@ class CpuFeatures:
         raise ValueError(f"view must be one of {VIEWS}, not {view!r}")
 
 
-@dataclass(frozen=True)
-class MachineFeatures:
+class MachineFeatures(Record):
     """Features of every CPU of one machine.
 
     Attributes:
@@ -86,13 +147,34 @@ class MachineFeatures:
         hostname: where the data comes from, if known.
     """
 
+    _fields = ("arch", "backend", "cpus", "notes", "affinity", "current_cpu", "hostname")
+    __slots__ = ("affinity", "arch", "backend", "cpus", "current_cpu", "hostname", "notes")
+    __match_args__ = ("arch", "backend", "cpus", "notes", "affinity", "current_cpu", "hostname")
     arch: str
     backend: str
     cpus: Mapping[int, CpuFeatures | None]
-    notes: tuple[str, ...] = ()
-    affinity: frozenset[int] | None = None
-    current_cpu: int | None = None
-    hostname: str | None = None
+    notes: tuple[str, ...]
+    affinity: frozenset[int] | None
+    current_cpu: int | None
+    hostname: str | None
+
+    def __init__(
+        self,
+        arch: str,
+        backend: str,
+        cpus: Mapping[int, CpuFeatures | None],
+        notes: tuple[str, ...] = (),
+        affinity: frozenset[int] | None = None,
+        current_cpu: int | None = None,
+        hostname: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "arch", arch)
+        object.__setattr__(self, "backend", backend)
+        object.__setattr__(self, "cpus", cpus)
+        object.__setattr__(self, "notes", notes)
+        object.__setattr__(self, "affinity", affinity)
+        object.__setattr__(self, "current_cpu", current_cpu)
+        object.__setattr__(self, "hostname", hostname)
 
     def targets(self) -> list[int]:
         """CPUs that checks consider, sorted: ``affinity`` if set, else all of ``cpus``."""
@@ -101,8 +183,7 @@ class MachineFeatures:
         return sorted(self.affinity)
 
 
-@dataclass(frozen=True)
-class FeatureCheck:
+class FeatureCheck(Record):
     """Answer of :func:`check_features`.
 
     Attributes:
@@ -113,12 +194,31 @@ class FeatureCheck:
         view: the view used; scope: the scope used.
     """
 
+    _fields = ("result", "per_cpu", "missing", "unknown_cpus", "view", "scope")
+    __slots__ = ("missing", "per_cpu", "result", "scope", "unknown_cpus", "view")
+    __match_args__ = ("result", "per_cpu", "missing", "unknown_cpus", "view", "scope")
     result: bool | None
     per_cpu: Mapping[int, bool | None]
     missing: Mapping[int, tuple[str, ...]]
     unknown_cpus: tuple[int, ...]
     view: str
     scope: str
+
+    def __init__(
+        self,
+        result: bool | None,
+        per_cpu: Mapping[int, bool | None],
+        missing: Mapping[int, tuple[str, ...]],
+        unknown_cpus: tuple[int, ...],
+        view: str,
+        scope: str,
+    ) -> None:
+        object.__setattr__(self, "result", result)
+        object.__setattr__(self, "per_cpu", per_cpu)
+        object.__setattr__(self, "missing", missing)
+        object.__setattr__(self, "unknown_cpus", unknown_cpus)
+        object.__setattr__(self, "view", view)
+        object.__setattr__(self, "scope", scope)
 
 
 def resolve_feature(name: str) -> str:

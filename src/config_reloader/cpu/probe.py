@@ -1,13 +1,13 @@
 """Probing this machine: choose a backend, read every CPU, add the kernel view.
 
-Keep imports light: ctypes is only imported by the backends when they run.
+Keep imports light (``config-reloader condition`` start-up budget): ctypes is only imported by the
+backends when they run; ``logging`` only when a log record is emitted; ``os.uname()`` instead of
+``platform``.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import platform
 from collections.abc import Iterable, Mapping
 
 from config_reloader.cpu import cpuid as cp
@@ -26,15 +26,14 @@ __all__ = [
     "systemd_has_feature",
 ]
 
-log = logging.getLogger(__name__)
-
 BACKENDS = ("cpuid-stub", "dev-cpu", "glibc", "proc-cpuinfo")
 """x86 backends in the order they are tried (``hwcaps`` is the only arm64 backend)."""
 
 
 def machine_arch(machine: str | None = None) -> str:
-    """systemd's architecture name for ``platform.machine()`` (``x86_64`` -> ``x86-64``)."""
-    m = machine or platform.machine()
+    """systemd's architecture name for the kernel's machine name (``os.uname().machine``, what
+    ``platform.machine()`` returns): ``x86_64`` -> ``x86-64``."""
+    m = machine or os.uname().machine
     return {
         "x86_64": "x86-64",
         "amd64": "x86-64",
@@ -184,6 +183,14 @@ def _proc(
     return out, ["proc-cpuinfo: cpu and usable views approximated by the kernel flags"]
 
 
+def _log_unavailable(exc: BackendUnavailable) -> None:
+    import logging  # only when a backend is refused: the common path never imports logging
+
+    logging.getLogger(__name__).debug(
+        "cpu backend unavailable", extra={"backend": exc.backend, "reason": exc.reason}
+    )
+
+
 def probe_machine(
     *,
     cpus: Iterable[int] | None = None,
@@ -215,7 +222,7 @@ def probe_machine(
     possible = topology.possible_cpus(sysfs_root) or frozenset()
     targets = sorted(set(cpus) if cpus is not None else (possible | aff))
     kernel = read_proc_cpuinfo(proc_root)
-    hostname = platform.node() or None
+    hostname = os.uname().nodename or None
     if arch == "arm64":
         from config_reloader.cpu import hwcaps
 
@@ -260,7 +267,7 @@ def probe_machine(
             else:
                 got, more = _proc(targets, kernel)
         except BackendUnavailable as exc:
-            log.debug("cpu backend unavailable", extra={"backend": exc.backend, "reason": exc.reason})
+            _log_unavailable(exc)
             notes.append(f"{exc.backend} unavailable: {exc}")
             last = exc
             continue
