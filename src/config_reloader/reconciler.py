@@ -614,6 +614,7 @@ class Reloader:
                     extra={"err": msg, "reason": reason, "cfg_in": self.options.config_file},
                     exc_info=not isinstance(exc, ConfigReloaderError | OSError),
                 )
+            self._adopt_next = False
             return False
         if self._apply_error is not None:
             self._apply_error = None
@@ -637,6 +638,7 @@ class Reloader:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("content changed", extra={"digest": desired.hex()[:16], "reason": reason})
             await self._notify()
+        self._adopt_next = False
         return True
 
     async def render_once(self) -> Snapshot:
@@ -738,8 +740,8 @@ class Reloader:
             self._adopt_next = False
             self.applied = self.desired
             self._mark_ready()
+        # A discarded (raced) initial pass keeps _adopt_next: the first pass that counts adopts.
         await self._apply(None, reason="initial", source=source)
-        self._adopt_next = False
         next_resync = loop.time() + self.options.watch_interval
         while True:
             timeout = max(0.0, next_resync - loop.time())

@@ -58,12 +58,11 @@ class FakeSource:
     def hint(self, *paths: str, rescan: bool = False) -> None:
         self.queue.put_nowait(ChangeBatch(paths=frozenset(paths), rescan=rescan, reason="test"))
 
-    races: list[bool]
+    races: list[bool] = []  # noqa: RUF012 (tests assign a list per instance, or patch the class)
 
     def drain(self) -> bool:
         """Scripted ``ChangeSource.drain()``: pops ``races`` (True = a write raced the apply)."""
-        races = self.__dict__.setdefault("races", [])
-        return races.pop(0) if races else False
+        return self.races.pop(0) if self.races else False
 
 
 def read_or_empty(path: str) -> bytes:
@@ -509,3 +508,24 @@ async def test_apply_racing_forever_is_applied_after_the_bound(
         h.source.hint(str(h.cfg))
         await asyncio.sleep(0.02)
     assert h.action.ok == [b"v1", b"v2"]
+
+
+async def test_initial_reload_false_adopts_even_when_the_first_pass_raced(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run(initial_reload=False) (``run``'s child was started with this content): a discarded
+    first pass must not lose the adoption, or the next pass reloads the unchanged content."""
+    first_pass_races: list[bool] = [True]
+    monkeypatch.setattr(FakeSource, "races", first_pass_races)  # the initial pass is discarded
+    h = harness()
+    await h.start(initial_reload=False)
+    await wait_until(lambda: not first_pass_races, timeout=10)
+    assert not h.reloader.ready
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.reloader.ready, timeout=10)
+    h.source.hint(str(h.cfg), rescan=True)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 3, timeout=10)
+    assert h.action.seen == []
+    write(h.cfg, b"v2")
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.action.ok == [b"v2"], timeout=10)
