@@ -7,15 +7,20 @@ Each subcommand lives in its own module of this package and exposes::
 
 Engines are imported inside ``run`` so that ``config-reloader condition`` never pays for aiohttp,
 prometheus_client or the inotify layer (DESIGN §7: start within 1.3x of a bare interpreter).
+For the same budget, ``argparse`` is imported only when a parser is built: a ``condition`` command
+line made of assignments only is parsed by ``condition.parse_fast`` (argparse, its gettext
+look-ups and ``locale`` cost ~4 ms, a third of the budget); anything else goes through argparse.
 This package is the only place that maps our exceptions to exit statuses and messages.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
-from collections.abc import Sequence
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
 
 __all__ = ["build_parser", "main"]
 
@@ -38,16 +43,23 @@ def _version() -> str:
         return "0+unknown"
 
 
-class _VersionAction(argparse.Action):
-    """Prints the version lazily (importlib.metadata costs ~10 ms; only pay when asked)."""
+def _version_action() -> type[argparse.Action]:
+    """The ``--version`` action class (defined on first use: argparse is imported lazily)."""
+    import argparse
 
-    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kw: object):
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
-                         help="print the version and exit")
+    class _VersionAction(argparse.Action):
+        """Prints the version lazily (importlib.metadata costs ~10 ms; only pay when asked)."""
 
-    def __call__(self, parser: argparse.ArgumentParser, *a: object, **kw: object) -> None:
-        print(f"config-reloader {_version()}")
-        parser.exit()
+        def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kw: object):
+            super().__init__(
+                option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print the version and exit"
+            )
+
+        def __call__(self, parser: argparse.ArgumentParser, *a: object, **kw: object) -> None:
+            print(f"config-reloader {_version()}")
+            parser.exit()
+
+    return _VersionAction
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -59,6 +71,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             so ``condition`` does not pay for building the ``watch`` and ``run`` parsers);
             ``None`` registers all of them.
     """
+    import argparse
+    import importlib
+
     parser = argparse.ArgumentParser(
         prog="config-reloader",
         description=(
@@ -67,7 +82,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             "(condition, cpu-features), or do both as a small supervisor (run)."
         ),
     )
-    parser.add_argument("--version", action=_VersionAction)
+    parser.add_argument("--version", action=_version_action())
     # dest is not "command": `run -- COMMAND ARGS...` stores the child's argv under that name.
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
     for name, module in _SUBCOMMANDS:
@@ -82,12 +97,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     first = args_list[0] if args_list else None
-    parser = build_parser(first if first in dict(_SUBCOMMANDS) else None)
-    args = parser.parse_args(args_list)
-    func = getattr(args, "func", None)
-    if func is None:
-        parser.print_help(sys.stderr)
-        return 2
+    args: object = None
+    if first == "condition":  # the start-up-critical command: skip argparse when it can
+        from config_reloader.cli.condition import parse_fast
+
+        args = parse_fast(args_list[1:])
+    if args is None:
+        parser = build_parser(first if first in dict(_SUBCOMMANDS) else None)
+        args = parser.parse_args(args_list)
+        if getattr(args, "func", None) is None:
+            parser.print_help(sys.stderr)
+            return 2
+    func = getattr(args, "func")  # noqa: B009 (args is argparse's Namespace or the fast path's)
     try:
         return int(func(args))
     except KeyboardInterrupt:

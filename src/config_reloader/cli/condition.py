@@ -12,41 +12,102 @@ Under ``--systemd-compat`` input errors exit 1, like ``systemd-analyze condition
 ``--exec-condition`` (for systemd's ``ExecCondition=``): 0 start, 1 skip (a condition failed),
 255 fail the unit (an assert failed or the input is wrong).
 
-Module-level imports are stdlib-only and light (start-up budget: 1.3x ``python -c pass``); the
-engine is imported in :func:`run`.
+Start-up budget (issue 3: within 1.3x ``python -c pass``): module-level imports are ``sys`` only;
+argparse is imported by :func:`register` and the engine by :func:`run`. A command line made of
+assignments only (the common ``ExecCondition=`` case) is parsed by :func:`parse_fast` without
+argparse; the option defaults live in one table, :data:`DEFAULTS`, used by both parsers (a test
+checks that they agree).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import Any, Literal
+
     from config_reloader.conditions.evaluate import Verdict
 
-__all__ = ["register", "run"]
+__all__ = ["DEFAULTS", "ConditionArgs", "parse_fast", "register", "run"]
+
+#: Option defaults (attribute name -> value), shared by the argparse parser and :func:`parse_fast`.
+DEFAULTS: dict[str, object] = {
+    "unit": None,
+    "json": False,
+    "view": "usable",
+    "cpus": "all",
+    "cpu_data": None,
+    "systemd_compat": False,
+    "exec_condition": False,
+    "quiet": False,
+}
 
 
-class _IntermixedParser(argparse.ArgumentParser):
-    """Accepts options after assignments (``condition A=1 --json B=2``), as getopt-style
-    ``systemd-analyze condition`` does; plain argparse stops the ``*`` positional at the first
-    option."""
+class ConditionArgs:
+    """The parsed command line when :func:`parse_fast` could parse it (the attributes of the
+    argparse namespace: ``assignments``, every key of :data:`DEFAULTS`, and ``func``)."""
 
-    _inner = False
+    assignments: list[str]
+    unit: str | None
+    json: bool
+    view: Literal["cpu", "usable", "kernel"]
+    cpus: Literal["all", "any", "current"]
+    cpu_data: str | None
+    systemd_compat: bool
+    exec_condition: bool
+    quiet: bool
 
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-        if self._inner:  # parse_known_intermixed_args calls back into parse_known_args
-            return super().parse_known_args(args, namespace)
-        self._inner = True
-        try:
-            return super().parse_known_intermixed_args(args, namespace)
-        finally:
-            self._inner = False
+    def __init__(self, assignments: list[str]) -> None:
+        self.__dict__.update(DEFAULTS)
+        self.assignments = assignments
+        self.func = run
+
+    def __repr__(self) -> str:
+        return f"ConditionArgs({vars(self)!r})"
+
+
+def parse_fast(argv: Sequence[str]) -> ConditionArgs | None:
+    """Parse ``condition`` arguments without argparse when they are all assignments.
+
+    Args:
+        argv: the arguments after ``condition``.
+
+    Returns:
+        The same values argparse would give, or ``None`` when argparse is needed: no argument, or
+        any argument starting with ``-`` (an option, ``--help``, ``--``).
+    """
+    if not argv or any(a.startswith("-") for a in argv):
+        return None
+    return ConditionArgs(list(argv))
+
+
+def _intermixed_parser_class() -> type[argparse.ArgumentParser]:
+    import argparse
+
+    class _IntermixedParser(argparse.ArgumentParser):
+        """Accepts options after assignments (``condition A=1 --json B=2``), as getopt-style
+        ``systemd-analyze condition`` does; plain argparse stops the ``*`` positional at the first
+        option."""
+
+        _inner = False
+
+        def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+            if self._inner:  # parse_known_intermixed_args calls back into parse_known_args
+                return super().parse_known_args(args, namespace)
+            self._inner = True
+            try:
+                return super().parse_known_intermixed_args(args, namespace)
+            finally:
+                self._inner = False
+
+    return _IntermixedParser
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``condition`` parser."""
+    """Add the ``condition`` parser (its defaults are :data:`DEFAULTS`)."""
     p = subparsers.add_parser(
         "condition",
         help="evaluate systemd-style Condition*=/Assert*= (CPU features checked on every CPU)",
@@ -67,7 +128,6 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--unit",
         metavar="FILE",
-        default=None,
         help="read the Condition*/Assert* lines of the [Unit] section of a unit file and of its "
         "drop-ins (FILE.d/*.conf)",
     )
@@ -75,21 +135,18 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--view",
         choices=("cpu", "usable", "kernel"),
-        default="usable",
         help="CPU feature view: raw CPUID bit, usable (CPUID + OS-enabled state, "
         "default), or /proc/cpuinfo token",
     )
     p.add_argument(
         "--cpus",
         choices=("all", "any", "current"),
-        default="all",
         help="CPUs that must have a CPU feature: all of the affinity mask (default), "
         "any of them, or the current one",
     )
     p.add_argument(
         "--cpu-data",
         metavar="FILE",
-        default=None,
         help="evaluate CPUFeature/Architecture on a capture (our JSON or `cpuid -r` "
         "output) instead of this machine",
     )
@@ -106,11 +163,11 @@ def register(subparsers: Any) -> None:
         "255 fail the unit (an assert failed or the input is wrong)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing, only set the exit status")
-    p.set_defaults(func=run)
-    p.__class__ = _IntermixedParser
+    p.set_defaults(func=run, **DEFAULTS)
+    p.__class__ = _intermixed_parser_class()
 
 
-def _error(args: argparse.Namespace, exc: Exception) -> int:
+def _error(args: argparse.Namespace | ConditionArgs, exc: Exception) -> int:
     status = 255 if args.exec_condition else 1 if args.systemd_compat else 2
     if args.json:
         import json
@@ -169,7 +226,7 @@ def _print_json(verdict: Verdict) -> None:
     print(json.dumps(doc, indent=2, default=str))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace | ConditionArgs) -> int:
     """Parse, evaluate, print; return the exit status (0 pass, 1 fail, 2 bad input)."""
     from config_reloader.conditions.evaluate import EvalOptions, evaluate
     from config_reloader.conditions.parse import parse_assignments, parse_unit_file
