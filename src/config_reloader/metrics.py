@@ -13,10 +13,14 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
+
+if TYPE_CHECKING:
+    from config_reloader.webconfig import WebConfig
 
 __all__ = ["ReloaderMetrics", "StatusServer", "SupervisorMetrics", "parse_listen_address"]
 
@@ -233,6 +237,8 @@ class StatusServer:
         registry: the registry served on ``/metrics``.
         ready: readiness predicate (e.g. "the first reload succeeded").
         not_ready_reason: text of the 503 answer (default ``"not ready"``).
+        web_config: ``--web-config-file`` settings (TLS, basic auth, headers, rate limit;
+            :mod:`config_reloader.webconfig`); ``None`` = plain HTTP, no auth.
 
     Raises:
         ValueError: bad ``listen_address``.
@@ -246,8 +252,10 @@ class StatusServer:
         *,
         ready: Callable[[], bool],
         not_ready_reason: Callable[[], str] | None = None,
+        web_config: WebConfig | None = None,
     ) -> None:
         self.host, self._requested_port = parse_listen_address(listen_address)
+        self.web_config = web_config
         self.registry = registry
         self.ready = ready
         self.not_ready_reason = not_ready_reason
@@ -273,7 +281,15 @@ class StatusServer:
         """Bind and serve; afterwards ``.port`` is the bound port."""
         if self._runner is not None:
             raise RuntimeError("StatusServer already started")
-        app = web.Application()
+        ssl_context = None
+        middlewares = []
+        if self.web_config is not None:
+            from config_reloader.webconfig import WebGuard
+
+            guard = WebGuard(self.web_config)
+            ssl_context = guard.server_context()
+            middlewares.append(guard.middleware())
+        app = web.Application(middlewares=middlewares)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/ready", self._ready)
@@ -290,9 +306,9 @@ class StatusServer:
                     )
                 else:
                     sock = socket.create_server(("", self._requested_port))
-                site = web.SockSite(runner, sock)
+                site = web.SockSite(runner, sock, ssl_context=ssl_context)
             else:
-                site = web.TCPSite(runner, self.host, self._requested_port)
+                site = web.TCPSite(runner, self.host, self._requested_port, ssl_context=ssl_context)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -301,7 +317,10 @@ class StatusServer:
         addresses = runner.addresses
         if addresses:
             self.port = int(addresses[0][1])
-        log.info("status server listening", extra={"host": self.host or "*", "port": self.port})
+        log.info(
+            "status server listening",
+            extra={"host": self.host or "*", "port": self.port, "tls": ssl_context is not None},
+        )
 
     async def stop(self) -> None:
         """Stop serving (idempotent)."""

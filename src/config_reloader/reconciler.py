@@ -137,6 +137,9 @@ class ReloaderOptions:
     ``None`` = no verification."""
     listen_address: str | None = None
     """``--listen-address``: ``host:port`` for /metrics /healthz /ready; ``None`` = off."""
+    web_config_file: str | None = None
+    """``--web-config-file``: exporter-toolkit web config (TLS, basic auth) for the status server;
+    ``None`` = plain HTTP. Read when the server starts (:func:`config_reloader.webconfig.load_web_config`)."""
     statefulset_ordinal_from_envvar: str | None = "POD_NAME"
     """``--statefulset-ordinal-from-envvar``: the trailing digits of this env var are exposed to
     ``$(VAR)`` expansion as ``STATEFULSET_ORDINAL_NUMBER`` (prometheus-operator main.go)."""
@@ -176,7 +179,7 @@ class ReloaderOptions:
                 f"ReloaderOptions.reload_signal must be a signal number, got {self.reload_signal!r}"
             )
         # Paths are absolute after option parsing (docs/INTERFACES.md).
-        for name in ("config_file", "config_envsubst_file", "pid_file"):
+        for name in ("config_file", "config_envsubst_file", "pid_file", "web_config_file"):
             value = getattr(self, name)
             if value is not None:
                 if not value:
@@ -685,7 +688,14 @@ class Reloader:
             if o.listen_address:
                 from config_reloader.metrics import StatusServer
 
-                self._server = StatusServer(o.listen_address, self.registry, ready=lambda: self.ready)
+                web_config = None
+                if o.web_config_file:
+                    from config_reloader.webconfig import load_web_config
+
+                    web_config = await asyncio.to_thread(load_web_config, o.web_config_file)
+                self._server = StatusServer(
+                    o.listen_address, self.registry, ready=lambda: self.ready, web_config=web_config
+                )
                 await self._server.start()
             if o.config_file is None and not o.watched_dirs:
                 log.warning("nothing to be watched: no config file and no watched directory")

@@ -246,7 +246,7 @@ async def test_drop_in_flags_healthz_and_process_metrics_without_created(tmp_pat
         assert b'"level": "debug"' in b"".join(lines) + err  # --log-level=all = debug
 
 
-async def test_web_config_with_settings_is_refused_at_start(tmp_path: Path) -> None:
+async def test_web_config_with_missing_certificate_is_refused_at_start(tmp_path: Path) -> None:
     cfg = tmp_path / "prometheus.yml"
     atomic_replace(cfg, b"v1")
     web = tmp_path / "web.yml"
@@ -258,5 +258,5 @@ async def test_web_config_with_settings_is_refused_at_start(tmp_path: Path) -> N
         async with asyncio.timeout(30):
             _, err = await proc.communicate()
         assert proc.returncode == 2
-        assert b"--web-config-file" in err and b"not supported" in err
+        assert b"web config" in err and b"cannot load the server certificate" in err
         assert ep.reloads == []

@@ -319,8 +319,8 @@ class _PrintVersion(argparse.Action):
 def add_compat_arguments(parser: argparse.ArgumentParser) -> None:
     """prometheus-config-reloader flags that do not map to an option of ours (research
     reloader-anchors §2.1): ``--version``, ``--short-version``, ``--auto-gomemlimit-ratio``
-    (accepted, no effect) and ``--web-config-file`` (empty or settings-free files only, checked
-    by :func:`check_web_config_file`)."""
+    (accepted, no effect) and ``--web-config-file`` (checked at start by
+    :func:`check_web_config_file`)."""
     c = parser.add_argument_group("prometheus-config-reloader compatibility")
     c.add_argument("--version", action=_PrintVersion)
     c.add_argument("--short-version", action=_PrintVersion, short=True)
@@ -336,36 +336,25 @@ def add_compat_arguments(parser: argparse.ArgumentParser) -> None:
         "--web-config-file",
         metavar="PATH",
         default="",
-        help="exporter-toolkit web config (TLS, basic auth) for the status server: NOT SUPPORTED "
-        "yet; accepted only if empty or free of settings, otherwise the start fails",
+        help="exporter-toolkit web config for the status server: TLS (cert_file, key_file, "
+        "client_auth_type, client_ca_file, client_allowed_sans, min/max_version), "
+        "basic_auth_users (bcrypt), headers, rate_limit; errors exit 2 at start",
     )
 
 
 def check_web_config_file(path: str) -> None:
-    """Refuse a ``--web-config-file`` we would silently ignore.
-
-    TLS and basic auth for ``--listen-address`` are not implemented; serving plain HTTP to a
-    user who asked for TLS or a password would be worse than not starting. An empty path, or a
-    file holding no settings (blank, comments, ``{}``, ``null``, ``~``), is accepted.
+    """Load ``--web-config-file`` once at start so that a mistake exits 2 with a clear message
+    (prometheus-config-reloader validates it at start too). Empty path = no web config.
 
     Raises:
-        ValueError: the file cannot be read, or it has settings (the message says what to do).
+        ValueError: (:class:`~config_reloader.webconfig.WebConfigError`) unreadable file, invalid
+            YAML, unknown or unsupported field, or a certificate/key that does not load.
     """
     if not path:
         return
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError as exc:
-        raise ValueError(f"--web-config-file: cannot read {path}: {exc.strerror}") from None
-    body = " ".join(line.split("#", 1)[0].strip() for line in text.splitlines()).strip()
-    if body in ("", "{}", "null", "~", "---"):
-        return
-    raise ValueError(
-        f"--web-config-file {path}: TLS and basic auth for the status server are not supported "
-        "yet; remove the flag (or empty the file) and protect --listen-address another way, "
-        "e.g. bind it to 127.0.0.1 or a pod-local address"
-    )
+    from config_reloader.webconfig import load_web_config
+
+    load_web_config(path)
 
 
 def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
@@ -408,6 +397,7 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             reload_signal=args.reload_signal,
             runtimeinfo_url=args.runtimeinfo_url or None,
             listen_address=args.listen_address or None,
+            web_config_file=getattr(args, "web_config_file", "") or None,
             statefulset_ordinal_from_envvar=args.statefulset_ordinal_from_envvar or None,
             strict_env=args.strict_env,
             validate_command=validate,

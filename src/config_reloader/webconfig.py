@@ -1,0 +1,642 @@
+"""``--web-config-file``: TLS, basic auth, headers and rate limit for the status server.
+
+The file format is the Prometheus exporter-toolkit web configuration (prometheus/exporter-toolkit
+docs/web-configuration.md), the one prometheus-config-reloader reads with the same flag:
+
+* ``tls_server_config``: ``cert_file``/``key_file`` (or inline ``cert``/``key``),
+  ``client_auth_type`` (``NoClientCert`` default, ``VerifyClientCertIfGiven``,
+  ``RequireAndVerifyClientCert``), ``client_ca_file`` (or inline ``client_ca``),
+  ``client_allowed_sans``, ``min_version``/``max_version`` (``TLS10``..``TLS13``; default
+  ``TLS12``..``TLS13``), ``prefer_server_cipher_suites``;
+* ``http_server_config``: ``headers`` (the five security headers the toolkit allows),
+  ``http2`` (accepted; aiohttp serves HTTP/1.1 only);
+* ``basic_auth_users``: user -> bcrypt hash (``$2a$``/``$2b$``/``$2y$``);
+* ``rate_limit``: ``interval`` (Go duration between requests, 0 = off) and ``burst``.
+
+Refused with a clear error instead of being half-honoured: ``cipher_suites`` and
+``curve_preferences`` (Go names that do not map onto OpenSSL's), and the client-auth types that
+accept certificates without verifying them (``RequestClientCert``, ``RequireAnyClientCert``).
+Unknown keys are errors, as in the toolkit's strict YAML decoding. Relative file names are
+resolved against the directory of the web config file.
+
+What is re-read while running: certificate, key and client CA files when they change (checked at
+each TLS handshake, so a rotated certificate is served without a restart), and the web config
+file itself at each request for users, headers and rate limit; a file that became invalid is
+logged once and the previous settings stay. A change of the TLS policy itself (turning TLS on or
+off, client auth, versions) needs a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+import ssl
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+__all__ = ["WebConfig", "WebConfigError", "WebGuard", "load_web_config"]
+
+log = logging.getLogger(__name__)
+
+_TOP_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"}
+_TLS_KEYS = {
+    "cert",
+    "key",
+    "client_ca",
+    "cert_file",
+    "key_file",
+    "client_auth_type",
+    "client_ca_file",
+    "client_allowed_sans",
+    "min_version",
+    "max_version",
+    "cipher_suites",
+    "prefer_server_cipher_suites",
+    "curve_preferences",
+}
+_HTTP_KEYS = {"http2", "headers"}
+_RATE_KEYS = {"interval", "burst"}
+# Headers the toolkit lets a web config set (docs/web-configuration.md), canonical spelling.
+_ALLOWED_HEADERS = {
+    h.lower(): h
+    for h in (
+        "Content-Security-Policy",
+        "X-Frame-Options",
+        "X-Content-Type-Options",
+        "X-XSS-Protection",
+        "Strict-Transport-Security",
+    )
+}
+_TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+_CLIENT_AUTH = {
+    "": ssl.CERT_NONE,
+    "NoClientCert": ssl.CERT_NONE,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
+_UNVERIFIED_CLIENT_AUTH = ("RequestClientCert", "RequireAnyClientCert")
+_BCRYPT_PREFIXES = (b"$2a$", b"$2b$", b"$2y$")
+_dummy_hash: bytes | None = None
+
+
+def _dummy() -> bytes:
+    """A bcrypt hash of a random password (cost 10): a user that does not exist costs as much
+    time as a wrong password, so user names cannot be probed by timing."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        import bcrypt
+
+        _dummy_hash = bcrypt.hashpw(os.urandom(16), bcrypt.gensalt(10))
+    return _dummy_hash
+
+
+class WebConfigError(ValueError):
+    """The web config file is unreadable, not valid YAML, or asks for something we do not do.
+
+    The message names the file and the key.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """``tls_server_config`` with paths made absolute (inline PEM kept as text)."""
+
+    cert_file: str | None
+    key_file: str | None
+    cert: str | None
+    key: str | None
+    client_ca_file: str | None
+    client_ca: str | None
+    verify_mode: ssl.VerifyMode
+    client_allowed_sans: tuple[str, ...]
+    min_version: ssl.TLSVersion
+    max_version: ssl.TLSVersion
+    prefer_server_cipher_suites: bool
+
+    def files(self) -> tuple[str, ...]:
+        return tuple(f for f in (self.cert_file, self.key_file, self.client_ca_file) if f)
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """A parsed web config file.
+
+    Attributes:
+        path: the file (absolute).
+        tls: TLS settings, ``None`` = plain HTTP.
+        headers: extra response headers (canonical names).
+        users: basic-auth user -> bcrypt hash; empty = no authentication.
+        rate_interval: seconds between requests of the token bucket (0 = no rate limit).
+        rate_burst: bucket size.
+    """
+
+    path: str
+    tls: TlsSettings | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    users: Mapping[str, bytes] = field(default_factory=dict)
+    rate_interval: float = 0.0
+    rate_burst: int = 0
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A server :class:`ssl.SSLContext` for :attr:`tls` (``None`` without TLS).
+
+        Raises:
+            WebConfigError: a certificate, key or CA cannot be loaded.
+        """
+        if self.tls is None:
+            return None
+        return _build_context(self.tls, self.path)
+
+
+def _where(path: str, key: str) -> str:
+    return f"web config {path}: {key}"
+
+
+def _bad(path: str, key: str, problem: str) -> WebConfigError:
+    return WebConfigError(_where(path, key) + problem)
+
+
+def _mapping(value: Any, path: str, key: str, allowed: set[str]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _bad(path, key, " must be a mapping")
+    unknown = sorted(str(k) for k in value if k not in allowed)
+    if unknown:
+        known = ", ".join(sorted(allowed))
+        raise _bad(path, key, f": unknown field(s) {', '.join(unknown)} (known: {known})")
+    return value
+
+
+def _string(value: Any, path: str, key: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _bad(path, key, " must be a string")
+    return value
+
+
+def _file(value: Any, base: str, path: str, key: str) -> str | None:
+    name = _string(value, path, key)
+    if name is None:
+        return None
+    return name if os.path.isabs(name) else os.path.join(base, name)
+
+
+def _parse_tls(raw: Any, path: str, base: str) -> TlsSettings | None:
+    t = _mapping(raw, path, "tls_server_config", _TLS_KEYS)
+    if not t:
+        return None
+    for key in ("cipher_suites", "curve_preferences"):
+        if t.get(key):
+            raise WebConfigError(
+                f"{_where(path, 'tls_server_config.' + key)} is not supported (Go names do not map "
+                "onto OpenSSL's); remove it to use OpenSSL's defaults"
+            )
+    cert_file = _file(t.get("cert_file"), base, path, "tls_server_config.cert_file")
+    key_file = _file(t.get("key_file"), base, path, "tls_server_config.key_file")
+    cert_pem = _string(t.get("cert"), path, "tls_server_config.cert")
+    key_pem = _string(t.get("key"), path, "tls_server_config.key")
+    if cert_file and cert_pem:
+        raise _bad(path, "tls_server_config", ": give cert or cert_file, not both")
+    if key_file and key_pem:
+        raise _bad(path, "tls_server_config", ": give key or key_file, not both")
+    has_cert, has_key = bool(cert_file or cert_pem), bool(key_file or key_pem)
+    if has_cert != has_key:
+        missing = "key_file (or key)" if has_cert else "cert_file (or cert)"
+        raise _bad(path, "tls_server_config", f": missing {missing}")
+    auth_name = _string(t.get("client_auth_type"), path, "tls_server_config.client_auth_type") or ""
+    if auth_name in _UNVERIFIED_CLIENT_AUTH:
+        raise WebConfigError(
+            f"{_where(path, 'tls_server_config.client_auth_type')} {auth_name} accepts client "
+            "certificates without verifying them: not supported; use RequireAndVerifyClientCert "
+            "(or VerifyClientCertIfGiven) with client_ca_file"
+        )
+    if auth_name not in _CLIENT_AUTH:
+        raise WebConfigError(
+            f"{_where(path, 'tls_server_config.client_auth_type')}: unknown value {auth_name!r} "
+            f"(one of {', '.join(k for k in _CLIENT_AUTH if k)})"
+        )
+    verify_mode = _CLIENT_AUTH[auth_name]
+    ca_file = _file(t.get("client_ca_file"), base, path, "tls_server_config.client_ca_file")
+    ca = _string(t.get("client_ca"), path, "tls_server_config.client_ca")
+    if ca_file and ca:
+        raise WebConfigError(
+            f"{_where(path, 'tls_server_config')}: give client_ca or client_ca_file, not both"
+        )
+    if (ca_file or ca) and verify_mode == ssl.CERT_NONE:
+        raise WebConfigError(
+            f"{_where(path, 'tls_server_config')}: a client CA is configured without a client_auth_type "
+            "that verifies (RequireAndVerifyClientCert or VerifyClientCertIfGiven)"
+        )
+    if verify_mode != ssl.CERT_NONE and not (ca_file or ca):
+        raise WebConfigError(
+            f"{_where(path, 'tls_server_config')}: client_auth_type {auth_name} needs client_ca_file"
+        )
+    sans_raw = t.get("client_allowed_sans") or []
+    if not isinstance(sans_raw, list) or not all(isinstance(s, str) for s in sans_raw):
+        raise WebConfigError(
+            f"{_where(path, 'tls_server_config.client_allowed_sans')} must be a list of strings"
+        )
+    if sans_raw and verify_mode != ssl.CERT_REQUIRED:
+        raise WebConfigError(
+            f"{_where(path, 'tls_server_config.client_allowed_sans')} needs client_auth_type "
+            "RequireAndVerifyClientCert (otherwise a client may send no certificate at all)"
+        )
+    versions = []
+    for key, default in (("min_version", "TLS12"), ("max_version", "TLS13")):
+        name = _string(t.get(key), path, "tls_server_config." + key) or default
+        if name not in _TLS_VERSIONS:
+            raise WebConfigError(
+                f"{_where(path, 'tls_server_config.' + key)}: unknown version {name!r} "
+                f"(one of {', '.join(_TLS_VERSIONS)})"
+            )
+        versions.append(_TLS_VERSIONS[name])
+    if versions[0] > versions[1]:
+        raise _bad(path, "tls_server_config", ": min_version is above max_version")
+    prefer = t.get("prefer_server_cipher_suites", True)
+    if not isinstance(prefer, bool):
+        raise WebConfigError(
+            f"{_where(path, 'tls_server_config.prefer_server_cipher_suites')} must be true or false"
+        )
+    if not has_cert:
+        # The toolkit treats a tls_server_config without certificate as "TLS off"; settings that
+        # only make sense with TLS must not be silently dropped.
+        if verify_mode != ssl.CERT_NONE or sans_raw:
+            raise WebConfigError(
+                f"{_where(path, 'tls_server_config')}: client authentication needs cert_file and key_file"
+            )
+        return None
+    return TlsSettings(
+        cert_file=cert_file,
+        key_file=key_file,
+        cert=cert_pem,
+        key=key_pem,
+        client_ca_file=ca_file,
+        client_ca=ca,
+        verify_mode=verify_mode,
+        client_allowed_sans=tuple(sans_raw),
+        min_version=versions[0],
+        max_version=versions[1],
+        prefer_server_cipher_suites=prefer,
+    )
+
+
+def _parse_headers(raw: Any, path: str) -> dict[str, str]:
+    h = _mapping(raw, path, "http_server_config", _HTTP_KEYS)
+    if "http2" in h and not isinstance(h["http2"], bool):
+        raise _bad(path, "http_server_config.http2", " must be true or false")
+    headers_raw = h.get("headers") or {}
+    if not isinstance(headers_raw, dict):
+        raise _bad(path, "http_server_config.headers", " must be a mapping")
+    headers: dict[str, str] = {}
+    for name, value in headers_raw.items():
+        canonical = _ALLOWED_HEADERS.get(str(name).lower())
+        if canonical is None:
+            raise WebConfigError(
+                f"{_where(path, 'http_server_config.headers')}: header {name!r} may not be set "
+                f"(allowed: {', '.join(sorted(_ALLOWED_HEADERS.values()))})"
+            )
+        text = _string(value, path, f"http_server_config.headers.{name}")
+        if text is None:
+            continue  # blank = unset
+        if canonical == "X-Frame-Options" and text.lower() not in ("deny", "sameorigin"):
+            raise WebConfigError(
+                f"{_where(path, 'X-Frame-Options')}: must be deny or sameorigin, got {text!r}"
+            )
+        if canonical == "X-Content-Type-Options" and text.lower() != "nosniff":
+            raise _bad(path, "X-Content-Type-Options", f": must be nosniff, got {text!r}")
+        headers[canonical] = text
+    return headers
+
+
+def _parse_users(raw: Any, path: str) -> dict[str, bytes]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _bad(path, "basic_auth_users", " must be a mapping of user to bcrypt hash")
+    users: dict[str, bytes] = {}
+    for user, hashed in raw.items():
+        if not isinstance(user, str) or not isinstance(hashed, str):
+            raise _bad(path, "basic_auth_users", ": user names and hashes must be strings")
+        h = hashed.encode()
+        if not h.startswith(_BCRYPT_PREFIXES) or len(h) != 60:
+            raise WebConfigError(
+                f"{_where(path, 'basic_auth_users.' + user)}: not a bcrypt hash "
+                "(expected $2y$/$2b$/$2a$..., e.g. from `htpasswd -nBC 10 \"\" | tr -d ':\\n'`)"
+            )
+        users[user] = h
+    return users
+
+
+def _parse_rate(raw: Any, path: str) -> tuple[float, int]:
+    from config_reloader.durations import parse_duration
+
+    r = _mapping(raw, path, "rate_limit", _RATE_KEYS)
+    if not r:
+        return 0.0, 0
+    interval_raw = r.get("interval", 0)
+    try:
+        interval = parse_duration(str(interval_raw)) if interval_raw else 0.0
+    except ValueError as exc:
+        raise _bad(path, "rate_limit.interval", f": {exc}") from None
+    burst = r.get("burst", 0)
+    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 0:
+        raise _bad(path, "rate_limit.burst", " must be an integer >= 0")
+    if interval > 0 and burst == 0:
+        raise _bad(path, "rate_limit", ": burst must be >= 1 when interval is set")
+    return interval, burst
+
+
+def load_web_config(path: str) -> WebConfig:
+    """Read and check ``path`` (also loads the TLS material once, so errors surface at start).
+
+    Args:
+        path: the web config file; relative names inside it are relative to its directory.
+
+    Returns:
+        The :class:`WebConfig`. An empty file (or ``{}``) = plain HTTP, no auth.
+
+    Raises:
+        WebConfigError: unreadable file, invalid YAML, unknown or unsupported field, bad value,
+            or a certificate/key/CA that does not load.
+    """
+    import yaml
+
+    path = os.path.abspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise WebConfigError(f"web config {path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise WebConfigError(f"web config {path}: not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise WebConfigError(f"web config {path}: invalid YAML: {exc}") from None
+    top = _mapping(data, path, "the top level", _TOP_KEYS)
+    base = os.path.dirname(path)
+    interval, burst = _parse_rate(top.get("rate_limit"), path)
+    cfg = WebConfig(
+        path=path,
+        tls=_parse_tls(top.get("tls_server_config"), path, base),
+        headers=_parse_headers(top.get("http_server_config"), path),
+        users=_parse_users(top.get("basic_auth_users"), path),
+        rate_interval=interval,
+        rate_burst=burst,
+    )
+    cfg.ssl_context()  # load the certificate now: a typo must fail at start, not at the first scrape
+    return cfg
+
+
+def _build_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = tls.min_version
+    ctx.maximum_version = tls.max_version
+    if tls.prefer_server_cipher_suites:
+        ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    try:
+        if tls.cert is not None or tls.key is not None:
+            _load_inline_chain(ctx, tls)
+        else:
+            assert tls.cert_file is not None
+            ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise WebConfigError(f"web config {path}: cannot load the server certificate/key: {exc}") from None
+    if tls.verify_mode != ssl.CERT_NONE:
+        try:
+            if tls.client_ca is not None:
+                ctx.load_verify_locations(cadata=tls.client_ca)
+            else:
+                ctx.load_verify_locations(cafile=tls.client_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise WebConfigError(f"web config {path}: cannot load the client CA: {exc}") from None
+        ctx.verify_mode = tls.verify_mode
+    return ctx
+
+
+def _load_inline_chain(ctx: ssl.SSLContext, tls: TlsSettings) -> None:
+    """``ssl`` loads chains from files only: inline PEM goes through a private temp dir."""
+    with tempfile.TemporaryDirectory(prefix="config-reloader-tls-") as d:  # mode 0700
+        cert_path = tls.cert_file
+        key_path = tls.key_file
+        if tls.cert is not None:
+            cert_path = os.path.join(d, "cert.pem")
+            with open(os.open(cert_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(tls.cert)
+        if tls.key is not None:
+            key_path = os.path.join(d, "key.pem")
+            with open(os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(tls.key)
+        assert cert_path is not None
+        ctx.load_cert_chain(cert_path, key_path)
+
+
+FileIdentity = tuple[int, int, int, int] | None
+
+
+def _identity(path: str) -> FileIdentity:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class WebGuard:
+    """Applies a :class:`WebConfig` to a running aiohttp server, re-reading it when it changes.
+
+    Args:
+        config: the config loaded at start (:func:`load_web_config`).
+        clock: monotonic seconds (the rate limiter's clock).
+    """
+
+    def __init__(self, config: WebConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._clock = clock
+        self._config_id = _identity(config.path)
+        self._failed_id: FileIdentity = None
+        self._tls_ids = {f: _identity(f) for f in config.tls.files()} if config.tls else {}
+        self._context = config.ssl_context()
+        self._ok_cache: dict[tuple[str, bytes], bytes] = {}  # (user, sha256(password)) -> hash
+        self._tokens = float(config.rate_burst)
+        self._refilled = clock()
+
+    # --- TLS ------------------------------------------------------------------------------------
+    def server_context(self) -> ssl.SSLContext | None:
+        """The context to give the server (``None`` = plain HTTP). Its SNI callback swaps in a
+        fresh context when the certificate, key or CA files changed (rotation without restart)."""
+        if self._context is None:
+            return None
+        outer = self.config.ssl_context()
+        assert outer is not None
+
+        def on_hello(sslobj: Any, server_name: str | None, ctx: ssl.SSLContext) -> None:
+            current = self._current_context()
+            if current is not ctx:
+                sslobj.context = current
+
+        outer.sni_callback = on_hello
+        self._context = outer
+        return outer
+
+    def _current_context(self) -> ssl.SSLContext:
+        assert self._context is not None and self.config.tls is not None
+        ids = {f: _identity(f) for f in self.config.tls.files()}
+        if ids != self._tls_ids:
+            self._tls_ids = ids
+            try:
+                fresh = _build_context(self.config.tls, self.config.path)
+            except WebConfigError as exc:
+                log.error(
+                    "reloading TLS certificate failed; serving the previous one", extra={"err": str(exc)}
+                )
+            else:
+                log.info("TLS certificate reloaded", extra={"cfg_path": self.config.path})
+                fresh.sni_callback = self._context.sni_callback
+                self._context = fresh
+        return self._context
+
+    # --- per request ----------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        ident = _identity(self.config.path)
+        if ident == self._config_id or ident == self._failed_id:
+            return
+        try:
+            fresh = load_web_config(self.config.path)
+        except WebConfigError as exc:
+            self._failed_id = ident
+            log.error(
+                "web config changed but is invalid; keeping the previous settings", extra={"err": str(exc)}
+            )
+            return
+        if (fresh.tls is None) != (self.config.tls is None) or (
+            fresh.tls is not None and self.config.tls is not None and fresh.tls != self.config.tls
+        ):
+            log.warning(
+                "web config: TLS policy changes take effect after a restart", extra={"cfg_path": fresh.path}
+            )
+            fresh = WebConfig(
+                path=fresh.path,
+                tls=self.config.tls,
+                headers=fresh.headers,
+                users=fresh.users,
+                rate_interval=fresh.rate_interval,
+                rate_burst=fresh.rate_burst,
+            )
+        self._config_id = ident
+        self._failed_id = None
+        if fresh.users != self.config.users:
+            self._ok_cache.clear()
+        if (fresh.rate_interval, fresh.rate_burst) != (self.config.rate_interval, self.config.rate_burst):
+            self._tokens = float(fresh.rate_burst)
+            self._refilled = self._clock()
+        self.config = fresh
+
+    def _rate_ok(self) -> bool:
+        cfg = self.config
+        if cfg.rate_interval <= 0:
+            return True
+        now = self._clock()
+        self._tokens = min(float(cfg.rate_burst), self._tokens + (now - self._refilled) / cfg.rate_interval)
+        self._refilled = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def _sans_ok(self, request: web.Request) -> bool:
+        tls = self.config.tls
+        if tls is None or not tls.client_allowed_sans:
+            return True
+        transport = request.transport
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        cert = ssl_object.getpeercert() if ssl_object is not None else None
+        if not cert:
+            return False
+        names = {str(value) for _kind, value in cert.get("subjectAltName", ())}
+        return any(s in names for s in tls.client_allowed_sans)
+
+    async def _auth_ok(self, request: web.Request) -> bool:
+        users = self.config.users
+        if not users:
+            return True
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        user, sep, password = decoded.partition(":")
+        if not sep:
+            return False
+        key = (user, hashlib.sha256(password.encode()).digest())
+        hashed = users.get(user)
+        cached = self._ok_cache.get(key)
+        if cached is not None and hashed is not None and hmac.compare_digest(cached, hashed):
+            return True
+        ok = await asyncio.to_thread(_checkpw, password.encode(), hashed or _dummy())  # ~50 ms: off the loop
+        ok = ok and hashed is not None
+        if ok and hashed is not None:
+            if len(self._ok_cache) > 1024:
+                self._ok_cache.clear()
+            self._ok_cache[key] = hashed
+        return ok
+
+    def middleware(self) -> Any:
+        """The aiohttp middleware: rate limit, client SAN check and basic auth, then the handler;
+        adds the configured headers to every answer."""
+
+        @web.middleware
+        async def guard(
+            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ) -> web.StreamResponse:
+            return await self._guard(request, handler)
+
+        return guard
+
+    async def _guard(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        self._refresh()
+        headers = self.config.headers
+        if not self._rate_ok():
+            response: web.StreamResponse = web.Response(status=429, text="Too Many Requests\n")
+        elif not self._sans_ok(request):
+            response = web.Response(status=403, text="client certificate SAN not allowed\n")
+        elif not await self._auth_ok(request):
+            response = web.Response(status=401, text="Unauthorized\n", headers={"WWW-Authenticate": "Basic"})
+        else:
+            response = await handler(request)
+        for name, value in headers.items():
+            with contextlib.suppress(RuntimeError):  # headers already sent (streaming responses)
+                response.headers[name] = value
+        return response
+
+
+def _checkpw(password: bytes, hashed: bytes) -> bool:
+    import bcrypt
+
+    try:
+        return bool(bcrypt.checkpw(password, hashed))
+    except ValueError:
+        return False
