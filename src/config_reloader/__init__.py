@@ -9,7 +9,10 @@ prometheus_client or the inotify layer.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "Reloader",

@@ -35,7 +35,9 @@ Tree::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+TYPE_CHECKING = False  # collections.abc is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "AtomicWriteError",

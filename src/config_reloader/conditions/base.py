@@ -1,16 +1,20 @@
 """Types shared by the checks: :class:`Outcome`, :class:`Context`, :class:`CheckError`.
 
-Kept tiny and free of ``dataclasses`` so that ``config-reloader condition`` with only
-``ConditionCPUFeature=`` imports nothing it does not need (start-up budget, DESIGN §7).
+Kept tiny and free of ``dataclasses`` and ``typing`` so that ``config-reloader condition`` with
+only ``ConditionCPUFeature=`` imports nothing it does not need (start-up budget, DESIGN §7).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
 
+from config_reloader.conditions._record import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from config_reloader.cpu import MachineFeatures
 
 __all__ = ["CheckError", "Context", "Outcome"]
@@ -21,8 +25,8 @@ class CheckError(Exception):
     its negation: systemd's ``CONDITION_ERROR``)."""
 
 
-class Outcome(NamedTuple):
-    """Un-negated answer of a check.
+class Outcome(Record):
+    """Un-negated answer of a check (immutable).
 
     Attributes:
         value: the answer to the question the type asks (before ``!``).
@@ -30,9 +34,17 @@ class Outcome(NamedTuple):
         detail: machine-readable facts (JSON-serialisable), e.g. ``{"memory_bytes": 123}``.
     """
 
+    _fields = ("value", "reason", "detail")
+    __slots__ = ("detail", "reason", "value")
+    __match_args__ = ("value", "reason", "detail")
     value: bool
     reason: str
     detail: Mapping[str, object]
+
+    def __init__(self, value: bool, reason: str, detail: Mapping[str, object]) -> None:
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "detail", detail)
 
 
 class Context:

@@ -5,9 +5,11 @@ A module of its own so that evaluating only CPU features does not import the oth
 
 from __future__ import annotations
 
-from typing import Any
-
 from config_reloader.conditions.base import CheckError, Context, Outcome
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["check_cpu_feature"]
 

@@ -15,14 +15,15 @@ systemd.unit(5) "Conditions and Asserts".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Literal
-
 from config_reloader.conditions._record import Record
 from config_reloader.conditions.parse import Condition
 from config_reloader.errors import ConditionSyntaxError
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Literal
+
     from config_reloader.cpu import MachineFeatures
 
 __all__ = [

@@ -28,13 +28,16 @@ src/analyze/analyze-condition.c (v252) for the type table.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Sequence
-from typing import Literal
-
 from config_reloader.conditions._record import Record
 from config_reloader.conditions.specifiers import SpecifierError, UnitName, expand
 from config_reloader.errors import ConditionSyntaxError, UnknownConditionError
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Literal
+
+    Kind = Literal["Condition", "Assert"]
 
 __all__ = [
     "PATH_TYPES",
@@ -48,8 +51,6 @@ __all__ = [
     "simplify_path",
     "split_name",
 ]
-
-Kind = Literal["Condition", "Assert"]
 
 #: Every condition type systemd 252 accepts (src/shared/condition.c, v252), without the
 #: ``Condition``/``Assert`` prefix. Later types (Fraction, Version, MachineTag, PathIsSocket,
@@ -412,6 +413,8 @@ def parse_unit_text(
         raw = raw.strip()
         where = f"{filename}:{start}"
         if raw.startswith("["):
+            import re  # unit files only (start-up budget of the command line case)
+
             m = re.match(_SECTION_PATTERN, raw)
             if not m:
                 raise ConditionSyntaxError(f"{where}: malformed section header {raw!r}", text=raw, line=start)

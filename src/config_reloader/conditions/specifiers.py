@@ -12,9 +12,12 @@ were checked one by one against ``systemd-analyze condition`` of systemd 252.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 from config_reloader.errors import ConditionSyntaxError
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["SpecifierError", "UnitName", "expand"]
 

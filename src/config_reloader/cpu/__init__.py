@@ -16,7 +16,8 @@ Names are imported lazily so that importing this package does not import ctypes.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 
 __all__ = [
     "BACKENDS",
@@ -42,7 +43,7 @@ __all__ = [
 _LAZY = {
     "BACKENDS": "probe",
     "CpuFeatures": "model",
-    "CpuidProvider": "cpuid",
+    "CpuidProvider": "provider",
     "FeatureCheck": "model",
     "MachineFeatures": "model",
     "Scope": "model",
@@ -61,8 +62,10 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from config_reloader.cpu.capture import dump_capture, load_capture, parse_capture
-    from config_reloader.cpu.cpuid import CpuidProvider, TableProvider
+    from config_reloader.cpu.cpuid import TableProvider
     from config_reloader.cpu.model import (
         CpuFeatures,
         FeatureCheck,
@@ -74,6 +77,7 @@ if TYPE_CHECKING:
         resolve_feature,
     )
     from config_reloader.cpu.probe import BACKENDS, probe_machine, systemd_has_feature
+    from config_reloader.cpu.provider import CpuidProvider
     from config_reloader.cpu.topology import format_cpulist, parse_cpulist
 
 

@@ -30,14 +30,20 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, TypeVar
 
 from config_reloader.cpu import features as ft
 from config_reloader.errors import BackendUnavailable
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any, TypeVar
+
+    from config_reloader.cpu.provider import CpuidProvider as CpuidProvider
+
+    T = TypeVar("T")
+
 __all__ = [
-    "CpuidProvider",
     "DevCpuProvider",
     "GlibcCpuFeatures",
     "LeafKey",
@@ -56,18 +62,6 @@ LeafKey = tuple[int, int]
 _ZERO: Regs = (0, 0, 0, 0)
 _REG_INDEX = {"eax": 0, "ebx": 1, "ecx": 2, "edx": 3}
 _EXT = 0x80000000
-
-
-class CpuidProvider(Protocol):
-    """CPUID of one CPU (the contract of docs/INTERFACES.md)."""
-
-    def cpuid(self, leaf: int, subleaf: int) -> tuple[int, int, int, int]:
-        """EAX, EBX, ECX, EDX of CPUID(EAX=leaf, ECX=subleaf)."""
-        ...
-
-    def xgetbv(self, xcr: int = 0) -> int | None:
-        """XCR[xcr] (64 bits), or ``None`` when this provider cannot know it."""
-        ...
 
 
 class TableProvider:
@@ -252,7 +246,6 @@ class StubCpuid:
 
 
 # --- running on each CPU --------------------------------------------------------------------------
-T = TypeVar("T")
 
 
 def run_pinned(cpus: Iterable[int], fn: Callable[[int], T]) -> dict[int, T | None]:

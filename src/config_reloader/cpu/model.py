@@ -26,11 +26,11 @@ else:
 
     def __getattr__(name: str) -> object:
         """``View``/``Scope`` at run time: built on first use (importing ``typing`` costs start-up)."""
+        if name not in ("View", "Scope"):  # checked first: the import system probes __path__ etc.
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         from typing import Literal
 
         aliases = {"View": Literal["cpu", "usable", "kernel"], "Scope": Literal["all", "any", "current"]}
-        if name not in aliases:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         globals().update(aliases)
         return aliases[name]
 

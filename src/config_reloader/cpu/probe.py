@@ -8,13 +8,16 @@ backends when they run; ``logging`` only when a log record is emitted; ``os.unam
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
 
 from config_reloader.cpu import cpuid as cp
 from config_reloader.cpu import features as ft
 from config_reloader.cpu import topology
 from config_reloader.cpu.model import CpuFeatures, MachineFeatures
 from config_reloader.errors import BackendUnavailable
+
+TYPE_CHECKING = False  # collections.abc is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 __all__ = [
     "BACKENDS",

@@ -9,7 +9,10 @@ the thread's mask), Intel SDM vol. 2A CPUID leaf 1 EBX[31:24] (initial APIC ID),
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+
+TYPE_CHECKING = False  # collections.abc is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 __all__ = [
     "CORE_TYPES",
@@ -74,7 +77,9 @@ def format_cpulist(cpus: Iterable[int]) -> str:
 
 def _read_list(sysfs_root: str, name: str) -> frozenset[int] | None:
     try:
-        with open(os.path.join(sysfs_root, "devices/system/cpu", name), encoding="ascii") as fh:
+        with open(
+            os.path.join(sysfs_root, "devices/system/cpu", name), encoding="utf-8"
+        ) as fh:  # ASCII text; utf-8 needs no codec import
             return parse_cpulist(fh.read())
     except (OSError, ValueError):
         return None

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import config_reloader
 from config_reloader.cli import build_parser, main
 from config_reloader.cli.condition import DEFAULTS, ConditionArgs, parse_fast
 
@@ -40,6 +42,7 @@ HEAVY = (
 FAST_PATH_HEAVY = (*HEAVY, "argparse", "gettext", "locale")
 
 ASSIGNMENT = "ConditionCPUFeature=avx2"
+SRC = str(Path(config_reloader.__file__).resolve().parent.parent)
 
 # Runs the CLI like the console script does, then prints every module name it imported that the
 # bare interpreter had not (the modules of the interpreter and of site are in `before`).
@@ -56,9 +59,15 @@ raise SystemExit(status)
 """
 
 
-def _imports_of(*argv: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+def _imports_of(*argv: str, bare: bool = False) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run the CLI in a child; ``bare``: without ``site`` (``python -S``), like an interpreter whose
+    site-packages import nothing at start-up, so that ``typing``/``re`` are not already there."""
+    code = _CHILD
+    if bare:
+        code = f"import sys; sys.path.insert(0, {SRC!r})\n{_CHILD}"
+    flags = ["-S"] if bare else []
     proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, *argv], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, *flags, "-c", code, *argv], capture_output=True, text=True, timeout=60, check=False
     )
     mods = {line[7:] for line in proc.stderr.splitlines() if line.startswith("MODULE ")}
     assert "config_reloader.cli" in mods, proc.stderr  # the marker lines were written
@@ -76,6 +85,14 @@ def test_condition_cpu_feature_imports_nothing_heavy() -> None:
     assert _banned(mods, FAST_PATH_HEAVY) == []
     # it did evaluate on the CPUs (not a shortcut that skipped the probe)
     assert {"config_reloader.cpu.probe", "config_reloader.cpu.cpuid"} <= mods
+
+
+def test_condition_cpu_feature_needs_neither_typing_nor_re() -> None:
+    """Without site's imports (python -S): typing (~3 ms with its dependencies) and re (~3 ms) are
+    not pulled in by us; annotations are strings and typing is imported under TYPE_CHECKING only."""
+    proc, mods = _imports_of("condition", ASSIGNMENT, bare=True)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert _banned(mods, (*FAST_PATH_HEAVY, "typing", "re", "enum")) == []
 
 
 def test_condition_with_options_uses_argparse_but_still_nothing_heavy() -> None:
