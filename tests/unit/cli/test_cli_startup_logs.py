@@ -1,0 +1,69 @@
+"""``config_reloader.logs``: importing it costs nothing on the start-up path (no logging, json,
+urllib), and the lazily built formatters still write logfmt / JSON with the ``extra=`` fields."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from config_reloader import logs
+
+
+def test_import_pulls_in_no_logging() -> None:
+    code = (
+        "import sys; before = set(sys.modules); import config_reloader.logs; "
+        "print(' '.join(sorted(set(sys.modules) - before)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    assert "config_reloader.logs" in out
+    assert [m for m in out if m.split(".")[0] in ("logging", "json", "urllib", "typing")] == []
+
+
+@pytest.fixture
+def restore_logger() -> Iterator[logging.Logger]:
+    logger = logging.getLogger("config_reloader")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield logger
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
+
+
+def test_logfmt_and_json_output(restore_logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    logs.setup_logging("logfmt", "debug", stream)
+    logging.getLogger("config_reloader.reconciler").info(
+        "reload triggered", extra={"cfg_path": "/etc/a b.yaml", "attempt": 2}
+    )
+    line = stream.getvalue().strip()
+    assert 'caller=reconciler msg="reload triggered"' in line
+    assert 'cfg_path="/etc/a b.yaml" attempt=2' in line and line.startswith("ts=")
+    assert isinstance(restore_logger.handlers[0].formatter, logs.LogfmtFormatter)
+
+    stream = io.StringIO()
+    logs.setup_logging("json", "warn", stream)
+    log = logging.getLogger("config_reloader.cpu.probe")
+    log.info("not shown at warn")
+    log.warning("cpu backend unavailable", extra={"backend": "dev-cpu"})
+    (doc,) = [json.loads(x) for x in stream.getvalue().splitlines()]
+    assert doc["level"] == "warn" and doc["backend"] == "dev-cpu" and doc["caller"] == "cpu.probe"
+    assert len(restore_logger.handlers) == 1  # replaced, not added
+
+
+def test_bad_arguments_and_redaction() -> None:
+    with pytest.raises(ValueError, match="log format"):
+        logs.setup_logging("xml")
+    with pytest.raises(ValueError, match="log level"):
+        logs.setup_logging("logfmt", "trace")
+    assert logs.redact_url("http://u:pw@h:9090/-/reload") == "http://***@h:9090/-/reload"
+    assert logs.redact_url("http://h/-/reload") == "http://h/-/reload"
+    with pytest.raises(AttributeError):
+        _ = logs.NoSuchFormatter  # type: ignore[attr-defined]
