@@ -66,4 +66,4 @@ def test_bad_arguments_and_redaction() -> None:
     assert logs.redact_url("http://u:pw@h:9090/-/reload") == "http://***@h:9090/-/reload"
     assert logs.redact_url("http://h/-/reload") == "http://h/-/reload"
     with pytest.raises(AttributeError):
-        _ = logs.NoSuchFormatter  # type: ignore[attr-defined]
+        _ = logs.NoSuchFormatter
