@@ -12,6 +12,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from dataclasses import Field
     from typing import Any, ClassVar, TypeVar
 
     R = TypeVar("R", bound="Record")
@@ -62,7 +63,10 @@ class Record:
     _fields: ClassVar[tuple[str, ...]] = ()
     #: fields not compared, hashed nor shown in ``repr``
     _nocompare: ClassVar[frozenset[str]] = frozenset()
-    __dataclass_fields__: ClassVar[_DataclassFieldsCompat] = _DataclassFieldsCompat()
+    if TYPE_CHECKING:  # what dataclasses.replace() expects (typeshed's DataclassInstance)
+        __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+    else:
+        __dataclass_fields__ = _DataclassFieldsCompat()
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable (cannot assign {name!r})")
