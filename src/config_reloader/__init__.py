@@ -8,8 +8,6 @@ prometheus_client or the inotify layer.
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     from typing import Any
@@ -36,6 +34,8 @@ def __getattr__(name: str) -> Any:
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'config_reloader' has no attribute {name!r}")
+    import importlib  # here, not at the top: `import config_reloader` stays free (start-up budget)
+
     module, _, attr = target.partition(":")
     mod = importlib.import_module(module)
     value = getattr(mod, attr) if attr else mod
