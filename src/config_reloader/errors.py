@@ -24,6 +24,7 @@ Tree::
     │   └── VerifyFailed              runtime info did not confirm the reload
     ├── ConditionError                input errors in conditions (exit status 2)
     │   ├── ConditionSyntaxError      (.line, .column, .text)
+    │   │   └── SpecifierError        unknown % specifier (systemd drops the assignment)
     │   ├── UnknownConditionError     unknown Condition/Assert type (.suggestions)
     │   ├── UnknownFeatureError       unknown CPU feature name (.name, .suggestions)
     │   └── NotSupportedHere          a type only PID 1 can answer (.type)
@@ -56,6 +57,7 @@ __all__ = [
     "ReloadTimeout",
     "RenderError",
     "SnapshotError",
+    "SpecifierError",
     "SuperviseError",
     "TargetNotFound",
     "TargetNotReady",
@@ -198,6 +200,14 @@ class ConditionSyntaxError(ConditionError):
         self.text = text
         self.line = line
         self.column = column
+
+
+class SpecifierError(ConditionSyntaxError):
+    """An unknown or unresolvable ``%`` specifier (systemd ignores such an assignment).
+
+    Defined here (re-exported by ``conditions.specifiers``) so that parsing a value without ``%``
+    does not import the specifier tables (start-up budget of ``config-reloader condition``).
+    """
 
 
 class UnknownConditionError(ConditionError):

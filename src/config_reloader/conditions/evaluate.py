@@ -15,8 +15,8 @@ systemd.unit(5) "Conditions and Asserts".
 
 from __future__ import annotations
 
-from config_reloader.conditions._record import Record
 from config_reloader.conditions.parse import Condition
+from config_reloader.cpu._record import Record
 from config_reloader.errors import ConditionSyntaxError
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True

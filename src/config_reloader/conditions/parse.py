@@ -28,14 +28,15 @@ src/analyze/analyze-condition.c (v252) for the type table.
 
 from __future__ import annotations
 
-from config_reloader.conditions._record import Record
-from config_reloader.conditions.specifiers import SpecifierError, UnitName, expand
-from config_reloader.errors import ConditionSyntaxError, UnknownConditionError
+from config_reloader.cpu._record import Record
+from config_reloader.errors import ConditionSyntaxError, SpecifierError, UnknownConditionError
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from typing import Literal
+
+    from config_reloader.conditions.specifiers import UnitName
 
     Kind = Literal["Condition", "Assert"]
 
@@ -239,10 +240,13 @@ def _parse_value(
         v = v[1:]
         if not is_path:
             v = v.lstrip(_WHITESPACE)
-    try:
-        v = expand(v, unit)
-    except SpecifierError as exc:
-        raise SpecifierError(f"{source}: {kind}{type_}=: {exc}", text=full_text, line=line) from None
+    if "%" in v:  # specifiers imported only when there is one (start-up budget)
+        from config_reloader.conditions.specifiers import expand
+
+        try:
+            v = expand(v, unit)
+        except SpecifierError as exc:
+            raise SpecifierError(f"{source}: {kind}{type_}=: {exc}", text=full_text, line=line) from None
     if is_path:
         if not v.startswith("/"):
             raise PathNotAcceptedError(
@@ -393,6 +397,8 @@ def parse_unit_text(
     result: list[Condition] = list(initial)
     section: str | None = None
     if unit is None:
+        from config_reloader.conditions.specifiers import UnitName
+
         unit = UnitName(os.path.basename(filename), fragment=filename)
     lines = text.splitlines()
     i = 0
@@ -486,6 +492,8 @@ def parse_unit_file(
         UnknownConditionError, PathNotAcceptedError: see :func:`parse_unit_text`.
     """
     import os.path
+
+    from config_reloader.conditions.specifiers import UnitName
 
     unit = UnitName(os.path.basename(path), fragment=path)
     result = parse_unit_text(

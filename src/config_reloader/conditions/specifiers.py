@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import os
 
-from config_reloader.errors import ConditionSyntaxError
+from config_reloader.errors import SpecifierError
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = ["SpecifierError", "UnitName", "expand"]
-
-
-class SpecifierError(ConditionSyntaxError):
-    """An unknown or unresolvable ``%`` specifier (systemd ignores such an assignment)."""
 
 
 class UnitName:

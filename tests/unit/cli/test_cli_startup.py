@@ -32,6 +32,7 @@ HEAVY = (
     "subprocess",
     "difflib",
     "config_reloader.conditions.checks",
+    "config_reloader.conditions.specifiers",  # only for values with a % specifier
     "config_reloader.conditions.virt",
     "config_reloader.cpu.capture",
     "config_reloader.reconciler",
