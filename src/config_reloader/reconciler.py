@@ -79,9 +79,6 @@ DEFAULT_RELOAD_URL = "http://127.0.0.1:9090/-/reload"
 DEFAULT_RUNTIMEINFO_URL = "http://127.0.0.1:9090/api/v1/status/runtimeinfo"
 """prometheus-config-reloader's ``--runtimeinfo-url`` default."""
 RELOAD_METHODS = ("http", "signal")
-MAX_RACE_DEFER = 5.0
-"""Seconds an apply may be discarded again and again because files keep changing while they are
-read (``ChangeSource.drain()``); then the content is applied anyway (like ``max_open_wait``)."""
 
 
 def _check_duration(name: str, value: float, *, positive: bool = False) -> None:
@@ -376,7 +373,7 @@ class Reloader:
         self._pending = _Pending()
         self._wake: asyncio.Event | None = None
         self._desired_at: float | None = None  # monotonic time the desired digest last changed
-        self._raced_since: float | None = None  # monotonic time applies started being discarded
+        self._raced_outcome: bytes | str | None = None  # outcome of the last discarded (raced) pass
         self.last_reload_latency: float | None = None
         """Seconds from the apply that produced the applied digest to its successful reload."""
 
@@ -492,14 +489,11 @@ class Reloader:
             m.watch_errors.inc()
 
     # -- apply: snapshot, render, validate, write --------------------------------------------------
-    def _apply_sync(
-        self, hinted: Sequence[str] | None, *, write: bool = True
-    ) -> tuple[bytes, Rendered | None, Snapshot]:
+    def _apply_sync(self, hinted: Sequence[str] | None) -> tuple[bytes, Rendered | None, Snapshot]:
         """Blocking part of an apply (runs in a worker thread). Returns (desired, rendered, snapshot).
 
-        With ``write=False`` the output is rendered and validated but not written: the caller
-        first asks the change source whether a write raced the read, then calls
-        :meth:`_write_output_sync`.
+        The output is rendered and validated but not written: the caller first asks the change
+        source whether a write raced the read, then calls :meth:`_write_output_sync`.
 
         Raises:
             RenderError: missing/unreadable config file, gzip, strict env, validation failure.
@@ -526,7 +520,7 @@ class Reloader:
                     env=self._env,
                     strict_env=o.strict_env,
                     validate_command=o.validate_command,
-                    write=write,
+                    write=False,
                 )
         snap = self._snapshotter.snapshot(hinted)
         h = hashlib.sha256(b"cr1\xff")
@@ -559,29 +553,25 @@ class Reloader:
                 new_mode = os.stat(o.config_file).st_mode & 0o7777
         write_output(o.config_envsubst_file, rendered, new_mode=new_mode)
 
-    def _raced(self, source: Any) -> bool:
+    def _raced(self, source: Any, outcome: bytes | str) -> bool:
         """True if more hints arrived while the apply read the files (``ChangeSource.drain()``):
         the snapshot/render may show a half-written file, so it is neither written nor reloaded;
-        the next batch applies again. Bounded by :data:`MAX_RACE_DEFER` seconds so that a file
-        written continuously cannot starve reloads forever."""
+        the next batch applies again.
+
+        ``outcome`` is the pass's desired digest (or its error text). Two raced passes in a row
+        with the same outcome are accepted: the content was read twice, identically, around
+        changes that did not alter it (touch/chmod storms, writes elsewhere). A half-written read
+        does not repeat, because the next batch waits for the writer to close the file.
+        """
         drain = getattr(source, "drain", None)
         # drain() processes the kernel's queued events now; a batch the pump already handed over
         # (the owner has not taken it yet) means the same: something changed during the read.
         raced = (drain is not None and bool(drain())) or self._pending.rescan or bool(self._pending.paths)
-        if not raced:
-            self._raced_since = None
+        previous, self._raced_outcome = self._raced_outcome, (outcome if raced else None)
+        if raced and previous is not None and previous == outcome:
+            self._raced_outcome = None
             return False
-        now = self._clock.monotonic()
-        if self._raced_since is None:
-            self._raced_since = now
-        if now - self._raced_since < MAX_RACE_DEFER:
-            return True
-        log.warning(
-            "files keep changing while being read; applying anyway",
-            extra={"max_defer_s": MAX_RACE_DEFER},
-        )
-        self._raced_since = None
-        return False
+        return raced
 
     async def _apply(self, hinted: Sequence[str] | None, *, reason: str, source: Any = None) -> bool:
         """One apply pass; updates ``desired``. Returns False (logged once, counted) on failure.
@@ -592,8 +582,8 @@ class Reloader:
         m = self.metrics
         m.config_apply_operations.inc()
         try:
-            desired, rendered, _snap = await asyncio.to_thread(self._apply_sync, hinted, write=False)
-            if self._raced(source):
+            desired, rendered, _snap = await asyncio.to_thread(self._apply_sync, hinted)
+            if self._raced(source, desired):
                 log.debug("changes arrived while applying; applying again", extra={"reason": reason})
                 return True
             if rendered is not None:
@@ -601,7 +591,7 @@ class Reloader:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # expected: ConfigReloaderError, OSError; anything else is a bug
-            if self._raced(source):
+            if self._raced(source, str(exc)):
                 log.debug("apply failed while files changed; applying again", extra={"err": str(exc)})
                 return False
             m.config_apply_operations_failed.inc()
@@ -655,6 +645,8 @@ class Reloader:
                 half-written is left behind).
         """
         desired, rendered, snap = await asyncio.to_thread(self._apply_sync, None)
+        if rendered is not None:
+            await asyncio.to_thread(self._write_output_sync, rendered)
         self.desired = desired
         if rendered is not None:
             self.last_rendered = rendered
