@@ -167,3 +167,27 @@ def test_options_after_assignments_still_work(capsys: pytest.CaptureFixture[str]
     status = main(["condition", "ConditionPathExists=/", "--json"])
     out = capsys.readouterr().out
     assert status == 0 and out.lstrip().startswith("{") and '"ok": true' in out
+
+
+def test_final_collection_is_skipped_only_for_the_program(capsys: pytest.CaptureFixture[str]) -> None:
+    """main(argv) called by a caller (this test) keeps the caller's garbage collection."""
+    import gc
+
+    frozen = gc.get_freeze_count()
+    assert main(["condition", "ConditionPathExists=/"]) == 0
+    assert gc.get_freeze_count() == frozen
+    capsys.readouterr()
+
+
+def test_program_exit_after_freeze_keeps_output_and_status() -> None:
+    """As a program (`python -m`), output is complete and the status right after gc.freeze()."""
+    for assignment, status in (("ConditionPathExists=/", 0), ("ConditionPathExists=/nonexistent-cr", 1)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "config_reloader", "condition", assignment],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == status, proc.stderr
+        assert proc.stdout.endswith("Conditions succeeded.\n" if status == 0 else "Conditions failed.\n")
