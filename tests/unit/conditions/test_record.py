@@ -8,6 +8,7 @@ import pickle
 import pytest
 
 from config_reloader.conditions import Condition, ConditionResult, EvalOptions, Verdict
+from config_reloader.cpu._record import Record
 
 
 def test_value_semantics() -> None:
@@ -20,7 +21,7 @@ def test_value_semantics() -> None:
     assert repr(c).startswith("Condition(kind='Condition', type='Host'")
     assert pickle.loads(pickle.dumps(c)) == c and copy.deepcopy(c) == c
     with pytest.raises(AttributeError, match="immutable"):
-        c.parameter = "y"  # type: ignore[misc]
+        c.parameter = "y"
     with pytest.raises(TypeError, match="no field"):
         c.replace(bogus=1)
     match c:
@@ -38,9 +39,9 @@ def test_other_types() -> None:
     assert v.as_dict() == {"results": (r,), "conditions_ok": True, "asserts_ok": True}
     assert EvalOptions(view="kernel").replace(cpus="any") == EvalOptions(view="kernel", cpus="any")
     with pytest.raises(TypeError):
-        EvalOptions("kernel")  # type: ignore[misc]  # keyword-only
+        EvalOptions("kernel")  # type: ignore[call-arg]  # keyword-only
 
 
 @pytest.mark.parametrize("cls", [Condition, ConditionResult, Verdict, EvalOptions])
-def test_fields_and_slots_agree(cls: type) -> None:
+def test_fields_and_slots_agree(cls: type[Record]) -> None:
     assert cls._fields and sorted(cls._fields) == sorted(cls.__slots__)

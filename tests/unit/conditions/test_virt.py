@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -19,10 +20,11 @@ def _no_cache() -> Iterator[None]:
 
 
 def fake_files(
-    monkeypatch: pytest.MonkeyPatch, files: dict[str, str], exists: set[str] = frozenset()
-) -> None:  # type: ignore[assignment]
+    monkeypatch: pytest.MonkeyPatch, files: dict[str, str], exists: frozenset[str] = frozenset()
+) -> None:
     monkeypatch.setattr(virt, "_read", lambda path: files.get(path))
-    monkeypatch.setattr(virt.os.path, "exists", lambda path: path in exists or path in files)
+    # virt.os.path is this os.path (modules are shared)
+    monkeypatch.setattr(os.path, "exists", lambda path: path in exists or path in files)
 
 
 def regs(sig: bytes) -> tuple[int, int, int, int]:
@@ -47,7 +49,7 @@ def test_container_wins_over_vm(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_dockerenv_and_unknown_container_value(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(virt.os, "getpid", lambda: 4242)
+    monkeypatch.setattr(os, "getpid", lambda: 4242)
     fake_files(monkeypatch, {}, exists=frozenset({"/.dockerenv"}))
     assert virt.detect_container() == "docker"
     virt.detect_container.cache_clear()

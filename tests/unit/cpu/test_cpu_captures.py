@@ -150,9 +150,9 @@ def test_json_unknown_cpu_and_kernel_flags_roundtrip() -> None:
     )
     m = MachineFeatures("x86-64", "fake", {0: f, 1: None}, affinity=frozenset({0, 1}), current_cpu=0)
     back = parse_capture(dump_capture(m))
-    assert back.cpus[1] is None and back.affinity == {0, 1} and back.current_cpu == 0
+    assert back.cpus[1] is None and back.affinity == frozenset({0, 1}) and back.current_cpu == 0
     b0 = back.cpus[0]
-    assert b0 is not None and b0.kernel == {"fpu", "sse2", "rep_good"} and b0.xcr0 == 0x7
+    assert b0 is not None and b0.kernel == frozenset({"fpu", "sse2", "rep_good"}) and b0.xcr0 == 0x7
     assert b0.usable == f.usable and "avx" in b0.usable
     chk = check_features(back, ["avx"])
     assert chk.result is None and chk.unknown_cpus == (1,)  # CPU 1 unknown, never false

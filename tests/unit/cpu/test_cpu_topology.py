@@ -47,8 +47,8 @@ def test_sysfs_root(tmp_path: Path) -> None:
     d.mkdir(parents=True)
     (d / "online").write_text("0-2,5\n")
     (d / "possible").write_text("0-7\n")
-    assert online_cpus(str(tmp_path)) == {0, 1, 2, 5}
-    assert possible_cpus(str(tmp_path)) == set(range(8))
+    assert online_cpus(str(tmp_path)) == frozenset({0, 1, 2, 5})
+    assert possible_cpus(str(tmp_path)) == frozenset(range(8))
     assert online_cpus(str(tmp_path / "missing")) is None
 
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from config_reloader.cpu import check_features, pin_set
 from config_reloader.cpu import features as ft
-from config_reloader.cpu.cpuid import decode, read_leaves, run_pinned, xcr0_of
-from config_reloader.cpu.model import MachineFeatures
+from config_reloader.cpu.cpuid import Regs, decode, read_leaves, run_pinned, xcr0_of
+from config_reloader.cpu.model import CpuFeatures, MachineFeatures
 from config_reloader.cpu.probe import build_cpu
 
 BASE = [
@@ -35,7 +35,9 @@ V3 = [*BASE, "xsave", "osxsave", "avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "
 V4 = [*V3, "avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"]
 
 
-def cpu_of(n: int, prov: FakeProvider, kernel: list[str] | None = None, source: str = "xgetbv"):
+def cpu_of(
+    n: int, prov: FakeProvider, kernel: list[str] | None = None, source: str = "xgetbv"
+) -> CpuFeatures:
     leaves = read_leaves(prov)
     return build_cpu(n, leaves, xcr0=xcr0_of(prov, leaves), xcr0_source=source, kernel_tokens=kernel)
 
@@ -111,7 +113,7 @@ def test_leaf_7_subleaf_1_only_when_enumerated() -> None:
     assert "avx_vnni" not in decode(leaves, 0x7)[0]
 
 
-def _hybrid_pair():
+def _hybrid_pair() -> tuple[dict[tuple[int, int], Regs], dict[tuple[int, int], Regs]]:
     p_core = leaves_with(V3, max_basic=0x1A, extra={(0x1A, 0): (0x40000001, 0, 0, 0)})
     e_core = leaves_with(V3, max_basic=0x1A, extra={(0x1A, 0): (0x20000001, 0, 0, 0)})
     return p_core, e_core
