@@ -139,8 +139,8 @@ def measure_peer(peer: str, kind: str, ops: int) -> Cell:
 
 
 def run(quick: bool) -> Result:
-    ops = 8 if quick else 25
-    ops_delay = 4 if quick else 10
+    ops = 6 if quick else 25
+    ops_delay = 3 if quick else 10
     res = Result("latency")
     from _common import reloader_available
 

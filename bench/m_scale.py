@@ -130,7 +130,7 @@ def _peer(peer: str, n: int, changes: int) -> list[Cell]:
 
 def run(quick: bool) -> Result:
     sizes = (100, 1000, 10000)
-    changes = 3 if quick else 7
+    changes = 2 if quick else 7
     res = Result("scale")
     ok, why = reloader_available()
     for n in sizes:

@@ -94,7 +94,7 @@ def _peer(peer: str, writes: int) -> list[Cell]:
 
 
 def run(quick: bool) -> Result:
-    writes = 10_000 if quick else 100_000
+    writes = 5_000 if quick else 100_000
     res = Result("storm")
     ok, why = reloader_available()
     if ok:
