@@ -12,7 +12,6 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
-    from dataclasses import Field
     from typing import Any, ClassVar, TypeVar
 
     R = TypeVar("R", bound="Record")
@@ -22,32 +21,6 @@ __all__ = ["Record"]
 
 def _rebuild(cls: type[R], values: dict[str, Any]) -> R:
     return cls(**values)
-
-
-class _DataclassFieldsCompat:
-    """``__dataclass_fields__`` built on first access, so ``dataclasses.replace``/``fields``/
-    ``asdict`` keep working on types that used to be dataclasses (``supervise/gate.py`` calls
-    ``dataclasses.replace(machine, affinity=...)``). Only such callers pay for ``dataclasses``.
-    Prefer ``record.replace(...)``: this shim relies on ``dataclasses._FIELD`` (CPython 3.11-3.13).
-    """
-
-    def __init__(self) -> None:
-        self._cache: dict[type, dict[str, Any]] = {}
-
-    def __get__(self, obj: object, cls: type[Record]) -> dict[str, Any]:
-        got = self._cache.get(cls)
-        if got is None:
-            import dataclasses
-
-            got = {}
-            for name in cls._fields:
-                f = dataclasses.field()
-                f.name = name
-                f.type = object
-                f._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
-                got[name] = f
-            self._cache[cls] = got
-        return got
 
 
 class Record:
@@ -63,11 +36,6 @@ class Record:
     _fields: ClassVar[tuple[str, ...]] = ()
     #: fields not compared, hashed nor shown in ``repr``
     _nocompare: ClassVar[frozenset[str]] = frozenset()
-    if TYPE_CHECKING:  # what dataclasses.replace() expects (typeshed's DataclassInstance)
-        __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
-    else:
-        __dataclass_fields__ = _DataclassFieldsCompat()
-
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable (cannot assign {name!r})")
 

@@ -9,7 +9,6 @@ asserts are an error. The pin set is the set of CPUs in the current affinity mas
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -91,7 +90,7 @@ def gate(
             if machine is None:
                 machine = probe_machine()
             targets = allowed & frozenset(machine.targets())
-            machine = dataclasses.replace(machine, affinity=targets)
+            machine = machine.replace(affinity=targets)
             cpus = frozenset(pin_set(machine, list(required)))
         else:
             cpus = allowed
@@ -104,7 +103,7 @@ def gate(
                 f"no CPU in the affinity mask {format_cpus(allowed)} has all of {', '.join(required)} usable",
             )
         if machine is not None:
-            machine = dataclasses.replace(machine, affinity=cpus)
+            machine = machine.replace(affinity=cpus)
 
     verdict: Verdict | None = None
     if conditions:
@@ -113,7 +112,7 @@ def gate(
         if machine is None and affinity is not None and any(c.type == "CPUFeature" for c in conditions):
             from config_reloader.cpu import probe_machine
 
-            machine = dataclasses.replace(probe_machine(), affinity=allowed)
+            machine = probe_machine().replace(affinity=allowed)
         verdict = evaluate(conditions, EvalOptions(machine=machine))
         failed = [r for r in verdict.results if not r.passed]
         if not verdict.asserts_ok:
