@@ -79,6 +79,9 @@ DEFAULT_RELOAD_URL = "http://127.0.0.1:9090/-/reload"
 DEFAULT_RUNTIMEINFO_URL = "http://127.0.0.1:9090/api/v1/status/runtimeinfo"
 """prometheus-config-reloader's ``--runtimeinfo-url`` default."""
 RELOAD_METHODS = ("http", "signal")
+RACE_RECHECK = 0.005
+"""Seconds to wait before acting on new content, for a racing write's event to be queued
+(events are queued right after the change is visible; see ``Reloader._apply``)."""
 
 
 def _check_duration(name: str, value: float, *, positive: bool = False) -> None:
@@ -374,6 +377,7 @@ class Reloader:
         self._wake: asyncio.Event | None = None
         self._desired_at: float | None = None  # monotonic time the desired digest last changed
         self._raced_outcome: bytes | str | None = None  # outcome of the last discarded (raced) pass
+        self._repeat_accepted = False  # the last pass raced but repeated the previous raced read
         self.last_reload_latency: float | None = None
         """Seconds from the apply that produced the applied digest to its successful reload."""
 
@@ -560,15 +564,19 @@ class Reloader:
 
         ``outcome`` is the pass's desired digest (or its error text). Two raced passes in a row
         with the same outcome are accepted: the content was read twice, identically, around
-        changes that did not alter it (touch/chmod storms, writes elsewhere). A half-written read
-        does not repeat, because the next batch waits for the writer to close the file.
+        changes that did not alter it (touch/chmod storms, writes elsewhere), and only while no
+        file is known to be open for writing (``ChangeSource.open_files``).
         """
         drain = getattr(source, "drain", None)
         # drain() processes the kernel's queued events now; a batch the pump already handed over
         # (the owner has not taken it yet) means the same: something changed during the read.
         raced = (drain is not None and bool(drain())) or self._pending.rescan or bool(self._pending.paths)
         previous, self._raced_outcome = self._raced_outcome, (outcome if raced else None)
-        if raced and previous is not None and previous == outcome:
+        # Never while a writer holds a file open: a batch handed over before the writer started
+        # triggers a second pass at once, which can read the same half-written state again.
+        writing = bool(getattr(source, "open_files", ()))
+        self._repeat_accepted = raced and not writing and previous is not None and previous == outcome
+        if self._repeat_accepted:
             self._raced_outcome = None
             return False
         return raced
@@ -583,7 +591,14 @@ class Reloader:
         m.config_apply_operations.inc()
         try:
             desired, rendered, _snap = await asyncio.to_thread(self._apply_sync, hinted)
-            if self._raced(source, desired):
+            raced = self._raced(source, desired)
+            if not raced and not self._repeat_accepted and desired != self.desired and source is not None:
+                # The kernel queues a write's event just *after* the write is visible (a
+                # truncate, then IN_MODIFY): a read inside that gap sees no event yet. Before
+                # acting on new content, give such an event a moment to arrive.
+                await asyncio.sleep(RACE_RECHECK)
+                raced = self._raced(source, desired)
+            if raced:
                 log.debug("changes arrived while applying; applying again", extra={"reason": reason})
                 return True
             if rendered is not None:

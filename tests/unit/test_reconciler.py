@@ -533,3 +533,23 @@ async def test_initial_reload_false_adopts_even_when_the_first_pass_raced(
     write(h.cfg, b"v2")
     h.source.hint(str(h.cfg))
     await wait_until(lambda: h.action.ok == [b"v2"], timeout=10)
+
+
+async def test_new_content_is_rechecked_for_a_write_whose_event_lags(
+    tmp_path: Path, harness: Callable[..., Harness]
+) -> None:
+    """A write is visible a moment before its inotify event is queued (truncate, then IN_MODIFY):
+    new content is acted on only if a second drain(), RACE_RECHECK seconds later, is still quiet."""
+    out = tmp_path / "out.yml"
+    h = harness(config_envsubst_file=str(out))
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    write(h.cfg, b"")  # what a reader sees right after a truncate
+    h.source.races = [False, True]  # quiet at first; the lagging IN_MODIFY shows up on the recheck
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: not h.source.races, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
+    assert out.read_bytes() == b"v1" and h.action.ok == [b"v1"]
+    write(h.cfg, b"v2")
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.action.ok == [b"v1", b"v2"], timeout=10)

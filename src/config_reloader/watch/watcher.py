@@ -243,6 +243,12 @@ class ChangeSource:
             self._on_readable()
         return self._settler.pending
 
+    @property
+    def open_files(self) -> frozenset[str]:
+        """Paths believed open for writing now (modified or created, not closed yet); call
+        :meth:`drain` first for an up-to-date answer."""
+        return self._settler.open_files
+
     # --- hints ----------------------------------------------------------------------------------
     def _hint(self, path: str, reason: str = "inotify") -> None:
         self._settler.hint(path, reason=reason)
