@@ -236,8 +236,10 @@ class ChangeSource:
         Call it right after snapshotting a batch: a file created or modified *while* the snapshot
         read it (a vim-style save racing a ``delay=0`` batch) has its event queued before the
         snapshot saw the file, so a True answer means "this snapshot may show a half-written file:
-        do not act on it, the next batch re-snapshots". Events are FIFO, so False means the
-        snapshot saw no write that started before it finished reading.
+        do not act on it, the next batch re-snapshots". False is strong but not absolute: the
+        kernel queues an event just *after* its change is visible (a truncate is seen a moment
+        before its IN_MODIFY), so a careful caller drains once more a few ms later before acting
+        (the reconciler does).
         """
         if self._ino is not None and not self._ino.closed:
             self._on_readable()
