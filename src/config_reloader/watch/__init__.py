@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 
+_RACE_RECHECK = 0.005  # seconds; see config_reloader.reconciler.RACE_RECHECK
+
+
 def _split_paths(paths: Sequence[str]) -> tuple[list[str], list[str]]:
     """(files, dirs): a path that is a directory now is watched as one, anything else as a file."""
     files = [os.path.abspath(p) for p in paths if not os.path.isdir(p)]
@@ -113,5 +116,9 @@ async def watch_changes(
             if source.drain():
                 continue  # written to while we read it: the next batch re-snapshots
             if snap.digest != last:
+                # an event is queued just after its change is visible: look once more
+                await asyncio.sleep(_RACE_RECHECK)
+                if source.drain():
+                    continue
                 last = snap.digest
                 yield snap
