@@ -62,7 +62,7 @@ def _ours(writes: int, delay: float) -> list[Cell]:
         Cell("storm reloads sent", tool, "count", [len(arrivals)], note=note),
         Cell("storm CPU", tool, "s", [cpu]),
         Cell(
-            "storm final content after last write",
+            "storm settled after last write",
             tool,
             "ms",
             [final_lat],
@@ -81,15 +81,21 @@ def _peer(peer: str, writes: int) -> list[Cell]:
             n0 = w.count()
             cpu0 = proc_stats(w.pid).cpu_s
             _storm(cfg, writes)
-            w.wait_quiet(0.5, 120)
+            done = now_ns()
+            w.wait_quiet(0.5, DRAIN_CAP)
             cpu = proc_stats(w.pid).cpu_s - cpu0
-            n = w.count() - n0
+            evs = w.snapshot()
+            n = len(evs) - n0
+            drained = (now_ns() - done) / 1e9 < DRAIN_CAP
+            last = (evs[-1][0] - done) / 1e6 if n > 0 else float("nan")
         finally:
             w.close()
     ref = peer == "inotifywait"
+    note = "last event delivered" + ("" if drained else f"; still delivering after {DRAIN_CAP:g} s")
     return [
         Cell("storm events delivered", peer, "count", [n], reference=ref),
         Cell("storm CPU", peer, "s", [cpu], reference=ref),
+        Cell("storm settled after last write", peer, "ms", [last], reference=ref, note=note),
     ]
 
 

@@ -46,7 +46,8 @@ def _fmt(x: float | None, unit: str) -> str:
 def rows(results: list[Result]) -> list[list[str]]:
     out = []
     for res in results:
-        refs = {c.measure: c.med for c in res.cells if c.reference and c.med}
+        # a ratio to a reference at or below zero (events seen before the writer's stamp) means nothing
+        refs = {c.measure: c.med for c in res.cells if c.reference and c.med and c.med > 0}
         for c in res.cells:
             ref = refs.get(c.measure)
             if c.reference:
