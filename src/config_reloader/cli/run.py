@@ -14,7 +14,12 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
-from config_reloader.cli.watch import _duration, add_watch_arguments, parse_signal
+from config_reloader.cli.watch import (
+    add_watch_arguments,
+    cli_registry,
+    parse_duration_arg,
+    parse_signal,
+)
 
 if TYPE_CHECKING:
     from config_reloader.conditions.parse import Condition
@@ -116,7 +121,7 @@ def register(subparsers: Any) -> None:
     )
     s.add_argument(
         "--stop-timeout",
-        type=_duration,
+        type=parse_duration_arg,
         default=10.0,
         metavar="DURATION",
         help="wait this long after the stop signal (or a forwarded SIGTERM/SIGINT/SIGQUIT) before "
@@ -130,7 +135,7 @@ def register(subparsers: Any) -> None:
     )
     s.add_argument(
         "--restart-delay",
-        type=_duration,
+        type=parse_duration_arg,
         default=1.0,
         metavar="DURATION",
         help="wait between an exit and the restart (default: 1s)",
@@ -150,7 +155,7 @@ def register(subparsers: Any) -> None:
     )
     s.add_argument(
         "--ready-delay",
-        type=_duration,
+        type=parse_duration_arg,
         metavar="DURATION",
         help="or: the child is ready this long after it started (default: ready at once)",
     )
@@ -280,6 +285,7 @@ def run(args: argparse.Namespace) -> int:
                 runtimeinfo_url=args.runtimeinfo_url or None,
                 reload_timeout=args.reload_timeout,
                 listen_address=args.listen_address or None,
+                registry=cli_registry() if args.listen_address else None,
             )
         )
     except (RenderError, AtomicWriteError) as exc:

@@ -57,9 +57,6 @@ def parse_duration_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-_duration = parse_duration_arg
-"""Deprecated private alias kept until ``cli/run.py`` imports :func:`parse_duration_arg`."""
-
 
 def parse_signal(text: str) -> int:
     """``SIGHUP``, ``HUP``, ``hup`` or ``1`` -> the signal number.

@@ -229,11 +229,10 @@ def test_web_config_mistakes_or_missing_file_are_refused(tmp_path: Path) -> None
         check_web_config_file(str(tmp_path / "missing.yml"))
 
 
-def test_parse_duration_arg_is_public_and_old_name_kept() -> None:
+def test_parse_duration_arg() -> None:
     from config_reloader.cli import watch
 
     assert watch.parse_duration_arg("1m30s") == 90.0
-    assert watch._duration is watch.parse_duration_arg
     with pytest.raises(argparse.ArgumentTypeError):
         watch.parse_duration_arg("5 parsecs")
 
