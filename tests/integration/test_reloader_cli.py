@@ -33,6 +33,21 @@ async def start_cli(*argv: str) -> asyncio.subprocess.Process:
     )
 
 
+async def sigterm_and_wait(proc: asyncio.subprocess.Process) -> tuple[float, bytes]:
+    """Send SIGTERM and wait (10 s deadline) for the exit: (seconds it took, remaining stderr)."""
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(10):
+        _, err = await proc.communicate()
+    return time.monotonic() - t0, err
+
+
+async def kill_if_running(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
 async def test_init_mode_renders_and_exits_0_without_request(tmp_path: Path) -> None:
     cfg = tmp_path / "in.yml"
     out = tmp_path / "out.yml"
@@ -87,15 +102,9 @@ async def test_sigterm_exits_0_quickly_after_reloading(tmp_path: Path) -> None:
             atomic_replace(cfg, b"v2")
             await ep.wait_for(lambda: len(ep.successful) == 2, timeout=15)
             assert ep.successful[-1].contents[str(cfg)] == b"v2"
-            t0 = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(10):
-                _, err = await proc.communicate()
-            elapsed = time.monotonic() - t0
+            elapsed, err = await sigterm_and_wait(proc)
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await kill_if_running(proc)
         assert proc.returncode == 0, err.decode()
         assert elapsed < 2.0, elapsed
         assert b'"msg": "reload triggered"' in err
@@ -120,15 +129,9 @@ async def test_sigterm_while_retrying_a_down_target_exits_0_quickly(tmp_path: Pa
             async with asyncio.timeout(30):
                 while b"reload failed, retrying" not in await proc.stderr.readline():
                     pass
-            t0 = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(10):
-                await proc.communicate()
-            elapsed = time.monotonic() - t0
+            elapsed, _ = await sigterm_and_wait(proc)
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await kill_if_running(proc)
         assert proc.returncode == 0
         assert elapsed < 2.0, elapsed
     finally:
@@ -169,14 +172,10 @@ async def test_signal_mode_by_process_executable_name(tmp_path: Path) -> None:
             await wait_until(lambda: hups(marker) >= 1, timeout=30)
             atomic_replace(cfg, b"v2")
             await wait_until(lambda: hups(marker) >= 2, timeout=30)
-            proc.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(10):
-                _, err = await proc.communicate()
+            _, err = await sigterm_and_wait(proc)
             assert proc.returncode == 0, err.decode()
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await kill_if_running(proc)
         assert target.returncode is None  # alive: it handled both SIGHUPs
         assert hups(marker) == 2
     finally:
@@ -232,15 +231,9 @@ async def test_drop_in_flags_healthz_and_process_metrics_without_created(tmp_pat
             assert "reloader_reloads_total 1.0" in text
             assert "process_cpu_seconds_total" in text and "process_resident_memory_bytes" in text
             assert "_created" not in text
-            t0 = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(10):
-                _, err = await proc.communicate()
-            elapsed = time.monotonic() - t0
+            elapsed, err = await sigterm_and_wait(proc)
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await kill_if_running(proc)
         assert proc.returncode == 0, (b"".join(lines) + err).decode()
         assert elapsed < 2.0, elapsed
         assert b'"level": "debug"' in b"".join(lines) + err  # --log-level=all = debug
