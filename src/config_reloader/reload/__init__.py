@@ -64,6 +64,12 @@ class ReloadAction(Protocol):
         ...
 
 
+def _require_positive_seconds(name: str, value: float) -> None:
+    """The actions' duration check: ``ValueError`` naming ``name`` unless ``value`` > 0 seconds."""
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0 seconds, got {value!r}")
+
+
 _LAZY = {
     "CommandReload": ".command",
     "HttpReload": ".http",

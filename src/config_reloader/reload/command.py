@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Sequence
 
 from ..errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
+from . import _require_positive_seconds
 
 __all__ = ["CommandReload"]
 
@@ -40,8 +41,7 @@ class CommandReload:
     def __init__(self, argv: Sequence[str], *, timeout: float) -> None:
         if isinstance(argv, str) or not argv:
             raise ValueError("argv must be a non-empty sequence of strings (no shell is used)")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        _require_positive_seconds("timeout", timeout)
         self.argv = tuple(argv)
         self.timeout = timeout
         self.target = f"command {self.argv[0]}"

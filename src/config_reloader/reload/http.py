@@ -27,6 +27,7 @@ import aiohttp
 
 from ..errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
 from ..logs import redact_url
+from . import _require_positive_seconds
 
 __all__ = ["HttpReload", "RuntimeInfo", "fetch_runtimeinfo", "split_credentials"]
 
@@ -113,8 +114,7 @@ class HttpReload:
     method = "http"
 
     def __init__(self, url: str, *, timeout: float, session: aiohttp.ClientSession | None = None) -> None:
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        _require_positive_seconds("timeout", timeout)
         self._url, self._headers = split_credentials(url)
         self.target = redact_url(url)
         self.timeout = timeout

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..errors import ReloadError, ReloadTimeout, TargetNotFound, TargetNotReady
+from . import _require_positive_seconds
 
 __all__ = [
     "PidFile",
@@ -195,8 +196,7 @@ class SignalReload:
         require_handler: bool = True,
     ) -> None:
         self.signal = _signal.Signals(signal)  # ValueError on an unknown number
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        _require_positive_seconds("timeout", timeout)
         self.source = target
         self.timeout = timeout
         self.ready = ready

@@ -25,7 +25,7 @@ import aiohttp
 
 from ..errors import ReloadError, ReloadTimeout, VerifyFailed
 from ..logs import redact_url
-from . import ReloadAction
+from . import ReloadAction, _require_positive_seconds
 from .http import RuntimeInfo, _Client, fetch_runtimeinfo
 
 __all__ = ["VerifiedReload", "parse_rfc3339_ns", "runtimeinfo_ready"]
@@ -119,10 +119,8 @@ class VerifiedReload:
         poll_interval: float = 0.1,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-        if not poll_interval > 0:
-            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
+        _require_positive_seconds("timeout", timeout)
+        _require_positive_seconds("poll_interval", poll_interval)
         self.inner = inner
         self.method = inner.method
         self.url = runtimeinfo_url
