@@ -279,7 +279,7 @@ def _table(header: list[str], rows: list[list[str]]) -> None:
 
 
 def _report(machine: MachineFeatures, names: list[str]) -> dict[str, Any]:
-    from config_reloader.cpu.topology import format_cpulist
+    from config_reloader.cpu import capture
 
     cpus: dict[str, Any] = {}
     for c, f in sorted(machine.cpus.items()):
@@ -308,12 +308,7 @@ def _report(machine: MachineFeatures, names: list[str]) -> dict[str, Any]:
                 "per_cpu": {str(c): x for c, x in pc.items()},
             }
     return {
-        "arch": machine.arch,
-        "backend": machine.backend,
-        "hostname": machine.hostname,
-        "affinity": format_cpulist(machine.affinity) if machine.affinity is not None else None,
-        "current_cpu": machine.current_cpu,
-        "notes": list(machine.notes),
+        **capture._machine_fields(machine),
         "cpus": cpus,
         "features": feats,
     }

@@ -147,13 +147,20 @@ def to_json(machine: MachineFeatures) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": VERSION,
+        **_machine_fields(machine),
+        "cpus": cpus,
+    }
+
+
+def _machine_fields(machine: MachineFeatures) -> dict[str, Any]:
+    """The machine-wide JSON fields (``arch`` to ``notes``), shared with ``cpu-features --json``."""
+    return {
         "arch": machine.arch,
         "backend": machine.backend,
         "hostname": machine.hostname,
         "affinity": format_cpulist(machine.affinity) if machine.affinity is not None else None,
         "current_cpu": machine.current_cpu,
         "notes": list(machine.notes),
-        "cpus": cpus,
     }
 
 
