@@ -17,11 +17,18 @@ OLD = 1_000_000_000  # an mtime far in the past: not "racy", the cache may trust
 
 
 def by_hand(entries: dict[str, bytes]) -> bytes:
-    """sha256 over sorted (0xFF path 0xFF sha256(content))."""
-    h = hashlib.sha256()
-    for path in sorted(entries):
-        h.update(b"\xff" + path.encode() + b"\xff" + hashlib.sha256(entries[path]).digest())
-    return h.digest()
+    """sha256 over sorted dirs (0xFF dir 0xFF sha256 over sorted names (0xFF name 0xFF sha256(content)))."""
+    by_dir: dict[str, dict[str, bytes]] = {}
+    for path, content in entries.items():
+        d, name = os.path.split(path)
+        by_dir.setdefault(d, {})[name] = hashlib.sha256(content).digest()
+    top = hashlib.sha256()
+    for d in sorted(by_dir):
+        h = hashlib.sha256()
+        for name in sorted(by_dir[d]):
+            h.update(b"\xff" + name.encode() + b"\xff" + by_dir[d][name])
+        top.update(b"\xff" + d.encode() + b"\xff" + h.digest())
+    return top.digest()
 
 
 def thanos_by_hand(entries: dict[str, bytes]) -> bytes:
@@ -258,3 +265,31 @@ def test_configured_dir_may_itself_be_a_kubelet_internal_path(tmp_path: Path) ->
     writer.write({"a.yaml": b"2"})
     snap = snapper.snapshot([str(data / "a.yaml")])
     assert snap.files[str(data / "a.yaml")] == hashlib.sha256(b"2").digest()
+
+
+def test_earlier_snapshots_keep_their_files_after_later_changes(tmp_path: Path) -> None:
+    d = tmp_path / "rules"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.yaml").write_bytes(b"a0")
+    (d / "b.yaml").write_bytes(b"b0")
+    (d / "sub" / "c.yaml").write_bytes(b"c0")
+    snapper = Snapshotter([str(d)])
+    first = snapper.snapshot()
+    before = dict(first.files)
+    atomic_replace(d / "a.yaml", b"a1")
+    (d / "b.yaml").unlink()
+    (d / "sub" / "new.yaml").write_bytes(b"n")
+    second = snapper.snapshot([str(d / "a.yaml"), str(d / "b.yaml"), str(d / "sub" / "new.yaml")])
+    assert dict(first.files) == before  # copy on write: the earlier view did not move
+    assert dict(second.files) == {
+        str(d / "a.yaml"): hashlib.sha256(b"a1").digest(),
+        str(d / "sub" / "c.yaml"): hashlib.sha256(b"c0").digest(),
+        str(d / "sub" / "new.yaml"): hashlib.sha256(b"n").digest(),
+    }
+    assert len(second.files) == 3 and str(d / "b.yaml") not in second.files
+    assert second.digest == by_hand(
+        {str(d / "a.yaml"): b"a1", str(d / "sub" / "c.yaml"): b"c0", str(d / "sub" / "new.yaml"): b"n"}
+    )
+    assert second.digest == Snapshotter([str(d)]).snapshot().digest
+    with pytest.raises(KeyError):
+        second.files[str(d / "b.yaml")]
