@@ -287,6 +287,7 @@ def test_earlier_snapshots_keep_their_files_after_later_changes(tmp_path: Path) 
         str(d / "sub" / "new.yaml"): hashlib.sha256(b"n").digest(),
     }
     assert len(second.files) == 3 and str(d / "b.yaml") not in second.files
+    assert dict(second.files.items()) == dict(second.files) and set(second.files) == set(second.files.keys())
     assert second.digest == by_hand(
         {str(d / "a.yaml"): b"a1", str(d / "sub" / "c.yaml"): b"c0", str(d / "sub" / "new.yaml"): b"n"}
     )
