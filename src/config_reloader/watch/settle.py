@@ -67,6 +67,8 @@ class Settler:
         self._last = 0.0
         self._open: dict[str, float] = {}  # path -> time of the first IN_MODIFY without close
         self._warned: set[str] = set()
+        self.expired: frozenset[str] = frozenset()
+        """Paths whose ``max_open_wait`` ran out in the last :meth:`take` (forgotten as writers)."""
 
     @property
     def pending(self) -> bool:
@@ -133,9 +135,11 @@ class Settler:
         reason = next((r for r in REASONS if r in self._reasons), min(self._reasons, default="inotify"))
         batch = ChangeBatch(paths=frozenset(self._paths), rescan=self._rescan, reason=reason)
         now = self._clock()
-        for path in [p for p, since in self._open.items() if since + self.max_open_wait <= now]:
+        expired = [p for p, since in self._open.items() if since + self.max_open_wait <= now]
+        for path in expired:
             del self._open[path]
             self._warned.discard(path)
+        self.expired = frozenset(expired)
         self._paths = set()
         self._rescan = False
         self._urgent = False

@@ -96,6 +96,20 @@ class _Role:
 
 
 PollIdentity = tuple[int, int, int, int, int] | None
+FileIdentity = tuple[int, int, int, int, int]
+"""``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` of a file (symlinks followed)."""
+
+
+def file_identity(st: os.stat_result) -> FileIdentity:
+    """The :data:`FileIdentity` of a ``stat``/``fstat`` result."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _stat_identity(path: str) -> FileIdentity | None:
+    try:
+        return file_identity(os.stat(path))
+    except OSError:
+        return None
 
 
 def _is_regular(path: str) -> bool:
@@ -167,6 +181,13 @@ class ChangeSource:
         self._poll_task: asyncio.Task[None] | None = None
         self._missing_task: asyncio.Task[None] | None = None
         self._closed = False
+        # Bumped on every sign of an in-place write (IN_MODIFY, IN_CREATE of a regular file) and
+        # on every hint whose kind is unknown (overflow, re-arm, poll): a generation, never a count
+        # anyone asserts on. mark()/writes_since() compare it around a read.
+        self._write_gen = 0
+        # path -> identity when a writer was last seen finished with it (IN_CLOSE_WRITE,
+        # IN_MOVED_TO, or max_open_wait ran out): see finished_identity().
+        self._finished: dict[str, FileIdentity | None] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> ChangeSource:
@@ -218,7 +239,11 @@ class ChangeSource:
         while not self._closed:
             due = self._settler.due_in()
             if due is not None and due <= 0:
-                return self._settler.take()
+                batch = self._settler.take()
+                for path in self._settler.expired:
+                    # The bound ran out: whatever is there now counts as the writer's result.
+                    self._finished[path] = _stat_identity(path)
+                return batch
             self._wake.clear()
             if due is None:
                 await self._wake.wait()
@@ -251,12 +276,45 @@ class ChangeSource:
         :meth:`drain` first for an up-to-date answer."""
         return self._settler.open_files
 
+    @property
+    def max_open_wait(self) -> float:
+        """Seconds a batch waits at most for a writer to close a file it modified."""
+        return self._settler.max_open_wait
+
+    def mark(self) -> int:
+        """Drain, then return an opaque mark to pass to :meth:`writes_since` after a read."""
+        self.drain()
+        return self._write_gen
+
+    def writes_since(self, mark: int) -> bool:
+        """Drain; True if a file may have been written in place since :meth:`mark` returned
+        ``mark`` (an ``IN_MODIFY``, a created file, an overflow/re-arm/poll hint), or if any file
+        is open for writing now. A read made after the mark may then show a truncated or partial
+        file. Renames, deletes and attribute changes (touch, chmod) do not count: they never
+        expose a partial file. Events lag their change (a truncate is visible just before its
+        ``IN_MODIFY`` is queued), so a caller about to act on new content asks again a few ms
+        later (the reconciler waits ``RACE_RECHECK``).
+        """
+        self.drain()
+        return self._write_gen != mark or bool(self._settler.open_files)
+
+    def finished_identity(self, path: str) -> FileIdentity | None:
+        """Identity :func:`file_identity` of ``path`` (hint spelling) when a writer was last seen
+        finished with it: stat'ed on its ``IN_CLOSE_WRITE`` or ``IN_MOVED_TO``, or when
+        ``max_open_wait`` ran out. ``None`` = no such moment seen (or the name went away).
+
+        A read whose identity equals it shows exactly what that writer left; a different one
+        (e.g. the file emptied in place, its ``IN_MODIFY`` not queued yet) may be mid-write.
+        """
+        return self._finished.get(path)
+
     # --- hints ----------------------------------------------------------------------------------
     def _hint(self, path: str, reason: str = "inotify") -> None:
         self._settler.hint(path, reason=reason)
         self._wake.set()
 
     def _hint_rescan(self, reason: str, *, urgent: bool = False) -> None:
+        self._write_gen += 1  # unknown what changed: treat it as a possible in-place write
         self._settler.hint(None, reason=reason, rescan=True, urgent=urgent)
         self._wake.set()
 
@@ -435,12 +493,21 @@ class ChangeSource:
     def _track_writer(self, path: str, mask: int) -> None:
         if mask & (IN_CLOSE_WRITE | _NAME_GONE):
             self._settler.closed(path)
+            if mask & IN_CLOSE_WRITE:
+                self._finished[path] = _stat_identity(path)
+            else:
+                self._finished.pop(path, None)
         elif mask & IN_MODIFY:
+            self._write_gen += 1
             self._settler.writing(path)
         elif mask & IN_CREATE and not mask & IN_ISDIR and _is_regular(path):
             # open(O_CREAT) of a new file: its creator holds it open and writes next (a vim-style
             # save creates the file empty). A hard link (no close follows) waits max_open_wait.
+            self._write_gen += 1
             self._settler.writing(path)
+        elif mask & IN_MOVED_TO:
+            # An atomic replacement: the renamed-in file is complete.
+            self._finished[path] = _stat_identity(path)
 
     def _stop_inotify(self) -> None:
         if self._ino is not None:
@@ -518,4 +585,5 @@ class ChangeSource:
             if changed:
                 for path in changed:
                     self._settler.hint(path, reason="poll")
+                    self._finished.pop(path, None)  # no close signal in poll mode
                 self._hint_rescan("poll")

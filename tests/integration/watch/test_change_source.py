@@ -425,3 +425,47 @@ async def test_drain_reports_writes_that_raced_a_snapshot(tmp_path: Path) -> Non
         batch = await asyncio.wait_for(anext(batches), DEADLINE)
         assert str(cfg) in batch.paths
         assert source.drain() is False
+
+
+async def test_writes_since_mark_sees_in_place_writes_not_renames_or_touches(
+    tmp_path: Path, harness: Any
+) -> None:
+    """mark()/writes_since(): an in-place write (IN_MODIFY) after the mark makes a read unsafe;
+    an atomic rename, a touch or a chmod cannot expose a partial file and does not."""
+    cfg = tmp_path / "prometheus.yaml"
+    sentinel = tmp_path / "sentinel"
+    atomic_replace(cfg, b"v0")
+    sentinel.write_bytes(b"s0")
+    h = await harness([cfg, sentinel], [], delay=0.0)
+    mark = h.source.mark()
+    atomic_replace(cfg, b"v1")
+    os.utime(cfg)
+    os.chmod(cfg, 0o600)
+    await sentinel_roundtrip(h, sentinel, b"s1")  # every event above has been processed
+    assert not h.source.writes_since(mark)
+    mark = h.source.mark()
+    await asyncio.to_thread(write_in_place, cfg, b"v2")
+    await h.wait_content(cfg, b"v2")
+    assert h.source.writes_since(mark)  # closed since, but it was written in place
+    assert not h.source.writes_since(h.source.mark())
+
+
+async def test_finished_identity_is_what_the_writer_left(tmp_path: Path, harness: Any) -> None:
+    """finished_identity(): the file's identity when its writer was seen done: at IN_CLOSE_WRITE,
+    at IN_MOVED_TO, or when max_open_wait ran out for a writer that never closes (truncate(2))."""
+
+    def ident(path: Path) -> tuple[int, int, int, int, int]:
+        st = os.stat(path)
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    cfg = tmp_path / "prometheus.yaml"
+    atomic_replace(cfg, b"v0")
+    h = await harness([cfg], [], delay=0.0, max_open_wait=0.3)
+    assert h.source.finished_identity(str(cfg)) is None  # no writer seen yet
+    await asyncio.to_thread(write_in_place, cfg, b"")  # `: > file`: emptied and closed
+    await h.wait_for(lambda: h.source.finished_identity(str(cfg)) == ident(cfg))
+    atomic_replace(cfg, b"v1")
+    await h.wait_for(lambda: h.source.finished_identity(str(cfg)) == ident(cfg))
+    os.truncate(cfg, 0)  # IN_MODIFY, no close ever: finished once max_open_wait ran out
+    await h.wait_content(cfg, b"")
+    await h.wait_for(lambda: h.source.finished_identity(str(cfg)) == ident(cfg))
