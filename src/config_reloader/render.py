@@ -67,6 +67,9 @@ class Rendered:
         source_digest: SHA-256 of the raw input bytes that were rendered (before gunzip); equal
             to ``Snapshot.files[config_file]`` when the snapshot saw the same content. Compare the
             two to detect a write that landed between rendering and snapshotting.
+        source_identity: ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` of the input
+            (fstat of the descriptor read), equal before and after the read (:func:`render_file`;
+            ``None`` from :func:`render_bytes`).
     """
 
     data: bytes
@@ -74,6 +77,7 @@ class Rendered:
     source_gzip: bool
     written: bool = False
     source_digest: bytes = b""
+    source_identity: tuple[int, int, int, int, int] | None = None
 
 
 def expand_env(data: bytes, env: Mapping[str, str]) -> tuple[bytes, tuple[str, ...]]:
@@ -186,6 +190,34 @@ def _run_validate(
             os.unlink(candidate)
 
 
+_READ_ATTEMPTS = 5
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _read_stable(path: str) -> tuple[bytes, int, tuple[int, int, int, int, int]]:
+    """Read ``path``; returns ``(bytes, permission bits, identity)``. A read during which the
+    file's identity (size, mtime, ctime) changed was torn by a writer: read again (at most
+    ``_READ_ATTEMPTS`` times; the last read is returned, the caller's race checks catch it).
+
+    Raises:
+        RenderError: the file cannot be opened or read.
+    """
+    try:
+        for _ in range(_READ_ATTEMPTS):
+            with open(path, "rb") as f:
+                before = os.fstat(f.fileno())
+                raw = f.read()
+                after = os.fstat(f.fileno())
+            if _identity(before) == _identity(after):
+                break
+    except OSError as exc:
+        raise RenderError(f"cannot read config file {path}: {exc.strerror}", path=path) from exc
+    return raw, stat.S_IMODE(after.st_mode), _identity(after)
+
+
 def render_file(
     config_file: str,
     output_file: str | None,
@@ -221,13 +253,10 @@ def render_file(
             :func:`render_bytes`. ValidationFailed: the validator rejected the candidate, timed out
             or could not run. AtomicWriteError: the output could not be written.
     """
-    try:
-        with open(config_file, "rb") as f:
-            raw = f.read()
-            in_mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
-    except OSError as exc:
-        raise RenderError(f"cannot read config file {config_file}: {exc.strerror}", path=config_file) from exc
-    rendered = render_bytes(raw, source=config_file, env=env, strict_env=strict_env)
+    raw, in_mode, identity = _read_stable(config_file)
+    rendered = dataclasses.replace(
+        render_bytes(raw, source=config_file, env=env, strict_env=strict_env), source_identity=identity
+    )
     if validate_command:
         _run_validate(
             validate_command,
