@@ -82,6 +82,13 @@ RELOAD_METHODS = ("http", "signal")
 RACE_RECHECK = 0.005
 """Seconds to wait before acting on new content, for a racing write's event to be queued
 (events are queued right after the change is visible; see ``Reloader._apply``)."""
+EMPTY_SHA256 = hashlib.sha256(b"").digest()
+FileIdentity = tuple[int, int, int, int, int]
+
+
+def _max_open_wait(source: Any) -> float:
+    """The change source's bound on waiting for a writer's close (5 s for scripted sources)."""
+    return float(getattr(source, "max_open_wait", 5.0))
 
 
 def _check_duration(name: str, value: float, *, positive: bool = False) -> None:
@@ -378,6 +385,12 @@ class Reloader:
         self._desired_at: float | None = None  # monotonic time the desired digest last changed
         self._raced_outcome: bytes | str | None = None  # outcome of the last discarded (raced) pass
         self._repeat_accepted = False  # the last pass raced but repeated the previous raced read
+        # The last accepted pass: its snapshot's files (a view of that moment, O(dirs) to keep),
+        # the config file's digest and identity when rendered: to tell "emptied" (_emptied).
+        self._accepted_files: Mapping[str, bytes] | None = None
+        self._accepted_input: tuple[bytes, FileIdentity | None] | None = None
+        # Emptied files held back: path -> (identity read, monotonic time first held).
+        self._held: dict[str, tuple[FileIdentity | None, float]] = {}
         self.last_reload_latency: float | None = None
         """Seconds from the apply that produced the applied digest to its successful reload."""
 
@@ -557,29 +570,100 @@ class Reloader:
                 new_mode = os.stat(o.config_file).st_mode & 0o7777
         write_output(o.config_envsubst_file, rendered, new_mode=new_mode)
 
-    def _raced(self, source: Any, outcome: bytes | str) -> bool:
-        """True if more hints arrived while the apply read the files (``ChangeSource.drain()``):
-        the snapshot/render may show a half-written file, so it is neither written nor reloaded;
-        the next batch applies again.
+    def _raced(self, source: Any, outcome: bytes | str, mark: int | None = None) -> bool:
+        """True if more hints arrived while the apply read the files (``ChangeSource.drain()``),
+        or if a file may have been written in place since ``mark`` (``ChangeSource.mark()``,
+        taken before the read; ``ChangeSource.writes_since``): the snapshot/render may show a
+        half-written file, so it is neither written nor reloaded; the next batch applies again.
 
         ``outcome`` is the pass's desired digest (or its error text). Two raced passes in a row
-        with the same outcome are accepted: the content was read twice, identically, around
-        changes that did not alter it (touch/chmod storms, writes elsewhere), and only while no
-        file is known to be open for writing (``ChangeSource.open_files``).
+        with the same outcome are accepted (the content was read twice identically around changes
+        that cannot expose a partial file: touch/chmod storms, renames), but never when either
+        read may have met an in-place write: an in-place writer recreates the same transient state
+        (an empty file after ``open(O_TRUNC)``) in every cycle, so two such reads can agree on it.
         """
         drain = getattr(source, "drain", None)
         # drain() processes the kernel's queued events now; a batch the pump already handed over
         # (the owner has not taken it yet) means the same: something changed during the read.
         raced = (drain is not None and bool(drain())) or self._pending.rescan or bool(self._pending.paths)
-        previous, self._raced_outcome = self._raced_outcome, (outcome if raced else None)
-        # Never while a writer holds a file open: a batch handed over before the writer started
-        # triggers a second pass at once, which can read the same half-written state again.
+        torn = self._torn(source, mark)
+        previous, self._raced_outcome = self._raced_outcome, (outcome if raced and not torn else None)
+        # Never while a writer holds a file open (sources without writes_since() too).
         writing = bool(getattr(source, "open_files", ()))
-        self._repeat_accepted = raced and not writing and previous is not None and previous == outcome
+        self._repeat_accepted = (
+            raced and not torn and not writing and previous is not None and previous == outcome
+        )
         if self._repeat_accepted:
             self._raced_outcome = None
             return False
-        return raced
+        return raced or torn
+
+    @staticmethod
+    def _torn(source: Any, mark: int | None) -> bool:
+        """True if ``source`` saw a possible in-place write since ``mark`` (or one is open now)."""
+        writes_since = getattr(source, "writes_since", None)
+        return mark is not None and writes_since is not None and bool(writes_since(mark))
+
+    def _emptied(
+        self, rendered: Rendered | None, snap: Snapshot, source: Any, hinted: Sequence[str] | None
+    ) -> dict[str, FileIdentity | None]:
+        """Inputs read empty that were not empty in the last accepted pass and that no writer was
+        seen finishing in that state: path -> identity read. Such a read may be the moment after
+        an ``open(O_TRUNC)`` whose ``IN_MODIFY`` is not queued yet; it is held back until the
+        writer's close (the next batch), or ``max_open_wait`` of no change.
+
+        The config file counts only when emptied in place (same ``st_dev``/``st_ino`` as the last
+        accepted read); a renamed-in empty file is finished by definition (its ``IN_MOVED_TO``).
+        """
+        finished = getattr(source, "finished_identity", None)
+        accepted = self._accepted_files
+        if finished is None or accepted is None:
+            return {}
+        from config_reloader.watch.watcher import file_identity
+
+        held: dict[str, FileIdentity | None] = {}
+        cfg = self.options.config_file
+        if rendered is not None and cfg is not None and rendered.source_digest == EMPTY_SHA256:
+            ident = rendered.source_identity
+            prev = self._accepted_input
+            in_place = (
+                ident is not None and prev is not None and prev[1] is not None and ident[:2] == prev[1][:2]
+            )
+            was_empty = prev is None or prev[0] == EMPTY_SHA256
+            if in_place and not was_empty and ident != finished(cfg):
+                held[cfg] = ident
+        # Only hinted files can have changed since the last pass (a rescan looks at all of them).
+        files = snap.files
+        candidates = files.keys() if hinted is None else [p for p in hinted if p in files]
+        for path in candidates:
+            if files[path] != EMPTY_SHA256 or accepted.get(path, EMPTY_SHA256) == EMPTY_SHA256:
+                continue
+            try:
+                ident = file_identity(os.stat(path))
+            except OSError:
+                ident = None
+            if ident is None or ident != finished(path):
+                held[path] = ident
+        return held
+
+    def _hold(self, held: dict[str, FileIdentity | None], source: Any) -> bool:
+        """Record the emptied files of this pass; True = hold the pass back. A file held with the
+        same identity for ``max_open_wait`` seconds is released (truncate(1): no close follows)."""
+        now = self._clock.monotonic()
+        bound = _max_open_wait(source)
+        previous, self._held = self._held, {}
+        for path, ident in held.items():
+            before = previous.get(path)
+            since = before[1] if before is not None and before[0] == ident else now
+            if since + bound > now:
+                self._held[path] = (ident, since)
+        return bool(self._held)
+
+    @property
+    def _hold_deadline(self) -> float | None:
+        if not self._held:
+            return None
+        return min(since for _, since in self._held.values())
 
     async def _apply(self, hinted: Sequence[str] | None, *, reason: str, source: Any = None) -> bool:
         """One apply pass; updates ``desired``. Returns False (logged once, counted) on failure.
@@ -589,24 +673,39 @@ class Reloader:
         """
         m = self.metrics
         m.config_apply_operations.inc()
+        mark_fn = getattr(source, "mark", None)
+        mark: int | None = mark_fn() if mark_fn is not None else None
         try:
-            desired, rendered, _snap = await asyncio.to_thread(self._apply_sync, hinted)
-            raced = self._raced(source, desired)
-            if not raced and not self._repeat_accepted and desired != self.desired and source is not None:
+            desired, rendered, snap = await asyncio.to_thread(self._apply_sync, hinted)
+            raced = self._raced(source, desired, mark)
+            if not raced and desired != self.desired and source is not None:
                 # The kernel queues a write's event just *after* the write is visible (a
                 # truncate, then IN_MODIFY): a read inside that gap sees no event yet. Before
-                # acting on new content, give such an event a moment to arrive.
+                # acting on new content (also content read twice: both reads may sit in such
+                # gaps), give such an event a moment to arrive.
+                repeat = self._repeat_accepted
                 await asyncio.sleep(RACE_RECHECK)
-                raced = self._raced(source, desired)
+                raced = self._torn(source, mark) if repeat else self._raced(source, desired, mark)
+            if not raced and source is not None:
+                raced = self._hold(self._emptied(rendered, snap, source, hinted), source)
+                if raced:
+                    log.debug(
+                        "file emptied in place and no writer seen finishing; waiting for its close",
+                        extra={"cfg_path": ",".join(sorted(self._held)), "reason": reason},
+                    )
             if raced:
                 log.debug("changes arrived while applying; applying again", extra={"reason": reason})
                 return True
+            self._held = {}
+            self._accepted_files = snap.files
+            if rendered is not None:
+                self._accepted_input = (rendered.source_digest, rendered.source_identity)
             if rendered is not None:
                 await asyncio.to_thread(self._write_output_sync, rendered)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # expected: ConfigReloaderError, OSError; anything else is a bug
-            if self._raced(source, str(exc)):
+            if self._raced(source, str(exc), mark):
                 log.debug("apply failed while files changed; applying again", extra={"err": str(exc)})
                 return False
             m.config_apply_operations_failed.inc()
@@ -761,7 +860,13 @@ class Reloader:
         await self._apply(None, reason="initial", source=source)
         next_resync = loop.time() + self.options.watch_interval
         while True:
-            timeout = max(0.0, next_resync - loop.time())
+            deadline = next_resync
+            hold = self._hold_deadline
+            if hold is not None:
+                # An emptied file held back (see _emptied): look again when its bound runs out.
+                bound = _max_open_wait(source)
+                deadline = min(deadline, loop.time() + max(0.0, hold + bound - self._clock.monotonic()))
+            timeout = max(0.0, deadline - loop.time())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
@@ -770,6 +875,10 @@ class Reloader:
             self.metrics.watches.set(int(getattr(source, "watches", 0)))
             self.metrics.set_watch_mode(getattr(source, "mode", "inotify"))
             pending, self._pending = self._pending, _Pending()
+            hold = self._hold_deadline
+            if hold is not None and self._clock.monotonic() >= hold + _max_open_wait(source):
+                pending.paths.update(self._held)
+                pending.reasons.add("held")
             if loop.time() >= next_resync:
                 pending.rescan = True
                 pending.reasons.add("resync")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from test_reloader_support import start_reloader_fixture  # noqa: F401  (the start_reloader fixture)
 
 from config_reloader.reconciler import ReloaderOptions
@@ -550,3 +551,100 @@ async def test_credentials_in_reload_url_never_reach_the_logs(
     assert "s3cr3t-pw" not in text
     assert sum(r.getMessage() == "reload failed, retrying" for r in caplog.records) == 1
     assert sum(r.getMessage() == "reload still failing, error changed" for r in caplog.records) <= 2
+
+
+def _writer_process_code(path: Path, loops: int, body: str) -> str:
+    return f"import os, time\npath = {str(path)!r}\nfor i in range({loops}):\n" + "".join(
+        f"    {line}\n" for line in body.splitlines()
+    )
+
+
+async def _run_writer_process(code: str) -> None:
+    """Run ``code`` in a separate Python process (its own scheduling, like a real writer)."""
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code)
+    try:
+        async with asyncio.timeout(120):
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+@pytest.mark.parametrize("rendered", [True, False], ids=["envsubst", "plain"])
+async def test_touch_and_identical_in_place_rewrites_by_another_process_never_reload_empty(
+    tmp_path: Path, start_reloader: Start, rendered: bool
+) -> None:
+    """A separate process does ``touch`` + ``open(O_TRUNC)`` + write of the *same* bytes +
+    close, 1000 times, 1 ms apart, at --delay-interval=0. Every cycle empties the file for a
+    moment, and its IN_MODIFY is queued just after the truncate is visible. Reads in two such
+    moments used to agree ("read twice identically") and an empty config was reloaded (/tmp/race:
+    2 of 4 extra reloads in 4 runs out of 10). Nothing may be reloaded but the full content."""
+    cfg = tmp_path / "in" / "prometheus.yml"
+    cfg.parent.mkdir()
+    out = tmp_path / "out" / "prometheus.yml"
+    out.parent.mkdir()
+    body = b"global: {scrape_interval: 15s}\n"
+    atomic_replace(cfg, body)
+    seen_path = out if rendered else cfg
+    async with RecordingEndpoint([str(seen_path)]) as ep:
+        kw: dict[str, Any] = {"config_envsubst_file": str(out)} if rendered else {}
+        await start_reloader(opts(ep, config_file=str(cfg), delay_interval=0.0, **kw))
+        code = _writer_process_code(
+            cfg,
+            1000,
+            f"os.utime(path)\nwith open(path, 'wb') as f:\n    f.write({body!r})\ntime.sleep(0.001)",
+        )
+        await _run_writer_process(code)
+        # A final real change: once it is reloaded, every pass about the storm is behind us.
+        atomic_replace(cfg, b"final\n")
+        await ep.wait_for(lambda: seen(ep, seen_path)[-1:] == [b"final\n"], timeout=15)
+        for r in ep.reloads:
+            assert r.contents.get(str(seen_path)) in (body, b"final\n")  # never empty
+
+
+async def test_truncate_pause_write_by_another_process_never_reloads_empty_or_partial(
+    tmp_path: Path, start_reloader: Start
+) -> None:
+    """A separate process truncates in place (open O_TRUNC), pauses 20 ms (the file is empty and
+    still open), writes a new version in two parts 5 ms apart, closes; at --delay-interval=0 each
+    version is reloaded once its writer closes, never the empty or half file."""
+    cfg = tmp_path / "prometheus.yml"
+    rule_body = b"".join(b"rule %04d: keep\n" % i for i in range(100))
+    versions = [b"v%d\n" % i + rule_body for i in range(6)]
+    atomic_replace(cfg, versions[0])
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        await start_reloader(opts(ep, config_file=str(cfg), delay_interval=0.0))
+        code = (
+            f"import os, time\npath = {str(cfg)!r}\nversions = {versions[1:]!r}\n"
+            "for v in versions:\n"
+            "    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)\n"
+            "    time.sleep(0.02)\n"
+            "    os.write(fd, v[: len(v) // 2])\n"
+            "    time.sleep(0.005)\n"
+            "    os.write(fd, v[len(v) // 2 :])\n"
+            "    os.close(fd)\n"
+            "    time.sleep(0.05)\n"
+        )
+        await _run_writer_process(code)
+        await ep.wait_for(lambda: seen(ep, cfg)[-1:] == [versions[-1]], timeout=15)
+        for r in ep.reloads:
+            assert r.contents.get(str(cfg)) in versions  # never missing, empty or partial
+
+
+async def test_config_emptied_on_purpose_is_still_reloaded(tmp_path: Path, start_reloader: Start) -> None:
+    """An emptied config is content too: ``: > file`` (truncate + close) is reloaded once its
+    writer closes, ``truncate -s 0`` (no close ever) once max_open_wait (5 s) runs out."""
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v1\n")
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        await start_reloader(opts(ep, config_file=str(cfg), delay_interval=0.0))
+        await asyncio.to_thread(write_in_place, cfg, b"")
+        await ep.wait_for(lambda: seen(ep, cfg)[-1:] == [b""], timeout=10)
+        atomic_replace(cfg, b"v2\n")
+        await ep.wait_for(lambda: seen(ep, cfg)[-1:] == [b"v2\n"], timeout=10)
+        os.truncate(cfg, 0)
+        await ep.wait_for(lambda: seen(ep, cfg)[-1:] == [b""], timeout=20)
+        assert seen(ep, cfg) == [b"v1\n", b"", b"v2\n", b""]
