@@ -4,7 +4,8 @@ Semantics are systemd's (``systemd.unit(5)``, "Conditions and Asserts"; engine i
 :mod:`config_reloader.conditions`): failing conditions skip the start (not an error), failing
 asserts are an error. The pin set is the set of CPUs in the current affinity mask
 (``sched_getaffinity(2)``) on which every feature named by a non-negated
-``ConditionCPUFeature=`` is usable (DESIGN §4 rules 2-3; engine in :mod:`config_reloader.cpu`).
+``ConditionCPUFeature=`` or ``AssertCPUFeature=`` is usable (DESIGN §4 rules 2-3; engine in
+:mod:`config_reloader.cpu`). Pinning is on by default only when a ``ConditionCPUFeature=`` is given.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class GateResult:
             ``"assert-failed"`` (exit 1).
         verdict: the conditions engine's Verdict (None when there were no conditions).
         cpus: the pin set (None = not pinning).
-        required_features: feature names from ``ConditionCPUFeature=`` (non-negated).
+        required_features: feature names from ``ConditionCPUFeature=`` then ``AssertCPUFeature=``
+            (non-negated, non-triggering; the features the pin set requires).
         reason: human-readable reason for skip / assert-failed ("" when starting).
     """
 
@@ -61,25 +63,31 @@ def gate(
     Args:
         conditions: parsed ``Condition*=`` / ``Assert*=`` (conditions.parse_assignment / parse_unit_file).
         pin_cpus: True/False as ``--pin-cpus``/``--no-pin-cpus``; None = pin iff a
-            ``ConditionCPUFeature=`` requirement (non-negated, non-triggering) is present.
+            ``ConditionCPUFeature=`` requirement (non-negated, non-triggering) is present (an
+            ``AssertCPUFeature=`` alone does not turn pinning on, docs/run.md).
         machine: CPU features to evaluate against (tests, captures); None = probe this machine.
         affinity: the CPUs we may run on; None = ``os.sched_getaffinity(0)``.
 
     Returns:
         A :class:`GateResult`. An empty pin set (no CPU of the affinity mask has all required
-        features usable) makes the gate ``"skip"``.
+        features usable) makes the gate ``"assert-failed"`` when the ``AssertCPUFeature=``
+        features emptied it (no CPU has them, or none of the CPUs the conditions leave), else
+        ``"skip"``.
 
     Raises:
         ConditionError: input errors (unknown feature names, malformed values), from the
             conditions engine.
         CpuidError: probing the CPUs failed.
     """
-    required: tuple[str, ...] = ()
+    cond_required: tuple[str, ...] = ()
+    assert_required: tuple[str, ...] = ()
     if conditions:
         from config_reloader.conditions.evaluate import required_cpu_features
 
-        required = tuple(required_cpu_features(conditions))
-    do_pin = bool(required) if pin_cpus is None else pin_cpus
+        cond_required = tuple(required_cpu_features([c for c in conditions if c.kind == "Condition"]))
+        assert_required = tuple(required_cpu_features([c for c in conditions if c.kind == "Assert"]))
+    required = cond_required + tuple(n for n in assert_required if n not in cond_required)
+    do_pin = bool(cond_required) if pin_cpus is None else pin_cpus
     allowed = frozenset(os.sched_getaffinity(0) if affinity is None else affinity)
 
     cpus: frozenset[int] | None = None
@@ -95,8 +103,15 @@ def gate(
         else:
             cpus = allowed
         if not cpus:
+            # Asserts take precedence, as in the verdict below: the asserts' features emptied the
+            # set when no CPU has them, or when the CPUs the conditions leave all lack them.
+            by_assert = bool(assert_required) and (
+                machine is None
+                or not pin_set(machine, list(assert_required))
+                or bool(pin_set(machine, list(cond_required)))
+            )
             return GateResult(
-                "skip",
+                "assert-failed" if by_assert else "skip",
                 None,
                 frozenset(),
                 required,

@@ -78,6 +78,34 @@ def test_assert_cpu_feature_failure_is_assert_failed():
     assert r.action == "assert-failed"
 
 
+def test_assert_cpu_feature_alone_does_not_turn_pinning_on():
+    m = _machine({0: {"avx2", "avx512f"}, 1: {"avx2"}})
+    r = gate(_cond("AssertCPUFeature=avx2"), machine=m, affinity={0, 1})
+    assert (r.action, r.cpus) == ("start", None)
+    r = gate(_cond("AssertCPUFeature=avx512f"), machine=m, affinity={0, 1})
+    assert (r.action, r.cpus) == ("assert-failed", None)  # CPU 1 lacks it: every CPU counts
+
+
+def test_pin_set_includes_assert_features_and_empty_set_by_assert_is_assert_failed():
+    m = _machine(HETERO)
+    r = gate(_cond("ConditionCPUFeature=avx2", "AssertCPUFeature=avx512f"), machine=m, affinity=range(5))
+    assert (r.action, r.cpus) == ("start", {0, 1})
+    assert r.required_features == ("avx2", "avx512f")
+    # no CPU of the mask has the assert's feature
+    r = gate(_cond("ConditionCPUFeature=avx2", "AssertCPUFeature=avx512f"), machine=m, affinity={2, 3})
+    assert (r.action, r.cpus) == ("assert-failed", frozenset())
+    assert "avx512f" in r.reason
+    r = gate(_cond("AssertCPUFeature=avx512f"), pin_cpus=True, machine=m, affinity={2, 3})
+    assert r.action == "assert-failed"
+    # the assert's feature exists, but not on the CPUs the condition leaves
+    m2 = _machine({0: {"avx2"}, 1: {"avx512f"}})
+    r = gate(_cond("ConditionCPUFeature=avx2", "AssertCPUFeature=avx512f"), machine=m2, affinity={0, 1})
+    assert r.action == "assert-failed"
+    # the condition's feature is missing, the assert's is there: a skip
+    r = gate(_cond("ConditionCPUFeature=avx512f", "AssertCPUFeature=avx2"), machine=m, affinity={2, 3})
+    assert (r.action, r.cpus) == ("skip", frozenset())
+
+
 def _capture(tmp_path, per_cpu_dump_files: list[str]) -> str:
     """A heterogeneous `cpuid -r` capture: CPU blocks from different real dumps, renumbered."""
     dumps = "/work/shared/data/cpuid-dumps"
@@ -139,6 +167,22 @@ def test_failing_assert_exits_1(run_cli):
     assert rp.wait_exit() == 1
     assert not rp.state.exists()
     assert "assert failed" in rp.log()
+
+
+@pytest.mark.parametrize("pin", [[], ["--pin-cpus"]])
+def test_failing_cpu_feature_assert_exits_1_not_skip(run_cli, pin):
+    rp = run_cli(*pin, "--assert", f"AssertCPUFeature={_missing_feature()}", "--skip-exit-code", "77")
+    assert rp.wait_exit() == 1
+    assert not rp.state.exists()
+    assert "assert failed" in rp.log()
+    assert "skipped" not in rp.log()
+
+
+def test_passing_cpu_feature_assert_does_not_pin(run_cli):
+    rp = run_cli("--assert", "AssertCPUFeature=sse2", service=["--exit-after-ms", "10"])
+    assert rp.wait_exit() == 0
+    assert rp.state.exists()
+    assert "pinning the child" not in rp.log()
 
 
 @pytest.mark.parametrize(
