@@ -109,8 +109,13 @@ def _run(args: argparse.Namespace) -> int:
             sys.stdout.write(text)
         else:
             from config_reloader.atomic import atomic_write
+            from config_reloader.errors import AtomicWriteError
 
-            atomic_write(args.dump, text.encode())
+            try:
+                atomic_write(args.dump, text.encode())
+            except (AtomicWriteError, OSError) as exc:  # a bad --dump path, as a bad --cpu-data: 2
+                _err(f"cannot write CPU capture: {exc}")
+                return 2
         return 0
 
     try:

@@ -124,6 +124,22 @@ def test_dump_to_file_is_atomic_and_readable(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["cap.json"]  # no temp file left
 
 
+@pytest.mark.parametrize("where", ["missing-dir/cap.json", "a-file/cap.json"])
+def test_dump_to_unwritable_path_is_a_one_line_error_exit_2(tmp_path: Path, where: str) -> None:
+    (tmp_path / "a-file").write_text("x")
+    target = tmp_path / where
+    r = cli("--dump", str(target))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("config-reloader cpu-features: cannot write CPU capture")
+    assert str(target) in lines[0]
+    assert "No such file or directory" in lines[0] or "Not a directory" in lines[0]
+    assert r.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing half-written
+
+
 def test_module_import_is_light() -> None:
     code = (
         "import sys; import config_reloader.cli.cpu_features; "
