@@ -180,6 +180,9 @@ class ChangeSource:
         self._wake = asyncio.Event()
         self._poll_task: asyncio.Task[None] | None = None
         self._missing_task: asyncio.Task[None] | None = None
+        # Set while some watched path is missing (an "ancestor" watch stands in for it): only
+        # then does the re-plan loop tick, so an idle watcher has no timer wake-ups at all.
+        self._missing = asyncio.Event()
         self._closed = False
         # Bumped on every sign of an in-place write (IN_MODIFY, IN_CREATE of a regular file) and
         # on every hint whose kind is unknown (overflow, re-arm, poll): a generation, never a count
@@ -385,6 +388,10 @@ class ChangeSource:
                 self._ino.rm_watch(wd)
         self._wd_roles = {wd: list(roles) for wd, roles in new.items()}
         self.watches = len(self._wd_roles)
+        if any(r.kind == "ancestor" for roles in self._wd_roles.values() for r in roles):
+            self._missing.set()
+        else:
+            self._missing.clear()
         changed = old != self._wd_roles
         if changed:
             log.debug("watches armed", extra={"watches": self.watches})
@@ -475,10 +482,11 @@ class ChangeSource:
         dangling symlink whose target appears elsewhere, nor a creation that raced the re-arm.
         """
         while self._ino is not None:
+            await self._missing.wait()
             await asyncio.sleep(self.poll_interval)
             if self._ino is None:
                 return
-            if not any(r.kind == "ancestor" for roles in self._wd_roles.values() for r in roles):
+            if not self._missing.is_set():
                 continue
             try:
                 if self._rearm():
