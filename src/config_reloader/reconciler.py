@@ -716,9 +716,17 @@ class Reloader:
             msg = str(exc)
             if msg != self._apply_error:
                 self._apply_error = msg
+                fields: dict[str, object] = {
+                    "err": msg,
+                    "reason": reason,
+                    "cfg_in": self.options.config_file,
+                }
+                if isinstance(exc, ValidationFailed) and exc.output.strip():
+                    # What the validator said is the only way for the user to learn why.
+                    fields["validate_output"] = exc.output.strip()[-2000:]
                 log.error(
                     "apply failed: previous output kept, no reload",
-                    extra={"err": msg, "reason": reason, "cfg_in": self.options.config_file},
+                    extra=fields,
                     exc_info=not isinstance(exc, ConfigReloaderError | OSError),
                 )
             self._adopt_next = False
@@ -812,9 +820,9 @@ class Reloader:
                 log.info(
                     "started watching config file and directories for changes",
                     extra={
-                        "cfg": o.config_file or "",
-                        "out": o.config_envsubst_file or "",
-                        "dirs": ",".join(o.watched_dirs),
+                        "cfg_in": o.config_file or "",
+                        "cfg_out": o.config_envsubst_file or "",
+                        "watched_dirs": ",".join(o.watched_dirs),
                         "mode": str(getattr(source, "mode", "")),
                         "method": self.metrics_method,
                     },

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import os
 import stat
 import time
@@ -373,6 +374,32 @@ async def test_validate_command_failure_keeps_output_and_sends_no_reload(
         atomic_replace(cfg, b"ok: 2\n")
         await ep.wait_for(lambda: seen(ep, out)[-1] == b"ok: 2\n", timeout=10)
         assert not [p for p in os.listdir(tmp_path) if p not in ("in.yml", "out.yml")]
+
+
+async def test_validate_command_output_is_logged(
+    tmp_path: Path, start_reloader: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The validator's own words are the only way to learn why a config was rejected."""
+    cfg = tmp_path / "in.yml"
+    out = tmp_path / "out.yml"
+    atomic_replace(cfg, b"ok: 1\n")
+    validate = (
+        "sh",
+        "-c",
+        'grep -q "^ok:" "$1" || { echo "line 1: field broken not found" >&2; exit 1; }',
+        "validate",
+        "{}",
+    )
+    caplog.set_level(logging.ERROR, logger="config_reloader")
+    async with RecordingEndpoint([str(out)]) as ep:
+        run = await start_reloader(
+            opts(ep, config_file=str(cfg), config_envsubst_file=str(out), validate_command=validate)
+        )
+        atomic_replace(cfg, b"broken: 1\n")
+        await wait_until(lambda: run.metric("reloader_config_validation_failures_total") >= 1, timeout=10)
+        records = [r for r in caplog.records if r.getMessage().startswith("apply failed")]
+        assert records, "no 'apply failed' log line"
+        assert "field broken not found" in getattr(records[-1], "validate_output", "")
 
 
 async def test_status_server_metrics_and_ready(tmp_path: Path, start_reloader: Start) -> None:
