@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from config_reloader.testing import RecordingEndpoint, atomic_replace, wait_until
 
@@ -253,3 +257,117 @@ async def test_web_config_with_missing_certificate_is_refused_at_start(tmp_path:
         assert proc.returncode == 2
         assert b"web config" in err and b"cannot load the server certificate" in err
         assert ep.reloads == []
+
+
+# --- flags refused or warned about at start (watch and run share them) --------------------------
+def cli_run(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``config-reloader ARGV`` as a process; ``run`` gets ``-- true`` appended."""
+    tail = ["--", "true"] if argv[0] == "run" else []
+    return subprocess.run(
+        [sys.executable, "-m", "config_reloader", *argv, *tail],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=cwd,
+    )
+
+
+@pytest.mark.parametrize("cmd", ["watch", "run"])
+@pytest.mark.parametrize("how", ["same-path", "symlink", "hardlink", "relative"])
+def test_output_that_is_the_template_is_refused(tmp_path: Path, cmd: str, how: str) -> None:
+    cfg = tmp_path / "same.yml"
+    atomic_replace(cfg, b"pod: $(POD_NAME)\n")
+    out = {
+        "same-path": cfg,
+        "symlink": tmp_path / "link.yml",
+        "hardlink": tmp_path / "hard.yml",
+        "relative": Path("same.yml"),
+    }[how]
+    if how == "symlink":
+        out.symlink_to(cfg)
+    elif how == "hardlink":
+        os.link(cfg, out)
+    r = cli_run(
+        cmd, f"--config-file={cfg}", f"--config-envsubst-file={out}", "--watch-interval=0", cwd=tmp_path
+    )
+    assert r.returncode == 2, r.stderr
+    assert "--config-file" in r.stderr and "--config-envsubst-file" in r.stderr
+    assert "same file" in r.stderr
+    assert cfg.read_bytes() == b"pod: $(POD_NAME)\n"  # the template is untouched
+
+
+@pytest.mark.parametrize("cmd", ["watch", "run"])
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "--reload-url=notaurl",
+        "--runtimeinfo-url=localhost:9090",
+        "--listen-address=256.1.1.1:80",
+        "--listen-address=localhost",
+        "--listen-address=:65536",
+    ],
+)
+def test_bad_flag_values_exit_2_naming_the_flag(tmp_path: Path, cmd: str, flag: str) -> None:
+    cfg = tmp_path / "in.yml"
+    atomic_replace(cfg, b"a: 1\n")
+    r = cli_run(cmd, f"--config-file={cfg}", flag)
+    assert r.returncode == 2, r.stderr
+    assert f"argument {flag.split('=')[0]}:" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_empty_runtimeinfo_url_is_accepted(tmp_path: Path) -> None:
+    cfg = tmp_path / "in.yml"
+    atomic_replace(cfg, b"a: 1\n")
+    r = cli_run(
+        "watch",
+        f"--config-file={cfg}",
+        f"--config-envsubst-file={tmp_path / 'o.yml'}",
+        "--runtimeinfo-url=",
+        "--watch-interval=0",
+    )
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o.yml").read_bytes() == b"a: 1\n"
+
+
+@pytest.mark.parametrize("cmd", ["watch", "run"])
+def test_listen_address_in_use_exits_1_naming_the_flag(tmp_path: Path, cmd: str) -> None:
+    cfg = tmp_path / "in.yml"
+    atomic_replace(cfg, b"a: 1\n")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        addr = f"127.0.0.1:{busy.getsockname()[1]}"
+        r = cli_run(
+            cmd, f"--config-file={cfg}", f"--listen-address={addr}", "--reload-url=http://127.0.0.1:1/"
+        )
+    assert r.returncode == 1, r.stderr
+    assert "cannot listen on --listen-address" in r.stderr
+    assert addr in r.stderr
+
+
+@pytest.mark.parametrize("cmd", ["watch", "run"])
+def test_missing_watched_dir_is_accepted_with_one_warning(tmp_path: Path, cmd: str) -> None:
+    cfg = tmp_path / "in.yml"
+    atomic_replace(cfg, b"a: 1\n")
+    missing = tmp_path / "rules"
+    extra = ["--watch-interval=0", f"--config-envsubst-file={tmp_path / 'o.yml'}"] if cmd == "watch" else []
+    r = cli_run(cmd, f"--config-file={cfg}", f"--watched-dir={missing}", *extra)
+    assert r.returncode == 0, r.stderr
+    warnings = [ln for ln in r.stderr.splitlines() if "watched dir does not exist yet" in ln]
+    assert len(warnings) == 1, r.stderr
+    assert "level=warn" in warnings[0] and str(missing) in warnings[0]
+    missing.mkdir()
+    r = cli_run(cmd, f"--config-file={cfg}", f"--watched-dir={missing}", *extra)
+    assert r.returncode == 0, r.stderr
+    assert "watched dir does not exist yet" not in r.stderr
+
+
+@pytest.mark.parametrize("cmd", ["watch", "run"])
+def test_regular_file_as_watched_dir_exits_2(tmp_path: Path, cmd: str) -> None:
+    cfg = tmp_path / "in.yml"
+    atomic_replace(cfg, b"a: 1\n")
+    r = cli_run(cmd, f"--config-file={cfg}", f"--watched-dir={cfg}", "--watch-interval=0")
+    assert r.returncode == 2, r.stderr
+    assert f"--watched-dir '{cfg}' is not a directory" in r.stderr

@@ -192,7 +192,7 @@ def _parse_gate(args: argparse.Namespace) -> list[Condition]:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from config_reloader.cli.watch import watch_options_from_args
+    from config_reloader.cli.watch import listen_error, warn_missing_watched_dirs, watch_options_from_args
     from config_reloader.errors import (
         AtomicWriteError,
         ConditionError,
@@ -258,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.config_file or args.watched_dir:
             reloader_options = watch_options_from_args(args)
+            warn_missing_watched_dirs(reloader_options.watched_dirs)
         options = SuperviseOptions(
             argv=tuple(command),
             cpus=result.cpus,
@@ -295,5 +296,11 @@ def run(args: argparse.Namespace) -> int:
         log.error("run failed", extra={"err": str(exc)})
         return 1
     except OSError as exc:  # e.g. --listen-address in use
-        log.error("run failed", extra={"err": str(exc)})
+        if args.listen_address and listen_error(exc) is not None:
+            log.error(
+                "cannot listen on --listen-address",
+                extra={"listen_address": args.listen_address, "err": str(exc)},
+            )
+        else:
+            log.error("run failed", extra={"err": str(exc)})
         return 1

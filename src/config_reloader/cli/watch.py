@@ -14,9 +14,12 @@ rendering fails in init mode or the loop dies; 2 on bad flags.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shlex
 import signal
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from config_reloader.durations import parse_duration
@@ -32,12 +35,17 @@ __all__ = [
     "add_watch_arguments",
     "check_web_config_file",
     "cli_registry",
+    "listen_error",
     "parse_duration_arg",
+    "parse_http_url",
+    "parse_listen_address_arg",
     "parse_log_level",
+    "parse_optional_http_url",
     "parse_signal",
     "register",
     "run",
     "run_watch",
+    "warn_missing_watched_dirs",
     "watch_options_from_args",
 ]
 
@@ -56,6 +64,66 @@ def parse_duration_arg(text: str) -> float:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
+
+def parse_http_url(text: str) -> str:
+    """argparse ``type=`` for ``--reload-url``: an ``http``/``https`` URL with a host (the rule of
+    :func:`config_reloader.reload.http.split_credentials`, checked here without importing aiohttp).
+
+    Raises:
+        argparse.ArgumentTypeError: another scheme, no host, or a bad port; the message never shows
+            credentials.
+    """
+    from urllib.parse import urlsplit
+
+    from config_reloader.logs import redact_url
+
+    try:
+        parts = urlsplit(text)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # ValueError when not 0-65535 or not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"not an http(s) URL with a host: {redact_url(text)!r}")
+    return text
+
+
+def parse_optional_http_url(text: str) -> str:
+    """argparse ``type=`` for ``--runtimeinfo-url``: empty (= off) or as :func:`parse_http_url`."""
+    return text if text == "" else parse_http_url(text)
+
+
+_HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def parse_listen_address_arg(text: str) -> str:
+    """argparse ``type=`` for ``--listen-address``: empty (= off) or ``HOST:PORT`` / ``:PORT`` /
+    ``[IPV6]:PORT`` with PORT 0-65535 and HOST an IP address or a syntactically valid host name
+    (RFC 1123; not resolved). Syntax only: an address in use is found when binding.
+
+    Raises:
+        argparse.ArgumentTypeError: what is wrong, with the value.
+    """
+    if text == "":
+        return text
+    import ipaddress
+
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be HOST:PORT or :PORT with PORT 0-65535, got {text!r}")
+    bracketed = host.startswith("[") and host.endswith("]")
+    try:
+        if bracketed:
+            ipaddress.IPv6Address(host[1:-1])
+        elif host and (":" in host or "[" in host or "]" in host):
+            raise ValueError("an IPv6 address needs brackets: [ADDR]:PORT")
+        elif host and all(c.isdigit() or c == "." for c in host):
+            ipaddress.IPv4Address(host)
+        elif host and not all(_HOSTNAME_LABEL.fullmatch(lb) for lb in host.removesuffix(".").split(".")):
+            raise ValueError("not a host name")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bad host in {text!r}: {exc}") from None
+    return text
 
 
 def parse_signal(text: str) -> int:
@@ -193,6 +261,7 @@ def add_watch_arguments(
     r.add_argument(
         "--reload-url",
         metavar="URL",
+        type=parse_http_url,
         default=DEFAULT_RELOAD_URL,
         help="URL POSTed to reload in http mode; success only on 200 (default: %(default)s)",
     )
@@ -217,6 +286,7 @@ def add_watch_arguments(
     r.add_argument(
         "--runtimeinfo-url",
         metavar="URL",
+        type=parse_optional_http_url,
         default=DEFAULT_RUNTIMEINFO_URL,
         help="signal mode: the signal is held back until this answers and the reload is "
         "verified through it (reloadConfigSuccess, lastConfigTime); empty = no "
@@ -227,6 +297,7 @@ def add_watch_arguments(
     o.add_argument(
         "--listen-address",
         metavar="HOST:PORT",
+        type=parse_listen_address_arg,
         default="",
         help="serve /metrics, /healthz and /ready here; empty = off (default: off)",
     )
@@ -372,6 +443,14 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             raise ValueError("--validate-command is empty")
     if args.config_envsubst_file and not args.config_file:
         raise ValueError("--config-envsubst-file needs --config-file (the input to render)")
+    if args.config_envsubst_file and _same_file(args.config_file, args.config_envsubst_file):
+        raise ValueError(
+            f"--config-file {args.config_file!r} and --config-envsubst-file "
+            f"{args.config_envsubst_file!r} are the same file: the output would overwrite its template"
+        )
+    for d in args.watched_dir:
+        if os.path.exists(d) and not os.path.isdir(d):
+            raise ValueError(f"--watched-dir {d!r} is not a directory")
     method = args.reload_method
     extra: dict[str, Any] = {}
     ignore = getattr(args, "watch_ignore", None)
@@ -406,6 +485,45 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
         for field in ("retry_interval", "reload_timeout", "watch_interval", "delay_interval"):
             msg = msg.replace(f"ReloaderOptions.{field}", "--" + field.replace("_", "-"))
         raise ValueError(msg) from None
+
+
+def _same_file(a: str, b: str) -> bool:
+    """The same file by real path (symlinks resolved), or by inode when both exist (hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet)
+        return False
+
+
+def listen_error(exc: BaseException) -> OSError | None:
+    """The bind error in ``exc`` (itself or inside an exception group): EADDRINUSE or
+    EADDRNOTAVAIL, which only binding raises, so the caller can name ``--listen-address``."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = listen_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def warn_missing_watched_dirs(dirs: Sequence[str]) -> None:
+    """Log one WARNING per ``--watched-dir`` that does not exist (yet): it is watched from its
+    parent and picked up when it appears, but a typo would otherwise go unnoticed."""
+    import logging
+
+    log = logging.getLogger("config_reloader.cli.watch")
+    for d in dirs:
+        if not os.path.exists(d):
+            log.warning(
+                "watched dir does not exist yet; will be picked up when it appears",
+                extra={"flag": "--watched-dir", "dir": d},
+            )
 
 
 def register(subparsers: Any) -> None:
@@ -485,6 +603,12 @@ async def run_watch(options: ReloaderOptions) -> int:
         task.uncancel()
         return 0
     except Exception as exc:  # ExceptionGroup from the loop's TaskGroup included
+        if options.listen_address is not None and listen_error(exc) is not None:
+            log.error(
+                "cannot listen on --listen-address",
+                extra={"listen_address": options.listen_address, "err": str(listen_error(exc))},
+            )
+            return 1
         log.error(
             "reloader stopped", extra={"err": str(exc)}, exc_info=not isinstance(exc, ConfigReloaderError)
         )
@@ -525,4 +649,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
     setup_logging(args.log_format, args.log_level)
+    warn_missing_watched_dirs(options.watched_dirs)
     return asyncio.run(run_watch(options))

@@ -95,13 +95,35 @@ def test_parse_signal_refuses(text: str) -> None:
         ["--reload-signal=SIGNOPE"],
         ["--log-format=text"],
         ["--log-level=trace"],
+        ["--listen-address=8080"],
+        ["--listen-address=256.1.1.1:80"],
+        ["--listen-address=127.0.0.1:65536"],
+        ["--listen-address=::1:80"],
+        ["--listen-address=bad_host!:80"],
+        ["--reload-url=notaurl"],
+        ["--reload-url=ftp://127.0.0.1/-/reload"],
+        ["--reload-url=http://127.0.0.1:99999/-/reload"],
+        ["--runtimeinfo-url=127.0.0.1:9090"],
     ],
 )
 def test_bad_flags_exit_2_with_message(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["watch", "--config-file=/x", *argv])
     assert exc.value.code == 2
-    assert "error" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error" in err
+    assert argv[0].split("=")[0].lstrip("-") in err
+
+
+@pytest.mark.parametrize(
+    "value", [":8080", "127.0.0.1:0", "[::1]:9090", "localhost:65535", "prom-0.example.org.:80"]
+)
+def test_listen_address_syntax_accepted(value: str) -> None:
+    assert parse(f"--listen-address={value}", "--config-file=/x").listen_address == value
+
+
+def test_empty_runtimeinfo_url_means_off() -> None:
+    assert parse("--runtimeinfo-url=", "--config-file=/x").runtimeinfo_url is None
 
 
 @pytest.mark.parametrize(
@@ -111,7 +133,6 @@ def test_bad_flags_exit_2_with_message(argv: list[str], capsys: pytest.CaptureFi
         ([], "nothing to watch"),
         (["--config-file=/x", "--retry-interval=0"], "--retry-interval"),
         (["--config-file=/x", "--validate-command", "'unbalanced"], "--validate-command"),
-        (["--config-file=/x", "--listen-address=8080"], "--listen-address"),
     ],
 )
 def test_inconsistent_flags_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
