@@ -123,3 +123,16 @@ def test_exec_condition_exit_status_is_start_or_skip() -> None:
     build_parser().parse_args(argv)  # a usage error (argparse exits 2) must not pass as "skip"
     r = subprocess.run([binary, *argv], capture_output=True, text=True, timeout=60)
     assert 0 <= r.returncode <= 254, f"exit {r.returncode}: {r.stderr}"
+
+
+def test_exec_condition_fails_the_unit_on_bad_input() -> None:
+    """docs/conditions.md: with --exec-condition a misspelt feature name exits 255 (the unit fails)
+    instead of 2 (which ExecCondition= takes as a silent skip)."""
+    binary = _installed_binary()
+    (argv,) = [a for n, k, a in RELOADER_LINES if k == "ExecCondition"]
+    assert "--exec-condition" in argv
+    typo = [a.replace("ConditionCPUFeature=avx2", "ConditionCPUFeature=avx2x") for a in argv]
+    assert typo != argv
+    r = subprocess.run([binary, *typo], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 255, f"exit {r.returncode}: {r.stderr}"
+    assert "avx2x" in r.stderr
