@@ -47,9 +47,7 @@ def build() -> str:
     parts = [(DOCS / "readme" / "head.md").read_text()]
     for name, title in PAGES:
         page_title, body = _demote((DOCS / f"{name}.md").read_text())
-        parts.append(
-            f"## {title}\n\n*{page_title}* (source: [`docs/{name}.md`](docs/{name}.md))\n{body}"
-        )
+        parts.append(f"## {title}\n\n*{page_title}* (source: [`docs/{name}.md`](docs/{name}.md))\n{body}")
     parts.append((DOCS / "readme" / "tail.md").read_text())
     return "\n".join(parts)
 

@@ -52,9 +52,7 @@ def parse_duration(text: str) -> float:
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
     if not s or pos != len(s) or math.isnan(total):
-        raise ValueError(
-            f"invalid duration {text!r}: use Go syntax such as 0, 500ms, 5s, 3m or 1h30m"
-        )
+        raise ValueError(f"invalid duration {text!r}: use Go syntax such as 0, 500ms, 5s, 3m or 1h30m")
     return total
 
 

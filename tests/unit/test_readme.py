@@ -22,5 +22,7 @@ def test_readme_quick_start_matches_ci() -> None:
     """The README's test command is exactly what .ci/run runs."""
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    test_cmd = next(line for line in readme.splitlines() if "python -m pytest" in line and line.startswith("apt-get"))
+    test_cmd = next(
+        line for line in readme.splitlines() if "python -m pytest" in line and line.startswith("apt-get")
+    )
     assert test_cmd.strip() in ci

@@ -36,6 +36,7 @@ class Record:
     _fields: ClassVar[tuple[str, ...]] = ()
     #: fields not compared, hashed nor shown in ``repr``
     _nocompare: ClassVar[frozenset[str]] = frozenset()
+
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable (cannot assign {name!r})")
 
