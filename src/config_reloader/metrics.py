@@ -15,11 +15,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
 if TYPE_CHECKING:
+    # aiohttp is imported by StatusServer only: ReloaderMetrics is used by every `watch`, and
+    # aiohttp alone costs ~21 MiB RSS (issue 5, docs/DEPENDENCIES.md).
+    from aiohttp import web
+
     from config_reloader.webconfig import WebConfig
 
 __all__ = ["ReloaderMetrics", "StatusServer", "SupervisorMetrics", "parse_listen_address"]
@@ -263,15 +266,21 @@ class StatusServer:
         self._runner: web.AppRunner | None = None
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return web.Response(body=encoder(self.registry), headers={"Content-Type": content_type})
 
     async def _healthz(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         # prometheus-config-reloader's answer (research reloader-anchors §2.2), so existing
         # probes and scripts that parse it keep working.
         return web.Response(body=HEALTHZ_BODY, content_type="application/json")
 
     async def _ready(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         if self.ready():
             return web.Response(text="ready\n")
         reason = self.not_ready_reason() if self.not_ready_reason else "not ready"
@@ -279,6 +288,8 @@ class StatusServer:
 
     async def start(self) -> None:
         """Bind and serve; afterwards ``.port`` is the bound port."""
+        from aiohttp import web
+
         if self._runner is not None:
             raise RuntimeError("StatusServer already started")
         ssl_context = None

@@ -431,7 +431,7 @@ class Reloader:
         if o.reload_method == "http":
             from config_reloader.reload.http import HttpReload
 
-            http = HttpReload(o.reload_url, timeout=o.reload_timeout)  # owns its keep-alive session
+            http = HttpReload(o.reload_url, timeout=o.reload_timeout)  # one connection per reload
             self._closables.append(http)
             return http
         from config_reloader.reload.signal import PidFile, ProcessName, SignalReload

@@ -230,9 +230,18 @@ async def test_drop_in_flags_healthz_and_process_metrics_without_created(tmp_pat
                     assert r.status == 200
                     assert r.headers["Content-Type"].startswith("application/json")
                     assert await r.read() == b'{"status":"up"}\n'
-                async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
-                    text = await r.text()
-            assert "reloader_reloads_total 1.0" in text
+
+                async def metrics() -> str:
+                    async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
+                        return await r.text()
+
+                # The endpoint records the reload before our client has read the answer and
+                # counted it: wait for the counter rather than race it.
+                async def counted() -> bool:
+                    return "reloader_reloads_total 1.0" in await metrics()
+
+                await wait_until(counted, timeout=30)
+                text = await metrics()
             assert "process_cpu_seconds_total" in text and "process_resident_memory_bytes" in text
             assert "_created" not in text
             elapsed, err = await sigterm_and_wait(proc)

@@ -5,7 +5,11 @@ Facts (research reloader-anchors §1.6, §2.1): Thanos' ``HTTPReloader`` sends a
 body and counts only status 200 as success; Prometheus answers 403 (older releases 405) on
 ``/-/reload`` unless started with ``--web.enable-lifecycle``. prometheus-operator bounds the
 request with ``--reload-timeout`` (default 30s, PO#5349) and disables keep-alive; we do the same
-(``force_close``) so a restarted target never meets a dead pooled connection.
+(one new connection per request) so a restarted target never meets a dead pooled connection.
+
+The client is the standard library's :mod:`http.client`, run in a worker thread
+(:func:`asyncio.to_thread`): importing aiohttp for one request costs ~21 MiB RSS, most of the
+budget of ``watch`` (issue 5; docs/DEPENDENCIES.md). aiohttp stays for the server side.
 
 Credentials in the URL (``http://user:pass@host/...``) are sent as HTTP basic auth and are never
 part of an error message, a log field or a label (:func:`config_reloader.logs.redact_url`).
@@ -15,15 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import errno
+import http.client
 import json
 import logging
+import socket
+import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit, urlunsplit
-
-import aiohttp
 
 from ..errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
 from ..logs import redact_url
@@ -60,39 +64,127 @@ def split_credentials(url: str) -> tuple[str, dict[str, str]]:
     return bare, {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
 
 
-def _session() -> aiohttp.ClientSession:
-    # One connection per request (no keep-alive), like prometheus-config-reloader.
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+class _Unreachable(Exception):
+    """The connection could not be opened (refused, no route, name not resolved, TLS handshake)."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(cause)
+        self.cause = cause
 
 
-class _Client:
-    """A lazily created session, owned or injected; translates aiohttp errors at the edge."""
+class _Exchange:
+    """One blocking HTTP request on a new connection, run in a worker thread.
 
-    def __init__(self, session: aiohttp.ClientSession | None) -> None:
-        self._session = session
-        self._owned = session is None
+    ``timeout`` bounds the whole exchange: every socket operation gets the time left of it. The
+    event loop side calls :meth:`abandon` when it stops waiting (deadline or cancellation): that
+    shuts the socket down so a blocked read in the thread returns at once.
+    """
 
-    def get(self) -> aiohttp.ClientSession:
-        if self._session is None or (self._owned and self._session.closed):
-            self._session = _session()
-        return self._session
+    def __init__(
+        self, method: str, url: str, headers: dict[str, str], *, timeout: float, limit: int | None
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.timeout = timeout
+        self.limit = limit
+        self._sock: socket.socket | None = None
 
-    async def aclose(self) -> None:
-        if self._owned and self._session is not None and not self._session.closed:
-            await self._session.close()
-        if self._owned:
-            self._session = None
+    def _connection(self, netloc: str, https: bool) -> http.client.HTTPConnection:
+        if not https:
+            return http.client.HTTPConnection(netloc, timeout=self.timeout)
+        import ssl  # only https targets pay for a TLS context (CA bundle)
+
+        return http.client.HTTPSConnection(netloc, timeout=self.timeout, context=ssl.create_default_context())
+
+    def run(self) -> tuple[int, str, bytes]:
+        """Returns ``(status, reason, body)``; ``body`` holds at most ``limit`` bytes.
+
+        Raises:
+            _Unreachable: connect failed (not a timeout).
+            TimeoutError: the exchange did not finish within ``timeout`` seconds.
+            http.client.HTTPException, OSError, ValueError: any other transport error.
+        """
+        deadline = time.monotonic() + self.timeout
+        parts = urlsplit(self.url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn = self._connection(parts.netloc, parts.scheme == "https")
+        try:
+            try:
+                conn.connect()
+            except TimeoutError:
+                raise
+            except OSError as exc:
+                raise _Unreachable(exc) from exc
+            # Our own reference: on a "Connection: close" or HTTP/1.0 answer getresponse() hands
+            # the socket to the response and sets conn.sock to None.
+            sock = self._sock = conn.sock
+            assert sock is not None
+
+            def budget() -> None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("timed out")
+                sock.settimeout(left)
+
+            budget()
+            conn.request(self.method, path, headers=self.headers)
+            budget()
+            with conn.getresponse() as resp:
+                budget()
+                body = resp.read() if self.limit is None else resp.read(self.limit)
+                return resp.status, resp.reason or "", body
+        finally:
+            conn.close()
+
+    def abandon(self) -> None:
+        """Wake the worker thread if it is still blocked on the socket (thread-safe, idempotent)."""
+        sock = self._sock
+        if sock is not None:
+            try:
+                # The plain socket's shutdown: SSLSocket.shutdown would also drop its TLS state.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the thread, or never connected
 
 
-def _translate(exc: BaseException, *, what: str, target: str) -> ReloadError:
-    """Map an aiohttp/OS error to our tree (never embeds credentials: ``target`` is redacted)."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        refused = exc.os_error.errno == errno.ECONNREFUSED if exc.os_error else False
-        why = "connection refused" if refused else f"cannot connect ({exc.os_error.strerror or exc})"
-        return TargetNotFound(f"{what} {target}: {why}; is the target running and listening?", target=target)
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        return ReloadError(f"{what} {target}: {type(exc).__name__}: {exc}", target=target)
-    raise TypeError(exc)  # pragma: no cover - only called with the types above
+async def _exchange(
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    *,
+    what: str,
+    target: str,
+    timeout: float,  # noqa: ASYNC109 - the request budget, also handed to the worker thread
+    limit: int | None,
+) -> tuple[int, str, bytes]:
+    """Run one :class:`_Exchange` in a thread; translate errors (``target`` is redacted).
+
+    Raises:
+        TimeoutError: no complete answer within ``timeout`` seconds (callers word the message).
+        TargetNotFound: connection refused or the host cannot be reached.
+        ReloadError: any other transport error (reset, malformed response, ...).
+    """
+    ex = _Exchange(method, url, headers, timeout=timeout, limit=limit)
+    try:
+        async with asyncio.timeout(timeout):
+            return await asyncio.to_thread(ex.run)
+    except _Unreachable as exc:
+        cause = exc.cause
+        why = (
+            "connection refused"
+            if isinstance(cause, ConnectionRefusedError)
+            else f"cannot connect ({cause.strerror or cause})"
+        )
+        raise TargetNotFound(
+            f"{what} {target}: {why}; is the target running and listening?", target=target
+        ) from cause
+    except TimeoutError:
+        raise
+    except (http.client.HTTPException, OSError, ValueError) as exc:
+        raise ReloadError(f"{what} {target}: {type(exc).__name__}: {exc}", target=target) from exc
+    finally:
+        ex.abandon()  # a no-op when the thread has finished; else it returns promptly
 
 
 class HttpReload:
@@ -102,23 +194,21 @@ class HttpReload:
         url: the reload URL (``--reload-url``, e.g. ``http://127.0.0.1:9090/-/reload``); may carry
             ``user:pass@`` for basic auth.
         timeout: seconds for the whole request, connect to last body byte (``--reload-timeout``).
-        session: an ``aiohttp.ClientSession`` to reuse (not closed by us). ``None``: one session
-            without keep-alive is created on first use and reused until :meth:`aclose`.
 
     Raises:
         ValueError: ``url`` is not http(s) with a host, or ``timeout`` is not positive.
 
-    Use ``async with HttpReload(...)`` or call :meth:`aclose` so the owned session is closed.
+    Each :meth:`trigger` opens a new connection and closes it (no keep-alive), so there is nothing
+    to close; ``async with`` and :meth:`aclose` are kept for the :class:`ReloadAction` life cycle.
     """
 
     method = "http"
 
-    def __init__(self, url: str, *, timeout: float, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(self, url: str, *, timeout: float) -> None:
         _require_positive_seconds("timeout", timeout)
         self._url, self._headers = split_credentials(url)
         self.target = redact_url(url)
         self.timeout = timeout
-        self._client = _Client(session)
 
     def __repr__(self) -> str:
         return f"HttpReload({self.target!r}, timeout={self.timeout})"
@@ -132,8 +222,7 @@ class HttpReload:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session if we created it (idempotent; a later trigger opens a new one)."""
-        await self._client.aclose()
+        """Nothing to release (one connection per request, closed after it); idempotent."""
 
     async def trigger(self) -> None:
         """Send one ``POST``.
@@ -145,21 +234,22 @@ class HttpReload:
             ReloadTimeout: no complete answer within ``timeout`` seconds.
             ReloadError: any other transport error (reset, malformed response, ...).
         """
-        session = self._client.get()
         try:
-            async with asyncio.timeout(self.timeout):
-                async with session.post(self._url, headers=self._headers, allow_redirects=False) as resp:
-                    status = resp.status
-                    reason = resp.reason or ""
-                    raw = await resp.content.read(_BODY_LIMIT)
+            status, reason, raw = await _exchange(
+                "POST",
+                self._url,
+                self._headers,
+                what="reload",
+                target=self.target,
+                timeout=self.timeout,
+                limit=_BODY_LIMIT,
+            )
         except TimeoutError as exc:
             raise ReloadTimeout(
                 f"reload {self.target}: no answer within {self.timeout:g}s; the target may still be "
                 "loading a large config (raise --reload-timeout rather than retrying faster)",
                 target=self.target,
             ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise _translate(exc, what="reload", target=self.target) from exc
         if status == 200:
             log.debug("reload accepted", extra={"url": self.target, "status": status})
             return
@@ -196,7 +286,6 @@ class RuntimeInfo:
 
 
 async def fetch_runtimeinfo(
-    session: aiohttp.ClientSession,
     url: str,
     *,
     timeout: float,  # noqa: ASYNC109 - a per-request budget the caller computes from its deadline
@@ -205,7 +294,6 @@ async def fetch_runtimeinfo(
     """``GET`` Prometheus' runtime info and return its reload fields.
 
     Args:
-        session: the session to use.
         url: runtime info URL (``--runtimeinfo-url``); may carry ``user:pass@``.
         timeout: seconds for the whole request.
         target: printable name for errors (default: the redacted URL).
@@ -222,14 +310,11 @@ async def fetch_runtimeinfo(
     bare, headers = split_credentials(url)
     target = target or redact_url(url)
     try:
-        async with asyncio.timeout(timeout):
-            async with session.get(bare, headers=headers, allow_redirects=False) as resp:
-                status = resp.status
-                raw = await resp.read()
+        status, _reason, raw = await _exchange(
+            "GET", bare, headers, what="runtime info", target=target, timeout=timeout, limit=None
+        )
     except TimeoutError as exc:
         raise ReloadTimeout(f"runtime info {target}: no answer within {timeout:g}s", target=target) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise _translate(exc, what="runtime info", target=target) from exc
     if not 200 <= status < 300:
         body = raw[:_BODY_LIMIT].decode("utf-8", "replace").strip()[:_BODY_SHOWN]
         raise ReloadRejected(

@@ -21,12 +21,10 @@ import time
 from types import TracebackType
 from typing import Self
 
-import aiohttp
-
 from ..errors import ReloadError, ReloadTimeout, VerifyFailed
 from ..logs import redact_url
 from . import ReloadAction, _require_positive_seconds
-from .http import RuntimeInfo, _Client, fetch_runtimeinfo
+from .http import RuntimeInfo, fetch_runtimeinfo
 
 __all__ = ["VerifiedReload", "parse_rfc3339_ns", "runtimeinfo_ready"]
 
@@ -63,9 +61,7 @@ def parse_rfc3339_ns(text: str) -> int:
     return seconds * 1_000_000_000 + frac
 
 
-def runtimeinfo_ready(
-    runtimeinfo_url: str, *, timeout: float = 5.0, session: aiohttp.ClientSession | None = None
-) -> ReadyCheck:
+def runtimeinfo_ready(runtimeinfo_url: str, *, timeout: float = 5.0) -> ReadyCheck:
     """A readiness gate for :class:`~config_reloader.reload.signal.SignalReload`: the target is
     ready when its runtime info answers ``{"status": "success", ...}``.
 
@@ -73,27 +69,26 @@ def runtimeinfo_ready(
     prometheus/prometheus#14924) are installed, so this keeps a SIGHUP out of its start-up window
     (bug B14). Any error reads as "not ready". Call ``aclose()`` on the result when done.
     """
-    return ReadyCheck(runtimeinfo_url, timeout=timeout, session=session)
+    return ReadyCheck(runtimeinfo_url, timeout=timeout)
 
 
 class ReadyCheck:
     """Callable readiness gate returned by :func:`runtimeinfo_ready`."""
 
-    def __init__(self, url: str, *, timeout: float, session: aiohttp.ClientSession | None) -> None:
+    def __init__(self, url: str, *, timeout: float) -> None:
         self.url = url
         self.timeout = timeout
-        self._client = _Client(session)
 
     async def __call__(self) -> bool:
         try:
-            await fetch_runtimeinfo(self._client.get(), self.url, timeout=self.timeout)
+            await fetch_runtimeinfo(self.url, timeout=self.timeout)
         except ReloadError as exc:
             log.debug("target not ready", extra={"url": redact_url(self.url), "err": str(exc)})
             return False
         return True
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        """Nothing to release (one connection per request); kept for callers' life cycle."""
 
 
 class VerifiedReload:
@@ -104,7 +99,6 @@ class VerifiedReload:
         runtimeinfo_url: ``--runtimeinfo-url``, e.g. ``http://127.0.0.1:9090/api/v1/status/runtimeinfo``.
         timeout: seconds for the whole attempt: first read, trigger and confirmation.
         poll_interval: seconds between runtime-info reads after the trigger.
-        session: an ``aiohttp.ClientSession`` to reuse; ``None`` = own one (closed by :meth:`aclose`).
 
     Raises:
         ValueError: ``timeout`` or ``poll_interval`` not positive.
@@ -117,7 +111,6 @@ class VerifiedReload:
         runtimeinfo_url: str,
         timeout: float,
         poll_interval: float = 0.1,
-        session: aiohttp.ClientSession | None = None,
     ) -> None:
         _require_positive_seconds("timeout", timeout)
         _require_positive_seconds("poll_interval", poll_interval)
@@ -127,7 +120,6 @@ class VerifiedReload:
         self.target = redact_url(runtimeinfo_url)
         self.timeout = timeout
         self.poll_interval = poll_interval
-        self._client = _Client(session)
 
     def __repr__(self) -> str:
         return f"VerifiedReload({self.inner!r}, runtimeinfo_url={self.target!r}, timeout={self.timeout})"
@@ -141,15 +133,14 @@ class VerifiedReload:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close our session and the inner action's (if it has ``aclose``)."""
-        await self._client.aclose()
+        """Close the inner action (if it has ``aclose``); runtime-info reads hold no connection."""
         inner_close = getattr(self.inner, "aclose", None)
         if inner_close is not None:
             await inner_close()
 
     async def _info(self, deadline: float) -> RuntimeInfo:
         remaining = max(0.001, deadline - asyncio.get_running_loop().time())
-        return await fetch_runtimeinfo(self._client.get(), self.url, timeout=remaining, target=self.target)
+        return await fetch_runtimeinfo(self.url, timeout=remaining, target=self.target)
 
     async def _wait_for_next_second(self, before: RuntimeInfo, deadline: float) -> None:
         """Prometheus reports ``lastConfigTime`` in whole seconds (it keeps the load time as a Unix

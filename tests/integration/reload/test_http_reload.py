@@ -8,7 +8,6 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 
-import aiohttp
 import pytest
 from aiohttp import web
 
@@ -154,14 +153,55 @@ async def test_credentials_redacted_when_refused() -> None:
     assert "topsecret" not in err.value.target
 
 
-async def test_injected_session_is_used_and_not_closed() -> None:
-    async with aiohttp.ClientSession() as session, RecordingEndpoint() as ep:
-        a = HttpReload(ep.reload_url, timeout=5, session=session)
-        await a.trigger()
+async def test_one_new_connection_per_trigger(http_server: ServerFactory) -> None:
+    peers: list[object] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        peers.append(request.transport.get_extra_info("peername"))
+        return web.Response()
+
+    base = await http_server({("POST", "/-/reload"): handler})
+    async with HttpReload(base + "/-/reload", timeout=5) as a:
+        for _ in range(3):
+            await a.trigger()
         await a.aclose()
-        assert not session.closed
-        await a.trigger()
-    assert len(ep.successful) == 2
+        await a.trigger()  # aclose is idempotent and does not end the action
+    assert len(peers) == 4
+    assert len(set(peers)) == 4  # no keep-alive: every reload from a fresh client port
+
+
+@pytest.mark.parametrize(
+    ("answer", "ok"),
+    [
+        (b"HTTP/1.0 200 OK\r\n\r\n", True),  # HTTP/1.0, body ends at close (python http.server)
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", True),
+        (b"HTTP/1.0 500 Internal Server Error\r\n\r\nbroken rules", False),
+    ],
+)
+async def test_server_closing_the_connection(answer: bytes, ok: bool) -> None:
+    requests: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with HttpReload(f"http://127.0.0.1:{port}/-/reload", timeout=5) as a:
+            if ok:
+                await a.trigger()
+            else:
+                with pytest.raises(ReloadRejected) as err:
+                    await a.trigger()
+                assert (err.value.status, err.value.body) == (500, "broken rules")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert len(requests) == 1 and requests[0].startswith(b"POST /-/reload HTTP/1.1\r\n")
 
 
 async def test_cancellation_propagates() -> None:
