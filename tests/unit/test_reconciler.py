@@ -490,6 +490,30 @@ async def test_apply_raced_by_a_write_is_neither_written_nor_reloaded(
     assert out.read_bytes() == b"v2"
 
 
+async def test_paths_of_a_raced_pass_are_not_forgotten(
+    tmp_path: Path, harness: Callable[..., Harness]
+) -> None:
+    """The batch that follows a raced pass names only what was written since. A file that only
+    the discarded pass named (a rule file created while the config was being rewritten) must still
+    count in the next pass, not only at the next resync: otherwise the change is missed. (Today the
+    Snapshotter keeps what the discarded pass read; this pins that behaviour.)"""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r0.yaml").write_bytes(b"v: 0\n")
+    h = harness(watched_dirs=(str(rules),))
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    before = h.reloader.applied
+    write(rules / "r1.yaml", b"v: 1\n")
+    h.source.races = [True]  # the pass that looks at r1 is raced by a write to the config
+    h.source.hint(str(rules / "r1.yaml"), str(h.cfg))
+    await wait_until(lambda: not h.source.races, timeout=10)
+    assert h.reloader.applied == before  # discarded: nothing applied yet
+    h.source.hint(str(h.cfg))  # the follow-up batch names the config only (its content is unchanged)
+    await wait_until(lambda: h.reloader.applied != before, timeout=10)
+    assert h.reloader.desired == h.reloader.applied
+
+
 async def test_raced_passes_that_read_the_same_content_twice_are_applied(
     harness: Callable[..., Harness],
 ) -> None:
