@@ -514,6 +514,31 @@ async def test_paths_of_a_raced_pass_are_not_forgotten(
     assert h.reloader.desired == h.reloader.applied
 
 
+async def test_paths_of_a_failed_pass_are_retried_with_the_next_one(
+    tmp_path: Path, harness: Callable[..., Harness]
+) -> None:
+    """A pass that fails (the config file missing for a moment) must not forget the other files
+    it was told about: the next batch names only the config file, yet a rule file created during
+    the failed pass has to be applied. Found by tests/property (a missed change)."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r0.yaml").write_bytes(b"v: 0\n")
+    out = tmp_path / "out.yml"
+    h = harness(watched_dirs=(str(rules),), config_envsubst_file=str(out))
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    before = h.reloader.applied
+    h.cfg.unlink()  # a swap in progress: the config is missing for a moment
+    write(rules / "r1.yaml", b"v: 1\n")
+    h.source.hint(str(rules / "r1.yaml"), str(h.cfg))
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_failed_total") >= 1, timeout=10)
+    assert h.reloader.applied == before, "step 1"
+    write(h.cfg, b"v1")  # the same content as before: only r1 is new
+    h.source.hint(str(h.cfg))  # the follow-up batch names the config file only
+    await wait_until(lambda: h.reloader.applied not in (None, before), timeout=10)
+    assert h.reloader.desired == h.reloader.applied, "step 2"
+
+
 async def test_raced_passes_that_read_the_same_content_twice_are_applied(
     harness: Callable[..., Harness],
 ) -> None:
