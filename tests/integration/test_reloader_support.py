@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from config_reloader.reconciler import Reloader, ReloaderOptions
 from config_reloader.reload.retry import RetryPolicy
+from config_reloader.testing import wait_until
 
 FAST_RETRY = RetryPolicy(initial=0.05, maximum=0.4, jitter=0.0)
 
@@ -53,11 +54,13 @@ async def start_reloader_fixture() -> AsyncIterator[Callable[..., Any]]:
         run = Running(r, task)
         running.append(run)
         if wait_ready:
-            async with asyncio.timeout(15):
-                while not r.ready:
-                    if task.done():
-                        task.result()
-                    await asyncio.sleep(0.01)
+
+            def ready() -> bool:
+                if task.done():
+                    task.result()  # the loop died: raise its error instead of timing out
+                return r.ready
+
+            await wait_until(ready, timeout=15)
         return run
 
     yield start
