@@ -16,7 +16,7 @@ Layout of one example (all under a fresh temp dir)::
 Invariants, checked once the sequence is over and the target is healthy again (quiescence):
   1. the last successful reload saw the final content (out, rules, cm), as read by the endpoint;
   2. no reload was ever decided on partial content: at every trigger, each file of the snapshot
-     the reloader is applying (its per-file SHA-256, recorded by wrapping ``_apply_sync``) is the
+     the reloader is applying (its per-file SHA-256: ``Reloader.last_snapshot`` then) is the
      digest of a complete version written to that path, and out/app.yaml read by the endpoint is
      a complete version of conf/app.yaml (the reloader rendered it from what it read). (The
      endpoint's own read of a rule file cannot be used: the next in-place write may already have
@@ -117,19 +117,6 @@ class LoopThread:
         self.loop.close()
 
 
-class TracingReloader(Reloader):
-    """The real Reloader, remembering which per-file digests each desired digest stands for."""
-
-    def __init__(self, *a: Any, **kw: Any) -> None:
-        super().__init__(*a, **kw)
-        self.snaps: dict[bytes, dict[str, bytes]] = {}
-
-    def _apply_sync(self, hinted: Any) -> Any:
-        desired, rendered, snap = super()._apply_sync(hinted)
-        self.snaps[desired] = dict(snap.files)
-        return desired, rendered, snap
-
-
 class TracingAction:
     """HTTP reload that records, at each trigger, the per-file digests being applied."""
 
@@ -137,13 +124,14 @@ class TracingAction:
 
     def __init__(self, url: str, timeout: float) -> None:
         self.inner = HttpReload(url, timeout=timeout)
-        self.reloader: TracingReloader | None = None
+        self.reloader: Reloader | None = None
         self.triggered: list[dict[str, bytes] | None] = []
 
     async def trigger(self) -> None:
         r = self.reloader
         assert r is not None
-        self.triggered.append(r.snaps.get(r.desired) if r.desired is not None else None)
+        snap = r.last_snapshot  # the accepted pass that ``desired`` stands for
+        self.triggered.append(dict(snap.files) if snap is not None else None)
         await self.inner.trigger()
 
     async def aclose(self) -> None:
@@ -201,7 +189,7 @@ class EngineMachine(RuleBasedStateMachine):
             watch_interval=180.0,
         )
         self.action = TracingAction(self.ep.reload_url, timeout=0.3)
-        self.reloader = TracingReloader(opts, action=self.action)
+        self.reloader = Reloader(opts, action=self.action)
         self.action.reloader = self.reloader
         self.task = self.lt.submit(self._serve())
         self.started = True
