@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from test_reloader_support import start_reloader_fixture  # noqa: F401  (the start_reloader fixture)
 
+from config_reloader import reconciler
 from config_reloader.reconciler import ReloaderOptions
 from config_reloader.reload.retry import RetryPolicy
 from config_reloader.testing import (
@@ -113,6 +114,36 @@ async def test_in_place_write_reloaded_after_close_never_partial(
                 full,
                 *(full.replace(b"line 199", b"line %03d" % (500 + n)) for n in range(3)),
             )
+
+
+@pytest.mark.parametrize("writer", ["atomic", "kubelet", "in_place_closed"])
+async def test_finished_writes_are_reloaded_without_the_race_recheck(
+    tmp_path: Path, start_reloader: Start, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    """A file renamed in, a file closed by its writer, and a kubelet ``..data`` swap are read as
+    their writer left them: no wait for a lagging event before the reload. The recheck is made an
+    hour long once running, so a reload within the deadline shows it was skipped."""
+    d = tmp_path / "rules"
+    d.mkdir()
+    kw = KubeletAtomicWriter(d) if writer == "kubelet" else None
+    path = d / "r.yml"
+
+    def put(data: bytes) -> None:
+        if kw is not None:
+            assert kw.write({"r.yml": data})
+        elif writer == "atomic":
+            atomic_replace(path, data)
+        else:
+            write_in_place(path, data, chunks=2, pause=0.0)
+
+    put(b"v0")
+    async with RecordingEndpoint([str(path)]) as ep:
+        await start_reloader(opts(ep, watched_dirs=(str(d),)))
+        monkeypatch.setattr(reconciler, "RACE_RECHECK", 3600.0)
+        for i in range(1, 4):
+            await asyncio.to_thread(put, f"v{i}".encode())
+            await ep.wait_for(lambda i=i: seen(ep, path)[-1:] == [f"v{i}".encode()], timeout=10)
+        assert seen(ep, path) == [b"v0", b"v1", b"v2", b"v3"]
 
 
 async def test_watched_dir_deleted_and_recreated(tmp_path: Path, start_reloader: Start) -> None:
@@ -675,3 +706,41 @@ async def test_config_emptied_on_purpose_is_still_reloaded(tmp_path: Path, start
         os.truncate(cfg, 0)
         await ep.wait_for(lambda: seen(ep, cfg)[-1:] == [b""], timeout=20)
         assert seen(ep, cfg) == [b"v1\n", b"", b"v2\n", b""]
+
+
+@pytest.mark.parametrize("rendered", [True, False], ids=["envsubst", "plain"])
+async def test_back_to_back_writers_never_reload_the_next_writers_truncate(
+    tmp_path: Path, start_reloader: Start, rendered: bool
+) -> None:
+    """Each writer starts the moment the previous one is done: an atomic rename or an in-place
+    write ends, and the next writer's ``open(O_TRUNC)`` empties the file at once, for 10 ms. The
+    finished writer's event may be processed (and the file stat'ed) after that truncate and
+    before the truncate's own IN_MODIFY is queued, so the empty file looks like what a finished
+    writer left (found by the long property run). Only complete versions may be reloaded."""
+    cfg = tmp_path / "in" / "prometheus.yml"
+    cfg.parent.mkdir()
+    out = tmp_path / "out" / "prometheus.yml"
+    out.parent.mkdir()
+    versions = [b"version %03d\n" % i + b"rules: keep\n" * (1 + i % 7) for i in range(120)]
+    atomic_replace(cfg, versions[0])
+    seen_path = out if rendered else cfg
+    async with RecordingEndpoint([str(seen_path)]) as ep:
+        kw: dict[str, Any] = {"config_envsubst_file": str(out)} if rendered else {}
+        await start_reloader(opts(ep, config_file=str(cfg), delay_interval=0.0, **kw))
+        code = (
+            f"import os, time\npath = {str(cfg)!r}\nversions = {versions[1:]!r}\n"
+            "for i, v in enumerate(versions):\n"
+            "    if i % 2:\n"
+            "        with open(path + '.tmp', 'wb') as f:\n"
+            "            f.write(v)\n"
+            "        os.replace(path + '.tmp', path)\n"
+            "    else:\n"
+            "        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)\n"
+            "        time.sleep(0.01)\n"
+            "        os.write(fd, v)\n"
+            "        os.close(fd)\n"
+        )
+        await _run_writer_process(code)
+        await ep.wait_for(lambda: seen(ep, seen_path)[-1:] == [versions[-1]], timeout=15)
+        for r in ep.reloads:
+            assert r.contents.get(str(seen_path)) in versions  # never empty or partial

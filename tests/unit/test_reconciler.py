@@ -23,7 +23,7 @@ from config_reloader.errors import ReloadRejected, TargetNotFound
 from config_reloader.reconciler import Reloader, ReloaderOptions, statefulset_ordinal
 from config_reloader.reload.retry import RetryPolicy
 from config_reloader.testing import wait_until
-from config_reloader.watch.watcher import ChangeBatch
+from config_reloader.watch.watcher import ChangeBatch, file_identity
 
 FAST = RetryPolicy(initial=0.01, maximum=0.05, jitter=0.0)
 
@@ -602,3 +602,33 @@ async def test_new_content_is_rechecked_for_a_write_whose_event_lags(
     write(h.cfg, b"v2")
     h.source.hint(str(h.cfg))
     await wait_until(lambda: h.action.ok == [b"v1", b"v2"], timeout=10)
+
+
+async def test_content_left_by_a_finished_writer_is_acted_on_without_the_recheck(
+    tmp_path: Path, harness: Callable[..., Harness]
+) -> None:
+    """Read with exactly the identity the source recorded when its writer finished (IN_MOVED_TO,
+    IN_CLOSE_WRITE), new content cannot be a torn in-place write: it is acted on at once. With any
+    other identity (the file changed since that moment) the RACE_RECHECK drain still decides."""
+    out = tmp_path / "out.yml"
+    h = harness(config_envsubst_file=str(out))
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    finished: dict[str, tuple[int, int, int, int, int]] = {}
+    h.source.finished_identity = finished.get  # type: ignore[attr-defined]
+
+    write(h.cfg, b"v2")
+    finished[str(h.cfg)] = file_identity(os.stat(h.cfg))
+    h.source.races = [False, True]  # a recheck would see a race; none is made
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.action.ok == [b"v1", b"v2"], timeout=10)
+    assert h.source.races == [True] and out.read_bytes() == b"v2"
+
+    write(h.cfg, b"v3")  # the recorded identity is now stale: the recheck runs and sees the race
+    h.source.races = [False, True]
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: not h.source.races, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 3, timeout=10)
+    assert h.action.ok == [b"v1", b"v2"] and out.read_bytes() == b"v2"
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.action.ok == [b"v1", b"v2", b"v3"], timeout=10)

@@ -118,6 +118,27 @@ class FileDigests(Mapping[str, bytes]):
     def items(self) -> ItemsView[str, bytes]:
         return _FileDigestItems(self)
 
+    def under(self, path: str) -> Iterator[tuple[str, bytes]]:
+        """``(path, sha256)`` of every file in directory ``path`` or below it."""
+        prefix = path + os.sep
+        for d, recs in self._tree.items():
+            if d == path or d.startswith(prefix):
+                sep = d if d.endswith(os.sep) else d + os.sep
+                for name, rec in recs.items():
+                    yield sep + name, rec[_DIGEST_AT:]
+
+    def identity(self, path: str) -> Identity | None:
+        """The identity ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` of ``path`` as
+        it was when its digest was taken (``fstat`` of the descriptor after the read), or
+        ``None`` if ``path`` is not in this snapshot."""
+        d, _, name = path.rpartition(os.sep)
+        recs = self._tree.get(d or os.sep)
+        rec = None if recs is None else recs.get(name)
+        if rec is None:
+            return None
+        ident: Identity = _IDENT.unpack_from(rec)
+        return ident
+
     def __len__(self) -> int:
         return self._len
 
