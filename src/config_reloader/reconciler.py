@@ -627,12 +627,18 @@ class Reloader:
 
         The config file counts only when emptied in place (same ``st_dev``/``st_ino`` as the last
         accepted read); a renamed-in empty file is finished by definition (its ``IN_MOVED_TO``).
+        A file some process still has open for writing (read lease refused) is held even when its
+        identity matches: the source may have stat'ed it after the next writer's truncate.
         """
         finished = getattr(source, "finished_identity", None)
         accepted = self._accepted_files
         if finished is None or accepted is None:
             return {}
+        from config_reloader.watch.lease import probe_writers
         from config_reloader.watch.watcher import file_identity
+
+        def unfinished(path: str, ident: FileIdentity) -> bool:
+            return ident != finished(path) or probe_writers(path, ident) is False
 
         held: dict[str, FileIdentity | None] = {}
         cfg = self.options.config_file
@@ -643,7 +649,7 @@ class Reloader:
                 ident is not None and prev is not None and prev[1] is not None and ident[:2] == prev[1][:2]
             )
             was_empty = prev is None or prev[0] == EMPTY_SHA256
-            if in_place and not was_empty and ident != finished(cfg):
+            if in_place and not was_empty and ident is not None and unfinished(cfg, ident):
                 held[cfg] = ident
         # Only hinted files can have changed since the last pass (a rescan looks at all of them).
         files = snap.files
@@ -655,7 +661,7 @@ class Reloader:
                 ident = file_identity(os.stat(path))
             except OSError:
                 ident = None
-            if ident is None or ident != finished(path):
+            if ident is None or unfinished(path, ident):
                 held[path] = ident
         return held
 

@@ -632,3 +632,33 @@ async def test_content_left_by_a_finished_writer_is_acted_on_without_the_recheck
     assert h.action.ok == [b"v1", b"v2"] and out.read_bytes() == b"v2"
     h.source.hint(str(h.cfg))
     await wait_until(lambda: h.action.ok == [b"v1", b"v2", b"v3"], timeout=10)
+
+
+async def test_a_file_emptied_by_a_writer_still_open_is_held_even_if_it_looks_finished(
+    tmp_path: Path, harness: Callable[..., Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The source stats a file when it processes IN_CLOSE_WRITE, which may be after the next
+    writer's open(O_TRUNC): the empty file then carries the "finished" identity. A read lease
+    shows that writer still has it open, so the empty read is held until it closes."""
+    out = tmp_path / "out.yml"
+    h = harness(config_envsubst_file=str(out))
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    finished: dict[str, tuple[int, int, int, int, int]] = {}
+    h.source.finished_identity = finished.get  # type: ignore[attr-defined]
+    fd = os.open(h.cfg, os.O_WRONLY | os.O_TRUNC)  # the next writer: emptied, still open
+    try:
+        finished[str(h.cfg)] = file_identity(os.stat(h.cfg))  # stat'ed late: looks finished
+        with caplog.at_level(logging.DEBUG, logger="config_reloader.reconciler"):
+            h.source.hint(str(h.cfg))
+            await wait_until(
+                lambda: any("emptied in place" in r.getMessage() for r in caplog.records), timeout=10
+            )
+        assert h.action.seen == [(b"v1", True)] and out.read_bytes() == b"v1"
+        os.write(fd, b"v2")
+    finally:
+        os.close(fd)
+    finished[str(h.cfg)] = file_identity(os.stat(h.cfg))
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.action.ok == [b"v1", b"v2"], timeout=10)
+    assert out.read_bytes() == b"v2"
