@@ -82,6 +82,9 @@ RELOAD_METHODS = ("http", "signal")
 RACE_RECHECK = 0.005
 """Seconds to wait before acting on new content, for a racing write's event to be queued
 (events are queued right after the change is visible; see ``Reloader._apply``)."""
+SETTLE_PROBES = 256
+"""At most this many changed files are proven settled by a read lease in one pass; a pass with
+more (a kubelet swap of a large ConfigMap) waits ``RACE_RECHECK`` instead."""
 EMPTY_SHA256 = hashlib.sha256(b"").digest()
 FileIdentity = tuple[int, int, int, int, int]
 
@@ -681,8 +684,9 @@ class Reloader:
         enough: the source stats the file when it *processes* the event, which may be after the
         next writer's ``open(O_TRUNC)`` and before that truncate's ``IN_MODIFY`` is queued (found
         by the long property run). Without leases (not the file's owner and no ``CAP_LEASE``, or
-        a filesystem without them), a rescan, a file still being written, or a hinted path of
-        unknown kind, the wait is kept. Deleted files cannot be torn.
+        a filesystem without them), a rescan, a file still being written, a hinted path of
+        unknown kind, or more than ``SETTLE_PROBES`` changed files, the wait is kept. Deleted
+        files cannot be torn.
         """
         finished = getattr(source, "finished_identity", None)
         accepted = self._accepted_files
@@ -693,15 +697,20 @@ class Reloader:
             return False
         from config_reloader.watch.lease import probe_writers
 
+        probes = 0
+
+        def unwritten(path: str, ident: FileIdentity) -> bool:
+            nonlocal probes
+            probes += 1  # ~15 us each: past a few hundred, the 5 ms wait is the cheaper proof
+            return probes <= SETTLE_PROBES and bool(probe_writers(path, ident))
+
         cfg = self.options.config_file
         if rendered is not None and cfg is not None:
             prev = self._accepted_input
             ident = rendered.source_identity
             if prev is None or ident is None:
                 return False
-            if rendered.source_digest != prev[0] and not (
-                ident == finished(cfg) and probe_writers(cfg, ident)
-            ):
+            if rendered.source_digest != prev[0] and not (ident == finished(cfg) and unwritten(cfg, ident)):
                 return False
         files = snap.files
         under = getattr(files, "under", None)
@@ -712,7 +721,7 @@ class Reloader:
             ident = identity(path)
             if ident is None or not (ident == finished(path) or _kubelet_projection(path)):
                 return False
-            return bool(probe_writers(path, ident))
+            return unwritten(path, ident)
 
         for path in hinted:
             digest = files.get(path)

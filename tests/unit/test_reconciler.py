@@ -20,6 +20,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from config_reloader.errors import ReloadRejected, TargetNotFound
+from config_reloader import reconciler
 from config_reloader.reconciler import Reloader, ReloaderOptions, statefulset_ordinal
 from config_reloader.reload.retry import RetryPolicy
 from config_reloader.testing import wait_until
@@ -662,3 +663,24 @@ async def test_a_file_emptied_by_a_writer_still_open_is_held_even_if_it_looks_fi
     h.source.hint(str(h.cfg))
     await wait_until(lambda: h.action.ok == [b"v1", b"v2"], timeout=10)
     assert out.read_bytes() == b"v2"
+
+
+async def test_past_the_probe_budget_new_content_waits_for_the_recheck(
+    tmp_path: Path, harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More changed files than ``SETTLE_PROBES`` (here 0) are not proven one by one: the pass
+    waits ``RACE_RECHECK`` and drains again, like content no writer was seen finishing."""
+    monkeypatch.setattr(reconciler, "SETTLE_PROBES", 0)
+    out = tmp_path / "out.yml"
+    h = harness(config_envsubst_file=str(out))
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    finished: dict[str, tuple[int, int, int, int, int]] = {}
+    h.source.finished_identity = finished.get  # type: ignore[attr-defined]
+    write(h.cfg, b"v2")
+    finished[str(h.cfg)] = file_identity(os.stat(h.cfg))  # would be proven settled by a probe
+    h.source.races = [False, True]  # the recheck sees a race: the pass is discarded
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: not h.source.races, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
+    assert h.action.ok == [b"v1"] and out.read_bytes() == b"v1"
