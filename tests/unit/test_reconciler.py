@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from config_reloader.errors import ReloadRejected, TargetNotFound
 from config_reloader import reconciler
+from config_reloader.errors import ReloadRejected, TargetNotFound
 from config_reloader.reconciler import Reloader, ReloaderOptions, statefulset_ordinal
 from config_reloader.reload.retry import RetryPolicy
 from config_reloader.testing import wait_until
@@ -605,12 +605,11 @@ async def test_new_content_is_rechecked_for_a_write_whose_event_lags(
     await wait_until(lambda: h.action.ok == [b"v1", b"v2"], timeout=10)
 
 
-async def test_content_left_by_a_finished_writer_is_acted_on_without_the_recheck(
+async def started_with_finishes(
     tmp_path: Path, harness: Callable[..., Harness]
-) -> None:
-    """Read with exactly the identity the source recorded when its writer finished (IN_MOVED_TO,
-    IN_CLOSE_WRITE), new content cannot be a torn in-place write: it is acted on at once. With any
-    other identity (the file changed since that moment) the RACE_RECHECK drain still decides."""
+) -> tuple[Harness, Path, Callable[[], None]]:
+    """A started harness rendering to ``out.yml`` whose source answers ``finished_identity``;
+    ``finish()`` records the config file's identity now, as ChangeSource does on IN_CLOSE_WRITE."""
     out = tmp_path / "out.yml"
     h = harness(config_envsubst_file=str(out))
     await h.start()
@@ -618,8 +617,22 @@ async def test_content_left_by_a_finished_writer_is_acted_on_without_the_recheck
     finished: dict[str, tuple[int, int, int, int, int]] = {}
     h.source.finished_identity = finished.get  # type: ignore[attr-defined]
 
+    def finish() -> None:
+        finished[str(h.cfg)] = file_identity(os.stat(h.cfg))
+
+    return h, out, finish
+
+
+async def test_content_left_by_a_finished_writer_is_acted_on_without_the_recheck(
+    tmp_path: Path, harness: Callable[..., Harness]
+) -> None:
+    """Read with exactly the identity the source recorded when its writer finished (IN_MOVED_TO,
+    IN_CLOSE_WRITE), new content cannot be a torn in-place write: it is acted on at once. With any
+    other identity (the file changed since that moment) the RACE_RECHECK drain still decides."""
+    h, out, finish = await started_with_finishes(tmp_path, harness)
+
     write(h.cfg, b"v2")
-    finished[str(h.cfg)] = file_identity(os.stat(h.cfg))
+    finish()
     h.source.races = [False, True]  # a recheck would see a race; none is made
     h.source.hint(str(h.cfg))
     await wait_until(lambda: h.action.ok == [b"v1", b"v2"], timeout=10)
@@ -641,15 +654,10 @@ async def test_a_file_emptied_by_a_writer_still_open_is_held_even_if_it_looks_fi
     """The source stats a file when it processes IN_CLOSE_WRITE, which may be after the next
     writer's open(O_TRUNC): the empty file then carries the "finished" identity. A read lease
     shows that writer still has it open, so the empty read is held until it closes."""
-    out = tmp_path / "out.yml"
-    h = harness(config_envsubst_file=str(out))
-    await h.start()
-    await h.reloader.wait_applied(timeout=10)
-    finished: dict[str, tuple[int, int, int, int, int]] = {}
-    h.source.finished_identity = finished.get  # type: ignore[attr-defined]
+    h, out, finish = await started_with_finishes(tmp_path, harness)
     fd = os.open(h.cfg, os.O_WRONLY | os.O_TRUNC)  # the next writer: emptied, still open
     try:
-        finished[str(h.cfg)] = file_identity(os.stat(h.cfg))  # stat'ed late: looks finished
+        finish()  # stat'ed late: looks finished
         with caplog.at_level(logging.DEBUG, logger="config_reloader.reconciler"):
             h.source.hint(str(h.cfg))
             await wait_until(
@@ -659,7 +667,7 @@ async def test_a_file_emptied_by_a_writer_still_open_is_held_even_if_it_looks_fi
         os.write(fd, b"v2")
     finally:
         os.close(fd)
-    finished[str(h.cfg)] = file_identity(os.stat(h.cfg))
+    finish()
     h.source.hint(str(h.cfg))
     await wait_until(lambda: h.action.ok == [b"v1", b"v2"], timeout=10)
     assert out.read_bytes() == b"v2"
@@ -671,14 +679,9 @@ async def test_past_the_probe_budget_new_content_waits_for_the_recheck(
     """More changed files than ``SETTLE_PROBES`` (here 0) are not proven one by one: the pass
     waits ``RACE_RECHECK`` and drains again, like content no writer was seen finishing."""
     monkeypatch.setattr(reconciler, "SETTLE_PROBES", 0)
-    out = tmp_path / "out.yml"
-    h = harness(config_envsubst_file=str(out))
-    await h.start()
-    await h.reloader.wait_applied(timeout=10)
-    finished: dict[str, tuple[int, int, int, int, int]] = {}
-    h.source.finished_identity = finished.get  # type: ignore[attr-defined]
+    h, out, finish = await started_with_finishes(tmp_path, harness)
     write(h.cfg, b"v2")
-    finished[str(h.cfg)] = file_identity(os.stat(h.cfg))  # would be proven settled by a probe
+    finish()  # would be proven settled by a probe
     h.source.races = [False, True]  # the recheck sees a race: the pass is discarded
     h.source.hint(str(h.cfg))
     await wait_until(lambda: not h.source.races, timeout=10)
