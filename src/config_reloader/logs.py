@@ -2,8 +2,8 @@
 
 Libraries log with ``logging.getLogger(__name__)``, a constant message and fields in ``extra=``
 (stable keys such as ``cfg_path``, ``digest``, ``attempt``, ``method``, ``cpu``). Only the CLI
-calls :func:`setup_logging`. Credentials in URLs must be removed with :func:`redact_url` before a
-URL is logged or used as a label.
+calls :func:`setup_logging`. Credentials and query values in URLs must be masked with
+:func:`redact_url` before a URL is logged or used as a label.
 
 Importing this module imports neither ``logging`` (~3-5 ms) nor ``json`` nor ``urllib``: they are
 imported when a handler is installed or a URL is redacted, so that modules on the start-up path of
@@ -19,6 +19,7 @@ TYPE_CHECKING = False  # typing/logging are not imported at run time (start-up);
 if TYPE_CHECKING:
     import logging
     from typing import IO, Any
+    from urllib.parse import SplitResult
 
 __all__ = ["LOG_FORMATS", "LOG_LEVELS", "redact_url", "setup_logging"]
 
@@ -30,19 +31,64 @@ _LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
 
 
 def redact_url(url: str) -> str:
-    """Return ``url`` with any ``user:password@`` replaced by ``***@`` (safe to log)."""
+    """Return ``url`` safe to log: credentials and query values masked, all else kept.
+
+    * ``user:password@`` (or ``user@``) becomes ``***@``; the host and port are kept as written
+      (IPv6 brackets, letter case, even an out-of-range port: this is called on rejected URLs too).
+    * every query parameter value becomes ``***``, its name is kept: ``?token=s3cret&x=1`` ->
+      ``?token=***&x=***``. An empty value stays empty and a bare name (``?debug``) is kept. Only
+      ``&`` separates parameters, so with ``;`` (``?a=1;token=s``) everything after the first ``=``
+      is one value and masked.
+    * a fragment is kept, unless it holds ``name=value`` pairs (``#access_token=...``): those
+      values are masked like the query's. The fragment is never sent, but it is still logged.
+    * a URL whose port is not a number while an ``@`` follows it (a password with an unescaped
+      ``/``, ``?`` or ``#``: ``http://u:pa/ss@h/``) is not shown at all (``"<unparsable url>"``).
+
+    A URL with none of these (``http://127.0.0.1:9090/-/reload``) is returned unchanged. Secrets
+    in the path cannot be told apart from the path and are not masked.
+
+    Returns:
+        The redacted URL, or ``"<unparsable url>"`` when :func:`urllib.parse.urlsplit` rejects it
+        (e.g. an unbalanced ``[`` in the host). Never raises.
+    """
     from urllib.parse import urlsplit, urlunsplit
 
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<unparsable url>"
-    if parts.username is None and parts.password is None:
+    # Not parts.hostname/parts.port: they lower-case the host, drop IPv6 brackets, and .port
+    # raises on an out-of-range port (argparse then printed the raw URL, password included).
+    _userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at and parts.netloc and "@" in url.partition(parts.netloc)[2] and not _valid_port(parts):
+        # ``http://user:pa/ss@host/``: an unescaped / ? or # in a password ends the authority
+        # early, so the password looks like a port and its tail like the path, query or fragment.
+        return "<unparsable url>"
+    netloc = f"***@{hostport}" if at else parts.netloc
+    query = _mask_values(parts.query)
+    fragment = _mask_values(parts.fragment) if "=" in parts.fragment else parts.fragment
+    if netloc == parts.netloc and query == parts.query and fragment == parts.fragment:
         return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def _valid_port(parts: SplitResult) -> bool:
+    try:
+        _ = parts.port
+    except ValueError:  # not a number, or not 0-65535
+        return False
+    return True
+
+
+def _mask_values(pairs: str) -> str:
+    """``a=1&b=&c`` -> ``a=***&b=&c`` (names kept, non-empty values masked)."""
+    if "=" not in pairs:
+        return pairs
+    out = []
+    for item in pairs.split("&"):
+        name, eq, value = item.partition("=")
+        out.append(f"{name}=***" if eq and value else item)
+    return "&".join(out)
 
 
 _standard_attrs: set[str] = set()
