@@ -380,3 +380,180 @@ def test_regular_file_as_watched_dir_exits_2(tmp_path: Path, cmd: str) -> None:
     r = cli_run(cmd, f"--config-file={cfg}", f"--watched-dir={cfg}", "--watch-interval=0")
     assert r.returncode == 2, r.stderr
     assert f"--watched-dir '{cfg}' is not a directory" in r.stderr
+
+
+# --- secrets in URLs never reach the logs ---------------------------------------------------------
+async def _stderr_until(proc: asyncio.subprocess.Process, needle: bytes, lines: list[bytes]) -> None:
+    """Read ``proc``'s stderr into ``lines`` until a line holds ``needle`` (30 s deadline)."""
+    assert proc.stderr is not None
+    async with asyncio.timeout(30):
+        while True:
+            line = await proc.stderr.readline()
+            assert line, b"".join(lines).decode()
+            lines.append(line)
+            if needle in line:
+                return
+
+
+@pytest.mark.parametrize("target", ["closed-port", "rejecting-then-up", "runtimeinfo-closed-port"])
+async def test_query_token_in_urls_never_reaches_the_logs(tmp_path: Path, target: str) -> None:
+    """``?token=s3cret`` in --reload-url / --runtimeinfo-url: every log line (debug included)
+    that names the URL shows ``token=***``; ``s3cret`` is in neither stderr nor stdout."""
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v1")
+    ep = RecordingEndpoint([str(cfg)], fail=lambda n: n == 1)
+    await ep.start()
+    try:
+        common = ("--delay-interval=0", "--retry-interval=100ms", "--log-level=debug", f"--config-file={cfg}")
+        if target == "runtimeinfo-closed-port":
+            await ep.down()
+            argv = (
+                "--reload-method=signal",
+                "--process-executable-name=crt-no-such-process",
+                f"--runtimeinfo-url={ep.runtimeinfo_url}?token=s3cret",
+            )
+        else:
+            if target == "closed-port":
+                await ep.down()
+            argv = (f"--reload-url={ep.reload_url}?token=s3cret&org=a",)
+        proc = await start_cli(*common, *argv)
+        lines: list[bytes] = []
+        try:
+            # the first (failed) attempt names the URL in its error
+            await _stderr_until(proc, b"reload failed, retrying", lines)
+            if target == "rejecting-then-up":
+                await ep.wait_for(lambda: len(ep.successful) == 1, timeout=30)
+                await _stderr_until(proc, b"reload accepted", lines)  # debug line with url=
+            _, err = await sigterm_and_wait(proc)
+            assert proc.stdout is not None
+            out = await proc.stdout.read()
+        finally:
+            await kill_if_running(proc)
+    finally:
+        await ep.stop()
+    text = b"".join(lines) + err + out
+    assert proc.returncode == 0, text.decode()
+    assert b"s3cret" not in text
+    assert b"token=***" in text  # the URL was logged, masked
+    if target == "rejecting-then-up":
+        assert b"org=***" in text
+
+
+# --- symlink loops appearing while watching ---------------------------------------------------------
+async def start_cli_logging_to(log: Path, *argv: str) -> asyncio.subprocess.Process:
+    """``config-reloader watch ARGV --log-level=debug`` with stderr and stdout in ``log`` (a file:
+    debug output never fills a pipe nobody reads, and the test can wait for a line in it)."""
+    with log.open("wb") as f:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "config_reloader", "watch", *argv, "--log-level=debug", stdout=f, stderr=f
+        )
+
+
+def log_lines(log: Path, needle: str) -> list[str]:
+    return [ln for ln in log.read_text().splitlines() if needle in ln]
+
+
+@pytest.mark.parametrize("loop", ["self", "pair"])
+async def test_symlink_loop_in_a_watched_dir_is_skipped_not_an_apply_error(tmp_path: Path, loop: str) -> None:
+    """``ln -s loop loop`` (or x -> y -> x) created in a watched dir while running, together with a
+    real change: the change is reloaded, the loop is skipped (debug line naming it) like a dangling
+    link, no apply error; after removing it, changes still reload."""
+    cfg = tmp_path / "prometheus.yml"
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    atomic_replace(cfg, b"v1")
+    atomic_replace(rules / "a.yml", b"a1")
+    log = tmp_path / "reloader.log"
+    # the endpoint reads the one file, not the dir: its reader would trip on the loop itself
+    async with RecordingEndpoint([str(cfg), str(rules / "a.yml")]) as ep:
+        proc = await start_cli_logging_to(
+            log,
+            f"--config-file={cfg}",
+            f"--watched-dir={rules}",
+            f"--reload-url={ep.reload_url}",
+            "--delay-interval=0",
+        )
+        try:
+            await ep.wait_for(lambda: len(ep.successful) == 1, timeout=30)
+            links = [rules / "loop"] if loop == "self" else [rules / "x", rules / "y"]
+            if loop == "self":
+                links[0].symlink_to("loop")
+            else:
+                links[0].symlink_to("y")
+                links[1].symlink_to("x")
+            atomic_replace(rules / "a.yml", b"a2")
+            await ep.wait_for(
+                lambda: ep.successful[-1].contents.get(str(rules / "a.yml")) == b"a2", timeout=30
+            )
+            await wait_until(lambda: len(log_lines(log, "skipping symlink loop")) > 0, timeout=10)
+            for p in links:
+                p.unlink()
+            atomic_replace(rules / "a.yml", b"a3")
+            await ep.wait_for(
+                lambda: ep.successful[-1].contents.get(str(rules / "a.yml")) == b"a3", timeout=30
+            )
+            _, _ = await sigterm_and_wait(proc)
+        finally:
+            await kill_if_running(proc)
+    text = log.read_text()
+    assert proc.returncode == 0, text
+    assert "apply failed" not in text and "Errno" not in text, text
+    assert {str(p) for p in links} >= {
+        ln.split("cfg_path=")[1].split()[0] for ln in log_lines(log, "skipping symlink loop")
+    }
+    assert [r.status for r in ep.reloads] == [200] * len(ep.reloads)
+
+
+async def _config_file_loop_then_fixed(tmp_path: Path) -> tuple[str, list[str]]:
+    """Replace --config-file (rendered to an output) by a self-referencing symlink while running,
+    then by a real file again. Returns the whole log and its "apply failed" lines."""
+    cfg = tmp_path / "prometheus.yml"
+    out = tmp_path / "out" / "prometheus.yml"
+    out.parent.mkdir()
+    atomic_replace(cfg, b"v1")
+    log = tmp_path / "reloader.log"
+    async with RecordingEndpoint([str(out)]) as ep:
+        proc = await start_cli_logging_to(
+            log,
+            f"--config-file={cfg}",
+            f"--config-envsubst-file={out}",
+            f"--reload-url={ep.reload_url}",
+            "--delay-interval=0",
+        )
+        try:
+            await ep.wait_for(lambda: len(ep.successful) == 1, timeout=30)
+            tmp = tmp_path / "prometheus.yml.tmp"
+            tmp.symlink_to(cfg.name)  # after the rename: prometheus.yml -> prometheus.yml
+            os.replace(tmp, cfg)
+            await wait_until(lambda: len(log_lines(log, "apply failed")) > 0, timeout=30)
+            assert out.read_bytes() == b"v1"  # previous output kept
+            assert len(ep.reloads) == 1  # no reload
+            atomic_replace(tmp, b"v2")
+            os.replace(tmp, cfg)
+            await ep.wait_for(lambda: len(ep.successful) == 2, timeout=30)
+            assert ep.successful[-1].contents[str(out)] == b"v2"
+            await wait_until(lambda: len(log_lines(log, "apply succeeded again")) == 1, timeout=10)
+            _, _ = await sigterm_and_wait(proc)
+        finally:
+            await kill_if_running(proc)
+    text = log.read_text()
+    assert proc.returncode == 0, text
+    return text, log_lines(log, "apply failed")
+
+
+async def test_config_file_replaced_by_a_symlink_loop_is_an_error_until_fixed(tmp_path: Path) -> None:
+    text, failed = await _config_file_loop_then_fixed(tmp_path)
+    assert len(failed) == 1, text  # logged once, not once per retry
+    assert "previous output kept, no reload" in failed[0]
+    assert str(tmp_path / "prometheus.yml") in failed[0]
+    assert "Errno" not in failed[0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="reconciler._apply_sync's os.path.isfile check words a looping --config-file as "
+    "'does not exist (or is not a regular file)'; reported to the reconciler's owner",
+)
+async def test_config_file_replaced_by_a_symlink_loop_says_symlink_loop(tmp_path: Path) -> None:
+    _, failed = await _config_file_loop_then_fixed(tmp_path)
+    assert "symlink loop" in failed[0]

@@ -6,7 +6,10 @@ What is hashed (Thanos ``pkg/reloader`` semantics, research/reloader-anchors.md 
 * every regular file below each watched dir, recursively, under ``<dir as configured>/<relative
   path>``; symlinks to files are followed; directories and symlinks to directories are not hashed
   as files (and symlinked dirs are not descended, like Go's ``filepath.Walk``); FIFOs, sockets and
-  devices are skipped (reading a FIFO would block);
+  devices are skipped (reading a FIFO would block), and so are dangling symlinks and symlink loops
+  (``ln -s loop loop``; a debug line names each loop). An extra file that is a symlink loop is an error
+  (:class:`~config_reloader.errors.SnapshotError`); one that is missing or dangling is listed in
+  ``Snapshot.missing``;
 * names starting with ``..`` are skipped at every level (kubelet internals ``..data``,
   ``..2026_…``): the user-visible links already reach that content, and walking the timestamped dir
   is what made Thanos crash mid-update (bug B5).
@@ -268,8 +271,9 @@ class Snapshotter:
         O(number of files) unless every directory changed.
 
         Raises:
-            SnapshotError: a file exists but cannot be read (e.g. EACCES). Files vanishing during
-                the walk are retried a few times, then skipped, never an error.
+            SnapshotError: a file exists but cannot be read (e.g. EACCES), or an extra file is a
+                symlink loop. Files vanishing during the walk are retried a few times, then
+                skipped, never an error; so are dangling symlinks and symlink loops below the dirs.
         """
         if hinted is None:
             self._full_walk()
@@ -391,7 +395,9 @@ class Snapshotter:
                     if not is_link:
                         self._walk_dir(path, seen)
                     continue
-            except OSError:
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    self._skip_loop(path)
                 continue
             if self._visit_file(path, d, name):
                 if here is None:
@@ -504,6 +510,19 @@ class Snapshotter:
             st = os.stat(path)
         except NotADirectoryError:
             return False
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            if path in self.extra_files:
+                # The config file is named on purpose: a loop there is a broken deployment, not
+                # a stray entry. Unlike a dangling link (missing, not an error) the link exists.
+                raise SnapshotError(
+                    f"config file {path} is a symlink loop (too many levels of symbolic links): "
+                    "it cannot be read until the link points at a file",
+                    path=path,
+                ) from exc
+            self._skip_loop(path)
+            return False
         self.stats.files_statted += 1
         if not stat.S_ISREG(st.st_mode):
             self._drop_names(d, (name,))
@@ -548,6 +567,11 @@ class Snapshotter:
         if rec != cached:
             self._store(d, name, rec)
         return True
+
+    def _skip_loop(self, path: str) -> None:
+        # Like a dangling link: not content, not an error (``ln -s loop loop`` in a watched dir
+        # must not stop every other file from being applied).
+        log.debug("skipping symlink loop in watched dir", extra={"cfg_path": path})
 
     def _racy(self, rec: bytes) -> bool:
         mtime_ns = _IDENT.unpack_from(rec)[3]

@@ -294,3 +294,82 @@ def test_earlier_snapshots_keep_their_files_after_later_changes(tmp_path: Path) 
     assert second.digest == Snapshotter([str(d)]).snapshot().digest
     with pytest.raises(KeyError):
         second.files[str(d / "b.yaml")]
+
+
+@pytest.mark.parametrize("loop", ["self", "pair"])
+def test_symlink_loop_in_a_watched_dir_is_skipped_like_a_dangling_link(
+    tmp_path: Path, loop: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``ln -s loop loop`` (or a -> b -> a) appearing in a watched dir, seen by a hint and by a full
+    walk: skipped with a debug line, never a raw ELOOP OSError; gone again when it is removed."""
+    import logging
+
+    d = tmp_path / "rules"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.yaml").write_bytes(b"alpha")
+    (d / "dangling.yaml").symlink_to(tmp_path / "nowhere")
+    snapper = Snapshotter([str(d)])
+    clean = snapper.snapshot()
+    assert list(clean.files) == [str(d / "a.yaml")]
+    links = [d / "loop"] if loop == "self" else [d / "x", d / "sub" / "y"]
+    if loop == "self":
+        links[0].symlink_to("loop")
+    else:
+        links[0].symlink_to(links[1])
+        links[1].symlink_to(links[0])
+    caplog.set_level(logging.DEBUG, logger="config_reloader.watch.snapshot")
+    assert snapper.snapshot([str(p) for p in links]).digest == clean.digest  # hinted
+    assert snapper.snapshot().digest == clean.digest  # full walk
+    assert Snapshotter([str(d)]).snapshot().digest == clean.digest  # fresh cache
+    skipped = {
+        r.__dict__.get("cfg_path")
+        for r in caplog.records
+        if r.getMessage().startswith("skipping symlink loop")
+    }
+    assert skipped == {str(p) for p in links}
+    for p in links:
+        p.unlink()
+    (d / "b.yaml").write_bytes(b"beta")
+    snap = snapper.snapshot([*(str(p) for p in links), str(d / "b.yaml")])
+    assert sorted(snap.files) == [str(d / "a.yaml"), str(d / "b.yaml")]
+
+
+def test_watched_dir_that_becomes_a_symlink_loop_is_missing_like_a_dangling_one(tmp_path: Path) -> None:
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "r.yaml").write_bytes(b"r")
+    link = tmp_path / "rules"
+    link.symlink_to("v1")
+    snapper = Snapshotter([str(link)])
+    assert list(snapper.snapshot().files) == [str(link / "r.yaml")]
+    tmp = tmp_path / "rules.tmp"
+    tmp.symlink_to("rules")  # after the rename: rules -> rules
+    os.replace(tmp, link)
+    for hinted in ([str(link)], None):
+        snap = snapper.snapshot(hinted)
+        assert snap.files == {} and snap.missing == {str(link)}
+    link.unlink()
+    link.symlink_to("v1")
+    snap = snapper.snapshot([str(link)])
+    assert list(snap.files) == [str(link / "r.yaml")] and snap.missing == frozenset()
+
+
+@pytest.mark.parametrize("in_watched_dir", [False, True])
+def test_config_file_that_is_a_symlink_loop_is_a_snapshot_error(tmp_path: Path, in_watched_dir: bool) -> None:
+    """An extra file (the config file) that is a loop is an error naming it, for a hint and a full
+    walk, also when its dir is watched too; the snapshotter recovers when the link is fixed."""
+    cfg = tmp_path / "prometheus.yml"
+    atomic_replace(cfg, b"v1")
+    snapper = Snapshotter([str(tmp_path)] if in_watched_dir else [], [str(cfg)])
+    first = snapper.snapshot()
+    tmp = tmp_path / "loop.tmp"
+    tmp.symlink_to(cfg.name)  # after the rename: prometheus.yml -> prometheus.yml
+    os.replace(tmp, cfg)
+    for hinted in ([str(cfg)], None):
+        with pytest.raises(SnapshotError) as info:
+            snapper.snapshot(hinted)
+        assert info.value.path == str(cfg)
+        assert f"config file {cfg} is a symlink loop" in str(info.value)
+        assert "Errno" not in str(info.value)
+    cfg.unlink()
+    atomic_replace(cfg, b"v1")
+    assert snapper.snapshot([str(cfg)]).digest == first.digest
