@@ -59,6 +59,7 @@ def gate(
     conditions are evaluated on a machine restricted to it: on a heterogeneous machine
     ``ConditionCPUFeature=avx512f`` passes when some CPUs have it (the child is pinned to those)
     and fails, as a skip, when none has it. Without pinning every CPU of the affinity mask counts.
+    With a capture (``machine``), pinned or not, only its CPUs that are in the affinity mask count.
 
     Args:
         conditions: parsed ``Condition*=`` / ``Assert*=`` (conditions.parse_assignment / parse_unit_file).
@@ -117,8 +118,16 @@ def gate(
                 required,
                 f"no CPU in the affinity mask {format_cpus(allowed)} has all of {', '.join(required)} usable",
             )
-        if machine is not None:
+        if required and machine is not None:
             machine = machine.replace(affinity=cpus)
+
+    if machine is not None and not (do_pin and required):
+        # A capture (--cpu-data) describes its own CPUs, not ours: without pinning, as with it,
+        # only the CPUs of our mask count. CPUs of the mask the capture lacks are left out, as
+        # the pin set leaves them out; when it has none of them, every CPU of the mask is
+        # unknown, so a CPU feature check cannot be determined and fails.
+        counted = allowed & frozenset(machine.targets())
+        machine = machine.replace(affinity=counted or allowed)
 
     verdict: Verdict | None = None
     if conditions:

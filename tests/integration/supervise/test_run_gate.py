@@ -106,15 +106,37 @@ def test_pin_set_includes_assert_features_and_empty_set_by_assert_is_assert_fail
     assert (r.action, r.cpus) == ("skip", frozenset())
 
 
-def _capture(tmp_path, per_cpu_dump_files: list[str]) -> str:
-    """A heterogeneous `cpuid -r` capture: CPU blocks from different real dumps, renumbered."""
+def test_capture_without_pinning_counts_only_the_cpus_of_the_mask():
+    m = _machine(HETERO)  # affinity None, as in a `cpuid -r` capture: it describes its own CPUs
+    r = gate(_cond("ConditionCPUFeature=avx512f"), pin_cpus=False, machine=m, affinity={0, 1})
+    assert (r.action, r.cpus) == ("start", None)  # CPUs 2-4 of the capture are not ours
+    r = gate(_cond("AssertCPUFeature=avx512f"), machine=m, affinity={0, 1})  # an assert alone: no pin
+    assert (r.action, r.cpus) == ("start", None)
+    r = gate(_cond("ConditionCPUFeature=avx512f"), pin_cpus=False, machine=m, affinity={1, 2})
+    assert r.action == "skip" and "2" in r.reason  # CPU 2 is ours and lacks it
+    # CPUs of the mask the capture lacks are left out, as the pin set leaves them out
+    r = gate(_cond("ConditionCPUFeature=avx512f"), pin_cpus=False, machine=m, affinity={0, 1, 7})
+    assert (r.action, r.cpus) == ("start", None)
+    # no CPU of the mask is in the capture: nothing to check against, the condition fails
+    r = gate(_cond("ConditionCPUFeature=sse2"), pin_cpus=False, machine=m, affinity={7, 8})
+    assert r.action == "skip" and "7-8" in r.reason
+    r = gate(_cond("ConditionCPUFeature=sse2"), machine=m, affinity={7, 8})
+    assert r.action == "skip" and "7-8" in r.reason  # same verdict with pinning
+    # a negated feature with --pin-cpus and nothing required: still only the mask's CPUs count
+    r = gate(_cond("ConditionCPUFeature=!avx512f"), pin_cpus=True, machine=m, affinity={2, 3})
+    assert (r.action, r.cpus) == ("start", {2, 3})
+
+
+def _capture(tmp_path, per_cpu_dump_files: list[str], numbers: list[int] | None = None) -> str:
+    """A heterogeneous `cpuid -r` capture: CPU blocks from different real dumps, renumbered
+    0, 1, ... or as ``numbers`` says."""
     dumps = "/work/shared/data/cpuid-dumps"
     if not os.path.isdir(dumps):
         pytest.skip("shared cpuid dumps not available")
     from config_reloader.cpu.capture import parse_cpuid_r
 
     out: list[str] = []
-    for n, name in enumerate(per_cpu_dump_files):
+    for n, name in zip(numbers or range(len(per_cpu_dump_files)), per_cpu_dump_files, strict=True):
         with open(os.path.join(dumps, name), encoding="utf-8") as f:
             text = f.read()
         first = parse_cpuid_r(text, source=name)[min(parse_cpuid_r(text, source=name))]
@@ -250,3 +272,34 @@ def test_cpu_data_capture_pins_to_capable_cpus(run_cli, tmp_path):
     rp = run_cli("--cpu-data", path, "--condition", "ConditionCPUFeature=avx2", prefix=["taskset", "-c", "1"])
     assert rp.wait_exit() == 0  # skipped: the only capable CPU is outside our mask
     assert not rp.state.exists()
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="needs taskset")
+@pytest.mark.parametrize(
+    ("gate_args", "fails_with"),
+    [
+        (["--no-pin-cpus", "--condition", "ConditionCPUFeature=avx2"], 0),  # skipped
+        (["--assert", "AssertCPUFeature=avx2"], 1),  # an assert alone does not pin either
+    ],
+)
+def test_cpu_data_without_pinning_counts_only_the_cpus_of_the_mask(run_cli, tmp_path, gate_args, fails_with):
+    """A capture whose CPU ``cpu`` has AVX2 and CPU ``cpu + 1`` has not; run under ``taskset -c
+    cpu``: the CPU without AVX2 is not in the mask, so it does not count, pinned or not."""
+    mask = os.sched_getaffinity(0)
+    cpu = min(mask)
+    path = _capture(
+        tmp_path,
+        ["intel-sapphirerapids-xeon-w7-2475x.txt", "intel-ivybridge-celeron-g1610.txt"],
+        numbers=[cpu, cpu + 1],
+    )
+    rp = run_cli(
+        "--cpu-data", path, *gate_args, prefix=["taskset", "-c", str(cpu)], service=["--exit-after-ms", "10"]
+    )
+    assert rp.wait_exit() == 0, rp.log()
+    assert rp.state.exists()  # started
+    assert rp.read_state()["cpus_allowed_list"] == str(cpu)  # taskset's mask, not a pin set
+    assert "pinning the child" not in rp.log()
+    if cpu + 1 in mask:  # with both CPUs in the mask, the one without AVX2 counts
+        rp = run_cli("--cpu-data", path, *gate_args, prefix=["taskset", "-c", f"{cpu},{cpu + 1}"])
+        assert rp.wait_exit() == fails_with, rp.log()
+        assert not rp.state.exists()
