@@ -56,8 +56,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Evaluate --condition/--assert (systemd syntax and semantics) on every CPU; pin the "
             "command to the CPUs where every ConditionCPUFeature= is usable; render the config "
-            "once, start the command, forward SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2, reap "
-            "zombies (PID 1 or subreaper), restart it by policy, and reload it when the watched "
+            "once, start the command in a process group of its own, forward SIGTERM/SIGINT/SIGQUIT "
+            "to that group and SIGHUP/SIGUSR1/SIGUSR2 to the command, reap zombies (PID 1 or "
+            "subreaper), restart it by policy, and reload it when the watched "
             "config content changes (signal, HTTP or graceful restart). A SIGHUP sent to run before "
             "the child is ready is held back and delivered once it is. Example: "
             "config-reloader run --condition ConditionCPUFeature=avx2 --config-file cfg.yml "
@@ -107,7 +108,8 @@ def register(subparsers: Any) -> None:
         "--cpu-data",
         metavar="FILE",
         help="evaluate CPU features from this capture (our JSON or `cpuid -r` text) instead of "
-        "probing this machine (what-if checks; the pin set is still limited to our affinity mask)",
+        "probing this machine (what-if checks; pinned or not, only the capture's CPUs in our "
+        "affinity mask count)",
     )
 
     s = p.add_argument_group("supervision")
@@ -116,8 +118,8 @@ def register(subparsers: Any) -> None:
         type=parse_signal,
         default=int(signal.SIGTERM),
         metavar="SIGNAL",
-        help="signal run sends when it stops the child itself (restart reload, loop failure) "
-        "(default: SIGTERM)",
+        help="signal run sends to the child's process group when it stops the child itself (restart "
+        "reload, loop failure) (default: SIGTERM)",
     )
     s.add_argument(
         "--stop-timeout",
@@ -125,7 +127,7 @@ def register(subparsers: Any) -> None:
         default=10.0,
         metavar="DURATION",
         help="wait this long after the stop signal (or a forwarded SIGTERM/SIGINT/SIGQUIT) before "
-        "SIGKILL (default: 10s)",
+        "SIGKILL of the child's process group (default: 10s)",
     )
     s.add_argument(
         "--restart",

@@ -6,11 +6,14 @@ Parts, in the order ``run`` uses them:
   :mod:`config_reloader.conditions`) and computes the pin set: the CPUs of the current affinity mask
   on which every feature named by ``ConditionCPUFeature=`` is usable (:mod:`config_reloader.cpu`).
 * :class:`Supervisor` (``supervisor.py``, plumbing in ``process.py``) owns one child process at
-  a time: it starts it with the pin set as CPU affinity, forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT,
-  SIGUSR1 and SIGUSR2, holds back a SIGHUP (and the reload signal) until the child is ready, reaps
-  every zombie (PID 1 in a container, or child subreaper via ``prctl(PR_SET_CHILD_SUBREAPER)``
-  otherwise), stops the child with an escalating ladder (stop signal, ``stop_timeout``, SIGKILL)
-  and restarts it by policy, at most ``max_restarts_per_minute`` times in any 60 s window.
+  a time: it starts it in a session and process group of its own with the pin set as CPU
+  affinity, forwards SIGTERM, SIGINT, SIGQUIT, SIGTSTP and SIGCONT to the child's process group
+  and SIGHUP, SIGUSR1 and SIGUSR2 to the child alone, holds back a SIGHUP (and the reload signal)
+  until the child is ready, reaps every zombie (PID 1 in a container, or child subreaper via
+  ``prctl(PR_SET_CHILD_SUBREAPER)`` otherwise), stops the child's group with an escalating ladder
+  (stop signal, ``stop_timeout``, SIGKILL), leaves nothing of that group running when an
+  incarnation ends, and restarts it by policy, at most ``max_restarts_per_minute`` times in any
+  60 s window.
 * :class:`RestartReload` and :class:`ReadyGatedReload` (``actions.py``) adapt the supervisor to
   the reloader's :class:`~config_reloader.reload.ReloadAction` protocol (``--reload-method
   restart``, and "never signal a child before it is ready; apply a change that came early right
@@ -22,10 +25,10 @@ Parts, in the order ``run`` uses them:
 Exit statuses follow shells and container runtimes: the child's exit code, or 128 + N when it died
 by signal N; 127 when the command is not found, 126 when it cannot be executed.
 
-Sources: ``prctl(2)`` (PR_SET_CHILD_SUBREAPER = 36), ``wait(2)``, ``proc(5)``
-(``/proc/PID/task/TID/children``, ``/proc/PID/stat`` field 3 state ``Z``), ``signal(7)`` (PID 1 in
-a PID namespace receives only signals it has handlers for), prometheus/prometheus#14917 (SIGHUP
-during start-up kills the target; research B14).
+Sources: ``prctl(2)`` (PR_SET_CHILD_SUBREAPER = 36), ``wait(2)``, ``setsid(2)``, ``proc(5)``
+(``/proc/PID/task/TID/children``, ``/proc/PID/stat`` field 3 state ``Z``, field 5 pgrp),
+``signal(7)`` (PID 1 in a PID namespace receives only signals it has handlers for),
+prometheus/prometheus#14917 (SIGHUP during start-up kills the target; research B14).
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ from config_reloader.supervise.process import (
     Child,
     exit_status_from_wait,
     list_children,
+    process_group_members,
     set_child_subreaper,
 )
 from config_reloader.supervise.supervisor import (
     FORWARDED_SIGNALS,
+    GROUP_SIGNALS,
     SHUTDOWN_SIGNALS,
     ChildMetrics,
     RestartPolicy,
@@ -60,6 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORWARDED_SIGNALS",
+    "GROUP_SIGNALS",
     "SHUTDOWN_SIGNALS",
     "Child",
     "ChildMetrics",
@@ -74,6 +80,7 @@ __all__ = [
     "format_cpus",
     "gate",
     "list_children",
+    "process_group_members",
     "set_child_subreaper",
     "supervise",
 ]

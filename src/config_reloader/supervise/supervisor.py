@@ -1,14 +1,39 @@
 """The supervisor of ``config-reloader run``: one child at a time, signals, readiness, restarts.
 
-:class:`Supervisor` starts the child with the pin set as CPU affinity, forwards SIGTERM, SIGINT,
-SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2, holds back a SIGHUP (and the reload signal) until the child is
-ready, reaps every zombie (as PID 1 in a container, or as child subreaper otherwise), stops the child
-with an escalating ladder (stop signal, ``stop_timeout``, SIGKILL, as watchfiles' ``run_process``
-does) and restarts it by policy, at most ``max_restarts_per_minute`` times in any 60 s window.
+:class:`Supervisor` starts the child in a session and process group of its own with the pin set
+as CPU affinity, forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGTSTP and SIGCONT,
+holds back a SIGHUP (and the reload signal) until the child is ready, reaps every zombie (as PID 1
+in a container, or as child subreaper otherwise), stops the child with an escalating ladder (stop
+signal, ``stop_timeout``, SIGKILL, as watchfiles' ``run_process`` does) and restarts it by policy,
+at most ``max_restarts_per_minute`` times in any 60 s window.
+
+Process group. The child runs in its own session (dumb-init's default "setsid mode"; tini puts the
+child in its own group and, with ``-g``, signals that group instead of the child alone). So a
+terminal's Ctrl-C reaches only ``run``'s group, and ``run`` forwards it once (before, the child was in
+``run``'s group and got it twice: from the terminal and forwarded). Which signals go where:
+
+* to the child's whole group (``killpg``): the stop signals (SIGTERM, SIGINT, SIGQUIT, the stop
+  ladder's ``stop_signal`` and SIGKILL) and job control (SIGTSTP, sent on as SIGSTOP, then
+  ``run`` stops itself; SIGCONT), i.e. what a terminal sends to a foreground job, so the child's
+  own children (a ``sh -c`` pipeline, workers that do not handle signals themselves) stop with it
+  and nothing is left running after a SIGKILL;
+* to the child alone (``kill``): SIGHUP, SIGUSR1, SIGUSR2 and the reload signal. These are requests
+  to the program (reload, reopen logs), whose main process relays them to its workers itself
+  (nginx, gunicorn), while helper processes or a shell wrapper would simply die of them (their
+  default action is to terminate), and the never-signal-before-ready gate only knows the child's
+  readiness. dumb-init sends every signal to the group; Prometheus is a single process, so for it
+  both choices are the same.
+
+An incarnation ends when its whole group is gone: members still running after the child exited get
+the stop signal (unless one was already sent) and SIGKILL once ``stop_timeout`` has passed since
+the first stop signal; only then is the child reaped (its zombie keeps the group id from being
+reused meanwhile) and restarted or ``run`` exits. Processes that left the group (``setsid``,
+daemons) are not followed, as with dumb-init and tini.
 
 Sources: ``signal(7)`` (PID 1 of a PID namespace only receives signals it handles),
-prometheus/prometheus#14917 (SIGHUP during start-up kills the target; research B14), docker's
-stop semantics (signal, grace period, SIGKILL).
+``credentials(7)`` (sessions, process groups, job control), prometheus/prometheus#14917 (SIGHUP
+during start-up kills the target; research B14), docker's stop semantics (signal, grace period,
+SIGKILL), the dumb-init and tini READMEs (setsid mode; ``-g``).
 """
 
 from __future__ import annotations
@@ -40,6 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORWARDED_SIGNALS",
+    "GROUP_SIGNALS",
     "SHUTDOWN_SIGNALS",
     "ChildMetrics",
     "RestartPolicy",
@@ -52,7 +78,7 @@ log = logging.getLogger(__name__)
 
 RestartPolicy = Literal["no", "on-failure", "always"]
 
-#: Signals ``run`` forwards to its child (issue 4).
+#: Signals ``run`` forwards to its child (issue 4), or to its process group (:data:`GROUP_SIGNALS`).
 FORWARDED_SIGNALS: tuple[signal.Signals, ...] = (
     signal.SIGTERM,
     signal.SIGINT,
@@ -60,14 +86,20 @@ FORWARDED_SIGNALS: tuple[signal.Signals, ...] = (
     signal.SIGQUIT,
     signal.SIGUSR1,
     signal.SIGUSR2,
+    signal.SIGTSTP,
+    signal.SIGCONT,
 )
-#: Forwarded signals that also mean "shut down": the child is not restarted after it exits, and it is
-#: killed with SIGKILL if it is still alive ``stop_timeout`` seconds later (docker stop semantics).
+#: Forwarded signals that also mean "shut down": the child is not restarted after it exits, and its
+#: process group is killed with SIGKILL if still there ``stop_timeout`` seconds later (docker stop).
 SHUTDOWN_SIGNALS: frozenset[int] = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
+#: Forwarded signals that go to the child's whole process group, as a terminal sends them to a
+#: foreground job; the others go to the child alone (module docstring says why).
+GROUP_SIGNALS: frozenset[int] = SHUTDOWN_SIGNALS | {signal.SIGTSTP, signal.SIGCONT}
 
 _READY_POLL_INTERVAL = 0.05  # seconds between readiness probes
 _ORPHAN_GRACE = 1.0  # seconds a foreign zombie may wait for its own waiter (asyncio's child watcher)
 _KILL_WAIT = 5.0  # seconds to wait for the child to disappear after SIGKILL
+_GROUP_POLL = 0.05  # seconds between scans of /proc for what is left of the child's process group
 
 
 def format_cpus(cpus: Iterable[int]) -> str:
@@ -118,7 +150,8 @@ class SuperviseOptions:
     stop_signal: int = signal.SIGTERM
     """First rung of the stop ladder when ``run`` itself stops the child (``--stop-signal``)."""
     stop_timeout: float = 10.0
-    """Seconds between the stop signal (or a forwarded SIGTERM/SIGINT/SIGQUIT) and SIGKILL."""
+    """Seconds between the stop signal (or a forwarded SIGTERM/SIGINT/SIGQUIT) and SIGKILL of the
+    child's process group."""
     restart: RestartPolicy = "no"
     """Restart the child after it exits: never, on non-zero status, or always (``--restart``)."""
     restart_delay: float = 1.0
@@ -136,7 +169,8 @@ class SuperviseOptions:
     reap_orphans: bool = True
     """Reap zombies re-parented to us (PID 1, or subreaper). Becomes subreaper when not PID 1."""
     forward_signals: tuple[int, ...] = field(default=tuple(FORWARDED_SIGNALS))
-    """Signals to forward to the child."""
+    """Signals to forward: those in :data:`GROUP_SIGNALS` to the child's process group, the others
+    to the child alone; SIGTSTP also stops ``run`` itself afterwards."""
 
     def __post_init__(self) -> None:
         if not self.argv:
@@ -188,6 +222,8 @@ class Supervisor:
         self._zombies_seen: dict[int, float] = {}
         self._reap_handle: asyncio.TimerHandle | None = None
         self._kill_handle: asyncio.TimerHandle | None = None
+        self._group_deadline: float | None = None  # loop time: SIGKILL the child's group after it
+        self._subtree: int | None = None  # where the child's group can be found (process_group_members)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._finished = False
         self.restarts = 0
@@ -248,8 +284,9 @@ class Supervisor:
         afterwards. Raises :class:`SuperviseError` only for misuse (called twice).
         """
         loop = asyncio.get_running_loop()
-        if self.options.reap_orphans and os.getpid() != 1:
-            set_child_subreaper()
+        if os.getpid() == 1 or (self.options.reap_orphans and set_child_subreaper()):
+            # every process of the child's group stays below us: orphans re-parent to us
+            self._subtree = os.getpid()
         installed: list[int] = []
         try:
             for sig in self.options.forward_signals:
@@ -266,6 +303,11 @@ class Supervisor:
             if child is not None and child.alive:  # cancelled: do not leave an orphan behind
                 # SIGCHLD handling must still be installed here: it resolves child.exited
                 await asyncio.shield(self._stop_ladder(child, self.options.stop_signal, reason="cancelled"))
+            if child is not None and not child.reaped:
+                try:
+                    await asyncio.shield(self._end_group(child))
+                finally:
+                    child.reap()
             for sig in installed:
                 loop.remove_signal_handler(sig)
             for h in (self._reap_handle, self._kill_handle):
@@ -288,14 +330,18 @@ class Supervisor:
             if outcome == "restart":
                 log.info("restarting child for reload", extra={"pid": child.pid})
                 status = await self._stop_ladder(child, self.options.stop_signal, reason="reload")
+                await self._end_group(child)
                 if self._shutting_down or self._stop_requested.is_set():
                     self._fail_restart_waiters("shutting down")
                     return status
                 self._count_restart(policy=False)
                 continue
             if outcome == "stop":
-                return await self._stop_ladder(child, self.options.stop_signal, reason="stop")
+                status = await self._stop_ladder(child, self.options.stop_signal, reason="stop")
+                await self._end_group(child)
+                return status
             status = await child.exited
+            await self._end_group(child)
             if self._shutting_down:
                 log.info("child exited after shutdown signal", extra={"pid": child.pid, "status": status})
                 return status
@@ -404,8 +450,14 @@ class Supervisor:
             stop.cancel()
         return True
 
+    def _start_group_deadline(self) -> None:
+        """The first stop signal to the group starts its ``stop_timeout``; later ones do not."""
+        if self._group_deadline is None:
+            self._group_deadline = asyncio.get_running_loop().time() + self.options.stop_timeout
+
     async def _stop_ladder(self, child: Child, sig: int, *, reason: str) -> int:
-        """Stop signal, wait ``stop_timeout``, SIGKILL, wait; return the exit status."""
+        """Stop signal to the child's group, wait ``stop_timeout`` for the child, SIGKILL the
+        group, wait; return the child's exit status (the rest of the group: :meth:`_end_group`)."""
         if child.alive:
             log.info(
                 "stopping child",
@@ -416,21 +468,81 @@ class Supervisor:
                     "stop_timeout_seconds": self.options.stop_timeout,
                 },
             )
-            child.send(sig)
+            child.signal_group(sig)
+            self._start_group_deadline()
             try:
                 return await self._wait_exit(child, self.options.stop_timeout)
             except TimeoutError:
                 log.warning(
-                    "child did not stop in time: sending SIGKILL",
+                    "child did not stop in time: sending SIGKILL to its process group",
                     extra={"pid": child.pid, "stop_timeout_seconds": self.options.stop_timeout},
                 )
-            child.send(signal.SIGKILL)
+            child.signal_group(signal.SIGKILL)
             try:
                 return await self._wait_exit(child, _KILL_WAIT)
             except TimeoutError:
                 log.error("child survived SIGKILL (uninterruptible sleep?)", extra={"pid": child.pid})
                 return 128 + signal.SIGKILL
         return await child.exited
+
+    async def _end_group(self, child: Child) -> None:
+        """Make sure nothing of the child's process group outlives it, then reap the child.
+
+        Called once the child has exited. Members still running get ``stop_signal`` unless a stop
+        signal already went to the group, and SIGKILL when ``stop_timeout`` has passed since the
+        first one. The child stays a zombie until then, so its pid (the group id) cannot be reused
+        and every ``killpg`` reaches only its group. Cancelled, it leaves the child unreaped, so
+        :meth:`run` can finish the job.
+        """
+        rest = self._group_running(child)
+        if rest:
+            if self._group_deadline is None:
+                log.info(
+                    "child exited: stopping the rest of its process group",
+                    extra={
+                        "pid": child.pid,
+                        "pids": ",".join(map(str, rest)),
+                        "signal": signal.Signals(self.options.stop_signal).name,
+                        "stop_timeout_seconds": self.options.stop_timeout,
+                    },
+                )
+                child.signal_group(self.options.stop_signal)
+                self._start_group_deadline()
+            assert self._group_deadline is not None
+            rest = await self._wait_group_gone(child, self._group_deadline)
+        if rest:
+            log.warning(
+                "processes of the child's group still running after the stop timeout: sending SIGKILL",
+                extra={
+                    "pid": child.pid,
+                    "pids": ",".join(map(str, rest)),
+                    "stop_timeout_seconds": self.options.stop_timeout,
+                },
+            )
+            child.signal_group(signal.SIGKILL)
+            rest = await self._wait_group_gone(child, asyncio.get_running_loop().time() + _KILL_WAIT)
+            if rest:
+                log.error(
+                    "processes of the child's group survived SIGKILL (uninterruptible sleep?)",
+                    extra={"pid": child.pid, "pids": ",".join(map(str, rest))},
+                )
+        child.reap()
+        self._group_deadline = None
+
+    def _group_running(self, child: Child) -> list[int]:
+        """The running members of the child's group. An empty answer is checked once more: a
+        process re-parented while a look was under way (its parent exiting) can be missed once."""
+        return child.group_running(within=self._subtree) or child.group_running(within=self._subtree)
+
+    async def _wait_group_gone(self, child: Child, deadline: float) -> list[int]:
+        """Poll until no member of the child's group runs or ``deadline`` (loop time) passes;
+        return the members still running."""
+        loop = asyncio.get_running_loop()
+        while True:
+            rest = self._group_running(child)
+            if not rest or loop.time() >= deadline:
+                return rest
+            await asyncio.sleep(min(_GROUP_POLL, max(0.0, deadline - loop.time())))
 
     async def _wait_exit(self, child: Child, timeout: float) -> int:  # noqa: ASYNC109
         """Wait for the child's exit status; also polls waitpid in case a SIGCHLD was missed.
@@ -501,6 +613,31 @@ class Supervisor:
         if sig in SHUTDOWN_SIGNALS:
             self._shutting_down = True
             self._stop_requested_by_signal()
+        if sig in GROUP_SIGNALS:
+            # A group alone in its session is orphaned (POSIX): the kernel discards a SIGTSTP whose
+            # action is the default stop there, so Ctrl-Z has to stop the child's group with SIGSTOP.
+            out = signal.SIGSTOP if sig == signal.SIGTSTP else sig
+            # also after the child itself exited, while the rest of its group is being stopped
+            if child is not None and not child.reaped:
+                log.info(
+                    "forwarding signal to the child's process group",
+                    extra={"signal": name, "sent": signal.Signals(out).name, "pid": child.pid},
+                )
+                child.signal_group(out)
+                if sig in SHUTDOWN_SIGNALS:
+                    self._start_group_deadline()
+                    if child.alive and self._kill_handle is None:
+                        self._kill_handle = asyncio.get_running_loop().call_later(
+                            self.options.stop_timeout, self._escalate_kill, child
+                        )
+            else:
+                log.info("signal received while no child runs", extra={"signal": name})
+            if sig == signal.SIGTSTP:
+                # Ctrl-Z: the terminal reaches only our group; having stopped the child's, stop
+                # ourselves too, as the terminal would have. The shell's fg/bg then sends SIGCONT
+                # to our group, which we forward to the child's.
+                os.kill(os.getpid(), signal.SIGSTOP)
+            return
         if child is None or not child.alive:
             log.info("signal received while no child runs", extra={"signal": name})
             return
@@ -510,10 +647,6 @@ class Supervisor:
             return
         log.info("forwarding signal", extra={"signal": name, "pid": child.pid})
         child.send(sig)
-        if sig in SHUTDOWN_SIGNALS and self._kill_handle is None:
-            self._kill_handle = asyncio.get_running_loop().call_later(
-                self.options.stop_timeout, self._escalate_kill, child
-            )
 
     def _stop_requested_by_signal(self) -> None:
         # interrupts a restart delay; a running child is left to exit on the forwarded signal
@@ -521,23 +654,26 @@ class Supervisor:
             self._stop_requested.set()
 
     def _escalate_kill(self, child: Child) -> None:
+        self._kill_handle = None
         if child.alive:
             log.warning(
-                "child still running after shutdown signal: sending SIGKILL",
+                "child still running after shutdown signal: sending SIGKILL to its process group",
                 extra={"pid": child.pid, "stop_timeout_seconds": self.options.stop_timeout},
             )
-            child.send(signal.SIGKILL)
+            child.signal_group(signal.SIGKILL)
 
     def _on_sigchld(self) -> None:
         child = self._child
         if child is not None and child.alive:
             try:
-                pid, wstatus = os.waitpid(child.pid, os.WNOHANG)
+                # WNOWAIT: the zombie is reaped only after the rest of its group (_end_group)
+                exited = child.poll_exit()
             except ChildProcessError:
-                pid, wstatus = child.pid, 0
                 log.warning("child was reaped by someone else; exit status unknown", extra={"pid": child.pid})
-            if pid == child.pid:
-                child.mark_exited(wstatus)
+                child.mark_exited(0)
+                child.reaped = True  # its pid may already be someone else's: never killpg it
+                exited = True
+            if exited:
                 self.last_exit_status = child.exit_status
                 if self._kill_handle is not None:
                     self._kill_handle.cancel()
@@ -556,7 +692,7 @@ class Supervisor:
         hook), whose watcher reaps it itself: such zombies get ``_ORPHAN_GRACE`` seconds first.
         """
         now = time.monotonic()
-        main = self._child.pid if self._child is not None and self._child.alive else None
+        main = self._child.pid if self._child is not None and not self._child.reaped else None
         zombies = {p for p, state in list_children().items() if state == "Z" and p != main}
         for p in list(self._zombies_seen):
             if p not in zombies:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from supervise_helpers import RunProc, run_argv, service_cmd
 
+from config_reloader.supervise import list_children
+
 
 @pytest.fixture
 def run_cli(tmp_path: Path) -> Iterator[Callable[..., RunProc]]:
@@ -42,6 +44,10 @@ def run_cli(tmp_path: Path) -> Iterator[Callable[..., RunProc]]:
     yield start
     for rp in procs:
         if rp.proc.poll() is None:
+            # run starts its child in a session of its own: kill the child's group first
+            for child in list_children(rp.proc.pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(rp.proc.pid, signal.SIGKILL)
             rp.proc.wait(10)

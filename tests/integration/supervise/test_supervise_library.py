@@ -18,6 +18,7 @@ from config_reloader.supervise import (
     Supervisor,
     exit_status_from_wait,
     list_children,
+    process_group_members,
 )
 from config_reloader.testing import wait_until
 
@@ -65,6 +66,36 @@ def test_list_children_fallback_scans_stat(tmp_path):
     (root / "301").mkdir()
     (root / "301" / "stat").write_text("301 (y) R 7 1 1 0")
     assert list_children(100, proc_root=str(root)) == {300: "R"}
+
+
+def _fake_proc(root, procs: dict[int, tuple[str, int, int, list[int] | None]]) -> None:
+    """procs: pid -> (state, ppid, pgrp, children or None for no task/*/children file)."""
+    for pid, (state, ppid, pgrp, children) in procs.items():
+        (root / str(pid)).mkdir(parents=True)
+        (root / str(pid) / "stat").write_text(f"{pid} (a (b) c) {state} {ppid} {pgrp} {pgrp} 0")
+        if children is not None:
+            (root / str(pid) / "task" / str(pid)).mkdir(parents=True)
+            (root / str(pid) / "task" / str(pid) / "children").write_text(" ".join(map(str, children)))
+
+
+def test_process_group_members_walks_the_subtree_or_scans_everything(tmp_path):
+    root = tmp_path / "proc"
+    _fake_proc(
+        root,
+        {
+            100: ("S", 1, 100, [200, 201]),  # the supervisor
+            200: ("Z", 100, 200, []),  # the child (a zombie: exited, not reaped yet)
+            201: ("S", 100, 200, [300, 301]),  # a grandchild re-parented to the supervisor
+            300: ("R", 201, 200, None),
+            301: ("S", 201, 301, []),  # left the group (setsid)
+            400: ("S", 1, 200, []),  # outside the subtree (not re-parented to us)
+        },
+    )
+    assert process_group_members(200, str(root), within=100) == {200: "Z", 201: "S", 300: "R"}
+    assert process_group_members(200, str(root)) == {200: "Z", 201: "S", 300: "R", 400: "S"}
+    assert process_group_members(301, str(root)) == {301: "S"}
+    # no children files for the subtree's root: every process is read
+    assert process_group_members(200, str(root), within=300) == {200: "Z", 201: "S", 300: "R", 400: "S"}
 
 
 def _opts(state, *extra: str, **kw) -> SuperviseOptions:
