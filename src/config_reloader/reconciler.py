@@ -628,10 +628,11 @@ class Reloader:
         an ``open(O_TRUNC)`` whose ``IN_MODIFY`` is not queued yet; it is held back until the
         writer's close (the next batch), or ``max_open_wait`` of no change.
 
-        The config file counts only when emptied in place (same ``st_dev``/``st_ino`` as the last
-        accepted read); a renamed-in empty file is finished by definition (its ``IN_MOVED_TO``).
-        A file some process still has open for writing (read lease refused) is held even when its
-        identity matches: the source may have stat'ed it after the next writer's truncate.
+        The config file counts when emptied in place (same ``st_dev``/``st_ino`` as the last
+        accepted read; a renamed-in empty file is finished by its ``IN_MOVED_TO``), or when a
+        writer has it open. A file some process still has open for writing (read lease refused)
+        is held even when its identity matches: the source may have stat'ed it after the next
+        writer's truncate.
         """
         finished = getattr(source, "finished_identity", None)
         accepted = self._accepted_files
@@ -652,7 +653,13 @@ class Reloader:
                 ident is not None and prev is not None and prev[1] is not None and ident[:2] == prev[1][:2]
             )
             was_empty = prev is None or prev[0] == EMPTY_SHA256
-            if in_place and not was_empty and ident is not None and unfinished(cfg, ident):
+            # A renamed-in file emptied in place before any read of it was accepted is not "in
+            # place" by inode; the lease still sees its writer.
+            if (
+                not was_empty
+                and ident is not None
+                and ((in_place and ident != finished(cfg)) or probe_writers(cfg, ident) is False)
+            ):
                 held[cfg] = ident
         # Only hinted files can have changed since the last pass (a rescan looks at all of them).
         files = snap.files
@@ -668,73 +675,82 @@ class Reloader:
                 held[path] = ident
         return held
 
-    def _settled(
+    def _prove(
         self, rendered: Rendered | None, snap: Snapshot, source: Any, hinted: Sequence[str] | None
-    ) -> bool:
-        """True if every input whose content changed in this pass is proven to have been read
-        as a finished writer left it; the ``RACE_RECHECK`` wait before acting on it is then
-        skipped (an atomic rename reaches the reload request about 5 ms sooner).
+    ) -> tuple[bool, dict[str, FileIdentity | None]]:
+        """Is the new content of this pass proven to be what finished writers left?
+
+        Returns ``(settled, writing)``. ``writing``: changed inputs that a read lease shows some
+        process has open for writing right now (path -> identity read): the read may be a write in
+        progress, so the pass is held until that writer closes (bounded by ``max_open_wait``, like
+        an emptied file). ``settled``: every changed input was read as a writer seen finishing
+        left it and nobody has it open; the ``RACE_RECHECK`` wait is then skipped (an atomic
+        rename reaches the reload request about 5 ms sooner). Otherwise the caller waits.
 
         Proof, per changed file: (1) the identity read (``fstat`` after the read) equals the one
         the change source recorded on the writer's ``IN_MOVED_TO`` or ``IN_CLOSE_WRITE``
         (``ChangeSource.finished_identity``), or the file is a kubelet projection
         (``name -> ..data/name``: the kubelet writes the ``..<timestamp>`` directory completely
-        before the swap); and (2) a read lease shows nobody has it open for writing now, with that
-        identity still (:func:`~config_reloader.watch.lease.probe_writers`). (1) alone is not
-        enough: the source stats the file when it *processes* the event, which may be after the
-        next writer's ``open(O_TRUNC)`` and before that truncate's ``IN_MODIFY`` is queued (found
-        by the long property run). Without leases (not the file's owner and no ``CAP_LEASE``, or
-        a filesystem without them), a rescan, a file still being written, a hinted path of
-        unknown kind, or more than ``SETTLE_PROBES`` changed files, the wait is kept. Deleted
-        files cannot be torn.
+        before the swap); and (2) :func:`~config_reloader.watch.lease.probe_writers` can take and
+        drop a read lease on it with that identity. (1) alone is not enough: the source stats
+        the file when it *processes* the event, which may be after the next writer's
+        ``open(O_TRUNC)`` and before that truncate's ``IN_MODIFY`` is queued (found by the long
+        property run). Without leases (not the file's owner and no ``CAP_LEASE``, or a
+        filesystem without them), for a rescan, a file still being written, a hinted path of
+        unknown kind, or past ``SETTLE_PROBES`` changed files, nothing is proven. Deleted files
+        cannot be torn.
         """
+        writing: dict[str, FileIdentity | None] = {}
         finished = getattr(source, "finished_identity", None)
         accepted = self._accepted_files
         identity = getattr(snap.files, "identity", None)
         if finished is None or identity is None or accepted is None or hinted is None:
-            return False
+            return False, writing
         if getattr(source, "open_files", ()):
-            return False
+            return False, writing
         from config_reloader.watch.lease import probe_writers
 
         probes = 0
+        settled = True
 
-        def unwritten(path: str, ident: FileIdentity) -> bool:
-            nonlocal probes
+        def check(path: str, ident: FileIdentity | None, *, projection: bool = False) -> None:
+            nonlocal probes, settled
             probes += 1  # ~15 us each: past a few hundred, the 5 ms wait is the cheaper proof
-            return probes <= SETTLE_PROBES and bool(probe_writers(path, ident))
+            if ident is None or probes > SETTLE_PROBES:
+                settled = False
+                return
+            unwritten = probe_writers(path, ident)
+            if unwritten is False:
+                writing[path] = ident
+            if not unwritten or not (projection or ident == finished(path)):
+                settled = False
 
         cfg = self.options.config_file
         if rendered is not None and cfg is not None:
             prev = self._accepted_input
-            ident = rendered.source_identity
-            if prev is None or ident is None:
-                return False
-            if rendered.source_digest != prev[0] and not (ident == finished(cfg) and unwritten(cfg, ident)):
-                return False
+            if prev is None:
+                return False, writing
+            if rendered.source_digest != prev[0]:
+                check(cfg, rendered.source_identity)
         files = snap.files
         under = getattr(files, "under", None)
 
-        def settled(path: str, digest: bytes) -> bool:
-            if digest == accepted.get(path):
-                return True
-            ident = identity(path)
-            if ident is None or not (ident == finished(path) or _kubelet_projection(path)):
-                return False
-            return unwritten(path, ident)
+        def check_file(path: str, digest: bytes) -> None:
+            if digest != accepted.get(path):
+                check(path, identity(path), projection=_kubelet_projection(path))
 
         for path in hinted:
             digest = files.get(path)
             if digest is not None:
-                if not settled(path, digest):
-                    return False
+                check_file(path, digest)
             elif path == cfg or not os.path.lexists(path):
                 continue  # the config file is checked above; a delete is atomic
             elif under is None or not os.path.isdir(path) or os.path.islink(path):
-                return False  # e.g. kubelet internals (collapsed to their dir: hinted too)
-            elif not all(settled(p, d) for p, d in under(path)):
-                return False
-        return True
+                settled = False  # e.g. kubelet internals (collapsed to their dir: hinted too)
+            else:
+                for p, d in under(path):
+                    check_file(p, d)
+        return settled and not writing, writing
 
     def _hold(self, held: dict[str, FileIdentity | None], source: Any) -> bool:
         """Record the emptied files of this pass; True = hold the pass back. A file held with the
@@ -782,24 +798,23 @@ class Reloader:
         try:
             desired, rendered, snap = await asyncio.to_thread(self._apply_sync, hinted)
             raced = self._raced(source, desired, mark)
-            if (
-                not raced
-                and desired != self.desired
-                and source is not None
-                and not self._settled(rendered, snap, source, hinted)
-            ):
-                # The kernel queues a write's event just *after* the write is visible (a
-                # truncate, then IN_MODIFY): a read inside that gap sees no event yet. Before
-                # acting on new content (also content read twice: both reads may sit in such
-                # gaps), give such an event a moment to arrive.
-                repeat = self._repeat_accepted
-                await asyncio.sleep(RACE_RECHECK)
-                raced = self._torn(source, mark) if repeat else self._raced(source, desired, mark)
+            held: dict[str, FileIdentity | None] = {}
+            if not raced and desired != self.desired and source is not None:
+                settled, held = self._prove(rendered, snap, source, hinted)
+                if not settled and not held:
+                    # The kernel queues a write's event just *after* the write is visible (a
+                    # truncate, then IN_MODIFY): a read inside that gap sees no event yet. Before
+                    # acting on content nothing vouches for (also content read twice: both reads
+                    # may sit in such gaps), give such an event a moment to arrive.
+                    repeat = self._repeat_accepted
+                    await asyncio.sleep(RACE_RECHECK)
+                    raced = self._torn(source, mark) if repeat else self._raced(source, desired, mark)
             if not raced and source is not None:
-                raced = self._hold(self._emptied(rendered, snap, source, hinted), source)
+                held.update(self._emptied(rendered, snap, source, hinted))
+                raced = self._hold(held, source)
                 if raced:
                     log.debug(
-                        "file emptied in place and no writer seen finishing; waiting for its close",
+                        "input open for writing or emptied in place; waiting for its writer's close",
                         extra={"cfg_path": ",".join(sorted(self._held)), "reason": reason},
                     )
             if raced:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import logging
 import os
 import stat
@@ -21,6 +22,7 @@ from test_reloader_support import start_reloader_fixture  # noqa: F401  (the sta
 
 from config_reloader import reconciler
 from config_reloader.reconciler import ReloaderOptions
+from config_reloader.reload.http import HttpReload
 from config_reloader.reload.retry import RetryPolicy
 from config_reloader.testing import (
     KubeletAtomicWriter,
@@ -708,6 +710,32 @@ async def test_config_emptied_on_purpose_is_still_reloaded(tmp_path: Path, start
         assert seen(ep, cfg) == [b"v1\n", b"", b"v2\n", b""]
 
 
+class DecidedOn:
+    """HTTP reload recording, at each trigger, the SHA-256 of the config file ``path`` the
+    reloader is applying (``Reloader.last_rendered.source_digest`` when it renders, else from
+    ``Reloader.last_snapshot``): what it decided on, whatever the service later reads. Set
+    ``.reloader`` once it exists (triggers before that are not recorded)."""
+
+    method = "http"
+
+    def __init__(self, url: str, path: Path) -> None:
+        self.inner = HttpReload(url, timeout=5.0)
+        self.path = str(path)
+        self.reloader: Any = None
+        self.decided: list[bytes | None] = []
+
+    async def trigger(self) -> None:
+        r = self.reloader
+        if r is not None and r.last_rendered is not None:  # rendering: the input bytes rendered
+            self.decided.append(r.last_rendered.source_digest)
+        elif r is not None and r.last_snapshot is not None:
+            self.decided.append(r.last_snapshot.files.get(self.path))
+        await self.inner.trigger()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 @pytest.mark.parametrize("rendered", [True, False], ids=["envsubst", "plain"])
 async def test_back_to_back_writers_never_reload_the_next_writers_truncate(
     tmp_path: Path, start_reloader: Start, rendered: bool
@@ -716,17 +744,22 @@ async def test_back_to_back_writers_never_reload_the_next_writers_truncate(
     write ends, and the next writer's ``open(O_TRUNC)`` empties the file at once, for 10 ms. The
     finished writer's event may be processed (and the file stat'ed) after that truncate and
     before the truncate's own IN_MODIFY is queued, so the empty file looks like what a finished
-    writer left (found by the long property run). Only complete versions may be reloaded."""
+    writer left (found by the long property run). Only complete versions may be reloaded: the
+    rendered output as the endpoint reads it, and the config file's bytes in the snapshot each
+    reload was decided on (the endpoint's own read of the live config file may meet the next
+    writer, which no reloader can prevent)."""
     cfg = tmp_path / "in" / "prometheus.yml"
     cfg.parent.mkdir()
     out = tmp_path / "out" / "prometheus.yml"
     out.parent.mkdir()
     versions = [b"version %03d\n" % i + b"rules: keep\n" * (1 + i % 7) for i in range(120)]
+    digests = {hashlib.sha256(v).digest() for v in versions}
     atomic_replace(cfg, versions[0])
-    seen_path = out if rendered else cfg
-    async with RecordingEndpoint([str(seen_path)]) as ep:
+    async with RecordingEndpoint([str(out if rendered else cfg)]) as ep:
         kw: dict[str, Any] = {"config_envsubst_file": str(out)} if rendered else {}
-        await start_reloader(opts(ep, config_file=str(cfg), delay_interval=0.0, **kw))
+        action = DecidedOn(ep.reload_url, cfg)
+        run = await start_reloader(opts(ep, config_file=str(cfg), delay_interval=0.0, **kw), action=action)
+        action.reloader = run.reloader
         code = (
             f"import os, time\npath = {str(cfg)!r}\nversions = {versions[1:]!r}\n"
             "for i, v in enumerate(versions):\n"
@@ -741,6 +774,10 @@ async def test_back_to_back_writers_never_reload_the_next_writers_truncate(
             "        os.close(fd)\n"
         )
         await _run_writer_process(code)
-        await ep.wait_for(lambda: seen(ep, seen_path)[-1:] == [versions[-1]], timeout=15)
-        for r in ep.reloads:
-            assert r.contents.get(str(seen_path)) in versions  # never empty or partial
+        final = hashlib.sha256(versions[-1]).digest()
+        await wait_until(lambda: action.decided[-1:] == [final], timeout=15)
+        assert all(d in digests for d in action.decided)  # never decided on empty or partial
+        if rendered:
+            await ep.wait_for(lambda: seen(ep, out)[-1:] == [versions[-1]], timeout=15)
+            for r in ep.reloads:
+                assert r.contents.get(str(out)) in versions  # never served empty or partial
