@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import logging
 import math
@@ -92,6 +93,22 @@ FileIdentity = tuple[int, int, int, int, int]
 def _max_open_wait(source: Any) -> float:
     """The change source's bound on waiting for a writer's close (5 s for scripted sources)."""
     return float(getattr(source, "max_open_wait", 5.0))
+
+
+def _not_a_file(path: str) -> str:
+    """Why the config file ``path`` cannot be read as a file (for the apply error)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return (
+                f"config file {path} is a symlink loop (too many levels of symbolic links); "
+                "keeping the previous output and not reloading until it points at a file"
+            )
+    return (
+        f"config file {path} does not exist (or is not a regular file); "
+        "keeping the previous output and not reloading until it is back"
+    )
 
 
 def _kubelet_projection(path: str) -> bool:
@@ -541,11 +558,7 @@ class Reloader:
         rendered: Rendered | None = None
         if o.config_file is not None:
             if not os.path.isfile(o.config_file):
-                raise RenderError(
-                    f"config file {o.config_file} does not exist (or is not a regular file); "
-                    "keeping the previous output and not reloading until it is back",
-                    path=o.config_file,
-                )
+                raise RenderError(_not_a_file(o.config_file), path=o.config_file)
             if self._renders:
                 rendered = render_file(
                     o.config_file,
