@@ -85,6 +85,12 @@ def parse_http_url(text: str) -> str:
         ok = False
     if not ok:
         raise argparse.ArgumentTypeError(f"not an http(s) URL with a host: {redact_url(text)!r}")
+    from config_reloader.reload.http import split_credentials
+
+    try:
+        split_credentials(text)  # the reload client's own checks (spaces, control characters)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 

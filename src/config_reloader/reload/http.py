@@ -51,11 +51,17 @@ def split_credentials(url: str) -> tuple[str, dict[str, str]]:
         password are decoded.
 
     Raises:
-        ValueError: ``url`` is not an ``http``/``https`` URL with a host.
+        ValueError: ``url`` is not an ``http``/``https`` URL with a host, or holds a space or a
+            control character (``http.client`` would refuse it at every attempt, quoting the raw
+            path and query in its error, secrets included).
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL with a host: {redact_url(url)!r}")
+    if any(ch <= " " or ch == "\x7f" for ch in url):
+        raise ValueError(
+            f"URL holds a space or a control character (percent-encode it, e.g. %20): {redact_url(url)!r}"
+        )
     if parts.username is None and parts.password is None:
         return url, {}
     netloc = parts.netloc.rpartition("@")[2]

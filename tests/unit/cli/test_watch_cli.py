@@ -116,6 +116,27 @@ def test_bad_flags_exit_2_with_message(argv: list[str], capsys: pytest.CaptureFi
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9090/-/reload?token=s3 cret",
+        "http://127.0.0.1:9090/-/reload?token=s3\tcret",
+        "http://127.0.0.1:9090/-/reload?token=s3\x7fcret",
+    ],
+)
+def test_reload_url_with_space_or_control_character_is_refused_without_its_query(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """http.client would refuse such a URL at every attempt, quoting the raw query (secrets
+    included) in the logged error: refuse it at parse time, with the query values masked."""
+    with pytest.raises(SystemExit) as exc:
+        main(["watch", "--config-file=/x", f"--reload-url={url}"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "percent-encode" in err and "token=***" in err
+    assert "s3" not in err and "cret" not in err
+
+
+@pytest.mark.parametrize(
     "value", [":8080", "127.0.0.1:0", "[::1]:9090", "localhost:65535", "prom-0.example.org.:80"]
 )
 def test_listen_address_syntax_accepted(value: str) -> None:
