@@ -47,6 +47,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from config_reloader.testing import kill_run
+
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
@@ -151,7 +153,7 @@ def measure(peer: str, changes: int, work: Path, spacing: float, writer: str) ->
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_run(proc.pid)  # run's child (Prometheus) has a session of its own
             proc.wait()
         log.close()
     return out

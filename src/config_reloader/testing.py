@@ -9,6 +9,9 @@ Writers:
   writer that makes naive reloaders read empty or partial files;
 * :class:`KubeletAtomicWriter` - kubelet's ConfigMap/Secret volume update (timestamped dir,
   ``..data`` symlink swap), step for step as research/reloader-anchors.md §4.1.
+
+Processes: :func:`kill_run` ends a ``config-reloader run`` process and its child's process group
+(a test's last resort when a graceful stop failed).
 """
 
 from __future__ import annotations
@@ -28,9 +31,31 @@ __all__ = [
     "RecordedReload",
     "RecordingEndpoint",
     "atomic_replace",
+    "kill_run",
     "wait_until",
     "write_in_place",
 ]
+
+
+def kill_run(pid: int) -> None:
+    """SIGKILL ``config-reloader run`` (pid ``pid``, started in a session of its own, e.g.
+    ``subprocess.Popen(..., start_new_session=True)``) and its child.
+
+    ``run`` starts its child in a session and process group of its own, so killing run's group
+    does not reach the child (e.g. a Prometheus): each direct child's group is killed first, then
+    run's. Processes already gone are ignored. Does not wait for them.
+    """
+    import contextlib
+    import signal
+
+    from config_reloader.supervise.process import list_children
+
+    for child in list_children(pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
 
 DATA_DIR_NAME = "..data"
 DATA_TMP_NAME = "..data_tmp"

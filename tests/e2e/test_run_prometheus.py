@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus import PROMETHEUS_BIN, PrometheusProcess, free_port, prometheus_available, wait_for
 
-from config_reloader.testing import atomic_replace
+from config_reloader.testing import atomic_replace, kill_run
 
 pytestmark = pytest.mark.skipif(not prometheus_available(), reason="prometheus not installed")
 
@@ -81,7 +81,7 @@ def prom_run(tmp_path: Path):
     yield start
     for proc in procs:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_run(proc.pid)  # run's child (Prometheus) has a session of its own
             proc.wait(10)
 
 
@@ -200,5 +200,5 @@ def test_docs_container_example_command_works(tmp_path):
         assert proc.wait(30) == 0
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_run(proc.pid)  # run's child (Prometheus) has a session of its own
             proc.wait(10)

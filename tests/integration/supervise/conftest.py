@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -12,7 +9,7 @@ from pathlib import Path
 import pytest
 from supervise_helpers import RunProc, run_argv, service_cmd
 
-from config_reloader.supervise import list_children
+from config_reloader.testing import kill_run
 
 
 @pytest.fixture
@@ -44,10 +41,5 @@ def run_cli(tmp_path: Path) -> Iterator[Callable[..., RunProc]]:
     yield start
     for rp in procs:
         if rp.proc.poll() is None:
-            # run starts its child in a session of its own: kill the child's group first
-            for child in list_children(rp.proc.pid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(child, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(rp.proc.pid, signal.SIGKILL)
+            kill_run(rp.proc.pid)  # run's child has a session of its own
             rp.proc.wait(10)
