@@ -32,6 +32,8 @@ class OurReloader:
         endpoint: where reloads go (must be entered already).
         delay: ``--delay-interval`` in seconds (Go duration passed on the command line).
         extra: more flags, verbatim.
+        prefix: argv put before the command (e.g. ``setpriv --reuid=65534 ...`` to run it as
+            another user).
     """
 
     def __init__(
@@ -43,8 +45,10 @@ class OurReloader:
         config_file: str | None = None,
         extra: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
         argv = [
+            *prefix,
             *reloader_argv(),
             "watch",
             f"--reload-url={endpoint.reload_url}",
