@@ -411,6 +411,12 @@ class Reloader:
         self.last_snapshot: Snapshot | None = None
         self._adopt_next = False
         self._force = False  # last reload attempt failed: reload even if desired == applied
+        # Content generation (ChangeSource.change_gen) when the last accepted pass started reading,
+        # and whether a reload finished after content changed since its target was read: the
+        # service may have read a state in between (see _reloaded_while_changing).
+        self._desired_gen: int | None = None
+        self._stale = False
+        self._source: Any = None
         self._apply_error: str | None = None  # last apply error message (log once per change)
         self._changed: asyncio.Condition | None = None
         self._pending = _Pending()
@@ -526,6 +532,7 @@ class Reloader:
             force_polling=o.force_polling,
             on_event=self._on_watch_event,
             path_filter=self._path_filter,
+            own_paths=[o.config_envsubst_file] if o.config_envsubst_file else [],
         )
 
     def _on_watch_event(self, kind: str) -> None:
@@ -808,6 +815,7 @@ class Reloader:
         m.config_apply_operations.inc()
         mark_fn = getattr(source, "mark", None)
         mark: int | None = mark_fn() if mark_fn is not None else None
+        read_gen: int | None = getattr(source, "change_gen", None)
         try:
             desired, rendered, snap = await asyncio.to_thread(self._apply_sync, hinted)
             raced = self._raced(source, desired, mark)
@@ -894,6 +902,16 @@ class Reloader:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("content changed", extra={"digest": desired.hex()[:16], "reason": reason})
             await self._notify()
+        self._desired_gen = read_gen
+        if self._stale:
+            self._stale = False
+            if desired == self.applied and not self._force:
+                log.info(
+                    "content changed while the last reload was in flight: reloading again",
+                    extra={"reason": reason},
+                )
+                self._force = True
+                await self._notify()
         self._adopt_next = False
         return True
 
@@ -957,6 +975,7 @@ class Reloader:
                 log.warning("nothing to be watched: no config file and no watched directory")
                 await asyncio.Event().wait()
             async with self._make_source() as source:
+                self._source = source
                 self.metrics.set_watch_mode(getattr(source, "mode", "inotify"))
                 self.metrics.watches.set(int(getattr(source, "watches", 0)))
                 log.info(
@@ -1039,6 +1058,26 @@ class Reloader:
             hinted = None if pending.rescan else sorted(pending.paths)
             await self._apply(hinted, reason=",".join(sorted(pending.reasons)) or "hint", source=source)
 
+    def _reloaded_while_changing(self, sent_gen: int | None) -> None:
+        """After a successful reload: if content changed after its target was read, the service
+        may have read a state in between (it reads the files when it reloads, not our snapshot);
+        if the files then went back to the target's content, no digest would differ and the
+        service would keep that state (found by tests/property: kubelet updates {b} -> {a} while
+        the reload for {a} was in flight). The next accepted pass reloads even with unchanged
+        content (``_force``), once: the pass the pending hints of those changes bring, or, if
+        they were all applied while the reload was in flight, a rescan asked for here."""
+        source = self._source
+        if sent_gen is None or source is None or getattr(source, "change_gen", sent_gen) == sent_gen:
+            return
+        self._stale = True
+        drain = getattr(source, "drain", None)
+        pending = (drain is not None and bool(drain())) or self._pending.rescan or bool(self._pending.paths)
+        if not pending:
+            self._pending.rescan = True
+            self._pending.reasons.add("changed-during-reload")
+            if self._wake is not None:
+                self._wake.set()
+
     def _mark_ready(self) -> None:
         if not self.ready:
             self.ready = True
@@ -1059,10 +1098,12 @@ class Reloader:
                 target = self.desired
                 assert target is not None
                 attempt += 1
+                sent_gen = self._desired_gen
                 err = await self._attempt(attempt)
                 if err is None:
                     self._force = False
                     self.applied = target
+                    self._reloaded_while_changing(sent_gen)
                     if self._desired_at is not None:
                         self.last_reload_latency = self._clock.monotonic() - self._desired_at
                     self._mark_ready()

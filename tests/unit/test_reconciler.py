@@ -12,7 +12,7 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,12 +88,19 @@ class FakeAction:
         self.seen: list[tuple[bytes, bool]] = []  # (content, succeeded)
         self.in_flight = 0
         self.max_in_flight = 0
+        # Optional pauses around the service's read of the file (tests hold a reload in flight).
+        self.before_read: Callable[[], Awaitable[None]] | None = None
+        self.after_read: Callable[[], Awaitable[None]] | None = None
 
     async def trigger(self) -> None:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            if self.before_read is not None:
+                await self.before_read()
             content = read_or_empty(self.path)
+            if self.after_read is not None:
+                await self.after_read()
             if self.delay:
                 await asyncio.sleep(self.delay)
             err = self.outcome(content) if self.outcome else None
@@ -687,3 +694,40 @@ async def test_past_the_probe_budget_new_content_waits_for_the_recheck(
     await wait_until(lambda: not h.source.races, timeout=10)
     await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
     assert h.action.ok == [b"v1"] and out.read_bytes() == b"v1"
+
+
+async def test_content_that_changes_back_while_a_reload_is_in_flight_is_reloaded_again(
+    harness: Callable[..., Harness],
+) -> None:
+    """The service reads the files when it reloads, not our snapshot: a reload of v2 whose
+    service read meets an intermediate v3, after which the files go back to v2, leaves the service
+    on v3 although no digest differs from the applied one. A content change seen while the reload
+    was in flight (``change_gen`` moved) makes the next accepted pass reload once more."""
+    h = harness()
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    h.source.change_gen = 0  # type: ignore[attr-defined]
+    reading, read, resume = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def before_read() -> None:
+        await reading.wait()
+
+    async def after_read() -> None:
+        read.set()
+        await resume.wait()
+
+    h.action.before_read, h.action.after_read = before_read, after_read
+    write(h.cfg, b"v2")
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.action.in_flight == 1, timeout=10)  # the reload of v2 is in flight
+    write(h.cfg, b"v3")  # another writer, while the service has not read yet
+    h.source.change_gen += 1  # type: ignore[attr-defined]
+    reading.set()
+    await asyncio.wait_for(read.wait(), 10)  # the service read v3
+    write(h.cfg, b"v2")  # back to the content the reload was sent for
+    h.source.change_gen += 1  # type: ignore[attr-defined]
+    h.action.before_read = h.action.after_read = None
+    resume.set()
+    await wait_until(lambda: [c for c, _ in h.action.seen] == [b"v1", b"v3", b"v2"], timeout=10)
+    await h.reloader.wait_applied(timeout=10)
+    assert h.action.ok == [b"v1", b"v3", b"v2"]

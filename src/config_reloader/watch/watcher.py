@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
+from config_reloader.atomic import temp_prefix
 from config_reloader.errors import InotifyLimitError
 from config_reloader.watch.ignore import PathFilter, keep_all
 from config_reloader.watch.inotify import (
@@ -75,6 +76,9 @@ WATCH_MASK = (
 _SELF_GONE = IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT
 _NAME_GONE = IN_DELETE | IN_MOVED_FROM
 _NAME_CHANGED = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
+KUBELET_DATA = "..data"  # kubelet AtomicWriter's symlink to the current payload dir
+# Events that may change what a reader of the file sees (IN_ATTRIB alone, a touch or chmod, does not).
+_CONTENT_EVENTS = (IN_MODIFY | IN_CLOSE_WRITE | _NAME_CHANGED | _SELF_GONE) & ~IN_ATTRIB
 
 RoleKind = Literal["dir", "parent", "resolved", "link", "ancestor"]
 
@@ -143,6 +147,9 @@ class ChangeSource:
             (writers' temp files, editor backups: :mod:`config_reloader.watch.ignore`); give the
             same filter to the :class:`Snapshotter`. Config files are never filtered. ``None`` =
             keep everything.
+        own_paths: files this process writes itself (the rendered output in a watched dir),
+            with their :func:`~config_reloader.atomic.atomic_write` temp files: still hinted,
+            but their events do not move :attr:`change_gen`.
 
     Attributes:
         mode: ``"inotify"`` or ``"poll"`` (valid once entered).
@@ -161,8 +168,10 @@ class ChangeSource:
         on_event: Callable[[str], None] | None = None,
         inotify_factory: Callable[[], Inotify] = Inotify,
         path_filter: PathFilter | None = None,
+        own_paths: Sequence[str] = (),
     ) -> None:
         self.path_filter: PathFilter = keep_all if path_filter is None else path_filter
+        self._own_paths = frozenset(os.path.abspath(p) for p in own_paths)
         self.files = tuple(dict.fromkeys(os.path.abspath(f) for f in files))
         self.dirs = tuple(dict.fromkeys(os.path.abspath(d) for d in dirs))
         self.poll_interval = DEFAULT_POLL_INTERVAL if poll_interval is None else poll_interval
@@ -191,6 +200,8 @@ class ChangeSource:
         # path -> identity when a writer was last seen finished with it (IN_CLOSE_WRITE,
         # IN_MOVED_TO, or max_open_wait ran out): see finished_identity().
         self._finished: dict[str, FileIdentity | None] = {}
+        # Bumped on every hint that may change content (not IN_ATTRIB alone): see change_gen.
+        self._change_gen = 0
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def __aenter__(self) -> ChangeSource:
@@ -301,6 +312,14 @@ class ChangeSource:
         self.drain()
         return self._write_gen != mark or bool(self._settler.open_files)
 
+    @property
+    def change_gen(self) -> int:
+        """Drain; an opaque generation, bumped on every hint that may change what a reader of the
+        watched files sees (anything but ``IN_ATTRIB`` alone; overflow, re-arm and poll hints
+        too). Equal values at two moments mean no such change was seen in between."""
+        self.drain()
+        return self._change_gen
+
     def finished_identity(self, path: str) -> FileIdentity | None:
         """Identity :func:`file_identity` of ``path`` (hint spelling) when a writer was last seen
         finished with it: stat'ed on its ``IN_CLOSE_WRITE`` or ``IN_MOVED_TO``, or when
@@ -311,13 +330,27 @@ class ChangeSource:
         """
         return self._finished.get(path)
 
+    def _is_own(self, path: str) -> bool:
+        """``path`` is one of ``own_paths`` or the temp file :func:`atomic_write` uses for it."""
+        if not self._own_paths:
+            return False
+        if path in self._own_paths:
+            return True
+        d, name = os.path.split(path)
+        return name.endswith(".tmp") and any(
+            os.path.dirname(p) == d and name.startswith(temp_prefix(p)) for p in self._own_paths
+        )
+
     # --- hints ----------------------------------------------------------------------------------
-    def _hint(self, path: str, reason: str = "inotify") -> None:
+    def _hint(self, path: str, reason: str = "inotify", *, content: bool = True) -> None:
+        if content:
+            self._change_gen += 1
         self._settler.hint(path, reason=reason)
         self._wake.set()
 
     def _hint_rescan(self, reason: str, *, urgent: bool = False) -> None:
         self._write_gen += 1  # unknown what changed: treat it as a possible in-place write
+        self._change_gen += 1
         self._settler.hint(None, reason=reason, rescan=True, urgent=urgent)
         self._wake.set()
 
@@ -436,40 +469,45 @@ class ChangeSource:
         roles = self._wd_roles.get(ev.wd)
         if not roles:
             return False
+        # Of the kubelet's internal names only the ..data swap changes what a reader sees (its
+        # ..<timestamp> dirs come and go around it, ..data_tmp is renamed onto it).
+        content = bool(ev.mask & _CONTENT_EVENTS) and (
+            not ev.name or not is_kubelet_internal(ev.name) or ev.name == KUBELET_DATA
+        )
         if ev.mask & _SELF_GONE:
             for role in roles:
                 if role.kind in ("dir", "parent", "resolved"):
-                    self._hint(role.target)
+                    self._hint(role.target, content=content)
             return True
         rearm = False
         for role in roles:
             name = ev.name
             if role.kind == "dir":
                 if not name or is_kubelet_internal(name):
-                    self._hint(role.target)
+                    self._hint(role.target, content=content)
                 else:
                     path = os.path.join(role.target, name)
                     if not self.path_filter(path):
                         continue  # a writer's temp file, an editor backup: not configuration
                     self._track_writer(path, ev.mask)
-                    self._hint(path)
+                    self._hint(path, content=content and not self._is_own(path))
             elif role.kind == "parent":
                 if name == role.name:
                     self._track_writer(role.target, ev.mask)
-                    self._hint(role.target)
+                    self._hint(role.target, content=content)
                     # the name now may be (or no longer be) a symlink to elsewhere
                     rearm |= bool(ev.mask & _NAME_CHANGED)
                 elif is_kubelet_internal(name):
-                    self._hint(role.target)
+                    self._hint(role.target, content=content)
                     rearm |= bool(ev.mask & _NAME_CHANGED) and os.path.islink(role.target)
             elif role.kind == "resolved":
                 if name == role.name:
                     self._track_writer(role.target, ev.mask)
-                    self._hint(role.target)
+                    self._hint(role.target, content=content)
                     rearm |= bool(ev.mask & _NAME_CHANGED)
             elif role.kind == "link":
                 if name == role.name:
-                    self._hint(role.target)
+                    self._hint(role.target, content=content)
                     rearm = True
             elif name == role.name:  # ancestor: the next component of a missing path moved
                 rearm = True

@@ -450,6 +450,27 @@ async def test_writes_since_mark_sees_in_place_writes_not_renames_or_touches(
     assert not h.source.writes_since(h.source.mark())
 
 
+async def test_change_gen_moves_on_content_events_not_on_touch_or_chmod(tmp_path: Path, harness: Any) -> None:
+    """change_gen: a touch or chmod (IN_ATTRIB alone) cannot change what a reader sees and leaves it
+    as it is; a rename, an in-place write or a delete moves it. (An event is queued before the
+    syscall that caused it returns, and change_gen drains, so no waiting is needed.)"""
+    cfg = tmp_path / "prometheus.yaml"
+    atomic_replace(cfg, b"v0")
+    h = await harness([cfg], [], delay=0.0)
+    gen = h.source.change_gen
+    os.utime(cfg)
+    os.chmod(cfg, 0o600)
+    assert h.source.change_gen == gen
+    for change in (
+        lambda: atomic_replace(cfg, b"v1"),
+        lambda: write_in_place(cfg, b"v2"),
+        lambda: os.unlink(cfg),
+    ):
+        change()
+        assert h.source.change_gen != gen
+        gen = h.source.change_gen
+
+
 async def test_finished_identity_is_what_the_writer_left(tmp_path: Path, harness: Any) -> None:
     """finished_identity(): the file's identity when its writer was seen done: at IN_CLOSE_WRITE,
     at IN_MOVED_TO, or when max_open_wait ran out for a writer that never closes (truncate(2))."""
