@@ -123,6 +123,12 @@ class ReloaderMetrics:
             "inotify queue overflows (IN_Q_OVERFLOW), each followed by a full rescan.",
             registry=reg,
         )
+        self.reloads_repeated = Counter(
+            "reloader_reloads_repeated",
+            "Reloads sent again with unchanged content because the files changed while the "
+            "previous reload was in flight (the target may have read a state in between).",
+            registry=reg,
+        )
         self.config_validation_failures = Counter(
             "reloader_config_validation_failures",
             "Rendered configurations rejected by --validate-command.",

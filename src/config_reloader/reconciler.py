@@ -911,6 +911,7 @@ class Reloader:
                     extra={"reason": reason},
                 )
                 self._force = True
+                m.reloads_repeated.inc()
                 await self._notify()
         self._adopt_next = False
         return True

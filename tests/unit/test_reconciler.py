@@ -731,3 +731,4 @@ async def test_content_that_changes_back_while_a_reload_is_in_flight_is_reloaded
     await wait_until(lambda: [c for c, _ in h.action.seen] == [b"v1", b"v3", b"v2"], timeout=10)
     await h.reloader.wait_applied(timeout=10)
     assert h.action.ok == [b"v1", b"v3", b"v2"]
+    assert h.metric("reloader_reloads_repeated_total") == 1
