@@ -212,6 +212,7 @@ def run(quick: bool) -> Result:
         "inotifywait -m -q -e modify,attrib,close_write,moved_to,moved_from,move_self,create,delete,"
         "delete_self --format %w%f DIR",
         "python bench/peer_watch.py {watchfiles,watchdog} DIR   (library defaults, non-recursive)",
+        "no lease right: " + " ".join(NO_LEASE_PREFIX) + " config-reloader watch ... (atomic, delay 0s)",
     ]
     res.notes.append(
         f"{ops} operations per cell ({ops_delay} with delay 1s), spaced 70-200 ms apart; "
