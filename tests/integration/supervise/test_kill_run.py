@@ -20,6 +20,13 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _leads_own_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return False
+
+
 def test_kill_run_ends_run_and_its_child_that_ignores_sigterm(tmp_path: Path) -> None:
     child_cmd = ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]
     with open(tmp_path / "run.log", "wb") as log:
@@ -30,8 +37,14 @@ def test_kill_run_ends_run_and_its_child_that_ignores_sigterm(tmp_path: Path) ->
             start_new_session=True,
         )
     try:
-        child = wait_for(lambda: next(iter(list_children(proc.pid)), None), 15, "run's child")
-        assert os.getpgid(child) != os.getpgid(proc.pid)  # a group of its own: killpg(run) misses it
+        # Once started, the child leads a group of its own (setsid before exec), which
+        # killpg(run) would miss; right after the fork it is still in run's group.
+        child = wait_for(
+            lambda: next((c for c in list_children(proc.pid) if _leads_own_group(c)), None),
+            15,
+            "run's child in a process group of its own",
+        )
+        assert os.getpgid(child) != os.getpgid(proc.pid)
         kill_run(proc.pid)
         assert proc.wait(15) != 0
         wait_for(lambda: not _alive(child), 15, "the child gone too")
