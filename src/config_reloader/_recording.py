@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 import time
@@ -62,6 +63,9 @@ def read_paths(paths: Sequence[str]) -> dict[str, bytes]:
                 out[path] = f.read()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
             pass
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:  # a symlink loop is unreadable, like a dangling link
+                raise
 
     for p in paths:
         if os.path.isdir(p):

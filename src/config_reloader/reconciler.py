@@ -272,15 +272,26 @@ _ORDINAL = re.compile(r"(\d+)$")
 
 
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+_HTTP_URL = re.compile(r"(?i)\bhttps?://[^\s'\"<>]+")
+_TRAILING = ".,:;)]}"
 
 
 def redact_text(text: str) -> str:
-    """Every ``scheme://user:password@`` inside free text (an error message) -> ``scheme://***@``.
+    """Every ``scheme://user:password@`` inside free text (an error message) -> ``scheme://***@``,
+    and every http(s) URL in it through :func:`config_reloader.logs.redact_url` (query values
+    -> ``***``, names kept).
 
     :func:`config_reloader.logs.redact_url` handles one URL; error texts from HTTP libraries may
-    embed one anywhere.
+    embed one anywhere. Punctuation that ends a sentence after a URL is kept out of it.
     """
-    return _URL_CREDENTIALS.sub(r"\1***@", text)
+    from config_reloader.logs import redact_url
+
+    def one(m: re.Match[str]) -> str:
+        url = m.group(0)
+        tail = len(url) - len(url.rstrip(_TRAILING))
+        return redact_url(url[: len(url) - tail]) + url[len(url) - tail :]
+
+    return _HTTP_URL.sub(one, _URL_CREDENTIALS.sub(r"\1***@", text))
 
 
 def glob_escape(name: str) -> str:

@@ -8,6 +8,7 @@ import pytest
 
 from config_reloader.cli.watch import parse_http_url
 from config_reloader.logs import redact_url
+from config_reloader.reconciler import redact_text
 
 
 @pytest.mark.parametrize(
@@ -68,3 +69,21 @@ def test_rejected_reload_url_flag_never_shows_the_password() -> None:
         parse_http_url("http://admin:s3cret@h:99999/-/reload?token=s3cret")
     assert "s3cret" not in str(info.value)
     assert "h:99999" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "reload http://127.0.0.1:9/-/reload?token=s3cret: connection refused",
+            "reload http://127.0.0.1:9/-/reload?token=***: connection refused",
+        ),
+        ("POST https://u:pw@h:1/p?a=1&b=2.", "POST https://***@h:1/p?a=***&b=***."),
+        ("ftp://u:p@h/x failed (http://h/x?y=1)", "ftp://***@h/x failed (http://h/x?y=***)"),
+        ("no url here: 500 Internal Server Error", "no url here: 500 Internal Server Error"),
+    ],
+)
+def test_redact_text_masks_urls_inside_error_messages(text: str, shown: str) -> None:
+    """Reload errors quote URLs anywhere in their text: credentials and query values are masked
+    there too, and the punctuation after a URL stays where it was."""
+    assert redact_text(text) == shown

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from config_reloader._recording import RecordingEndpoint
+from config_reloader._recording import RecordingEndpoint, read_paths
 from config_reloader.reload.verify import parse_rfc3339_ns
 
 
@@ -100,3 +100,11 @@ async def test_ready_and_healthy_endpoints() -> None:
         ep.ready = True
         async with s.get(ep.ready_url) as r:
             assert r.status == 200
+
+
+def test_read_paths_skips_a_symlink_loop_like_a_dangling_link(tmp_path: Path) -> None:
+    """What a service sees in a dir holding ``loop -> loop`` and ``gone -> nowhere``: neither."""
+    (tmp_path / "a.yml").write_bytes(b"a")
+    (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "gone").symlink_to("nowhere")
+    assert read_paths([str(tmp_path)]) == {str(tmp_path / "a.yml"): b"a"}
