@@ -1079,9 +1079,15 @@ class Reloader:
         content (``_force``), once: the pass the pending hints of those changes bring, or, if
         they were all applied while the reload was in flight, a rescan asked for here."""
         source = self._source
-        if sent_gen is None or source is None or getattr(source, "change_gen", sent_gen) == sent_gen:
+        # A reload whose target was read after the earlier changes settles them: clear the flag
+        # (else a later pass with the same content would reload once more for nothing).
+        self._stale = (
+            sent_gen is not None
+            and source is not None
+            and getattr(source, "change_gen", sent_gen) != sent_gen
+        )
+        if not self._stale:
             return
-        self._stale = True
         drain = getattr(source, "drain", None)
         pending = (drain is not None and bool(drain())) or self._pending.rescan or bool(self._pending.paths)
         if not pending:

@@ -140,11 +140,14 @@ async def test_finished_writes_are_reloaded_without_the_race_recheck(
 
     put(b"v0")
     async with RecordingEndpoint([str(path)]) as ep:
-        await start_reloader(opts(ep, watched_dirs=(str(d),)))
+        run = await start_reloader(opts(ep, watched_dirs=(str(d),)))
         monkeypatch.setattr(reconciler, "RACE_RECHECK", 3600.0)
         for i in range(1, 4):
             await asyncio.to_thread(put, f"v{i}".encode())
             await ep.wait_for(lambda i=i: seen(ep, path)[-1:] == [f"v{i}".encode()], timeout=10)
+            # the reload has arrived; let it finish before the next change, so that change is
+            # not one seen while a reload was in flight (that asks for a rescan, which waits)
+            await wait_until(lambda: run.reloader.applied == run.reloader.desired, timeout=10)
         assert seen(ep, path) == [b"v0", b"v1", b"v2", b"v3"]
 
 
@@ -584,7 +587,9 @@ async def test_validate_candidates_next_to_a_watched_output_do_not_feed_back(
         # a few passes per change (initial, hints, the output's own rename); a feedback loop
         # would run hundreds by now
         assert run.metric("reloader_config_apply_operations_total") < 20
-        assert len(ep.successful) == 3
+        # one per content; plus any reload repeated because an event of a change already read
+        # arrived while its reload was in flight (seen under load: events lag their change)
+        assert len(ep.successful) == 3 + run.metric("reloader_reloads_repeated_total")
 
 
 async def test_credentials_in_reload_url_never_reach_the_logs(
