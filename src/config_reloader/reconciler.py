@@ -117,7 +117,9 @@ def _kubelet_projection(path: str) -> bool:
         target = os.readlink(path)
     except OSError:
         return False
-    return target.startswith("..data" + os.sep)
+    from config_reloader.watch.snapshot import KUBELET_DATA
+
+    return target.startswith(KUBELET_DATA + os.sep)
 
 
 def _check_duration(name: str, value: float, *, positive: bool = False) -> None:
@@ -629,10 +631,7 @@ class Reloader:
         read may have met an in-place write: an in-place writer recreates the same transient state
         (an empty file after ``open(O_TRUNC)``) in every cycle, so two such reads can agree on it.
         """
-        drain = getattr(source, "drain", None)
-        # drain() processes the kernel's queued events now; a batch the pump already handed over
-        # (the owner has not taken it yet) means the same: something changed during the read.
-        raced = (drain is not None and bool(drain())) or self._pending.rescan or bool(self._pending.paths)
+        raced = self._changes_pending(source)
         torn = self._torn(source, mark)
         previous, self._raced_outcome = self._raced_outcome, (outcome if raced and not torn else None)
         # Never while a writer holds a file open (sources without writes_since() too).
@@ -644,6 +643,13 @@ class Reloader:
             self._raced_outcome = None
             return False
         return raced or torn
+
+    def _changes_pending(self, source: Any) -> bool:
+        """True if hints arrived that no pass has looked at yet. ``drain()`` processes the
+        kernel's queued events now; a batch the pump already handed over (the owner has not
+        taken it yet) means the same."""
+        drain = getattr(source, "drain", None)
+        return (drain is not None and bool(drain())) or self._pending.rescan or bool(self._pending.paths)
 
     @staticmethod
     def _torn(source: Any, mark: int | None) -> bool:
@@ -1088,9 +1094,7 @@ class Reloader:
         )
         if not self._stale:
             return
-        drain = getattr(source, "drain", None)
-        pending = (drain is not None and bool(drain())) or self._pending.rescan or bool(self._pending.paths)
-        if not pending:
+        if not self._changes_pending(source):
             self._pending.rescan = True
             self._pending.reasons.add("changed-during-reload")
             if self._wake is not None:

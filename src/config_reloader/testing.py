@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from config_reloader.atomic import atomic_write
+from config_reloader.watch.snapshot import KUBELET_DATA
 
 __all__ = [
     "KubeletAtomicWriter",
@@ -57,7 +58,7 @@ def kill_run(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-DATA_DIR_NAME = "..data"
+DATA_DIR_NAME = KUBELET_DATA
 DATA_TMP_NAME = "..data_tmp"
 
 

@@ -72,6 +72,11 @@ _DIGEST_AT = _ID_END + _HASHED_AT.size
 _Tree = dict[str, dict[str, bytes]]
 
 
+KUBELET_DATA = "..data"
+"""kubelet AtomicWriter's symlink to the current payload dir; each key is a link ``name -> ..data/name``
+(kubernetes ``pkg/volume/util/atomic_writer.go``)."""
+
+
 def is_kubelet_internal(name: str) -> bool:
     """True for names kubelet's AtomicWriter reserves (``..data``, ``..data_tmp``, ``..<timestamp>``).
 

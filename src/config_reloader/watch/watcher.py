@@ -54,7 +54,7 @@ from config_reloader.watch.inotify import (
     InotifyEvent,
 )
 from config_reloader.watch.settle import ChangeBatch, Settler
-from config_reloader.watch.snapshot import is_kubelet_internal
+from config_reloader.watch.snapshot import KUBELET_DATA, is_kubelet_internal
 
 __all__ = ["DEFAULT_POLL_INTERVAL", "WATCH_MASK", "ChangeBatch", "ChangeSource"]
 
@@ -76,7 +76,6 @@ WATCH_MASK = (
 _SELF_GONE = IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT
 _NAME_GONE = IN_DELETE | IN_MOVED_FROM
 _NAME_CHANGED = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
-KUBELET_DATA = "..data"  # kubelet AtomicWriter's symlink to the current payload dir
 # Events that may change what a reader of the file sees (IN_ATTRIB alone, a touch or chmod, does not).
 _CONTENT_EVENTS = (IN_MODIFY | IN_CLOSE_WRITE | _NAME_CHANGED | _SELF_GONE) & ~IN_ATTRIB
 

@@ -10,6 +10,7 @@ import tempfile
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from snapshot_oracle import merkle_digest
 
 from config_reloader.watch.snapshot import Snapshotter
 
@@ -35,17 +36,7 @@ def model_digest(root: str) -> bytes:
                 continue
             with open(p, "rb") as f:
                 entries[p] = hashlib.sha256(f.read()).digest()
-    by_dir: dict[str, dict[str, bytes]] = {}
-    for p, digest in entries.items():
-        d, name = os.path.split(p)
-        by_dir.setdefault(d, {})[name] = digest
-    top = hashlib.sha256()
-    for d in sorted(by_dir):
-        h = hashlib.sha256()
-        for name in sorted(by_dir[d]):
-            h.update(b"\xff" + name.encode() + b"\xff" + by_dir[d][name])
-        top.update(b"\xff" + d.encode() + b"\xff" + h.digest())
-    return top.digest()
+    return merkle_digest(entries)
 
 
 @settings(max_examples=60, deadline=None)

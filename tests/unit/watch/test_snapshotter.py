@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from snapshot_oracle import merkle_digest
 
 from config_reloader.errors import SnapshotError
 from config_reloader.testing import KubeletAtomicWriter, atomic_replace
@@ -17,18 +18,8 @@ OLD = 1_000_000_000  # an mtime far in the past: not "racy", the cache may trust
 
 
 def by_hand(entries: dict[str, bytes]) -> bytes:
-    """sha256 over sorted dirs (0xFF dir 0xFF sha256 over sorted names (0xFF name 0xFF sha256(content)))."""
-    by_dir: dict[str, dict[str, bytes]] = {}
-    for path, content in entries.items():
-        d, name = os.path.split(path)
-        by_dir.setdefault(d, {})[name] = hashlib.sha256(content).digest()
-    top = hashlib.sha256()
-    for d in sorted(by_dir):
-        h = hashlib.sha256()
-        for name in sorted(by_dir[d]):
-            h.update(b"\xff" + name.encode() + b"\xff" + by_dir[d][name])
-        top.update(b"\xff" + d.encode() + b"\xff" + h.digest())
-    return top.digest()
+    """The snapshot digest of ``path -> content``, by hand."""
+    return merkle_digest({path: hashlib.sha256(content).digest() for path, content in entries.items()})
 
 
 def thanos_by_hand(entries: dict[str, bytes]) -> bytes:
