@@ -738,3 +738,58 @@ async def test_content_that_changes_back_while_a_reload_is_in_flight_is_reloaded
     await h.reloader.wait_applied(timeout=10)
     assert h.action.ok == [b"v1", b"v3", b"v2"]
     assert h.metric("reloader_reloads_repeated_total") == 1
+
+
+# --- what the loop tells its user ------------------------------------------------------------------
+async def test_ready_is_logged_as_the_first_reload_not_the_first_apply(
+    harness: Callable[..., Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    h = harness()
+    with caplog.at_level(logging.INFO, logger="config_reloader.reconcile"):
+        await h.start()
+        await h.reloader.wait_applied(timeout=10)
+    messages = [r.getMessage() for r in caplog.records]
+    assert "ready: first reload succeeded" in messages
+    assert messages.index("ready: first reload succeeded") > messages.index("reload triggered")
+    assert not [m for m in messages if "first apply" in m]
+
+
+async def test_reload_triggered_names_the_files_that_changed(
+    tmp_path: Path, harness: Callable[..., Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    write(rules / "a.yml", b"a1")
+    write(rules / "b.yml", b"b1")
+    h = harness(watched_dirs=(str(rules),))
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+
+    def triggered() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage() == "reload triggered"]
+
+    with caplog.at_level(logging.INFO, logger="config_reloader.reconcile"):
+        write(rules / "b.yml", b"b2")
+        h.source.hint(str(rules / "b.yml"))
+        await wait_until(lambda: len(triggered()) == 1, timeout=10)
+        assert getattr(triggered()[0], "changed", None) == str(rules / "b.yml")
+        write(h.cfg, b"v2")
+        (rules / "a.yml").unlink()
+        h.source.hint(str(h.cfg), str(rules / "a.yml"))
+        await wait_until(lambda: len(triggered()) == 2, timeout=10)
+        assert getattr(triggered()[1], "changed", None) == ",".join(
+            sorted([str(rules / "a.yml"), str(h.cfg)])
+        )
+
+
+async def test_content_digest_is_what_wait_applied_waits_for(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    await h.start()
+    first = await h.reloader.wait_applied(timeout=10)
+    assert await h.reloader.content_digest() == first
+    write(h.cfg, b"v2")
+    digest = await h.reloader.content_digest()  # the loop has not been told yet
+    assert digest != first
+    h.source.hint(str(h.cfg))
+    assert await h.reloader.wait_applied(digest, timeout=10) == digest
+    assert h.action.ok[-1] == b"v2"

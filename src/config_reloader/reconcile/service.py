@@ -16,6 +16,7 @@ import signal
 from typing import TYPE_CHECKING
 
 from config_reloader.errors import ConfigReloaderError
+from config_reloader.reconcile.apply import error_fields
 from config_reloader.reconcile.loop import Reloader
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ async def run_watch(options: ReloaderOptions) -> int:
         try:
             await reloader.render_once()
         except (ConfigReloaderError, OSError) as exc:
-            log.error("render failed", extra={"err": str(exc)})
+            log.error("render failed (--watch-interval=0): exiting", extra=error_fields(exc))
             return 1
         finally:
             await reloader.aclose()

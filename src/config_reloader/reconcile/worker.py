@@ -32,6 +32,15 @@ __all__ = ["ReloadWorker"]
 
 log = logging.getLogger("config_reloader.reconcile")
 
+CHANGED_SHOWN = 10
+"""At most this many changed files are named in the ``reload triggered`` line."""
+
+
+def _first(paths: list[str], n: int) -> str:
+    """``a,b,c`` or, past ``n`` paths, the first ``n`` and ``(+K more)``."""
+    shown = ",".join(paths[:n])
+    return shown if len(paths) <= n else f"{shown},(+{len(paths) - n} more)"
+
 
 class ReloadWorker:
     """Runs reload attempts for ``state`` with ``action`` until cancelled (:meth:`run`)."""
@@ -74,6 +83,7 @@ class ReloadWorker:
                 assert target is not None
                 attempt += 1
                 sent_gen = s.desired_gen
+                sent_changes = frozenset(s.changes)
                 err = await self._attempt()
                 if err is None:
                     s.force = False
@@ -81,22 +91,23 @@ class ReloadWorker:
                     self._reloaded_while_changing(sent_gen)
                     if s.desired_at is not None:
                         s.last_reload_latency = self._clock.monotonic() - s.desired_at
-                    s.mark_ready()
                     if first_error is not None:
                         log.info(
                             "reload succeeded after retries", extra={"attempts": attempt, "method": method}
                         )
                     else:
                         o = self._options
-                        log.info(
-                            "reload triggered",
-                            extra={
-                                "cfg_in": o.config_file or "",
-                                "cfg_out": o.config_envsubst_file or "",
-                                "watched_dirs": ",".join(o.watched_dirs),
-                                "method": method,
-                            },
-                        )
+                        fields = {
+                            "cfg_in": o.config_file or "",
+                            "cfg_out": o.config_envsubst_file or "",
+                            "watched_dirs": ",".join(o.watched_dirs),
+                            "method": method,
+                        }
+                        if sent_changes:
+                            fields["changed"] = _first(sorted(sent_changes), CHANGED_SHOWN)
+                        log.info("reload triggered", extra=fields)
+                    s.changes -= sent_changes
+                    s.mark_ready("ready: first reload succeeded")
                     await s.notify()
                     break
                 s.force = True
