@@ -276,8 +276,6 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         return input_error(str(exc))
-    if args.reload_method == "http" and reloader_options is not None and not args.reload_url:
-        return input_error("--reload-method http needs --reload-url")
 
     try:
         return asyncio.run(

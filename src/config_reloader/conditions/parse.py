@@ -28,8 +28,8 @@ src/analyze/analyze-condition.c (v252) for the type table.
 
 from __future__ import annotations
 
-from config_reloader.cpu._record import Record
 from config_reloader.errors import ConditionSyntaxError, SpecifierError, UnknownConditionError
+from config_reloader.record import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:

@@ -32,8 +32,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from ..errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
 from ..logs import redact_url
 from . import _require_positive_seconds
+from .rfc3339 import parse_rfc3339_ns
 
-__all__ = ["HttpReload", "RuntimeInfo", "fetch_runtimeinfo", "split_credentials"]
+__all__ = ["HttpReload", "RuntimeInfo", "fetch_ok", "fetch_runtimeinfo", "split_credentials"]
 
 log = logging.getLogger(__name__)
 
@@ -311,8 +312,6 @@ async def fetch_runtimeinfo(
 
     Source: Prometheus ``web/api/v1`` ``RuntimeInfo`` (``reloadConfigSuccess``, ``lastConfigTime``).
     """
-    from .verify import parse_rfc3339_ns
-
     bare, headers = split_credentials(url)
     target = target or redact_url(url)
     try:
@@ -342,3 +341,24 @@ async def fetch_runtimeinfo(
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ReloadError(f"runtime info {target}: unexpected answer: {exc}", target=target) from exc
     return RuntimeInfo(success, when_ns, when)
+
+
+async def fetch_ok(url: str, *, timeout: float) -> None:  # noqa: ASYNC109 - the request budget
+    """``GET`` ``url``; return if it answers status 200 (a readiness URL).
+
+    Raises:
+        ReloadTimeout, TargetNotFound, ReloadError: as for :meth:`HttpReload.trigger`.
+        ReloadRejected: any other status.
+    """
+    bare, headers = split_credentials(url)
+    target = redact_url(url)
+    try:
+        status, reason, _raw = await _exchange(
+            "GET", bare, headers, what="readiness", target=target, timeout=timeout, limit=_BODY_LIMIT
+        )
+    except TimeoutError as exc:
+        raise ReloadTimeout(f"readiness {target}: no answer within {timeout:g}s", target=target) from exc
+    if status != 200:
+        raise ReloadRejected(
+            f"readiness {target}: status {status} {reason}", target=target, status=status, body=""
+        )
