@@ -20,6 +20,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from config_reloader.errors import ReloadRejected, TargetNotFound
+from config_reloader.fileid import file_identity
 from config_reloader.reconcile import (
     Reloader,
     ReloaderOptions,
@@ -29,7 +30,7 @@ from config_reloader.reconcile import (
 )
 from config_reloader.reload.retry import RetryPolicy
 from config_reloader.testing import wait_until
-from config_reloader.watch.watcher import ChangeBatch, file_identity
+from config_reloader.watch.watcher import ChangeBatch
 
 FAST = RetryPolicy(initial=0.01, maximum=0.05, jitter=0.0)
 

@@ -47,6 +47,7 @@ from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from config_reloader.errors import SnapshotError
+from config_reloader.fileid import FileIdentity, file_identity
 from config_reloader.watch.ignore import PathFilter, keep_all
 
 __all__ = ["FileDigests", "Snapshot", "SnapshotStats", "Snapshotter", "is_kubelet_internal", "thanos_digest"]
@@ -57,8 +58,6 @@ _SEP = b"\xff"
 _VANISH_RETRIES = 3
 _READ_CHUNK = 1 << 20
 
-# (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns) of the resolved file
-Identity = tuple[int, int, int, int, int]
 
 # One cached file, 80 bytes: identity (st_dev, st_ino unsigned; size, mtime_ns, ctime_ns signed),
 # the moment it was hashed (ns), sha256(content). A bytes record instead of an object with a tuple
@@ -135,7 +134,7 @@ class FileDigests(Mapping[str, bytes]):
                 for name, rec in recs.items():
                     yield sep + name, rec[_DIGEST_AT:]
 
-    def identity(self, path: str) -> Identity | None:
+    def identity(self, path: str) -> FileIdentity | None:
         """The identity ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` of ``path`` as
         it was when its digest was taken (``fstat`` of the descriptor after the read), or
         ``None`` if ``path`` is not in this snapshot."""
@@ -144,7 +143,7 @@ class FileDigests(Mapping[str, bytes]):
         rec = None if recs is None else recs.get(name)
         if rec is None:
             return None
-        ident: Identity = _IDENT.unpack_from(rec)
+        ident: FileIdentity = _IDENT.unpack_from(rec)
         return ident
 
     def __len__(self) -> int:
@@ -197,7 +196,7 @@ class SnapshotStats:
 
 
 def _identity(st: os.stat_result) -> bytes:
-    return _IDENT.pack(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return _IDENT.pack(*file_identity(st))
 
 
 def _fs(path: str) -> bytes:

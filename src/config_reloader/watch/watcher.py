@@ -34,6 +34,7 @@ from typing import Literal
 
 from config_reloader.atomic import temp_prefix
 from config_reloader.errors import InotifyLimitError
+from config_reloader.fileid import FileIdentity, file_identity, stat_identity
 from config_reloader.watch.ignore import PathFilter, keep_all
 from config_reloader.watch.inotify import (
     IN_ATTRIB,
@@ -98,21 +99,7 @@ class _Role:
     name: str
 
 
-PollIdentity = tuple[int, int, int, int, int] | None
-FileIdentity = tuple[int, int, int, int, int]
-"""``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` of a file (symlinks followed)."""
-
-
-def file_identity(st: os.stat_result) -> FileIdentity:
-    """The :data:`FileIdentity` of a ``stat``/``fstat`` result."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _stat_identity(path: str) -> FileIdentity | None:
-    try:
-        return file_identity(os.stat(path))
-    except OSError:
-        return None
+PollIdentity = FileIdentity | None
 
 
 def _is_regular(path: str) -> bool:
@@ -255,7 +242,7 @@ class ChangeSource:
                 batch = self._settler.take()
                 for path in self._settler.expired:
                     # The bound ran out: whatever is there now counts as the writer's result.
-                    self._finished[path] = _stat_identity(path)
+                    self._finished[path] = stat_identity(path)
                 return batch
             self._wake.clear()
             if due is None:
@@ -542,7 +529,7 @@ class ChangeSource:
         if mask & (IN_CLOSE_WRITE | _NAME_GONE):
             self._settler.closed(path)
             if mask & IN_CLOSE_WRITE:
-                self._finished[path] = _stat_identity(path)
+                self._finished[path] = stat_identity(path)
             else:
                 self._finished.pop(path, None)
         elif mask & IN_MODIFY:
@@ -555,7 +542,7 @@ class ChangeSource:
             self._settler.writing(path)
         elif mask & IN_MOVED_TO:
             # An atomic replacement: the renamed-in file is complete.
-            self._finished[path] = _stat_identity(path)
+            self._finished[path] = stat_identity(path)
 
     def _stop_inotify(self) -> None:
         if self._ino is not None:
@@ -600,7 +587,7 @@ class ChangeSource:
                 st = os.stat(path)
             except OSError:
                 return None
-            return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            return file_identity(st)
 
         for f in self.files:
             sig[f] = ident(f)
