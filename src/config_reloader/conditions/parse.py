@@ -1,7 +1,8 @@
 """Syntax of systemd-style ``Condition<Type>=`` / ``Assert<Type>=`` assignments and unit files.
 
-This module knows syntax only (which types exist, prefixes, paths, unit-file lines); what a
-condition means is in :mod:`config_reloader.conditions.checks`, how results combine in
+This module knows syntax only (prefixes, paths, unit-file lines); which types exist is in
+:mod:`config_reloader.conditions.names`, what a condition means in
+:mod:`config_reloader.conditions.checks`, how results combine in
 :mod:`config_reloader.conditions.evaluate`.
 
 Rules (each verified against ``systemd-analyze condition`` of systemd 252.38 on Debian 12):
@@ -22,12 +23,13 @@ Rules (each verified against ``systemd-analyze condition`` of systemd 252.38 on 
   assignment; we raise :class:`PathNotAcceptedError` (exit status 2) unless the caller asks for
   systemd's behaviour (``systemd_compat=True`` drops it with a warning).
 
-Source: systemd.unit(5) "Conditions and Asserts"; systemd src/shared/condition.c and
-src/analyze/analyze-condition.c (v252) for the type table.
+Source: systemd.unit(5) "Conditions and Asserts"; systemd src/core/load-fragment.c and
+src/analyze/analyze-condition.c (v252).
 """
 
 from __future__ import annotations
 
+from config_reloader.conditions.names import PATH_TYPES, TYPES, split_name
 from config_reloader.cpu._record import Record
 from config_reloader.errors import ConditionSyntaxError, SpecifierError, UnknownConditionError
 
@@ -53,64 +55,6 @@ __all__ = [
     "split_name",
 ]
 
-#: Every condition type systemd 252 accepts (src/shared/condition.c, v252), without the
-#: ``Condition``/``Assert`` prefix. Later types (Fraction, Version, MachineTag, PathIsSocket,
-#: KernelModuleLoaded, v258+) are unknown to 252 and to us.
-TYPES: tuple[str, ...] = (
-    "Architecture",
-    "Firmware",
-    "Virtualization",
-    "Host",
-    "KernelCommandLine",
-    "KernelVersion",
-    "Credential",
-    "Security",
-    "Capability",
-    "ACPower",
-    "NeedsUpdate",
-    "FirstBoot",
-    "PathExists",
-    "PathExistsGlob",
-    "PathIsDirectory",
-    "PathIsSymbolicLink",
-    "PathIsMountPoint",
-    "PathIsReadWrite",
-    "PathIsEncrypted",
-    "DirectoryNotEmpty",
-    "FileNotEmpty",
-    "FileIsExecutable",
-    "User",
-    "Group",
-    "ControlGroupController",
-    "CPUs",
-    "Memory",
-    "Environment",
-    "CPUFeature",
-    "OSRelease",
-    "MemoryPressure",
-    "CPUPressure",
-    "IOPressure",
-)
-
-#: Types whose value goes through systemd's path parser (absolute + normalized, no whitespace
-#: skipping after ``|``/``!``). Source: load-fragment-gperf.gperf.in (v252).
-PATH_TYPES: frozenset[str] = frozenset(
-    {
-        "PathExists",
-        "PathExistsGlob",
-        "PathIsDirectory",
-        "PathIsSymbolicLink",
-        "PathIsMountPoint",
-        "PathIsReadWrite",
-        "PathIsEncrypted",
-        "DirectoryNotEmpty",
-        "FileNotEmpty",
-        "FileIsExecutable",
-        "NeedsUpdate",
-    }
-)
-
-_TYPE_SET = frozenset(TYPES)
 _WHITESPACE = " \t\n\r"
 
 
@@ -164,43 +108,6 @@ class PathNotAcceptedError(ConditionSyntaxError):
     systemd logs a warning and drops such an assignment (so it neither passes nor fails);
     ``systemd_compat=True`` reproduces that, the default refuses it.
     """
-
-
-def _suggest(name: str) -> list[str]:
-    import difflib
-
-    candidates = [f"{k}{t}" for k in ("Condition", "Assert") for t in TYPES]
-    lower = {c.lower(): c for c in candidates}
-    if name.lower() in lower:
-        return [lower[name.lower()]]
-    found = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)
-    return [lower[f] for f in found]
-
-
-def split_name(name: str) -> tuple[Kind, str]:
-    """Split ``ConditionX`` / ``AssertX`` into kind and type.
-
-    Raises:
-        UnknownConditionError: unknown prefix or type (case-sensitive, like systemd), with the
-            closest known names in ``.suggestions``.
-    """
-    kind: Kind
-    if name.startswith("Condition"):
-        kind, rest = "Condition", name[len("Condition") :]
-    elif name.startswith("Assert"):
-        kind, rest = "Assert", name[len("Assert") :]
-    else:
-        kind, rest = "Condition", ""
-    if rest not in _TYPE_SET:
-        suggestions = _suggest(name)
-        hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
-        raise UnknownConditionError(
-            f"unknown condition type {name!r}{hint}; names are case-sensitive, see "
-            "`man systemd.unit` (Conditions and Asserts)",
-            type=name,
-            suggestions=suggestions,
-        )
-    return kind, rest
 
 
 def simplify_path(path: str) -> str:
@@ -514,13 +421,3 @@ def parse_unit_file(
                 unit=unit,
             )
     return result
-
-
-def format_condition(c: Condition) -> str:
-    """``str(c)``: the assignment as systemd prints it (``ConditionX=|!value``)."""
-    return str(c)
-
-
-def kinds(conditions: Sequence[Condition]) -> tuple[list[Condition], list[Condition]]:
-    """Split into (conditions, asserts), keeping order."""
-    return [c for c in conditions if c.kind == "Condition"], [c for c in conditions if c.kind == "Assert"]

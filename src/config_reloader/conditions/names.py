@@ -1,0 +1,113 @@
+"""The condition type names: which ``Condition<Type>=``/``Assert<Type>=`` exist, which take a
+path, and how a setting name splits into kind and type (case-sensitive, like systemd).
+
+Source: systemd src/shared/condition.c (type tables) and src/core/load-fragment-gperf.gperf.in
+(which types go through the path parser), v252.
+"""
+
+from __future__ import annotations
+
+from config_reloader.errors import UnknownConditionError
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Kind = Literal["Condition", "Assert"]
+
+__all__ = ["PATH_TYPES", "TYPES", "split_name"]
+
+#: ``Condition``/``Assert`` prefix. Later types (Fraction, Version, MachineTag, PathIsSocket,
+#: KernelModuleLoaded, v258+) are unknown to 252 and to us.
+TYPES: tuple[str, ...] = (
+    "Architecture",
+    "Firmware",
+    "Virtualization",
+    "Host",
+    "KernelCommandLine",
+    "KernelVersion",
+    "Credential",
+    "Security",
+    "Capability",
+    "ACPower",
+    "NeedsUpdate",
+    "FirstBoot",
+    "PathExists",
+    "PathExistsGlob",
+    "PathIsDirectory",
+    "PathIsSymbolicLink",
+    "PathIsMountPoint",
+    "PathIsReadWrite",
+    "PathIsEncrypted",
+    "DirectoryNotEmpty",
+    "FileNotEmpty",
+    "FileIsExecutable",
+    "User",
+    "Group",
+    "ControlGroupController",
+    "CPUs",
+    "Memory",
+    "Environment",
+    "CPUFeature",
+    "OSRelease",
+    "MemoryPressure",
+    "CPUPressure",
+    "IOPressure",
+)
+
+#: Types whose value goes through systemd's path parser (absolute + normalized, no whitespace
+#: skipping after ``|``/``!``). Source: load-fragment-gperf.gperf.in (v252).
+PATH_TYPES: frozenset[str] = frozenset(
+    {
+        "PathExists",
+        "PathExistsGlob",
+        "PathIsDirectory",
+        "PathIsSymbolicLink",
+        "PathIsMountPoint",
+        "PathIsReadWrite",
+        "PathIsEncrypted",
+        "DirectoryNotEmpty",
+        "FileNotEmpty",
+        "FileIsExecutable",
+        "NeedsUpdate",
+    }
+)
+
+_TYPE_SET = frozenset(TYPES)
+
+
+def _suggest(name: str) -> list[str]:
+    import difflib  # error path only (~1 ms)
+
+    candidates = [f"{k}{t}" for k in ("Condition", "Assert") for t in TYPES]
+    lower = {c.lower(): c for c in candidates}
+    if name.lower() in lower:
+        return [lower[name.lower()]]
+    found = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)
+    return [lower[f] for f in found]
+
+
+def split_name(name: str) -> tuple[Kind, str]:
+    """Split ``ConditionX`` / ``AssertX`` into kind and type.
+
+    Raises:
+        UnknownConditionError: unknown prefix or type (case-sensitive, like systemd), with the
+            closest known names in ``.suggestions``.
+    """
+    kind: Kind
+    if name.startswith("Condition"):
+        kind, rest = "Condition", name[len("Condition") :]
+    elif name.startswith("Assert"):
+        kind, rest = "Assert", name[len("Assert") :]
+    else:
+        kind, rest = "Condition", ""
+    if rest not in _TYPE_SET:
+        suggestions = _suggest(name)
+        hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
+        raise UnknownConditionError(
+            f"unknown condition type {name!r}{hint}; names are case-sensitive, see "
+            "`man systemd.unit` (Conditions and Asserts)",
+            type=name,
+            suggestions=suggestions,
+        )
+    return kind, rest
