@@ -18,8 +18,9 @@ A check raises:
 * :class:`~config_reloader.errors.NotSupportedHere` for questions only PID 1 can answer
   (``FirstBoot``, ``NeedsUpdate`` outside ``--systemd-compat``, PSI of a slice with no cgroup).
 
-Sources: systemd.unit(5) "Conditions and Asserts"; systemd src/shared/condition.c (v252); each
-behaviour cross-checked with ``systemd-analyze condition`` of systemd 252.38 (tests/conformance).
+Sources: systemd.unit(5) "Conditions and Asserts"; systemd src/shared/condition.c (v252 and
+v261); the types of 252 are cross-checked with ``systemd-analyze condition`` of systemd 252.38
+(tests/conformance), the newer ones with systemd's own examples and test cases (test-condition.c).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from config_reloader.conditions.machine import (
     check_ac_power,
     check_architecture,
     check_firmware,
+    check_fraction,
     check_host,
+    check_machine_tag,
     check_virtualization,
 )
 from config_reloader.conditions.paths import (
@@ -43,6 +46,7 @@ from config_reloader.conditions.paths import (
     check_path_is_encrypted,
     check_path_is_mount_point,
     check_path_is_read_write,
+    check_path_is_socket,
     check_path_is_symbolic_link,
 )
 from config_reloader.conditions.resources import (
@@ -57,9 +61,11 @@ from config_reloader.conditions.security import check_capability, check_security
 from config_reloader.conditions.system import (
     check_first_boot,
     check_kernel_command_line,
+    check_kernel_module_loaded,
     check_kernel_version,
     check_needs_update,
     check_os_release,
+    check_version,
 )
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
@@ -107,4 +113,10 @@ CHECKS: Mapping[str, Check] = {
     "MemoryPressure": check_memory_pressure,
     "CPUPressure": check_cpu_pressure,
     "IOPressure": check_io_pressure,
+    # newer than systemd 252 (refused under --systemd-compat by the parser)
+    "Version": check_version,
+    "KernelModuleLoaded": check_kernel_module_loaded,
+    "PathIsSocket": check_path_is_socket,
+    "Fraction": check_fraction,
+    "MachineTag": check_machine_tag,
 }

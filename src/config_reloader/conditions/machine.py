@@ -1,5 +1,5 @@
 """Checks of what machine this is: ``Architecture``, ``Virtualization``, ``Host``,
-``Firmware``, ``ACPower``."""
+``MachineTag``, ``Fraction``, ``Firmware``, ``ACPower``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from config_reloader.conditions.values import (
     fnmatch,
     parse_boolean,
     parse_compare_operator,
+    parse_permyriad,
     split_words,
     version_or_fnmatch,
 )
@@ -23,8 +24,13 @@ __all__ = [
     "check_ac_power",
     "check_architecture",
     "check_firmware",
+    "check_fraction",
     "check_host",
+    "check_machine_tag",
     "check_virtualization",
+    "fraction_bucket",
+    "machine_id",
+    "machine_tags",
     "native_architecture",
     "uname_architecture",
 ]
@@ -126,23 +132,169 @@ def check_virtualization(p: str, ctx: Context) -> Outcome:
     return Outcome(actual != "none" and actual == p, f"virtualization is {actual}", detail)
 
 
-# --- host, kernel ---------------------------------------------------------------------------------
+# --- host, machine identity ---------------------------------------------------------------------
 _ID128 = re.compile(
     r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
+_MACHINE_ID = "/etc/machine-id"
+
+
+def machine_id() -> str:
+    """This machine's ID (``/etc/machine-id``: 32 lower-case hex digits).
+
+    Raises:
+        CheckError: unreadable, empty (not initialized) or malformed.
+    """
+    mid = read_text(_MACHINE_ID).strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{32}", mid) or mid == "0" * 32:
+        raise CheckError(f"{_MACHINE_ID} holds no valid machine ID")
+    return mid
+
+
+def _other_ids() -> dict[str, str]:
+    """The boot ID and the firmware's product UUID, where readable (systemd 261 matches a
+    ``ConditionHost=`` ID against them too)."""
+    out = {}
+    for what, path in (
+        ("boot_id", "/proc/sys/kernel/random/boot_id"),
+        ("product_uuid", "/sys/class/dmi/id/product_uuid"),
+    ):
+        value = read_first(path).replace("-", "").lower()
+        if re.fullmatch(r"[0-9a-f]{32}", value):
+            out[what] = value
+    return out
 
 
 def check_host(p: str, ctx: Context) -> Outcome:
-    """``ConditionHost=``: a machine ID (32 hex digits or UUID form) or a host-name glob
-    (case-insensitive)."""
+    """``ConditionHost=``: a host-name glob (case-insensitive), or an ID (32 hex digits or UUID
+    form) that is the machine ID; systemd 261 (default mode) also accepts the boot ID or the
+    product UUID and, when no ID matches, still tries the value as a host-name glob."""
     if _ID128.fullmatch(p):
-        mid = read_text("/etc/machine-id").strip().lower()
         want = p.replace("-", "").lower()
-        return Outcome(mid == want, f"machine ID is {mid}", {"machine_id": mid})
-    import socket  # ~2.5 ms, for this type only
-
-    host = socket.gethostname()
+        if ctx.systemd_compat:  # 252: the machine ID only, and an ID is never a host name
+            mid = read_text(_MACHINE_ID).strip().lower()
+            return Outcome(mid == want, f"machine ID is {mid}", {"machine_id": mid})
+        ids = _other_ids()
+        try:
+            ids = {"machine_id": machine_id(), **ids}
+        except CheckError:
+            pass  # systemd 261 ignores an unreadable machine ID here
+        for what, value in ids.items():
+            if value == want:
+                return Outcome(True, f"{what.replace('_', ' ')} is {value}", {what: value})
+    host = os.uname().nodename
     return Outcome(fnmatch(p, host, casefold=True), f"host name is {host}", {"hostname": host})
+
+
+def fraction_bucket(machine_id_hex: str, tag: str) -> int:
+    """The 32-bit number ``ConditionFraction=`` compares for this machine and tag: the first four
+    bytes (little-endian) of HMAC-SHA256 keyed with the 16 machine-ID bytes over
+    ``systemd-fraction-TAG``."""
+    import hashlib  # ~2 ms of imports together, for this type only
+    import hmac
+
+    digest = hmac.new(
+        bytes.fromhex(machine_id_hex), f"systemd-fraction-{tag}".encode(), hashlib.sha256
+    ).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def check_fraction(p: str, ctx: Context) -> Outcome:
+    """``ConditionFraction=[TAG ]PERCENT`` (systemd 261): true on a stable share of machines.
+
+    The machine passes when :func:`fraction_bucket` is below ``PERCENT`` of 2^32-1 (rounded to
+    the nearest integer), so the same machines pass every time and a larger share includes a
+    smaller one; a different ``TAG`` picks an independent share. ``0%`` never passes and ``100%``
+    always does (without reading the machine ID). ``PERCENT`` is ``N%``, ``N.N%``, ``N‰`` or
+    ``N‱`` (systemd's permyriad syntax).
+
+    Raises:
+        ConditionSyntaxError: more than two words, or not a percentage.
+        CheckError: no valid machine ID.
+    """
+    words = split_words(p)
+    if not 1 <= len(words) <= 2:
+        raise syntax_error(f"ConditionFraction: expected [TAG ]PERCENT, got {p!r}", p)
+    tag, percent = (words[0], words[1]) if len(words) == 2 else ("", words[0])
+    try:
+        permyriad = parse_permyriad(percent)
+    except ValueError:
+        raise syntax_error(
+            f"ConditionFraction: {percent!r} is not a percentage like 10% or 2.5%", p
+        ) from None
+    detail: dict[str, object] = {"tag": tag, "permyriad": permyriad}
+    if permyriad == 0:
+        return Outcome(False, "0% of machines", detail)
+    if permyriad >= 10000:
+        return Outcome(True, "100% of machines", detail)
+    bucket = fraction_bucket(machine_id(), tag)
+    limit = (permyriad * 0xFFFFFFFF + 5000) // 10000
+    detail.update(bucket=bucket, limit=limit)
+    inside = bucket < limit
+    share = f"{permyriad / 100:g}%"
+    return Outcome(inside, f"this machine is {'in' if inside else 'outside'} the {share} share", detail)
+
+
+_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9.=-]*")
+_MACHINE_TAGS_MAX = 1024
+
+
+def _machine_tag_valid(tag: str) -> bool:
+    if not 0 < len(tag) < 256 or not _TAG.fullmatch(tag) or tag[0] == "=":
+        return False
+    key, eq, _ = tag.partition("=")
+    return not (key if eq else tag).endswith(("-", "."))
+
+
+def machine_tags(text: str) -> list[str]:
+    """The ``TAGS=`` value of machine-info(5): ``:``-separated tags, invalid ones dropped; for a
+    repeated tag, or a ``KEY=VALUE`` tag whose key repeats, the last wins; sorted.
+
+    Raises:
+        ValueError: more than 1024 valid tags.
+    """
+    chosen: dict[str, str] = {}
+    for tag in text.split(":") if text else []:
+        if not _machine_tag_valid(tag):
+            continue
+        if len(chosen) >= _MACHINE_TAGS_MAX:
+            raise ValueError("more than 1024 machine tags")
+        key, eq, _ = tag.partition("=")
+        chosen[key + eq] = tag
+    return sorted(chosen.values())
+
+
+def check_machine_tag(p: str, ctx: Context) -> Outcome:
+    """``ConditionMachineTag=GLOB`` (systemd 261): a tag of ``TAGS=`` in ``/etc/machine-info``
+    (``$SYSTEMD_ETC_MACHINE_INFO`` overrides the path, as for systemd) matches the glob
+    (``fnmatch(3)``, case-sensitive). A missing or unreadable file has no tags."""
+    path = ctx.environ.get("SYSTEMD_ETC_MACHINE_INFO") or "/etc/machine-info"
+    try:
+        with open(path, encoding="utf-8", errors="strict") as f:
+            text = f.read(1 << 20)
+        tags = machine_tags(_env_value(text, "TAGS"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return Outcome(False, f"no machine tags ({path}: {exc})", {"path": path, "tags": []})
+    match = [t for t in tags if fnmatch(p, t)]
+    detail: dict[str, object] = {"path": path, "tags": tags}
+    if match:
+        return Outcome(True, f"machine tag {match[0]} matches", detail)
+    return Outcome(False, f"no machine tag matches (tags: {' '.join(tags) or 'none'})", detail)
+
+
+def _env_value(text: str, key: str) -> str:
+    """The last ``KEY=value`` of an environment-style file (shell quoting undone), or ``""``."""
+    import shlex  # ~0.3 ms, for this type only
+
+    value = ""
+    for line in text.splitlines():
+        k, eq, v = line.strip().partition("=")
+        if eq and k.strip() == key:
+            try:
+                value = " ".join(shlex.split(v, comments=False))
+            except ValueError:
+                value = v.strip()
+    return value
 
 
 # --- power, firmware, boot-time questions --------------------------------------------------------

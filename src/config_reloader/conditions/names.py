@@ -15,11 +15,11 @@ if TYPE_CHECKING:
 
     Kind = Literal["Condition", "Assert"]
 
-__all__ = ["PATH_TYPES", "TYPES", "split_name"]
+__all__ = ["PATH_TYPES", "TYPES", "TYPES_252", "TYPES_NEWER", "split_name"]
 
-#: ``Condition``/``Assert`` prefix. Later types (Fraction, Version, MachineTag, PathIsSocket,
-#: KernelModuleLoaded, v258+) are unknown to 252 and to us.
-TYPES: tuple[str, ...] = (
+#: Every condition type systemd 252 accepts (src/shared/condition.c, v252), without the
+#: ``Condition``/``Assert`` prefix.
+TYPES_252: tuple[str, ...] = (
     "Architecture",
     "Firmware",
     "Virtualization",
@@ -55,6 +55,15 @@ TYPES: tuple[str, ...] = (
     "IOPressure",
 )
 
+#: The types systemd added after 252, up to 261 (src/shared/condition.h at v261 lists 37 types:
+#: these 5 and the 33 of 252, with ``KernelVersion`` an alias of ``Version``). systemd 252
+#: rejects them ("Cannot parse" on the command line, "Unknown key name" in a unit file); so does
+#: ``--systemd-compat``.
+TYPES_NEWER: tuple[str, ...] = ("Version", "KernelModuleLoaded", "PathIsSocket", "Fraction", "MachineTag")
+
+#: Every type we evaluate.
+TYPES: tuple[str, ...] = (*TYPES_252, *TYPES_NEWER)
+
 #: Types whose value goes through systemd's path parser (absolute + normalized, no whitespace
 #: skipping after ``|``/``!``). Source: load-fragment-gperf.gperf.in (v252).
 PATH_TYPES: frozenset[str] = frozenset(
@@ -70,10 +79,12 @@ PATH_TYPES: frozenset[str] = frozenset(
         "FileNotEmpty",
         "FileIsExecutable",
         "NeedsUpdate",
+        "PathIsSocket",
     }
 )
 
 _TYPE_SET = frozenset(TYPES)
+_TYPE_SET_252 = frozenset(TYPES_252)
 
 
 def _suggest(name: str) -> list[str]:
@@ -87,12 +98,13 @@ def _suggest(name: str) -> list[str]:
     return [lower[f] for f in found]
 
 
-def split_name(name: str) -> tuple[Kind, str]:
+def split_name(name: str, *, systemd_compat: bool = False) -> tuple[Kind, str]:
     """Split ``ConditionX`` / ``AssertX`` into kind and type.
 
     Raises:
         UnknownConditionError: unknown prefix or type (case-sensitive, like systemd), with the
-            closest known names in ``.suggestions``.
+            closest known names in ``.suggestions``; with ``systemd_compat``, also a type that
+            systemd 252 does not know (:data:`TYPES_NEWER`).
     """
     kind: Kind
     if name.startswith("Condition"):
@@ -101,6 +113,13 @@ def split_name(name: str) -> tuple[Kind, str]:
         kind, rest = "Assert", name[len("Assert") :]
     else:
         kind, rest = "Condition", ""
+    if systemd_compat and rest in _TYPE_SET and rest not in _TYPE_SET_252:
+        raise UnknownConditionError(
+            f"{name}= is newer than systemd 252, which cannot parse it (--systemd-compat); "
+            "without --systemd-compat it is evaluated like systemd 261",
+            type=name,
+            suggestions=[],
+        )
     if rest not in _TYPE_SET:
         suggestions = _suggest(name)
         hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""

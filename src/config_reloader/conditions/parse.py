@@ -173,7 +173,9 @@ def _parse_value(
     return Condition(kind=kind, type=type_, trigger=trigger, negate=negate, parameter=v, source=source)
 
 
-def parse_assignment(text: str, *, source: str = "argv", unit: UnitName | None = None) -> Condition | None:
+def parse_assignment(
+    text: str, *, source: str = "argv", unit: UnitName | None = None, systemd_compat: bool = False
+) -> Condition | None:
     """Parse one ``Condition<Type>=VALUE`` / ``Assert<Type>=VALUE`` command-line argument.
 
     Args:
@@ -181,6 +183,7 @@ def parse_assignment(text: str, *, source: str = "argv", unit: UnitName | None =
         source: recorded in :attr:`Condition.source` and error messages, e.g. ``"argv[1]"``.
         unit: the unit ``%n``, ``%p``, ``%i``… expand to (default ``test.service``, like
             ``systemd-analyze condition``).
+        systemd_compat: only the types systemd 252 knows.
 
     Returns:
         The condition, or ``None`` for an empty value (which resets the list of that kind; use
@@ -198,7 +201,7 @@ def parse_assignment(text: str, *, source: str = "argv", unit: UnitName | None =
             f"{source}: expected Condition<Type>=VALUE or Assert<Type>=VALUE, got {text!r}",
             text=text,
         )
-    kind, type_ = split_name(name)
+    kind, type_ = split_name(name, systemd_compat=systemd_compat)
     value = value.lstrip(_WHITESPACE)
     if value == "":
         return None
@@ -225,7 +228,8 @@ def parse_assignments(
         source: prefix for :attr:`Condition.source`; each gets ``"{source}[{i}]"``.
         systemd_compat: drop relative / non-normalized paths and unknown specifiers with a
             warning like systemd instead of raising :class:`PathNotAcceptedError` /
-            :class:`~config_reloader.conditions.specifiers.SpecifierError`.
+            :class:`~config_reloader.conditions.specifiers.SpecifierError`; refuse the types
+            newer than systemd 252.
         first_index: index of the first text in ``source`` (``argv[1]`` by default).
         warn: called with a message for each assignment dropped under ``systemd_compat``
             (default: a logging warning).
@@ -241,7 +245,7 @@ def parse_assignments(
     for i, text in enumerate(texts, start=first_index):
         src = f"{source}[{i}]"
         try:
-            cond = parse_assignment(text, source=src)
+            cond = parse_assignment(text, source=src, systemd_compat=systemd_compat)
         except _IGNORED_BY_SYSTEMD as exc:
             if not systemd_compat:
                 raise
@@ -286,8 +290,8 @@ def parse_unit_text(
     Args:
         text: the file content.
         filename: used in :attr:`Condition.source` (``"{filename}:{line}"``) and errors.
-        systemd_compat: like systemd, ignore (with a warning) unknown ``Condition*``/``Assert*``
-            keys, lines without ``=`` and bad paths instead of raising.
+        systemd_compat: like systemd 252, ignore (with a warning) unknown ``Condition*``/``Assert*``
+            keys (the types newer than 252 too), lines without ``=`` and bad paths instead of raising.
         warn: receives the warnings of ``systemd_compat`` (default: logging).
         initial: conditions parsed before (the unit file, when this is a drop-in): resets apply
             to them too.
@@ -345,7 +349,7 @@ def parse_unit_text(
                 continue
             raise ConditionSyntaxError(f"{where}: missing '=' in {raw!r}", text=raw, line=start)
         try:
-            kind, type_ = split_name(key)
+            kind, type_ = split_name(key, systemd_compat=systemd_compat)
         except UnknownConditionError as exc:
             if systemd_compat:
                 continue

@@ -1,5 +1,5 @@
 """Checks of file-system paths: ``PathExists``, ``PathExistsGlob``, ``PathIsDirectory``,
-``PathIsSymbolicLink``, ``PathIsMountPoint``, ``PathIsReadWrite``, ``PathIsEncrypted``,
+``PathIsSymbolicLink``, ``PathIsMountPoint``, ``PathIsReadWrite``, ``PathIsEncrypted``, ``PathIsSocket``,
 ``DirectoryNotEmpty``, ``FileNotEmpty``, ``FileIsExecutable``. The parser has already made the
 path absolute and normalized."""
 
@@ -21,6 +21,7 @@ __all__ = [
     "check_path_is_encrypted",
     "check_path_is_mount_point",
     "check_path_is_read_write",
+    "check_path_is_socket",
     "check_path_is_symbolic_link",
 ]
 
@@ -42,6 +43,15 @@ def check_path_is_directory(p: str, ctx: Context) -> Outcome:
     """``ConditionPathIsDirectory=``: a directory (following symlinks)."""
     v = os.path.isdir(p)
     return Outcome(v, f"{p} {'is' if v else 'is not'} a directory", {})
+
+
+def check_path_is_socket(p: str, ctx: Context) -> Outcome:
+    """``ConditionPathIsSocket=`` (systemd 258+): a socket (following symlinks)."""
+    try:
+        v = stat.S_ISSOCK(os.stat(p).st_mode)
+    except OSError:
+        v = False
+    return Outcome(v, f"{p} {'is' if v else 'is not'} a socket", {})
 
 
 def check_path_is_symbolic_link(p: str, ctx: Context) -> Outcome:

@@ -13,6 +13,7 @@ import re
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
 __all__ = [
@@ -25,8 +26,10 @@ __all__ = [
     "parse_compare_operator",
     "parse_permyriad",
     "parse_size",
+    "parse_version_expression",
     "split_words",
     "test_order",
+    "version_expression_holds",
     "version_or_fnmatch",
 ]
 
@@ -252,6 +255,7 @@ def glob_exists(pattern: str) -> tuple[bool, list[str]]:
 
 
 def version_or_fnmatch(op: str, actual: str, expected: str) -> bool:
+    """systemd's ``version_or_fnmatch_compare``: ``op`` from :func:`parse_compare_operator`."""
     if op == "fnmatch-eq":
         return fnmatch(expected, actual)
     if op == "fnmatch-ne":
@@ -261,6 +265,47 @@ def version_or_fnmatch(op: str, actual: str, expected: str) -> bool:
     if op == "str-ne":
         return actual != expected
     return test_order(compare_versions(actual, expected), op)
+
+
+def parse_version_expression(text: str) -> Iterator[tuple[str, str]]:
+    """Parse systemd's version expression (``ConditionVersion=``, ``ConditionKernelVersion=``).
+
+    Terms are separated by whitespace and may be quoted (``'>=6.1' '<7'``); each is
+    ``[OP]VALUE`` with the operators of :func:`parse_compare_operator` (``=``/``!=`` compare
+    strings, ``$=``/``!$=`` are globs); a term without operator is a glob. Only the first term may
+    have whitespace between operator and value without quotes (``>= 6.1``); ``> 6.1 < 7`` is
+    malformed, as in systemd.
+
+    Yields:
+        ``(operator name, value)`` per term, in order (all must hold; an empty text yields none).
+        Lazily, like systemd, which stops at the first term that fails before reading the rest.
+
+    Raises:
+        ValueError: on reaching a term that ends after its operator.
+    """
+    words = split_words(text)
+    i = 0
+    while i < len(words):
+        s = words[i].strip(WS)
+        i += 1
+        op, s = parse_compare_operator(s, fnmatch=True, equal_by_string=True)
+        s = s.lstrip(WS)
+        if not s:
+            if i > 1 or i >= len(words):  # whitespace after the operator: first term only
+                raise ValueError(f"version expression {text!r} ends after an operator")
+            s = words[i]
+            i += 1
+        yield op or "fnmatch-eq", s
+
+
+def version_expression_holds(text: str, actual: str) -> bool:
+    """Every term of :func:`parse_version_expression` holds for ``actual`` (stops at the first
+    that does not).
+
+    Raises:
+        ValueError: a malformed term is reached.
+    """
+    return all(version_or_fnmatch(op, actual, value) for op, value in parse_version_expression(text))
 
 
 # --- sizes and percentages ------------------------------------------------------------------------
