@@ -273,7 +273,9 @@ def check_machine_tag(p: str, ctx: Context) -> Outcome:
         with open(path, encoding="utf-8", errors="strict") as f:
             text = f.read(1 << 20)
         tags = machine_tags(_env_value(text, "TAGS"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except OSError as exc:  # systemd: any read or parse failure means no tag matches
+        return Outcome(False, f"no machine tags ({path}: {exc.strerror})", {"path": path, "tags": []})
+    except (UnicodeDecodeError, ValueError) as exc:
         return Outcome(False, f"no machine tags ({path}: {exc})", {"path": path, "tags": []})
     match = [t for t in tags if fnmatch(p, t)]
     detail: dict[str, object] = {"path": path, "tags": tags}

@@ -6,6 +6,7 @@ import errno
 import os
 
 from config_reloader.conditions.base import CheckError, Context, Outcome, read_first, read_text, syntax_error
+from config_reloader.errors import NotSupportedHere
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
@@ -94,8 +95,16 @@ def check_security(p: str, ctx: Context) -> Outcome:
     """``ConditionSecurity=``: a security technology is enabled (``selinux``, ``apparmor``,
     ``tomoyo``, ``ima``, ``smack``, ``audit``, ``uefi-secureboot``, ``tpm2``; plus ``cvm`` (TDX/SEV
     guest flags of /proc/cpuinfo) and ``measured-uki`` (the stub's EFI variable), which systemd 252
-    does not know and answers false)."""
+    does not know and answers false). systemd 261's ``measured-os`` is refused as not supported
+    (exit status 2) rather than guessed."""
     known = SECURITY_252 if ctx.systemd_compat else SECURITY
+    if p == "measured-os" and not ctx.systemd_compat:
+        raise NotSupportedHere(
+            "ConditionSecurity=measured-os (systemd 261) depends on how systemd decides that the "
+            "OS was measured into the TPM, which is not reproduced here; measured-uki checks the "
+            "UKI stub's measurement",
+            type="Security",
+        )
     if p not in known:
         if ctx.systemd_compat:
             return Outcome(False, f"unknown security technology {p!r} (false like systemd 252)", {})

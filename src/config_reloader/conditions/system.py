@@ -68,6 +68,7 @@ def check_kernel_version(p: str, ctx: Context) -> Outcome:
 #: Where distributions install systemd's shared library, whose name carries the version
 #: (``libsystemd-shared-252.so``, ``libsystemd-shared-256.11-1.fc41.so``).
 _SYSTEMD_LIB_DIRS = ("/usr/lib/systemd", "/usr/lib64/systemd", "/lib/systemd", "/lib64/systemd")
+_MULTIARCH_ROOT = "/usr/lib"
 _SYSTEMD_LIB = re.compile(r"libsystemd-shared-(\d+)[^/]*\.so")
 
 
@@ -81,7 +82,7 @@ def systemd_version() -> tuple[str | None, str]:
     """
     dirs = list(_SYSTEMD_LIB_DIRS)
     try:  # Debian's multiarch layout: /usr/lib/x86_64-linux-gnu/systemd
-        dirs += [f"/usr/lib/{d}/systemd" for d in os.listdir("/usr/lib") if d.endswith("-gnu")]
+        dirs += [f"{_MULTIARCH_ROOT}/{d}/systemd" for d in os.listdir(_MULTIARCH_ROOT) if d.endswith("-gnu")]
     except OSError:
         pass
     for d in dirs:
