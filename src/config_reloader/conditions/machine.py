@@ -212,7 +212,7 @@ def check_fraction(p: str, ctx: Context) -> Outcome:
         ConditionSyntaxError: more than two words, or not a percentage.
         CheckError: no valid machine ID.
     """
-    words = split_words(p)
+    words = [w for w in re.split(f"[{WS}]+", p) if w]  # no unquoting, as systemd
     if not 1 <= len(words) <= 2:
         raise syntax_error(f"ConditionFraction: expected [TAG ]PERCENT, got {p!r}", p)
     tag, percent = (words[0], words[1]) if len(words) == 2 else ("", words[0])
