@@ -1,5 +1,6 @@
-"""The condition type names: which ``Condition<Type>=``/``Assert<Type>=`` exist, which take a
-path, and how a setting name splits into kind and type (case-sensitive, like systemd).
+"""The vocabulary of conditions: which ``Condition<Type>=``/``Assert<Type>=`` exist, which take a
+path, how a setting name splits into kind and type (case-sensitive, like systemd), and the
+parsed :class:`Condition` value.
 
 Source: systemd src/shared/condition.c (type tables) and src/core/load-fragment-gperf.gperf.in
 (which types go through the path parser), v252.
@@ -7,6 +8,7 @@ Source: systemd src/shared/condition.c (type tables) and src/core/load-fragment-
 
 from __future__ import annotations
 
+from config_reloader.cpu._record import Record
 from config_reloader.errors import UnknownConditionError
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 
     Kind = Literal["Condition", "Assert"]
 
-__all__ = ["PATH_TYPES", "TYPES", "TYPES_252", "TYPES_NEWER", "split_name"]
+__all__ = ["PATH_TYPES", "TYPES", "TYPES_252", "TYPES_NEWER", "Condition", "split_name"]
 
 #: Every condition type systemd 252 accepts (src/shared/condition.c, v252), without the
 #: ``Condition``/``Assert`` prefix.
@@ -85,6 +87,50 @@ PATH_TYPES: frozenset[str] = frozenset(
 
 _TYPE_SET = frozenset(TYPES)
 _TYPE_SET_252 = frozenset(TYPES_252)
+
+
+class Condition(Record):
+    """One parsed assignment (immutable, hashable, compared by value).
+
+    Attributes:
+        kind: ``"Condition"`` (failing = skip) or ``"Assert"`` (failing = error).
+        type: the type without prefix, e.g. ``"CPUFeature"``.
+        trigger: ``|`` given: a triggering condition (at least one trigger must pass).
+        negate: ``!`` given: the result is inverted.
+        parameter: the value after the prefixes (paths simplified).
+        source: where it came from: ``"argv[1]"`` or ``"unit.service:12"``.
+    """
+
+    _fields = ("kind", "type", "trigger", "negate", "parameter", "source")
+    __slots__ = ("kind", "negate", "parameter", "source", "trigger", "type")
+    __match_args__ = ("kind", "type", "trigger", "negate", "parameter", "source")
+    kind: Kind
+    type: str
+    trigger: bool
+    negate: bool
+    parameter: str
+    source: str
+
+    def __init__(
+        self, kind: Kind, type: str, trigger: bool, negate: bool, parameter: str, source: str = "argv"
+    ) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "trigger", trigger)
+        object.__setattr__(self, "negate", negate)
+        object.__setattr__(self, "parameter", parameter)
+        object.__setattr__(self, "source", source)
+
+    @property
+    def name(self) -> str:
+        """The full setting name, e.g. ``ConditionCPUFeature``."""
+        return f"{self.kind}{self.type}"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind}{self.type}={'|' if self.trigger else ''}{'!' if self.negate else ''}"
+            f"{self.parameter}"
+        )
 
 
 def _suggest(name: str) -> list[str]:

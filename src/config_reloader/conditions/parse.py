@@ -29,8 +29,7 @@ src/analyze/analyze-condition.c (v252).
 
 from __future__ import annotations
 
-from config_reloader.conditions.names import PATH_TYPES, TYPES, split_name
-from config_reloader.cpu._record import Record
+from config_reloader.conditions.names import PATH_TYPES, TYPES, Condition, split_name
 from config_reloader.errors import ConditionSyntaxError, SpecifierError, UnknownConditionError
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
@@ -56,50 +55,6 @@ __all__ = [
 ]
 
 _WHITESPACE = " \t\n\r"
-
-
-class Condition(Record):
-    """One parsed assignment (immutable, hashable, compared by value).
-
-    Attributes:
-        kind: ``"Condition"`` (failing = skip) or ``"Assert"`` (failing = error).
-        type: the type without prefix, e.g. ``"CPUFeature"``.
-        trigger: ``|`` given: a triggering condition (at least one trigger must pass).
-        negate: ``!`` given: the result is inverted.
-        parameter: the value after the prefixes (paths simplified).
-        source: where it came from: ``"argv[1]"`` or ``"unit.service:12"``.
-    """
-
-    _fields = ("kind", "type", "trigger", "negate", "parameter", "source")
-    __slots__ = ("kind", "negate", "parameter", "source", "trigger", "type")
-    __match_args__ = ("kind", "type", "trigger", "negate", "parameter", "source")
-    kind: Kind
-    type: str
-    trigger: bool
-    negate: bool
-    parameter: str
-    source: str
-
-    def __init__(
-        self, kind: Kind, type: str, trigger: bool, negate: bool, parameter: str, source: str = "argv"
-    ) -> None:
-        object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "type", type)
-        object.__setattr__(self, "trigger", trigger)
-        object.__setattr__(self, "negate", negate)
-        object.__setattr__(self, "parameter", parameter)
-        object.__setattr__(self, "source", source)
-
-    @property
-    def name(self) -> str:
-        """The full setting name, e.g. ``ConditionCPUFeature``."""
-        return f"{self.kind}{self.type}"
-
-    def __str__(self) -> str:
-        return (
-            f"{self.kind}{self.type}={'|' if self.trigger else ''}{'!' if self.negate else ''}"
-            f"{self.parameter}"
-        )
 
 
 class PathNotAcceptedError(ConditionSyntaxError):
