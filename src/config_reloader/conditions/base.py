@@ -1,9 +1,7 @@
-"""Types and helpers shared by the checks: :class:`Outcome`, :class:`Context`, :class:`CheckError`,
-and the file readers and error constructor every check group uses.
+"""Types shared by the checks: :class:`Outcome`, :class:`Context`, :class:`CheckError`.
 
 Kept tiny and free of ``dataclasses`` and ``typing`` so that ``config-reloader condition`` with
-only ``ConditionCPUFeature=`` imports nothing it does not need (its start-up cost is paid on
-every unit start when it runs as ``ExecCondition=``).
+only ``ConditionCPUFeature=`` imports nothing it does not need (start-up budget B1 in docs/design.md).
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ if TYPE_CHECKING:
 
     from config_reloader.cpu import MachineFeatures
 
+# The file readers and the syntax-error constructor at the end are shared by every check group.
 __all__ = ["CheckError", "Context", "Outcome", "read_first", "read_text", "syntax_error"]
 
 
