@@ -306,11 +306,11 @@ def parse_unit_text(
         try:
             kind, type_ = split_name(key, systemd_compat=systemd_compat)
         except UnknownConditionError as exc:
-            if systemd_compat:
+            located = UnknownConditionError(f"{where}: {exc}", type=exc.type, suggestions=exc.suggestions)
+            if systemd_compat:  # systemd: "Unknown key '…' in section [Unit], ignoring."
+                _warn_ignored(located, warn)
                 continue
-            raise UnknownConditionError(
-                f"{where}: {exc}", type=exc.type, suggestions=exc.suggestions
-            ) from None
+            raise located from None
         if value == "":
             result = [c for c in result if c.kind != kind]
             continue

@@ -139,8 +139,11 @@ def test_newer_types_are_unknown_to_systemd_252() -> None:
             parse_assignment(f"{name}=/x", systemd_compat=True)
         with pytest.raises(UnknownConditionError, match="newer than systemd 252"):
             parse_assignments([f"{name}="], systemd_compat=True)  # a reset too, as 252 cannot parse it
-    conds = parse_unit_text("[Unit]\nConditionMachineTag=x\nConditionHost=y\n", systemd_compat=True)
-    assert [c.type for c in conds] == ["Host"]  # 252 ignores the unknown key ("Unknown key name")
+    warnings: list[str] = []
+    text = "[Unit]\nConditionMachineTag=x\nConditionHost=y\n"
+    conds = parse_unit_text(text, systemd_compat=True, warn=warnings.append)
+    assert [c.type for c in conds] == ["Host"]  # 252: "Unknown key ... in section [Unit], ignoring."
+    assert len(warnings) == 1 and "unit:2: ConditionMachineTag= is newer than systemd 252" in warnings[0]
     assert [c.type for c in parse_unit_text("[Unit]\nConditionMachineTag=x\n")] == ["MachineTag"]
 
 
