@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from config_reloader.cli import main
 from config_reloader.conditions.names import TYPES_NEWER
@@ -112,3 +114,50 @@ def test_kernel_version_keeps_252_meaning_under_compat(value: str) -> None:
 def test_host_ids_keep_252_meaning_under_compat(value: str) -> None:
     args = [f"ConditionHost={value}"]
     assert ours(args) == systemd(args), args
+
+
+# --- version expressions: 261's ConditionVersion=kernel against 252's ConditionKernelVersion= -----
+# systemd 261 evaluates the expression after "kernel" with the same function that 252 uses for the
+# whole ConditionKernelVersion= value, so 252's systemd-analyze is an oracle for it.
+RELEASE = os.uname().release
+_MAJOR_MINOR = ".".join(RELEASE.split(".")[:2])
+_VERSIONS = (RELEASE, _MAJOR_MINOR, "0.1.2", "9999", "*", RELEASE[:2] + "*", "?*", RELEASE + "~rc1", "")
+_OPS = ("", "<", "<=", "=", "==", "!=", "<>", ">=", ">", "$=", "!$=")
+
+
+@st.composite
+def version_expression(draw: st.DrawFn) -> str:
+    terms = []
+    for _ in range(draw(st.integers(1, 3))):
+        term = (
+            draw(st.sampled_from(_OPS))
+            + draw(st.sampled_from(("", " ", "  ")))
+            + draw(st.sampled_from(_VERSIONS))
+        )
+        quote = draw(st.sampled_from(("", "'", '"')))
+        terms.append(f"{quote}{term}{quote}")
+    return draw(st.sampled_from((" ", "  "))).join(terms)
+
+
+def _systemd_verdict(assignment: str) -> str:
+    """ "true", "false" or "error" from 252: an error fails even when negated."""
+    name, _, value = assignment.partition("=")
+    plain, negated = systemd([assignment]), systemd([f"{name}=!{value}"])
+    return {(0, 1): "true", (1, 0): "false"}.get((plain, negated), "error")
+
+
+def _our_verdict(assignment: str) -> str:
+    status = ours([assignment], compat=False)
+    return {0: "true", 1: "false"}.get(status, "error")
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(version_expression())
+def test_version_kernel_expressions_match_252(expression: str) -> None:
+    assume(not expression.startswith("!"))  # a leading "!" would be the negation prefix
+    want = _systemd_verdict(f"ConditionKernelVersion={expression}")
+    assert _our_verdict(f"ConditionVersion=kernel {expression}") == want, expression
+    if not expression.lstrip().startswith(("systemd", "glibc", "kernel")):
+        assert _our_verdict(f"ConditionVersion={expression}") == want, expression
+    # and --systemd-compat gives 252's exit status for the 252 type itself
+    assert ours([f"ConditionKernelVersion={expression}"]) == systemd([f"ConditionKernelVersion={expression}"])
