@@ -161,3 +161,32 @@ def test_version_kernel_expressions_match_252(expression: str) -> None:
         assert _our_verdict(f"ConditionVersion={expression}") == want, expression
     # and --systemd-compat gives 252's exit status for the 252 type itself
     assert ours([f"ConditionKernelVersion={expression}"]) == systemd([f"ConditionKernelVersion={expression}"])
+
+
+# systemd's test/test-execute/exec-basic.service, its [Unit] section (the copy that could be read
+# has these four ConditionKernelVersion= lines; newer copies add ConditionVersion= lines, which the
+# unit tests cover with the cases of test-condition.c).
+EXEC_BASIC = """\
+[Unit]
+Description=Test for basic execution
+ConditionKernelVersion=">=3.0"
+ConditionKernelVersion=">=2.0" "<=60" "!=1.4"
+ConditionKernelVersion=" >= 2.0" " <= 60 " "!= 1.4"
+ConditionKernelVersion=" >= 2.0" " * " "*.*"
+
+[Service]
+ExecStart=/bin/true
+Type=oneshot
+"""
+
+
+def test_exec_basic_unit_of_systemd(tmp_path: Path) -> None:
+    unit = tmp_path / "exec-basic.service"
+    unit.write_text(EXEC_BASIC)
+    want = systemd([], unit_dir=str(tmp_path), unit=unit.name)
+    assert want == 0  # a kernel from 3.0 to 60
+    assert ours(["--unit", str(unit)]) == want
+    assert ours(["--unit", str(unit)], compat=False) == want
+    versions = unit.read_text().replace("ConditionKernelVersion=", "ConditionVersion=kernel ")
+    unit.write_text(versions)
+    assert ours(["--unit", str(unit)], compat=False) == want
