@@ -2,8 +2,8 @@
 path, how a setting name splits into kind and type (case-sensitive, like systemd), and the
 parsed :class:`Condition` value.
 
-Source: systemd src/shared/condition.c (type tables) and src/core/load-fragment-gperf.gperf.in
-(which types go through the path parser), v252.
+Source: systemd src/shared/condition.c and condition.h (type tables, v252 and v261) and
+src/core/load-fragment-gperf.gperf.in (which types go through the path parser).
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ TYPES_NEWER: tuple[str, ...] = ("Version", "KernelModuleLoaded", "PathIsSocket",
 TYPES: tuple[str, ...] = (*TYPES_252, *TYPES_NEWER)
 
 #: Types whose value goes through systemd's path parser (absolute + normalized, no whitespace
-#: skipping after ``|``/``!``). Source: load-fragment-gperf.gperf.in (v252).
+#: skipping after ``|``/``!``). Source: load-fragment-gperf.gperf.in (v252); in v261
+#: ``condition_takes_path()``: NeedsUpdate and PathExists … FileIsExecutable, so PathIsSocket too.
 PATH_TYPES: frozenset[str] = frozenset(
     {
         "PathExists",
