@@ -19,6 +19,7 @@ import pytest
 
 from config_reloader.conditions import EvalOptions, evaluate, machine, parse_assignment, system
 from config_reloader.conditions.base import CheckError, Context
+from config_reloader.conditions.parse import PathNotAcceptedError
 from config_reloader.conditions.paths import check_path_is_socket
 from config_reloader.errors import ConditionSyntaxError, NotSupportedHere
 
@@ -231,6 +232,10 @@ def test_path_is_socket(tmp_path: Path) -> None:
         assert not holds(f"ConditionPathIsSocket={tmp_path}/missing")
         assert not holds("ConditionPathIsSocket=/sys")  # systemd's test case
         assert check_path_is_socket(str(sock_path), Context()).value
+    with pytest.raises(PathNotAcceptedError):  # a path type: absolute and normalized, as in systemd
+        holds("ConditionPathIsSocket=run/s.sock")
+    cond = parse_assignment("ConditionPathIsSocket=//run//x/")
+    assert cond is not None and cond.parameter == "/run/x"
 
 
 # --- ConditionFraction= ---------------------------------------------------------------------------
