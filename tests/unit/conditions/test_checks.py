@@ -196,3 +196,11 @@ def test_architecture_from_capture() -> None:
     captured = load_capture(str(DUMPS / "amd-zen4-ryzen-7-7700x.txt"))
     assert machine.check_architecture("x86-64", ctx(machine=captured)).value
     assert not machine.check_architecture("arm64", ctx(machine=captured)).value
+
+
+def test_conditions_modules_stay_small_and_public() -> None:
+    """Each module has one job (at most ~400 lines); no private module for others to reach into."""
+    package = Path(checks.__file__).parent
+    for module in package.glob("*.py"):
+        assert len(module.read_text().splitlines()) <= 400, module.name
+        assert module.name == "__init__.py" or not module.name.startswith("_"), module.name
