@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
+from config_reloader.listen import parse_listen_address
+
 if TYPE_CHECKING:
     # aiohttp is imported by StatusServer only: ReloaderMetrics is used by every `watch`, and
     # aiohttp alone costs ~21 MiB RSS (issue 5, docs/DEPENDENCIES.md).
@@ -213,24 +215,6 @@ class SupervisorMetrics:
         """Record an exit: running 0 and the exit status."""
         self.child_running.set(0)
         self.child_last_exit_status.set(status)
-
-
-def parse_listen_address(address: str) -> tuple[str | None, int]:
-    """Parse ``--listen-address`` like Go's ``net.Listen``.
-
-    ``":8080"`` = all interfaces (host ``None``), ``"127.0.0.1:0"`` = any free port,
-    ``"[::1]:9090"`` = IPv6.
-
-    Raises:
-        ValueError: no port, a port outside 0-65535, or unbalanced brackets.
-    """
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"listen address must be HOST:PORT or :PORT with PORT 0-65535, got {address!r}")
-    if host.startswith("[") != host.endswith("]"):
-        raise ValueError(f"unbalanced brackets in listen address {address!r}")
-    host = host.removeprefix("[").removesuffix("]")
-    return (host or None), int(port)
 
 
 class StatusServer:

@@ -31,6 +31,8 @@ HELPERS = (
     "config_reloader.fileid",
     "config_reloader.record",
     "config_reloader.lazy",
+    "config_reloader.listen",
+    "config_reloader.version",
 )
 LAYER_NAMES = ("cli", "engine", "parts", "helpers")
 

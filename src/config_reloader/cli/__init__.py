@@ -34,15 +34,6 @@ _SUBCOMMANDS = (
 )
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("config-reloader")
-    except PackageNotFoundError:  # running from a source tree without installation
-        return "0+unknown"
-
-
 def _version_action() -> type[argparse.Action]:
     """The ``--version`` action class (defined on first use: argparse is imported lazily)."""
     import argparse
@@ -56,7 +47,9 @@ def _version_action() -> type[argparse.Action]:
             )
 
         def __call__(self, parser: argparse.ArgumentParser, *a: object, **kw: object) -> None:
-            print(f"config-reloader {_version()}")
+            from config_reloader.version import version_text
+
+            print(f"config-reloader {version_text()}")
             parser.exit()
 
     return _VersionAction

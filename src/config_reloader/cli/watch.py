@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
 import signal
 import sys
@@ -25,6 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from config_reloader.durations import parse_duration
+from config_reloader.listen import parse_listen_address
 from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
 
 if TYPE_CHECKING:
@@ -96,36 +96,18 @@ def parse_optional_http_url(text: str) -> str:
     return text if text == "" else parse_http_url(text)
 
 
-_HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-
-
 def parse_listen_address_arg(text: str) -> str:
-    """argparse ``type=`` for ``--listen-address``: empty (= off) or ``HOST:PORT`` / ``:PORT`` /
-    ``[IPV6]:PORT`` with PORT 0-65535 and HOST an IP address or a syntactically valid host name
-    (RFC 1123; not resolved). Syntax only: an address in use is found when binding.
+    """argparse ``type=`` for ``--listen-address``: empty (= off) or an address
+    :func:`config_reloader.listen.parse_listen_address` accepts.
 
     Raises:
         argparse.ArgumentTypeError: what is wrong, with the value.
     """
-    if text == "":
-        return text
-    import ipaddress
-
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"must be HOST:PORT or :PORT with PORT 0-65535, got {text!r}")
-    bracketed = host.startswith("[") and host.endswith("]")
-    try:
-        if bracketed:
-            ipaddress.IPv6Address(host[1:-1])
-        elif host and (":" in host or "[" in host or "]" in host):
-            raise ValueError("an IPv6 address needs brackets: [ADDR]:PORT")
-        elif host and all(c.isdigit() or c == "." for c in host):
-            ipaddress.IPv4Address(host)
-        elif host and not all(_HOSTNAME_LABEL.fullmatch(lb) for lb in host.removesuffix(".").split(".")):
-            raise ValueError("not a host name")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"bad host in {text!r}: {exc}") from None
+    if text != "":
+        try:
+            parse_listen_address(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 
@@ -364,15 +346,6 @@ LOG_LEVEL_ALIASES = {"all": "debug", "none": "error", "warning": "warn"}
 """prometheus-config-reloader's extra ``--log-level`` values -> ours."""
 
 
-def _version_text() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("config-reloader")
-    except PackageNotFoundError:  # a source tree without installation
-        return "0+unknown"
-
-
 class _PrintVersion(argparse.Action):
     """``--version`` / ``--short-version``: print and exit 0 (prometheus-config-reloader flags)."""
 
@@ -382,7 +355,9 @@ class _PrintVersion(argparse.Action):
         self.short = short
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> None:
-        v = _version_text()
+        from config_reloader.version import version_text
+
+        v = version_text()
         print(v if self.short else f"config-reloader {v}")
         parser.exit()
 
@@ -541,14 +516,6 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
-    if options.listen_address is not None:
-        from config_reloader.metrics import parse_listen_address
-
-        try:
-            parse_listen_address(options.listen_address)
-        except ValueError as exc:
-            print(f"config-reloader watch: error: --listen-address: {exc}", file=sys.stderr)
-            return 2
     if options.config_file is None and not options.watched_dirs:
         print(
             "config-reloader watch: error: nothing to watch: give --config-file and/or --watched-dir",
