@@ -213,7 +213,7 @@ def test_options_refuse_bad_durations(field: str, value: float) -> None:
 def test_options_refuse_bad_method_and_envsubst_without_input() -> None:
     with pytest.raises(ValueError, match="reload_method"):
         ReloaderOptions(reload_method="POST")
-    with pytest.raises(ValueError, match="config_envsubst_file needs config_file"):
+    with pytest.raises(ValueError, match=r"config_envsubst_file needs ReloaderOptions\.config_file"):
         ReloaderOptions(config_envsubst_file="/tmp/out.yml")
     with pytest.raises(ValueError, match="validate_command"):
         ReloaderOptions(validate_command=())

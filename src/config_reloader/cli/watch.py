@@ -16,6 +16,7 @@ dies).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import signal
@@ -23,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from config_reloader.durations import parse_duration
+from config_reloader.durations import format_duration, parse_duration
 from config_reloader.listen import parse_listen_address
 from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
 
@@ -31,9 +32,11 @@ if TYPE_CHECKING:
     from config_reloader.reconcile.options import ReloaderOptions
 
 __all__ = [
+    "FLAGS_NAMED_OTHERWISE",
     "add_compat_arguments",
     "add_watch_arguments",
     "check_web_config_file",
+    "flag_of",
     "parse_duration_arg",
     "parse_http_url",
     "parse_listen_address_arg",
@@ -45,9 +48,6 @@ __all__ = [
     "warn_missing_watched_dirs",
     "watch_options_from_args",
 ]
-
-DEFAULT_RELOAD_URL = "http://127.0.0.1:9090/-/reload"
-DEFAULT_RUNTIMEINFO_URL = "http://127.0.0.1:9090/api/v1/status/runtimeinfo"
 
 
 def parse_duration_arg(text: str) -> float:
@@ -147,6 +147,10 @@ def add_watch_arguments(
         default_reload_method: ``"http"`` for ``watch``; ``run`` passes its own.
         reload_methods: accepted values of ``--reload-method``.
     """
+    # The defaults live once, in ReloaderOptions (as do the checks: watch_options_from_args).
+    from config_reloader.reconcile.options import ReloaderOptions
+
+    default: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(ReloaderOptions)}
     g = parser.add_argument_group("what to watch and render")
     g.add_argument(
         "--config-file",
@@ -169,7 +173,7 @@ def add_watch_arguments(
     g.add_argument(
         "--statefulset-ordinal-from-envvar",
         metavar="VAR",
-        default="POD_NAME",
+        default=default["statefulset_ordinal_from_envvar"],
         help="expose the trailing digits of this environment variable as "
         "$(STATEFULSET_ORDINAL_NUMBER) (default: %(default)s)",
     )
@@ -192,32 +196,35 @@ def add_watch_arguments(
         "--watch-interval",
         metavar="DURATION",
         type=parse_duration_arg,
-        default=180.0,
+        default=default["watch_interval"],
         help="full resync period even without events; 0 = render once, no reload, exit 0 "
-        "(init container mode) (default: 3m)",
+        f"(init container mode) (default: {format_duration(default['watch_interval'])})",
     )
     t.add_argument(
         "--delay-interval",
         metavar="DURATION",
         type=parse_duration_arg,
-        default=1.0,
+        default=default["delay_interval"],
         help="quiet period after the last change before applying (debounce); 0 = at once "
-        "(in-place writes still wait for the writer to close the file) (default: 1s)",
+        "(in-place writes still wait for the writer to close the file) "
+        f"(default: {format_duration(default['delay_interval'])})",
     )
     t.add_argument(
         "--retry-interval",
         metavar="DURATION",
         type=parse_duration_arg,
-        default=5.0,
-        help="first wait between failed reload attempts, then doubling with jitter, "
-        "capped at 1m (default: 5s)",
+        default=default["retry_interval"],
+        help="first wait between failed reload attempts, then doubling with jitter, capped at "
+        f"{format_duration(default['retry_max_interval'])} "
+        f"(default: {format_duration(default['retry_interval'])})",
     )
     t.add_argument(
         "--reload-timeout",
         metavar="DURATION",
         type=parse_duration_arg,
-        default=30.0,
-        help="bound of one reload attempt; a timeout backs off, never re-sends at once (default: 30s)",
+        default=default["reload_timeout"],
+        help="bound of one reload attempt; a timeout backs off, never re-sends at once "
+        f"(default: {format_duration(default['reload_timeout'])})",
     )
     from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS
 
@@ -247,13 +254,13 @@ def add_watch_arguments(
         "--reload-url",
         metavar="URL",
         type=parse_http_url,
-        default=DEFAULT_RELOAD_URL,
+        default=default["reload_url"],
         help="URL POSTed to reload in http mode; success only on 200 (default: %(default)s)",
     )
     r.add_argument(
         "--process-executable-name",
         metavar="NAME",
-        default="prometheus",
+        default=default["process_executable_name"],
         help="signal mode: the process to signal, by executable name (default: %(default)s)",
     )
     r.add_argument(
@@ -265,14 +272,14 @@ def add_watch_arguments(
         "--reload-signal",
         metavar="SIGNAL",
         type=parse_signal,
-        default=int(signal.SIGHUP),
+        default=default["reload_signal"],
         help="signal mode: signal to send, name or number (default: SIGHUP)",
     )
     r.add_argument(
         "--runtimeinfo-url",
         metavar="URL",
         type=parse_optional_http_url,
-        default=DEFAULT_RUNTIMEINFO_URL,
+        default=default["runtimeinfo_url"],
         help="signal mode: the signal is held back until this answers and the reload is "
         "verified through it (reloadConfigSuccess, lastConfigTime); empty = no "
         "verification (default: %(default)s)",
@@ -409,7 +416,7 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
     Raises:
         ValueError: inconsistent flags (the message names the flag).
     """
-    from config_reloader.reconcile.options import ReloaderOptions
+    from config_reloader.reconcile.options import ReloaderOptions, SettingError
 
     validate: tuple[str, ...] | None = None
     if args.validate_command:
@@ -417,15 +424,6 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             validate = tuple(shlex.split(args.validate_command))
         except ValueError as exc:
             raise ValueError(f"--validate-command: cannot split {args.validate_command!r}: {exc}") from None
-        if not validate:
-            raise ValueError("--validate-command is empty")
-    if args.config_envsubst_file and not args.config_file:
-        raise ValueError("--config-envsubst-file needs --config-file (the input to render)")
-    if args.config_envsubst_file and _same_file(args.config_file, args.config_envsubst_file):
-        raise ValueError(
-            f"--config-file {args.config_file!r} and --config-envsubst-file "
-            f"{args.config_envsubst_file!r} are the same file: the output would overwrite its template"
-        )
     for d in args.watched_dir:
         if os.path.exists(d) and not os.path.isdir(d):
             raise ValueError(f"--watched-dir {d!r} is not a directory")
@@ -457,22 +455,20 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             validate_command=validate,
             force_polling=args.force_polling,
         )
-    except ValueError as exc:
-        # ReloaderOptions names fields; users know flags.
-        msg = str(exc)
-        for field in ("retry_interval", "reload_timeout", "watch_interval", "delay_interval"):
-            msg = msg.replace(f"ReloaderOptions.{field}", "--" + field.replace("_", "-"))
-        raise ValueError(msg) from None
+    except SettingError as exc:
+        raise ValueError(exc.describe(flag_of)) from None
 
 
-def _same_file(a: str, b: str) -> bool:
-    """The same file by real path (symlinks resolved), or by inode when both exist (hard links)."""
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one does not exist (yet)
-        return False
+FLAGS_NAMED_OTHERWISE = {"watched_dirs": "--watched-dir"}
+"""The settings whose flag is not ``--`` + the field name with dashes. The one table from
+:class:`~config_reloader.reconcile.options.ReloaderOptions` fields to the flags of ``watch`` and
+``run``; their errors name the setting and are spelled with it (:func:`flag_of`)."""
+
+
+def flag_of(setting: str) -> str:
+    """The flag that sets the ``ReloaderOptions`` field ``setting`` (``retry_interval`` ->
+    ``--retry-interval``, ``watched_dirs`` -> ``--watched-dir``)."""
+    return FLAGS_NAMED_OTHERWISE.get(setting) or "--" + setting.replace("_", "-")
 
 
 def warn_missing_watched_dirs(dirs: Sequence[str]) -> None:

@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Literal
 
 from config_reloader.atomic import temp_prefix
+from config_reloader.durations import seconds_problem
 from config_reloader.errors import InotifyLimitError
 from config_reloader.fileid import FileIdentity
 from config_reloader.watch.ignore import PathFilter, keep_all
@@ -111,8 +112,9 @@ class ChangeSource:
         self.files = tuple(dict.fromkeys(os.path.abspath(f) for f in files))
         self.dirs = tuple(dict.fromkeys(os.path.abspath(d) for d in dirs))
         self.poll_interval = DEFAULT_POLL_INTERVAL if poll_interval is None else poll_interval
-        if self.poll_interval <= 0:
-            raise ValueError("poll_interval must be > 0 seconds")
+        problem = seconds_problem(self.poll_interval, positive=True)
+        if problem is not None:
+            raise ValueError(f"poll_interval {problem}")
         self.force_polling = force_polling
         self.mode: Literal["inotify", "poll"] = "poll" if force_polling else "inotify"
         self.watches = 0

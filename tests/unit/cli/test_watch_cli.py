@@ -294,3 +294,40 @@ def test_watch_ignore_with_slash_exits_2(capsys: pytest.CaptureFixture[str]) -> 
         build_parser().parse_args(["watch", "--config-file=/c", "--watch-ignore=rules/*.tmp"])
     assert exc.value.code == 2
     assert "--watch-ignore" in capsys.readouterr().err
+
+
+def test_every_setting_has_its_flag_in_the_one_table() -> None:
+    """Errors of ReloaderOptions name a setting; the CLI spells it as a flag through flag_of
+    (one table): every field maps to a real flag of watch and of run, except the library-only ones."""
+    import dataclasses
+
+    from config_reloader.cli.watch import flag_of
+
+    library_only = {"retry_max_interval", "poll_interval"}
+    not_on = {"watch": set(), "run": {"web_config_file"}}  # run's status server takes no web config
+    for command in ("watch", "run"):
+        parser = build_parser()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+        flags = set(sub._option_string_actions)
+        missing = [
+            (f.name, flag_of(f.name))
+            for f in dataclasses.fields(ReloaderOptions)
+            if f.name not in library_only | not_on[command] and flag_of(f.name) not in flags
+        ]
+        assert missing == [], command
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--watched-dir="], "--watched-dir must not contain an empty path"),
+        (["--config-file=/x", "--validate-command= "], "--validate-command must not be empty"),
+        (["--config-file=/x", "--reload-timeout=0"], "--reload-timeout must be > 0 seconds, got 0.0"),
+    ],
+)
+def test_setting_errors_name_the_flag(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["watch", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "ReloaderOptions" not in err
