@@ -161,9 +161,7 @@ def register(subparsers: Any) -> None:
         help="or: the child is ready this long after it started (default: ready at once)",
     )
 
-    add_watch_arguments(p, default_reload_method="signal", reload_methods=_RELOAD_METHODS)
-    # run verifies only when asked, and its signal target is always its child
-    p.set_defaults(runtimeinfo_url="")
+    add_watch_arguments(p, default_reload_method="signal", reload_methods=_RELOAD_METHODS, for_run=True)
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS", help="the command to run")
     p.set_defaults(func=run)
 
@@ -216,8 +214,12 @@ def run(args: argparse.Namespace) -> int:
         return input_error("no command given: use config-reloader run [options] -- COMMAND ARGS...")
     if args.ready_url and args.ready_delay is not None:
         return input_error("give --ready-url or --ready-delay, not both")
-    if args.pid_file:
-        return input_error("--pid-file is not used by run: reload signals go to its child")
+    for flag, given in (
+        ("--pid-file", args.pid_file),
+        ("--process-executable-name", args.process_executable_name is not None),
+    ):
+        if given:
+            return input_error(f"{flag} is not used by run: reload signals go to its child")
     setup_logging(args.log_format, args.log_level)
 
     machine = None

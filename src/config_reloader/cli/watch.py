@@ -127,6 +127,7 @@ def add_watch_arguments(
     *,
     default_reload_method: str = "http",
     reload_methods: tuple[str, ...] = ("http", "signal"),
+    for_run: bool = False,
 ) -> None:
     """Add the prometheus-config-reloader flags (and ours) to ``parser``.
 
@@ -134,6 +135,9 @@ def add_watch_arguments(
         parser: the (sub)parser.
         default_reload_method: ``"http"`` for ``watch``; ``run`` passes its own.
         reload_methods: accepted values of ``--reload-method``.
+        for_run: ``run``'s wording: the target is its child, so the flags that find a process
+            (``--process-executable-name``, ``--pid-file``) are hidden (``run`` refuses them),
+            and runtime-info verification is off unless ``--runtimeinfo-url`` is given.
     """
     # The defaults live once, in ReloaderOptions (as do the checks: watch_options_from_args).
     from config_reloader.reconcile.options import ReloaderOptions
@@ -236,7 +240,13 @@ def add_watch_arguments(
         "--reload-method",
         choices=reload_methods,
         default=default_reload_method,
-        help="http = POST --reload-url; signal = send --reload-signal to the process (default: %(default)s)",
+        help=(
+            "signal = send --reload-signal to the child; http = POST --reload-url; restart = "
+            "restart the child (stop it with the stop ladder, start it, wait until ready)"
+            if for_run
+            else "http = POST --reload-url; signal = send --reload-signal to the process"
+        )
+        + " (default: %(default)s)",
     )
     r.add_argument(
         "--reload-url",
@@ -248,27 +258,35 @@ def add_watch_arguments(
     r.add_argument(
         "--process-executable-name",
         metavar="NAME",
-        default=default["process_executable_name"],
-        help="signal mode: the process to signal, by executable name (default: %(default)s)",
+        default=None if for_run else default["process_executable_name"],
+        help=argparse.SUPPRESS
+        if for_run
+        else "signal mode: the process to signal, by executable name (default: %(default)s)",
     )
     r.add_argument(
         "--pid-file",
         metavar="PATH",
-        help="signal mode: read the pid to signal from this file (instead of the name)",
+        help=argparse.SUPPRESS
+        if for_run
+        else "signal mode: read the pid to signal from this file (instead of the name)",
     )
     r.add_argument(
         "--reload-signal",
         metavar="SIGNAL",
         type=parse_signal,
         default=default["reload_signal"],
-        help="signal mode: signal to send, name or number (default: SIGHUP)",
+        help=f"signal mode: signal to send{' to the child' if for_run else ''}, name or number "
+        "(default: SIGHUP)",
     )
     r.add_argument(
         "--runtimeinfo-url",
         metavar="URL",
         type=parse_optional_http_url,
-        default=default["runtimeinfo_url"],
-        help="signal mode: the signal is held back until this answers and the reload is "
+        default="" if for_run else default["runtimeinfo_url"],
+        help="verify each reload through this runtime info URL (reloadConfigSuccess, "
+        "lastConfigTime), e.g. http://127.0.0.1:9090/api/v1/status/runtimeinfo (default: off)"
+        if for_run
+        else "signal mode: the signal is held back until this answers and the reload is "
         "verified through it (reloadConfigSuccess, lastConfigTime); empty = no "
         "verification (default: %(default)s)",
     )
@@ -417,6 +435,8 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             raise ValueError(f"--watched-dir {d!r} is not a directory")
     method = args.reload_method
     extra: dict[str, Any] = {}
+    if args.process_executable_name is not None:  # None under run (its target is its child)
+        extra["process_executable_name"] = args.process_executable_name
     ignore = getattr(args, "watch_ignore", None)
     if ignore is not None:
         extra["watch_ignore"] = tuple(ignore)
@@ -432,7 +452,6 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             reload_timeout=args.reload_timeout,
             reload_url=args.reload_url,
             reload_method=method if method in ("http", "signal") else "signal",
-            process_executable_name=args.process_executable_name,
             pid_file=args.pid_file or None,
             reload_signal=args.reload_signal,
             runtimeinfo_url=args.runtimeinfo_url or None,

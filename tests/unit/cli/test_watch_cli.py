@@ -331,3 +331,20 @@ def test_setting_errors_name_the_flag(
     assert main(["watch", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "ReloaderOptions" not in err
+
+
+def test_run_help_documents_what_run_does(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "restart = restart the child" in out and "send --reload-signal to the child" in out
+    assert "(default: )" not in out
+    # run's reload target is its child: the flags that find a process are not offered...
+    assert "--process-executable-name" not in out and "--pid-file" not in out
+    assert "--runtimeinfo-url URL verify each reload" in out and "(default: off)" in out
+
+
+@pytest.mark.parametrize("flag", ["--pid-file=/run/p.pid", "--process-executable-name=nginx"])
+def test_run_refuses_the_flags_that_find_a_process(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", flag, "--", "true"]) == 2  # ...and refused rather than ignored
+    assert f"{flag.split('=')[0]} is not used by run" in capsys.readouterr().err
