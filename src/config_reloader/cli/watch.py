@@ -10,7 +10,9 @@ Exit statuses: 2 on bad flags; otherwise those of
 after ``--watch-interval=0`` rendered the output; 1 when rendering fails in init mode or the loop
 dies).
 
-``add_watch_arguments`` and ``watch_options_from_args`` are reused by ``config-reloader run``.
+``add_watch_arguments`` and ``watch_options_from_args`` are reused by ``config-reloader run``;
+the flags' ``type=`` functions are in :mod:`~config_reloader.cli.argtypes`, the compatibility-only
+flags in :mod:`~config_reloader.cli.compat`.
 """
 
 from __future__ import annotations
@@ -19,13 +21,19 @@ import argparse
 import dataclasses
 import os
 import shlex
-import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from config_reloader.durations import format_duration, parse_duration
-from config_reloader.listen import parse_listen_address
+from config_reloader.cli.argtypes import (
+    parse_duration_arg,
+    parse_http_url,
+    parse_listen_address_arg,
+    parse_optional_http_url,
+    parse_signal,
+)
+from config_reloader.cli.compat import add_compat_arguments, check_web_config_file
+from config_reloader.durations import format_duration
 from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
 
 if TYPE_CHECKING:
@@ -48,78 +56,6 @@ __all__ = [
     "warn_missing_watched_dirs",
     "watch_options_from_args",
 ]
-
-
-def parse_duration_arg(text: str) -> float:
-    """argparse ``type=`` for Go durations (``0``, ``500ms``, ``5s``, ``3m``, ``1h30m``) -> seconds.
-
-    Raises:
-        argparse.ArgumentTypeError: not a valid duration (the message says why).
-    """
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def parse_http_url(text: str) -> str:
-    """argparse ``type=`` for ``--reload-url``: the reload client's own check of a URL
-    (:func:`config_reloader.reload.http.split_credentials`: http/https, a host, a valid port, no
-    space or control character).
-
-    Raises:
-        argparse.ArgumentTypeError: what is wrong; the message never shows credentials.
-    """
-    from config_reloader.reload.http import split_credentials
-
-    try:
-        split_credentials(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def parse_optional_http_url(text: str) -> str:
-    """argparse ``type=`` for ``--runtimeinfo-url``: empty (= off) or as :func:`parse_http_url`."""
-    return text if text == "" else parse_http_url(text)
-
-
-def parse_listen_address_arg(text: str) -> str:
-    """argparse ``type=`` for ``--listen-address``: empty (= off) or an address
-    :func:`config_reloader.listen.parse_listen_address` accepts.
-
-    Raises:
-        argparse.ArgumentTypeError: what is wrong, with the value.
-    """
-    if text != "":
-        try:
-            parse_listen_address(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def parse_signal(text: str) -> int:
-    """``SIGHUP``, ``HUP``, ``hup`` or ``1`` -> the signal number.
-
-    Raises:
-        argparse.ArgumentTypeError: not a known signal name or number.
-    """
-    t = text.strip()
-    if t.isdigit():
-        num = int(t)
-        if 0 < num < signal.NSIG:
-            return num
-    else:
-        name = t.upper()
-        if not name.startswith("SIG"):
-            name = "SIG" + name
-        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
-        if sig is not None:
-            return int(sig)
-    raise argparse.ArgumentTypeError(
-        f"unknown signal {text!r}: use a name such as SIGHUP or a number such as 1"
-    )
 
 
 def add_watch_arguments(
@@ -357,63 +293,6 @@ def parse_log_level(text: str) -> str:
 
 LOG_LEVEL_ALIASES = {"all": "debug", "none": "error", "warning": "warn"}
 """prometheus-config-reloader's extra ``--log-level`` values -> ours."""
-
-
-class _PrintVersion(argparse.Action):
-    """``--version`` / ``--short-version``: print and exit 0 (prometheus-config-reloader flags)."""
-
-    def __init__(self, option_strings: list[str], dest: str, short: bool = False, **kw: Any) -> None:
-        kw.setdefault("help", "print just the version and exit" if short else "print the version and exit")
-        super().__init__(option_strings, dest=argparse.SUPPRESS, nargs=0, default=argparse.SUPPRESS, **kw)
-        self.short = short
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> None:
-        from config_reloader.version import version_text
-
-        v = version_text()
-        print(v if self.short else f"config-reloader {v}")
-        parser.exit()
-
-
-def add_compat_arguments(parser: argparse.ArgumentParser) -> None:
-    """prometheus-config-reloader flags that do not map to an option of ours (research
-    reloader-anchors §2.1): ``--version``, ``--short-version``, ``--auto-gomemlimit-ratio``
-    (accepted, no effect) and ``--web-config-file`` (checked at start by
-    :func:`check_web_config_file`)."""
-    c = parser.add_argument_group("prometheus-config-reloader compatibility")
-    c.add_argument("--version", action=_PrintVersion)
-    c.add_argument("--short-version", action=_PrintVersion, short=True)
-    c.add_argument(
-        "--auto-gomemlimit-ratio",
-        metavar="RATIO",
-        type=float,
-        default=0.0,
-        help="accepted for compatibility and ignored: it sets Go's GOMEMLIMIT, "
-        "there is no such limit in Python",
-    )
-    c.add_argument(
-        "--web-config-file",
-        metavar="PATH",
-        default="",
-        help="exporter-toolkit web config for the status server: TLS (cert_file, key_file, "
-        "client_auth_type, client_ca_file, client_allowed_sans, min/max_version), "
-        "basic_auth_users (bcrypt), headers, rate_limit; errors exit 2 at start",
-    )
-
-
-def check_web_config_file(path: str) -> None:
-    """Load ``--web-config-file`` once at start so that a mistake exits 2 with a clear message
-    (prometheus-config-reloader validates it at start too). Empty path = no web config.
-
-    Raises:
-        ValueError: (:class:`~config_reloader.webconfig.WebConfigError`) unreadable file, invalid
-            YAML, unknown or unsupported field, or a certificate/key that does not load.
-    """
-    if not path:
-        return
-    from config_reloader.webconfig import load_web_config
-
-    load_web_config(path)
 
 
 def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
