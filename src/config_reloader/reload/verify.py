@@ -24,6 +24,7 @@ from typing import Self
 from ..errors import ReloadError, ReloadTimeout, VerifyFailed
 from ..logs import redact_url
 from . import ReloadAction, _require_positive_seconds
+from .client import HttpClientConfig
 from .http import RuntimeInfo, fetch_runtimeinfo
 
 __all__ = ["VerifiedReload", "parse_rfc3339_ns", "runtimeinfo_ready"]
@@ -61,27 +62,31 @@ def parse_rfc3339_ns(text: str) -> int:
     return seconds * 1_000_000_000 + frac
 
 
-def runtimeinfo_ready(runtimeinfo_url: str, *, timeout: float = 5.0) -> ReadyCheck:
+def runtimeinfo_ready(
+    runtimeinfo_url: str, *, timeout: float = 5.0, client: HttpClientConfig | None = None
+) -> ReadyCheck:
     """A readiness gate for :class:`~config_reloader.reload.signal.SignalReload`: the target is
     ready when its runtime info answers ``{"status": "success", ...}``.
 
     Prometheus serves the API only once its handlers (including the SIGHUP one, since
     prometheus/prometheus#14924) are installed, so this keeps a SIGHUP out of its start-up window
-    (bug B14). Any error reads as "not ready". Call ``aclose()`` on the result when done.
+    (bug B14). Any error reads as "not ready". ``client``: TLS settings and credential files (the
+    reload client's). Call ``aclose()`` on the result when done.
     """
-    return ReadyCheck(runtimeinfo_url, timeout=timeout)
+    return ReadyCheck(runtimeinfo_url, timeout=timeout, client=client)
 
 
 class ReadyCheck:
     """Callable readiness gate returned by :func:`runtimeinfo_ready`."""
 
-    def __init__(self, url: str, *, timeout: float) -> None:
+    def __init__(self, url: str, *, timeout: float, client: HttpClientConfig | None = None) -> None:
         self.url = url
         self.timeout = timeout
+        self.client = client
 
     async def __call__(self) -> bool:
         try:
-            await fetch_runtimeinfo(self.url, timeout=self.timeout)
+            await fetch_runtimeinfo(self.url, timeout=self.timeout, client=self.client)
         except ReloadError as exc:
             log.debug("target not ready", extra={"url": redact_url(self.url), "err": str(exc)})
             return False
@@ -99,6 +104,7 @@ class VerifiedReload:
         runtimeinfo_url: ``--runtimeinfo-url``, e.g. ``http://127.0.0.1:9090/api/v1/status/runtimeinfo``.
         timeout: seconds for the whole attempt: first read, trigger and confirmation.
         poll_interval: seconds between runtime-info reads after the trigger.
+        client: TLS settings and credential files for the runtime-info reads.
 
     Raises:
         ValueError: ``timeout`` or ``poll_interval`` not positive.
@@ -111,6 +117,7 @@ class VerifiedReload:
         runtimeinfo_url: str,
         timeout: float,
         poll_interval: float = 0.1,
+        client: HttpClientConfig | None = None,
     ) -> None:
         _require_positive_seconds("timeout", timeout)
         _require_positive_seconds("poll_interval", poll_interval)
@@ -120,6 +127,7 @@ class VerifiedReload:
         self.target = redact_url(runtimeinfo_url)
         self.timeout = timeout
         self.poll_interval = poll_interval
+        self.client = client
 
     def __repr__(self) -> str:
         return f"VerifiedReload({self.inner!r}, runtimeinfo_url={self.target!r}, timeout={self.timeout})"
@@ -140,7 +148,7 @@ class VerifiedReload:
 
     async def _info(self, deadline: float) -> RuntimeInfo:
         remaining = max(0.001, deadline - asyncio.get_running_loop().time())
-        return await fetch_runtimeinfo(self.url, timeout=remaining, target=self.target)
+        return await fetch_runtimeinfo(self.url, timeout=remaining, target=self.target, client=self.client)
 
     async def _wait_for_next_second(self, before: RuntimeInfo, deadline: float) -> None:
         """Prometheus reports ``lastConfigTime`` in whole seconds (it keeps the load time as a Unix
