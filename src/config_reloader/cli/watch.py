@@ -315,8 +315,7 @@ def add_watch_arguments(
         metavar="{all,debug,info,warn,error,none}",
         type=parse_log_level,
         default="info",
-        help="log level; all = debug and none = errors only, for prometheus-config-reloader "
-        "compatibility (default: info)",
+        help="log level; all = debug, none = nothing at all, as prometheus-config-reloader (default: info)",
     )
 
 
@@ -345,25 +344,23 @@ class _WatchIgnoreAction(argparse.Action):
 
 
 def parse_log_level(text: str) -> str:
-    """argparse ``type=`` for ``--log-level``: ours plus prometheus-config-reloader's ``all`` and
-    ``none`` (research reloader-anchors §2.1), mapped to ``debug`` and ``error``.
-
-    ``none`` keeps errors (we never silence a failing reload entirely; go-kit's ``none`` drops
-    everything).
+    """argparse ``type=`` for ``--log-level``: ours plus prometheus-config-reloader's ``all``
+    (= ``debug``) and ``none`` (nothing is logged, errors included, like go-kit's ``AllowNone``;
+    the exit status and ``/metrics`` still tell).
 
     Raises:
         argparse.ArgumentTypeError: not one of the accepted names.
     """
     level = text.strip().lower()
     level = LOG_LEVEL_ALIASES.get(level, level)
-    if level not in LOG_LEVELS:
+    if level not in (*LOG_LEVELS, "none"):
         raise argparse.ArgumentTypeError(
             f"invalid log level {text!r}: choose one of all, {', '.join(LOG_LEVELS)}, none"
         )
     return level
 
 
-LOG_LEVEL_ALIASES = {"all": "debug", "none": "error", "warning": "warn"}
+LOG_LEVEL_ALIASES = {"all": "debug", "warning": "warn"}
 """prometheus-config-reloader's extra ``--log-level`` values -> ours."""
 
 
@@ -543,8 +540,13 @@ def register(subparsers: Any) -> None:
             "Same flags as prometheus-config-reloader; durations in Go syntax (0, 500ms, 5s, 3m)."
         ),
     )
-    add_watch_arguments(p)
+    add_watch_arguments(p, reload_methods=("http", "signal", "command"))
+    from config_reloader.cli.client_flags import add_reload_client_arguments
+    from config_reloader.cli.parser import add_kingpin_flags
+
+    add_reload_client_arguments(p)
     add_compat_arguments(p)
+    add_kingpin_flags(p)
     p.set_defaults(func=run)
 
 
@@ -554,14 +556,18 @@ def cli_registry() -> CollectorRegistry:
     Process-wide settings, so only for command-line entry points (library code never calls
     this): no ``*_created`` series (``prometheus_client.disable_created_metrics()``, so /metrics
     matches Thanos), and ``process_*`` metrics (a ``ProcessCollector`` on the returned registry,
-    the counterpart of Go's process collector). The global ``REGISTRY`` is not touched.
+    the counterpart of Go's process collector), and ``prometheus_config_reloader_build_info``
+    (:mod:`config_reloader.buildinfo`). The global ``REGISTRY`` is not touched.
     """
     import prometheus_client
     from prometheus_client import CollectorRegistry, ProcessCollector
 
+    from config_reloader.buildinfo import register_build_info
+
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
+    register_build_info(registry)
     return registry
 
 
@@ -654,6 +660,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(args.log_format, args.log_level)
+    # Every level on stdout, as prometheus-config-reloader (go-kit/slog on os.Stdout); flag
+    # errors above stay on stderr, before logging exists.
+    setup_logging(args.log_format, args.log_level, sys.stdout)
+    from config_reloader.cli.client_flags import client_config_from_args, reload_command_from_args
+
+    try:
+        client_config_from_args(args)  # checks the files now: a wrong path fails at start
+        reload_command_from_args(args)
+    except ValueError as exc:
+        print(f"config-reloader watch: error: {exc}", file=sys.stderr)
+        return 2
     warn_missing_watched_dirs(options.watched_dirs)
     return asyncio.run(run_watch(options))
