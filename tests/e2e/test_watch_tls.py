@@ -28,7 +28,8 @@ PROM_CONFIG = "global:\n  scrape_interval: 1m\nrule_files:\n  - {rules}/*.yml\n"
 
 
 def rule(record: str) -> bytes:
-    return f"groups:\n  - name: g_{record}\n    rules:\n      - record: {record}\n        expr: vector(1)\n".encode()
+    text = f"groups:\n  - name: g_{record}\n    rules:\n      - record: {record}\n        expr: vector(1)\n"
+    return text.encode()
 
 
 class Watcher:

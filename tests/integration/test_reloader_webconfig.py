@@ -196,7 +196,7 @@ async def test_cli_serves_https_with_basic_auth(tmp_path: Path, pki: Path) -> No
             sys.executable, "-m", "config_reloader", "watch", f"--config-file={cfg}",
             f"--reload-url={ep.reload_url}", "--log-format=json", "--listen-address=127.0.0.1:0",
             f"--web-config-file={web}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip  (logs are on stdout)
+        )  # fmt: skip
         assert proc.stdout is not None
         try:
             async with asyncio.timeout(30):
