@@ -31,7 +31,7 @@ _OUTPUT_LOGGED = 2000  # characters of its tail logged after a success
 def redact_output(text: str, secrets: Sequence[str] = ()) -> str:
     """``text`` with URL credentials and query values masked and every occurrence of a non-empty
     ``secrets`` entry replaced by ``***``."""
-    from ..reconciler import redact_text  # moves to logs with the engine split
+    from ..logs import redact_text
 
     for secret in secrets:
         if secret:

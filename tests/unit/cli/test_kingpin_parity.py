@@ -156,7 +156,7 @@ def test_logs_go_to_stdout_and_none_is_silent(tmp_path: Path) -> None:
 def test_build_info_metric() -> None:
     from prometheus_client import generate_latest
 
-    from config_reloader.cli.watch import cli_registry
+    from config_reloader.reconcile.service import cli_registry
 
     text = generate_latest(cli_registry()).decode()
     line = next(ln for ln in text.splitlines() if ln.startswith(BUILD_INFO_NAME + "{"))
