@@ -57,7 +57,10 @@ class ReloaderMetrics:
     Ours: ``reloader_watch_mode{mode="inotify"|"poll"}`` (1 for the active mode),
     ``reloader_watch_overflows_total``, ``reloader_config_validation_failures_total``,
     ``reloader_reload_duration_seconds`` (histogram, per attempt), ``reloader_pending_reload``
-    (1 while the desired content is not applied).
+    (1 while the desired content is not applied). With several reload targets, per target
+    (``target`` = the URL with credentials and query values masked):
+    ``reloader_target_reloads_total{target}``, ``reloader_target_reloads_failed_total{target}``,
+    ``reloader_target_last_reload_successful{target}``; the Thanos metrics stay the aggregate.
 
     Args:
         registry: where to register; ``None`` = a fresh private ``CollectorRegistry`` (``.registry``).
@@ -145,6 +148,24 @@ class ReloaderMetrics:
             "1 while the desired configuration differs from the last successfully reloaded one.",
             registry=reg,
         )
+        self.target_reloads = Counter(
+            "reloader_target_reloads",
+            "Reload attempts per target (several --reload-url).",
+            ["target"],
+            registry=reg,
+        )
+        self.target_reloads_failed = Counter(
+            "reloader_target_reloads_failed",
+            "Failed reload attempts per target (several --reload-url).",
+            ["target"],
+            registry=reg,
+        )
+        self.target_last_reload_successful = Gauge(
+            "reloader_target_last_reload_successful",
+            "1 if the last reload attempt of this target succeeded, 0 otherwise (several --reload-url).",
+            ["target"],
+            registry=reg,
+        )
 
     def set_watch_mode(self, mode: str) -> None:
         """Mark ``mode`` (``"inotify"`` or ``"poll"``) active (1) and the other inactive (0).
@@ -163,6 +184,13 @@ class ReloaderMetrics:
         self.reload_duration_seconds.observe(duration)
         self.last_reload_successful.set(1)
         self.last_reload_success_timestamp_seconds.set(self.clock())
+
+    def target_result(self, target: str, ok: bool) -> None:
+        """Record one attempt of one of several targets (``target`` is already redacted)."""
+        self.target_reloads.labels(target=target).inc()
+        if not ok:
+            self.target_reloads_failed.labels(target=target).inc()
+        self.target_last_reload_successful.labels(target=target).set(1 if ok else 0)
 
     def reload_failed(self, duration: float) -> None:
         """Record one failed attempt that took ``duration`` seconds (a cancelled attempt is neither)."""

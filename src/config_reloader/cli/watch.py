@@ -265,14 +265,23 @@ def add_watch_arguments(
         "--reload-url",
         metavar="URL",
         type=parse_http_url,
+        action=_ReloadUrlAction,
         default=DEFAULT_RELOAD_URL,
-        help="URL POSTed to reload in http mode; success only on 200 (default: %(default)s)",
+        help="URL POSTed to reload in http mode; success only on 200. Repeatable: several targets, "
+        "applied when all answered 200, each retried on its own (default: %(default)s)",
     )
     r.add_argument(
         "--process-executable-name",
         metavar="NAME",
         default="prometheus",
         help="signal mode: the process to signal, by executable name (default: %(default)s)",
+    )
+    r.add_argument(
+        "--process-match",
+        choices=("oldest", "all", "single"),
+        default="oldest",
+        help="signal mode, several processes with that name: signal the oldest, all of them, or "
+        "none (single: an error) (default: %(default)s)",
     )
     r.add_argument(
         "--pid-file",
@@ -314,6 +323,25 @@ def add_watch_arguments(
         default="info",
         help="log level; all = debug, none = nothing at all, as prometheus-config-reloader (default: info)",
     )
+
+
+class _ReloadUrlAction(argparse.Action):
+    """``--reload-url URL`` (repeatable): ``reload_url`` keeps the first, ``reload_urls`` all of
+    them (the default is replaced, not added to)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        urls = list(getattr(namespace, "reload_urls", None) or [])
+        if str(values) in urls:
+            parser.error(f"argument --reload-url: {values!r} is given twice")
+        urls.append(str(values))
+        namespace.reload_urls = urls
+        namespace.reload_url = urls[0]
 
 
 class _WatchIgnoreAction(argparse.Action):
@@ -456,6 +484,21 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
     ignore = getattr(args, "watch_ignore", None)
     if ignore is not None:
         extra["watch_ignore"] = tuple(ignore)
+    urls = list(getattr(args, "reload_urls", None) or [args.reload_url])
+    if hasattr(args, "reload_command"):  # watch's reload-client flags (not on run's parser)
+        from config_reloader.cli.client_flags import client_config_from_args, reload_command_from_args
+
+        command = reload_command_from_args(args)
+        if command is not None:
+            if method == "signal":
+                raise ValueError("--reload-command and --reload-method=signal exclude each other")
+            method = "command"
+        elif method == "command":
+            raise ValueError("--reload-method=command needs --reload-command")
+        extra["reload_command"] = command
+        extra["http_client"] = client_config_from_args(args)
+    if len(urls) > 1 and method != "http":
+        raise ValueError(f"several --reload-url are only used by --reload-method=http, not {method}")
     try:
         return ReloaderOptions(
             **extra,
@@ -466,9 +509,11 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             delay_interval=args.delay_interval,
             retry_interval=args.retry_interval,
             reload_timeout=args.reload_timeout,
-            reload_url=args.reload_url,
-            reload_method=method if method in ("http", "signal") else "signal",
+            reload_url=urls[0],
+            extra_reload_urls=tuple(urls[1:]),
+            reload_method=method if method in ("http", "signal", "command") else "signal",
             process_executable_name=args.process_executable_name,
+            process_match=args.process_match,
             pid_file=args.pid_file or None,
             reload_signal=args.reload_signal,
             runtimeinfo_url=args.runtimeinfo_url or None,
@@ -538,6 +583,9 @@ def run(args: argparse.Namespace) -> int:
     from config_reloader.logs import setup_logging
     from config_reloader.reconcile.service import run_watch
 
+    # Every level on stdout, as prometheus-config-reloader (go-kit/slog on os.Stdout); flag
+    # errors stay on stderr (printed, not logged). Set up first: checking the flags may warn.
+    setup_logging(args.log_format, args.log_level, sys.stdout)
     try:
         options = watch_options_from_args(args)
     except ValueError as exc:
@@ -559,17 +607,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         check_web_config_file(getattr(args, "web_config_file", ""))
-    except ValueError as exc:
-        print(f"config-reloader watch: error: {exc}", file=sys.stderr)
-        return 2
-    # Every level on stdout, as prometheus-config-reloader (go-kit/slog on os.Stdout); flag
-    # errors above stay on stderr, before logging exists.
-    setup_logging(args.log_format, args.log_level, sys.stdout)
-    from config_reloader.cli.client_flags import client_config_from_args, reload_command_from_args
-
-    try:
-        client_config_from_args(args)  # checks the files now: a wrong path fails at start
-        reload_command_from_args(args)
     except ValueError as exc:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from .command import CommandReload
     from .http import HttpReload
+    from .multi import MultiReload
     from .retry import RetryPolicy
     from .signal import PidFile, PidSource, ProcessName, SignalReload
     from .verify import VerifiedReload
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CommandReload",
     "HttpReload",
+    "MultiReload",
+    "PerTargetAction",
     "PidFile",
     "PidSource",
     "ProcessName",
@@ -64,6 +67,17 @@ class ReloadAction(Protocol):
         ...
 
 
+@runtime_checkable
+class PerTargetAction(Protocol):
+    """An action over several targets that remembers which accepted the current content
+    (:class:`~config_reloader.reload.multi.MultiReload`); the reload worker calls
+    :meth:`new_round` when the content to reload changes."""
+
+    def new_round(self) -> None:
+        """Every target must reload again."""
+        ...
+
+
 def _require_positive_seconds(name: str, value: float) -> None:
     """The actions' duration check: ``ValueError`` naming ``name`` unless ``value`` > 0 seconds."""
     if not value > 0:
@@ -73,6 +87,7 @@ def _require_positive_seconds(name: str, value: float) -> None:
 _LAZY = {
     "CommandReload": ".command",
     "HttpReload": ".http",
+    "MultiReload": ".multi",
     "RetryPolicy": ".retry",
     "PidFile": ".signal",
     "PidSource": ".signal",

@@ -228,6 +228,21 @@ class HttpClientConfig:
             raise ReloadError(f"credentials: {exc}", target="credentials") from None
         return {}
 
+    def secret_values(self) -> list[str]:
+        """The current contents of the credential files (those readable now), to mask them in
+        output that is logged (a reload command echoing its environment or arguments)."""
+        out: list[str] = []
+        for path, flag in (
+            (self.basic_auth_password_file, "--reload-basic-auth-password-file"),
+            (self.bearer_token_file, "--reload-bearer-token-file"),
+        ):
+            if path is not None:
+                try:
+                    out.append(read_secret_file(path, flag))
+                except ValueError:
+                    pass
+        return out
+
     def describe_tls(self, host: str) -> str:
         """One line for the start-up log: how an ``https`` connection to ``host`` is checked."""
         if not self.verifies(host):
