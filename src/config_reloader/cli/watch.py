@@ -259,7 +259,8 @@ def add_watch_arguments(
         "--reload-method",
         choices=reload_methods,
         default=default_reload_method,
-        help="http = POST --reload-url; signal = send --reload-signal to the process (default: %(default)s)",
+        help="http = POST --reload-url; signal = send --reload-signal to the process; command = run "
+        "--reload-command (default: %(default)s)",
     )
     r.add_argument(
         "--reload-url",
