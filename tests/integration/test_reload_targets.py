@@ -114,7 +114,7 @@ async def test_multi_reload_errors_name_each_failing_target() -> None:
     try:
         await m.trigger()
     except Exception as exc:
-        assert "1 of 2 reload targets failed (1 accepted): b: reload b: received non-200 response 500" in str(
+        assert "1 of 2 reload targets failed (1 accepted): reload b: received non-200 response 500" in str(
             exc
         )
     else:

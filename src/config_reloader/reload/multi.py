@@ -99,7 +99,10 @@ class MultiReload:
             self.new_round()  # all accepted: the next attempt is for new content
             return
         done = len(self.actions) - len(self._pending)
-        detail = "; ".join(f"{self.names[i]}: {exc}" for i, exc in failed)
+        # Each action's message names its target already ("reload URL: ...").
+        detail = "; ".join(
+            str(exc) if self.names[i] in str(exc) else f"{self.names[i]}: {exc}" for i, exc in failed
+        )
         msg = f"{len(failed)} of {len(self.actions)} reload targets failed ({done} accepted): {detail}"
         kinds = {type(exc) for _, exc in failed}
         if all(issubclass(k, ReloadTimeout) for k in kinds):
