@@ -7,7 +7,8 @@ here (``version``, ``revision``, ``branch``); the Go-specific ones are replaced 
 counterparts: ``python_version`` (``3.11.7``), ``python_implementation`` (``CPython``), ``os``
 (``linux``) and ``arch`` (the machine, ``x86_64``; Go would say ``amd64``). There are no build tags.
 
-The revision is found without running git: pip's ``direct_url.json`` (an install from a VCS URL
+Registered by :func:`config_reloader.metrics.register_build_info` (CLI registries only). The
+revision is found without running git: pip's ``direct_url.json`` (an install from a VCS URL
 records the commit), else the ``.git`` of the source tree the package runs from (an editable
 install or a clone), else ``unknown``.
 """
@@ -19,12 +20,8 @@ import os
 import platform
 import sys
 from importlib.metadata import PackageNotFoundError, distribution
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
-__all__ = ["BUILD_INFO_NAME", "build_info", "register_build_info"]
+__all__ = ["BUILD_INFO_NAME", "build_info"]
 
 BUILD_INFO_NAME = "prometheus_config_reloader_build_info"
 
@@ -123,18 +120,3 @@ def build_info() -> dict[str, str]:
         "os": sys.platform,
         "arch": platform.machine(),
     }
-
-
-def register_build_info(registry: CollectorRegistry) -> None:
-    """Register ``prometheus_config_reloader_build_info`` (gauge, constant 1) on ``registry``."""
-    from prometheus_client import Gauge
-
-    info = build_info()
-    gauge = Gauge(
-        BUILD_INFO_NAME,
-        "A metric with a constant '1' value labeled by version, revision and branch from which "
-        "config-reloader was built, and the Python version, OS and machine it runs on.",
-        list(info),
-        registry=registry,
-    )
-    gauge.labels(**info).set(1)

@@ -25,7 +25,13 @@ if TYPE_CHECKING:
 
     from config_reloader.webconfig import WebConfig
 
-__all__ = ["ReloaderMetrics", "StatusServer", "SupervisorMetrics", "parse_listen_address"]
+__all__ = [
+    "ReloaderMetrics",
+    "StatusServer",
+    "SupervisorMetrics",
+    "parse_listen_address",
+    "register_build_info",
+]
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +204,23 @@ class ReloaderMetrics:
         self.reloads_failed.inc()
         self.reload_duration_seconds.observe(duration)
         self.last_reload_successful.set(0)
+
+
+def register_build_info(registry: CollectorRegistry) -> None:
+    """Register ``prometheus_config_reloader_build_info`` (gauge, constant 1, the labels of
+    :func:`config_reloader.buildinfo.build_info`) on ``registry``, as prometheus-config-reloader
+    does on its own."""
+    from config_reloader.buildinfo import BUILD_INFO_NAME, build_info
+
+    info = build_info()
+    gauge = Gauge(
+        BUILD_INFO_NAME,
+        "A metric with a constant '1' value labeled by version, revision and branch from which "
+        "config-reloader was built, and the Python version, OS and machine it runs on.",
+        list(info),
+        registry=registry,
+    )
+    gauge.labels(**info).set(1)
 
 
 class SupervisorMetrics:

@@ -32,7 +32,10 @@ def cli(*argv: str) -> subprocess.CompletedProcess[str]:
         (["--reload-bearer-token-file={empty}"], "is empty"),
         (["--reload-basic-auth-username=u"], "--reload-basic-auth-password-file"),
         (["--reload-tls-cert-file={empty}"], "--reload-tls-key-file"),
-        (["--reload-tls-ca-file={empty}"], "--reload-tls-ca-file"),
+        (
+            ["--reload-tls-ca-file={empty}", "--reload-url=https://127.0.0.1:1/-/reload"],
+            "--reload-tls-ca-file",
+        ),
         (["--reload-tls-insecure-skip-verify=maybe"], "not a boolean"),
         (["--reload-method=command"], "needs --reload-command"),
         (["--reload-command=true", "--reload-method=signal"], "exclude each other"),

@@ -128,8 +128,9 @@ def client_config_from_args(args: argparse.Namespace) -> HttpClientConfig | None
         basic_auth_password_file=args.reload_basic_auth_password_file,
         bearer_token_file=args.reload_bearer_token_file,
     )
-    urls = {"--reload-url": args.reload_url, "--runtimeinfo-url": args.runtimeinfo_url or ""}
-    for flag, url in urls.items():
+    reload_urls = getattr(args, "reload_urls", None) or [args.reload_url]
+    urls = [("--reload-url", u) for u in reload_urls] + [("--runtimeinfo-url", args.runtimeinfo_url or "")]
+    for flag, url in urls:
         if url and "@" in urlsplit(url).netloc:
             if config.has_credentials:
                 raise ValueError(f"{flag} holds credentials and credential files are given too: use one")
@@ -140,8 +141,9 @@ def client_config_from_args(args: argparse.Namespace) -> HttpClientConfig | None
             )
     if config == HttpClientConfig():
         return None
-    config.check()
-    if config.has_tls_settings and not any(u.startswith("https:") for u in urls.values()):
+    https = any(u.lower().startswith("https:") for _, u in urls)
+    config.check(tls=https)  # no https URL: the TLS files are never used, ssl need not load
+    if config.has_tls_settings and not https:
         log.warning("--reload-tls-* flags given but no URL is https: they are not used")
     return config
 

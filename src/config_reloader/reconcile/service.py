@@ -40,7 +40,7 @@ def cli_registry() -> CollectorRegistry:
     import prometheus_client  # with the Reloader's metrics, not at import (see Reloader)
     from prometheus_client import CollectorRegistry, ProcessCollector
 
-    from config_reloader.buildinfo import register_build_info
+    from config_reloader.metrics import register_build_info
 
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
