@@ -15,7 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, NoReturn
+
+TYPE_CHECKING = False  # typing is not imported at run time (``condition`` starts through here)
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 __all__ = ["COMPLETION_FLAG", "CliParser", "add_kingpin_flags", "bash_script", "man_page", "zsh_script"]
 
