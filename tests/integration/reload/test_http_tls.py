@@ -165,3 +165,29 @@ def test_plain_http_never_imports_the_tls_module() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _loopback_hostname() -> str | None:
+    """This machine's host name when it resolves to 127.0.0.1 (Debian's /etc/hosts does): a host
+    that is not written as a loopback address or ``localhost``, whose traffic stays on loopback."""
+    import socket
+
+    name = socket.gethostname()
+    try:
+        addr = socket.gethostbyname(name)
+    except OSError:
+        return None
+    return name if addr == "127.0.0.1" and name != "localhost" else None
+
+
+@pytest.mark.skipif(_loopback_hostname() is None, reason="the host name does not resolve to 127.0.0.1")
+async def test_a_host_name_is_verified_by_default(pki: Path) -> None:
+    host = _loopback_hostname()
+    with tls_target(pki / "server.crt", pki / "server.key") as t:
+        url = f"https://{host}:{t.port}/-/reload"
+        with pytest.raises(ReloadError, match="--reload-tls-ca-file"):
+            await HttpReload(url, timeout=10).trigger()  # unknown CA: refused without any flag
+        assert t.accepted() == 0
+        ok = HttpClientConfig(tls_ca_file=str(pki / "ca.crt"), tls_server_name="localhost")
+        await HttpReload(url, timeout=10, client=ok).trigger()
+        assert t.accepted() == 1
