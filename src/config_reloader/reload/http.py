@@ -38,7 +38,7 @@ from ..logs import redact_url
 from . import _require_positive_seconds
 from .client import HttpClientConfig, TlsFailure, log_tls_choice_once
 
-__all__ = ["HttpReload", "RuntimeInfo", "fetch_runtimeinfo", "split_credentials"]
+__all__ = ["HttpReload", "RuntimeInfo", "check_url", "fetch_runtimeinfo", "split_credentials"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,16 @@ def _client_headers(url: str, client: HttpClientConfig | None) -> tuple[str, dic
     if parts.scheme == "https":
         log_tls_choice_once(redact_url(url), parts.hostname or "", client)
     return bare, headers
+
+
+def check_url(url: str, client: HttpClientConfig | None) -> None:
+    """Check ``url`` with ``client`` once, at construction: the URL's syntax, credentials not
+    given twice, and (``https``) log how its certificate is checked, once per process.
+
+    Raises:
+        ValueError: as :func:`split_credentials`, or credentials both in the URL and in ``client``.
+    """
+    _client_headers(url, client)
 
 
 class _Exchange:

@@ -25,7 +25,7 @@ from ..errors import ReloadError, ReloadTimeout, VerifyFailed
 from ..logs import redact_url
 from . import ReloadAction, _require_positive_seconds
 from .client import HttpClientConfig
-from .http import RuntimeInfo, fetch_runtimeinfo
+from .http import RuntimeInfo, check_url, fetch_runtimeinfo
 
 __all__ = ["VerifiedReload", "parse_rfc3339_ns", "runtimeinfo_ready"]
 
@@ -80,6 +80,7 @@ class ReadyCheck:
     """Callable readiness gate returned by :func:`runtimeinfo_ready`."""
 
     def __init__(self, url: str, *, timeout: float, client: HttpClientConfig | None = None) -> None:
+        check_url(url, client)
         self.url = url
         self.timeout = timeout
         self.client = client
@@ -107,7 +108,8 @@ class VerifiedReload:
         client: TLS settings and credential files for the runtime-info reads.
 
     Raises:
-        ValueError: ``timeout`` or ``poll_interval`` not positive.
+        ValueError: ``timeout`` or ``poll_interval`` not positive, or a bad ``runtimeinfo_url``
+            (see :func:`~config_reloader.reload.http.check_url`).
     """
 
     def __init__(
@@ -121,6 +123,7 @@ class VerifiedReload:
     ) -> None:
         _require_positive_seconds("timeout", timeout)
         _require_positive_seconds("poll_interval", poll_interval)
+        check_url(runtimeinfo_url, client)  # syntax, credentials once, the TLS choice logged at start
         self.inner = inner
         self.method = inner.method
         self.url = runtimeinfo_url
