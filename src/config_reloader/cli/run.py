@@ -217,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
     for flag, given in (
         ("--pid-file", args.pid_file),
         ("--process-executable-name", args.process_executable_name is not None),
+        ("--process-match", args.process_match is not None),
     ):
         if given:
             return input_error(f"{flag} is not used by run: reload signals go to its child")
