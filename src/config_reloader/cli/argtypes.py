@@ -1,6 +1,7 @@
-"""argparse ``type=`` functions of the ``watch`` and ``run`` flags: each turns the text of one flag
-into its value or raises :class:`argparse.ArgumentTypeError` saying what is wrong (argparse then
-names the flag). The rules themselves live with their owners (durations, the reload client's URL
+"""argparse ``type=`` functions and actions of the ``watch`` and ``run`` flags: each turns the text
+of one flag into its value or raises :class:`argparse.ArgumentTypeError` saying what is wrong
+(argparse then names the flag); the actions handle the repeatable ``--reload-url`` and
+``--watch-ignore``. The rules themselves live with their owners (durations, the reload client's URL
 check, the listen address parser); these only adapt them to argparse.
 """
 
@@ -8,14 +9,20 @@ from __future__ import annotations
 
 import argparse
 import signal
+from typing import Any
 
 from config_reloader.durations import parse_duration
 from config_reloader.listen import parse_listen_address
+from config_reloader.logs import LOG_LEVELS
 
 __all__ = [
+    "LOG_LEVEL_ALIASES",
+    "ReloadUrlAction",
+    "WatchIgnoreAction",
     "parse_duration_arg",
     "parse_http_url",
     "parse_listen_address_arg",
+    "parse_log_level",
     "parse_optional_http_url",
     "parse_signal",
 ]
@@ -91,3 +98,67 @@ def parse_signal(text: str) -> int:
     raise argparse.ArgumentTypeError(
         f"unknown signal {text!r}: use a name such as SIGHUP or a number such as 1"
     )
+
+
+class ReloadUrlAction(argparse.Action):
+    """``--reload-url URL`` (repeatable): ``reload_url`` keeps the first, ``reload_urls`` all of
+    them (the default is replaced, not added to)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        urls = list(getattr(namespace, "reload_urls", None) or [])
+        if str(values) in urls:
+            parser.error(f"argument --reload-url: {values!r} is given twice")
+        urls.append(str(values))
+        namespace.reload_urls = urls
+        namespace.reload_url = urls[0]
+
+
+class WatchIgnoreAction(argparse.Action):
+    """``--watch-ignore GLOB`` (repeatable): starts from the defaults; ``--watch-ignore=`` clears."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS
+
+        current = getattr(namespace, self.dest, None)
+        globs = list(DEFAULT_IGNORE_GLOBS) if current is None else list(current)
+        text = str(values)
+        if text == "":
+            globs = []
+        elif "/" in text:
+            parser.error(f"argument --watch-ignore: {text!r} has a '/': globs match base names only")
+        else:
+            globs.append(text)
+        setattr(namespace, self.dest, globs)
+
+
+def parse_log_level(text: str) -> str:
+    """argparse ``type=`` for ``--log-level``: ours plus prometheus-config-reloader's ``all``
+    (= ``debug``) and ``none`` (nothing is logged, errors included, like go-kit's ``AllowNone``;
+    the exit status and ``/metrics`` still tell).
+
+    Raises:
+        argparse.ArgumentTypeError: not one of the accepted names.
+    """
+    level = text.strip().lower()
+    level = LOG_LEVEL_ALIASES.get(level, level)
+    if level not in (*LOG_LEVELS, "none"):
+        raise argparse.ArgumentTypeError(
+            f"invalid log level {text!r}: choose one of all, {', '.join(LOG_LEVELS)}, none"
+        )
+    return level
+
+
+LOG_LEVEL_ALIASES = {"all": "debug", "warning": "warn"}
+"""prometheus-config-reloader's extra ``--log-level`` values -> ours."""

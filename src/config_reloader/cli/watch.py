@@ -26,15 +26,18 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from config_reloader.cli.argtypes import (
+    ReloadUrlAction,
+    WatchIgnoreAction,
     parse_duration_arg,
     parse_http_url,
     parse_listen_address_arg,
+    parse_log_level,
     parse_optional_http_url,
     parse_signal,
 )
 from config_reloader.cli.compat import add_compat_arguments, check_web_config_file
 from config_reloader.durations import format_duration
-from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
+from config_reloader.logs import LOG_FORMATS
 
 if TYPE_CHECKING:
     from config_reloader.reconcile.options import ReloaderOptions
@@ -159,7 +162,7 @@ def add_watch_arguments(
     t.add_argument(
         "--watch-ignore",
         metavar="GLOB",
-        action=_WatchIgnoreAction,
+        action=WatchIgnoreAction,
         default=None,
         help="base-name glob of files in the watched dirs that are not configuration: no reload, "
         "not hashed (repeatable; adds to the defaults; an empty value clears the list so far). "
@@ -189,7 +192,7 @@ def add_watch_arguments(
         "--reload-url",
         metavar="URL",
         type=parse_http_url,
-        action=_ReloadUrlAction,
+        action=ReloadUrlAction,
         default=default["reload_url"],
         help="URL POSTed to reload in http mode; success only on 200. Repeatable: several targets, "
         "applied when all answered 200, each retried on its own (default: %(default)s)",
@@ -257,70 +260,6 @@ def add_watch_arguments(
         default="info",
         help="log level; all = debug, none = nothing at all, as prometheus-config-reloader (default: info)",
     )
-
-
-class _ReloadUrlAction(argparse.Action):
-    """``--reload-url URL`` (repeatable): ``reload_url`` keeps the first, ``reload_urls`` all of
-    them (the default is replaced, not added to)."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        urls = list(getattr(namespace, "reload_urls", None) or [])
-        if str(values) in urls:
-            parser.error(f"argument --reload-url: {values!r} is given twice")
-        urls.append(str(values))
-        namespace.reload_urls = urls
-        namespace.reload_url = urls[0]
-
-
-class _WatchIgnoreAction(argparse.Action):
-    """``--watch-ignore GLOB`` (repeatable): starts from the defaults; ``--watch-ignore=`` clears."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS
-
-        current = getattr(namespace, self.dest, None)
-        globs = list(DEFAULT_IGNORE_GLOBS) if current is None else list(current)
-        text = str(values)
-        if text == "":
-            globs = []
-        elif "/" in text:
-            parser.error(f"argument --watch-ignore: {text!r} has a '/': globs match base names only")
-        else:
-            globs.append(text)
-        setattr(namespace, self.dest, globs)
-
-
-def parse_log_level(text: str) -> str:
-    """argparse ``type=`` for ``--log-level``: ours plus prometheus-config-reloader's ``all``
-    (= ``debug``) and ``none`` (nothing is logged, errors included, like go-kit's ``AllowNone``;
-    the exit status and ``/metrics`` still tell).
-
-    Raises:
-        argparse.ArgumentTypeError: not one of the accepted names.
-    """
-    level = text.strip().lower()
-    level = LOG_LEVEL_ALIASES.get(level, level)
-    if level not in (*LOG_LEVELS, "none"):
-        raise argparse.ArgumentTypeError(
-            f"invalid log level {text!r}: choose one of all, {', '.join(LOG_LEVELS)}, none"
-        )
-    return level
-
-
-LOG_LEVEL_ALIASES = {"all": "debug", "warning": "warn"}
-"""prometheus-config-reloader's extra ``--log-level`` values -> ours."""
 
 
 def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
