@@ -223,7 +223,8 @@ _ROWS: list[Feature] = [
     Feature("amx_tile", _L7, 0, "edx", 24, XCR0_AMX, "amx_tile", ("amx-tile",)),
     Feature("amx_int8", _L7, 0, "edx", 25, XCR0_AMX, "amx_int8", ("amx-int8",)),
     *_t("flush_l1d arch_capabilities", _L7, 0, "edx", [28, 29]),
-    # --- leaf 7.1 EAX (kernel word 12)
+    # --- leaf 7.1 EAX (kernel word 12); SHA512/SM3/SM4 are VEX.256 instructions (AVX state)
+    *_t("sha512 sm3 sm4", _L7, 1, "eax", [0, 1, 2], xcr0=XCR0_AVX),
     Feature("avx_vnni", _L7, 1, "eax", 4, XCR0_AVX, "avx_vnni", ("avxvnni", "avx-vnni")),
     Feature("avx512_bf16", _L7, 1, "eax", 5, XCR0_AVX512, "avx512_bf16", ("avx512bf16",)),
     *_t(

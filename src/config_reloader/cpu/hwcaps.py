@@ -119,7 +119,7 @@ _HWCAP2 = [
     "smesf8dp2",
     "poe",
 ]
-_HWCAP3 = ["mtefar", "mtestoreonly"]
+_HWCAP3 = ["mtefar", "mtestoreonly", "lsfe", "ls64"]
 
 # name -> (auxv type, bit)
 ARM64_BITS: Mapping[str, tuple[int, int]] = {
