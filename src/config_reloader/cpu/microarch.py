@@ -82,7 +82,17 @@ class Target(Record):
     """
 
     _fields = ("name", "arch", "vendor", "parents", "ancestors", "features", "unchecked", "level", "aliases")
-    __slots__ = ("aliases", "ancestors", "arch", "features", "level", "name", "parents", "unchecked", "vendor")
+    __slots__ = (
+        "aliases",
+        "ancestors",
+        "arch",
+        "features",
+        "level",
+        "name",
+        "parents",
+        "unchecked",
+        "vendor",
+    )
     name: str
     arch: str
     vendor: str
@@ -144,7 +154,7 @@ def _data_path() -> str:
         raise MicroarchUnavailable(
             "microarchitecture names need the Python package archspec (pip install archspec)"
         )
-    return os.path.join(list(spec.submodule_search_locations)[0], "json", "cpu", "microarchitectures.json")
+    return os.path.join(next(iter(spec.submodule_search_locations)), "json", "cpu", "microarchitectures.json")
 
 
 def load_table(doc: Mapping[str, Any]) -> dict[str, Target]:
@@ -326,9 +336,8 @@ def best_targets(
                 continue  # armv8.2a etc.: no features listed, nothing to check
             if generic_best is None or _rank(t) > _rank(generic_best):
                 generic_best = t
-        elif vendor is not None and t.vendor == vendor:
-            if vendor_best is None or _rank(t) > _rank(vendor_best):
-                vendor_best = t
+        elif t.vendor == vendor and (vendor_best is None or _rank(t) > _rank(vendor_best)):
+            vendor_best = t
     return vendor_best, generic_best
 
 
