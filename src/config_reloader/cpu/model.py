@@ -265,7 +265,7 @@ def _target_or_raise(name: str, feature_error: UnknownFeatureError) -> microarch
             suggestions=feature_error.suggestions,
         ) from None
     if target is None:
-        close = [*feature_error.suggestions, *microarch.suggestions(name)]
+        close = [*feature_error.suggestions, *microarch.suggestions(name)][:3]
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnknownFeatureError(
             f"unknown CPU feature or microarchitecture {feature_error.name!r}{hint}",
