@@ -269,7 +269,7 @@ _ROWS: list[Feature] = [
     *_t("overflow_recov succor smca", _E7, 0, "ebx", [0, 1, 3]),
     Feature("constant_tsc", _E7, 0, "edx", 8, None, "constant_tsc", ("invariant_tsc",), "constant_tsc"),
     # --- leaf 0x80000008 EBX (kernel word 13)
-    *_t("clzero irperf xsaveerptr rdpru wbnoinvd", _E8, 0, "ebx", [0, 1, 2, 4, 9]),
+    *_t("clzero irperf xsaveerptr rdpru wbnoinvd cppc", _E8, 0, "ebx", [0, 1, 2, 4, 9, 27]),
     # --- kernel-only (synthetic) flags: no CPUID location, only the kernel view can be true
     *(
         Feature(n, None, 0, "eax", 0, None, n)

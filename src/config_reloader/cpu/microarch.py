@@ -57,6 +57,9 @@ _FAMILY_ARCH = {
     "sparc": "sparc",
     "arm": "arm",
 }
+#: HWCAPs archspec lists that say nothing about the instructions a -mcpu build may use:
+#: evtstrm is the kernel's timer event stream (qemu-user never reports it)
+_NOT_ISA = frozenset({"evtstrm"})
 #: compilers whose target spellings are accepted as aliases (GCC's -march/-mcpu names first)
 _ALIAS_COMPILERS = ("gcc", "clang")
 
@@ -188,6 +191,8 @@ def load_table(doc: Mapping[str, Any]) -> dict[str, Target]:
         unchecked: list[str] = []
         for member in (name, *anc):
             for f in raw[member].get("features") or ():
+                if f in _NOT_ISA:
+                    continue
                 canon = _canonical(f, arch)
                 if canon is None:
                     if arch in ("x86-64", "arm64") and f not in unchecked:
