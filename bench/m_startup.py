@@ -157,7 +157,7 @@ def run(quick: bool) -> Result:
     res.notes.append(
         f"{per_round * rounds} runs each, interleaved in {rounds} rounds of {per_round} (3 warm-ups "
         "each, order reversed every other round), hyperfine -N (no shell); floor = `python -I -c "
-        f"pass` of {python} (the interpreter of the console script). Target: config-reloader "
+        f"pass` of {python} (the interpreter of the command). Target: config-reloader "
         "condition <= 1.5 x the floor. Ratio per round: " + ", ".join(f"{r:.2f}x" for r in round_ratios) + "."
     )
     res.notes.append(breakdown(script, python, runs=5 if quick else 15))
