@@ -170,16 +170,41 @@ def load_table(doc: Mapping[str, Any]) -> dict[str, Target]:
     if not isinstance(raw, dict) or not raw:
         raise MicroarchUnavailable("archspec's microarchitectures.json has no 'microarchitectures' table")
 
+    anc_memo: dict[str, list[str]] = {}
+
     def ancestors(name: str, seen: tuple[str, ...] = ()) -> list[str]:
+        if name in anc_memo:
+            return anc_memo[name]
         out: list[str] = []
         for p in raw[name].get("from") or ():
             if p in raw and p not in seen and p not in out:
                 out.append(p)
                 out.extend(a for a in ancestors(p, (*seen, name)) if a not in out)
+        anc_memo[name] = out
         return out
 
     def family(name: str) -> str:
         return next((a for a in (name, *ancestors(name)) if not raw[a].get("from")), name)
+
+    own_memo: dict[str, tuple[set[str], list[str]]] = {}
+
+    def own(name: str, arch: str) -> tuple[set[str], list[str]]:
+        """(canonical names, names our tables do not know) of the features ``name`` itself lists."""
+        if name not in own_memo:
+            canon_set: set[str] = set()
+            unknown: list[str] = []
+            for f in raw[name].get("features") or ():
+                if f in _NOT_ISA:
+                    continue
+                canon = _canonical(f, arch)
+                if canon is not None:
+                    canon_set.add(canon)
+                elif arch in ("x86-64", "arm64"):
+                    unknown.append(f)
+                else:
+                    canon_set.add(f)  # another architecture: kept as archspec spells it
+            own_memo[name] = (canon_set, unknown)
+        return own_memo[name]
 
     targets: dict[str, Target] = {}
     for name, entry in raw.items():
@@ -190,17 +215,9 @@ def load_table(doc: Mapping[str, Any]) -> dict[str, Target]:
         feats: set[str] = set(ft.LEVELS[level]) if level else set()
         unchecked: list[str] = []
         for member in (name, *anc):
-            for f in raw[member].get("features") or ():
-                if f in _NOT_ISA:
-                    continue
-                canon = _canonical(f, arch)
-                if canon is None:
-                    if arch in ("x86-64", "arm64") and f not in unchecked:
-                        unchecked.append(f)
-                    if arch not in ("x86-64", "arm64"):
-                        feats.add(f)
-                else:
-                    feats.add(canon)
+            canon_set, unknown = own(member, arch)
+            feats |= canon_set
+            unchecked.extend(u for u in unknown if u not in unchecked)
         targets[name] = Target(
             name=name,
             arch=arch,
