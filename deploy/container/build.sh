@@ -111,7 +111,7 @@ fi
 ctx="$work/context"
 rm -rf "$ctx"
 mkdir -p "$ctx/wheels" "$ctx/src-copy"
-cp -a "$repo/pyproject.toml" "$repo/README.md" "$ctx/src-copy/"
+cp -a "$repo/pyproject.toml" "$repo/README.md" "$repo/scripts" "$ctx/src-copy/"
 cp -a "$repo/src" "$ctx/src-copy/"
 find "$ctx/src-copy" \( -name '__pycache__' -o -name '*.egg-info' \) -prune -exec rm -rf {} +
 # (grep: the host's pip.conf may name local indexes that do not exist; pip warns per package)
