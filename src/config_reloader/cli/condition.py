@@ -201,7 +201,8 @@ def _print_text(verdict: Verdict) -> None:
     out = sys.stdout
     for r in verdict.results:
         word = "succeeded" if r.passed else "failed"
-        out.write(f"{r.condition} {word}: {r.reason}\n")
+        src = f" (from {r.condition.source})" if r.condition.source.startswith("binary ") else ""
+        out.write(f"{r.condition}{src} {word}: {r.reason}\n")
     kinds = {r.condition.kind for r in verdict.results}
     if "Assert" in kinds:
         out.write("Asserts succeeded.\n" if verdict.asserts_ok else "Asserts failed.\n")

@@ -90,7 +90,7 @@ def test_condition_binary_on_captures(bins: dict[str, str], dump: str, binary: s
     assert r.returncode == status, r.stderr
     level = "x86-64-v3" if binary == "v3" else "x86-64-v4"
     word = "succeeded" if status == 0 else "failed"
-    assert f"ConditionCPUFeature=x86-64.{level} {word}" in r.stdout
+    assert f"ConditionCPUFeature=x86-64.{level} (from binary {bins[binary]}) {word}" in r.stdout
 
 
 @needs_gcc
