@@ -244,8 +244,8 @@ def probe_machine(
         arm_notes = ["arm64: HWCAPs are the kernel's system-wide sanitised value, identical on every CPU"]
         if not kernel:
             arm_notes.append(
-                f"{proc_root}/cpuinfo has no arm64 'Features' lines (qemu-user shows the host's "
-                "file): kernel view unknown"
+                f"{proc_root}/cpuinfo has no arm64 'Features' lines (under qemu-user it is the "
+                "host's file): kernel view unknown"
             )
         online = topology.online_cpus(sysfs_root) or aff
         out = {
