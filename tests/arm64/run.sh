@@ -81,6 +81,9 @@ if [ ! -d "$rootfs/opt/pydeps/archspec" ]; then
   rm -rf "$tmp"
 fi
 cp /usr/bin/qemu-aarch64-static "$rootfs/usr/bin/"
+# mmdebstrap leaves /etc/machine-id absent (systemd is not installed); a booted system has one and
+# ConditionHost=/ConditionFraction= read it
+[ -s "$rootfs/etc/machine-id" ] || python3 -c 'import uuid; print(uuid.uuid4().hex)' >"$rootfs/etc/machine-id"
 
 # 3. Mounts (undone on exit): /proc, /sys, the checkout (read-only), the dumps if present.
 mounts=()
