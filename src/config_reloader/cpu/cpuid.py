@@ -258,10 +258,19 @@ def run_pinned(cpus: Iterable[int], fn: Callable[[int], T]) -> dict[int, T | Non
     result: dict[int, T | None] = {}
     failure: list[BaseException] = []
 
+    order_given = list(cpus)
+    order = list(order_given)
+
     def work() -> None:
+        from config_reloader.cpu.topology import current_cpu
+
         original = os.sched_getaffinity(0)
+        # Start on the CPU this thread already runs on: pinning there migrates nothing, and each
+        # migration waits for the target CPU to be free (milliseconds on a loaded machine).
+        here = current_cpu()
+        order.sort(key=lambda c: c != here)
         try:
-            for cpu in cpus:
+            for cpu in order:
                 try:
                     os.sched_setaffinity(0, {cpu})
                 except OSError:
@@ -289,7 +298,7 @@ def run_pinned(cpus: Iterable[int], fn: Callable[[int], T]) -> dict[int, T | Non
     done.acquire()  # the join: released when the worker has restored its affinity
     if failure:
         raise failure[0]
-    return result
+    return {c: result[c] for c in order_given if c in result}  # in the order given
 
 
 # --- backend 2: /dev/cpu/N/cpuid ------------------------------------------------------------------
