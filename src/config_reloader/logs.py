@@ -18,10 +18,17 @@ import sys
 TYPE_CHECKING = False  # typing/logging are not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     import logging
+    from collections.abc import Iterable
     from typing import IO, Any
     from urllib.parse import SplitResult
 
-__all__ = ["LOG_FORMATS", "LOG_LEVELS", "redact_url", "setup_logging"]
+__all__ = ["LOG_FORMATS", "LOG_LEVELS", "REDACTED", "redact_url", "redact_values", "setup_logging"]
+
+REDACTED = "***"
+# Values shorter than this are masked only where they stand alone (not inside a longer word or
+# number): masking every "0" of a validator's output for STATEFULSET_ORDINAL_NUMBER=0 would
+# leave nothing readable, and a 1-3 character value is no secret worth that.
+_SHORT_VALUE = 4
 
 LOG_FORMATS = ("logfmt", "json")
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -70,6 +77,41 @@ def redact_url(url: str) -> str:
     if netloc == parts.netloc and query == parts.query and fragment == parts.fragment:
         return url
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def redact_values(text: str, values: Iterable[str]) -> str:
+    """``text`` with every occurrence of each of ``values`` replaced by ``***``.
+
+    For the ``$(VAR)`` values a render put into a candidate: a validator such as ``promtool``
+    quotes the offending value in its complaint. Longer values are masked first (a value that
+    contains another is masked whole). Each value is also masked in its JSON / Go ``%q`` escaped
+    form (``"a\\"b"`` for ``a"b``), as a validator may print it quoted. Values of 1-3 characters
+    are masked only as a whole word (between characters that are not letters, digits or ``_``);
+    empty values are skipped.
+
+    Never raises; with no non-empty value, returns ``text`` unchanged.
+    """
+    forms: set[str] = set()
+    for value in values:
+        if not value:
+            continue
+        forms.add(value)
+        import json
+
+        escaped = json.dumps(value)[1:-1]
+        if escaped != value:
+            forms.add(escaped)
+    if not forms or not text:
+        return text
+    import re
+
+    alternatives = []
+    for form in sorted(forms, key=lambda v: (-len(v), v)):
+        if len(form) >= _SHORT_VALUE:
+            alternatives.append(re.escape(form))
+        else:
+            alternatives.append(r"(?<![0-9A-Za-z_])" + re.escape(form) + r"(?![0-9A-Za-z_])")
+    return re.sub("|".join(alternatives), REDACTED, text)
 
 
 def _valid_port(parts: SplitResult) -> bool:
