@@ -115,7 +115,8 @@ def parse_listen_address_arg(text: str) -> str:
     import ipaddress
 
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    # isascii: str.isdigit() is true for "²" and "٣", which int() refuses or reads as 3.
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise argparse.ArgumentTypeError(f"must be HOST:PORT or :PORT with PORT 0-65535, got {text!r}")
     bracketed = host.startswith("[") and host.endswith("]")
     try:
