@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from typing import IO, Any
     from urllib.parse import SplitResult
 
-__all__ = ["LOG_FORMATS", "LOG_LEVELS", "REDACTED", "redact_url", "redact_values", "setup_logging"]
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "REDACTED",
+    "redact_text",
+    "redact_url",
+    "redact_values",
+    "setup_logging",
+]
 
 REDACTED = "***"
 # Values shorter than this are masked only where they stand alone (not inside a longer word or
@@ -114,6 +122,27 @@ def redact_values(text: str, values: Iterable[str]) -> str:
     return re.sub("|".join(alternatives), REDACTED, text)
 
 
+_TRAILING = ".,:;)]}"
+
+
+def redact_text(text: str) -> str:
+    """Every ``scheme://user:password@`` inside free text (an error message) -> ``scheme://***@``,
+    and every http(s) URL in it through :func:`redact_url` (query values -> ``***``, names kept).
+
+    :func:`redact_url` handles one URL; error texts from HTTP libraries may embed one anywhere.
+    Punctuation that ends a sentence after a URL is kept out of it.
+    """
+    import re  # not at the top: this module stays import-free for `condition` (see above)
+
+    def one(m: re.Match[str]) -> str:
+        url = m.group(0)
+        tail = len(url) - len(url.rstrip(_TRAILING))
+        return redact_url(url[: len(url) - tail]) + url[len(url) - tail :]
+
+    credentials = re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@", r"\1***@", text)
+    return re.sub(r"(?i)\bhttps?://[^\s'\"<>]+", one, credentials)
+
+
 def _valid_port(parts: SplitResult) -> bool:
     try:
         _ = parts.port
@@ -178,7 +207,7 @@ def _formatter_classes() -> dict[str, type[logging.Formatter]]:
     import logging
 
     class LogfmtFormatter(logging.Formatter):
-        """``ts=... level=info caller=reconciler msg="reload triggered" key=value ...``"""
+        """``ts=... level=info caller=reconcile msg="reload triggered" key=value ...``"""
 
         def format(self, record: logging.LogRecord) -> str:
             return " ".join(f"{k}={_logfmt_value(v)}" for k, v in _fields(record).items())

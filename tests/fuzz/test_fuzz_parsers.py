@@ -14,7 +14,7 @@ from config_reloader.cli.watch import parse_duration_arg, parse_http_url, parse_
 from config_reloader.durations import parse_duration
 from config_reloader.logs import redact_url
 from config_reloader.metrics import parse_listen_address
-from config_reloader.reconciler import redact_text
+from config_reloader.logs import redact_text
 from config_reloader.reload.http import split_credentials
 from config_reloader.reload.verify import parse_rfc3339_ns
 from config_reloader.sizes import format_size, parse_size
