@@ -57,7 +57,8 @@ class ReloaderMetrics:
     Ours: ``reloader_watch_mode{mode="inotify"|"poll"}`` (1 for the active mode),
     ``reloader_watch_overflows_total``, ``reloader_config_validation_failures_total``,
     ``reloader_reload_duration_seconds`` (histogram, per attempt), ``reloader_pending_reload``
-    (1 while the desired content is not applied).
+    (1 while the desired content is not applied), ``reloader_config_empty`` (1 while the last
+    rendered output is empty: nothing but whitespace and ``#`` comments).
 
     Args:
         registry: where to register; ``None`` = a fresh private ``CollectorRegistry`` (``.registry``).
@@ -138,6 +139,11 @@ class ReloaderMetrics:
             "reloader_reload_duration_seconds",
             "Duration of one reload attempt in seconds, successful or not.",
             buckets=RELOAD_DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.config_empty = Gauge(
+            "reloader_config_empty",
+            "1 if the last rendered configuration was empty (only whitespace and # comments), else 0.",
             registry=reg,
         )
         self.pending_reload = Gauge(

@@ -22,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import gzip
 import hashlib
 import os
 import re
+import signal
 import stat
 import subprocess
 import tempfile
+import threading
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from config_reloader.atomic import DEFAULT_MODE, atomic_write, inherited_mode
 from config_reloader.errors import ConfigTooLarge, EnvExpansionError, GzipError, RenderError, ValidationFailed
 from config_reloader.logs import redact_values
-from config_reloader.sizes import format_size
+from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE, format_size
 
 __all__ = [
     "DEFAULT_MAX_CONFIG_SIZE",
@@ -45,6 +46,8 @@ __all__ = [
     "Rendered",
     "expand_env",
     "gunzip",
+    "is_empty_config",
+    "kill_validators",
     "output_matches",
     "read_regular",
     "render_bytes",
@@ -59,11 +62,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 ENV_REFERENCE = re.compile(rb"\$\(([a-zA-Z_0-9]+)\)")
 _OUTPUT_LIMIT = 4096  # characters of validator output kept in ValidationFailed
 DEFAULT_VALIDATE_TIMEOUT = 30.0
-# Bound of the input, of its gunzipped form and of the rendered output (--max-config-size). A
-# Kubernetes Secret holds 1 MiB; prometheus-operator gzips the config to fit, and Prometheus
-# configs compress 10-30x, so real configs stay below 32 MiB, while a gzip bomb (1 MiB of gzip is
-# 1 GiB of zeros) stops after 32 MiB of output: ~75 MB peak RSS, inside a 128 MiB memory limit.
-DEFAULT_MAX_CONFIG_SIZE = 32 << 20
 _INFLATE_CHUNK = 1 << 20  # output bytes per zlib call: memory stays within the limit + 1 MiB
 
 
@@ -242,11 +240,88 @@ def render_bytes(
     )
 
 
+_BLANK = re.compile(rb"[ \t\r\n]*")
+
+
+def is_empty_config(data: bytes) -> bool:
+    """True if ``data`` holds nothing but whitespace and ``#`` comment lines: to Prometheus (and
+    any YAML reader) an empty document, so every scrape target and rule would be dropped.
+
+    Linear in ``len(data)``, and stops at the first byte that is neither.
+    """
+    pos = 0
+    while True:
+        pos = _BLANK.match(data, pos).end()  # type: ignore[union-attr]  # [...]* always matches
+        if pos == len(data):
+            return True
+        if data[pos] != 0x23:  # "#"
+            return False
+        end = data.find(b"\n", pos)
+        if end < 0:
+            return True
+        pos = end + 1
+
+
 def validate_argv(command: Sequence[str], candidate: str) -> list[str]:
     """``command`` with every ``{}`` replaced by ``candidate``; appended when there is no ``{}``."""
     if any("{}" in arg for arg in command):
         return [arg.replace("{}", candidate) for arg in command]
     return [*command, candidate]
+
+
+_children: set[subprocess.Popen[bytes]] = set()
+_children_lock = threading.Lock()
+
+
+def _run_child(argv: Sequence[str], timeout: float) -> tuple[int, bytes]:
+    """Run a validator in its own session; ``(exit status, stdout+stderr)``.
+
+    Its own process group, so that a timeout or :func:`kill_validators` also ends what it
+    started (``sh -c 'promtool ...'``: a grandchild holding the pipe would make us wait for it).
+
+    Raises:
+        subprocess.TimeoutExpired: not done within ``timeout`` seconds (the group was killed;
+            ``.output`` holds what it printed).
+        OSError: it cannot be started.
+    """
+    with subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    ) as proc:
+        with _children_lock:
+            _children.add(proc)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            out, _ = proc.communicate()
+            raise subprocess.TimeoutExpired(list(argv), timeout, output=out) from None
+        finally:
+            with _children_lock:
+                _children.discard(proc)
+    return proc.returncode, out
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def kill_validators() -> int:
+    """SIGKILL every running ``--validate-command`` (and what it started); returns how many.
+
+    For shutdown: the worker thread waiting for a validator then returns at once (a
+    :class:`ValidationFailed` nobody looks at) instead of holding the process for up to
+    ``validate_timeout``. Thread-safe.
+    """
+    with _children_lock:
+        running = [p for p in _children if p.returncode is None]
+    for proc in running:
+        _kill_group(proc)
+    return len(running)
 
 
 def _run_validate(
@@ -273,14 +348,7 @@ def _run_validate(
             f.write(data)
         argv = validate_argv(command, candidate)
         try:
-            proc = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
+            returncode, stdout = _run_child(argv, timeout)
         except subprocess.TimeoutExpired as exc:
             out = redact_values((exc.output or b"").decode(errors="replace"), secrets)
             raise ValidationFailed(
@@ -296,13 +364,13 @@ def _run_validate(
                 returncode=-1,
                 output="",
             ) from exc
-        if proc.returncode != 0:
-            out = redact_values(proc.stdout.decode(errors="replace"), secrets)
+        if returncode != 0:
+            out = redact_values(stdout.decode(errors="replace"), secrets)
             raise ValidationFailed(
                 f"{source}: validate command {argv[0]} rejected the rendered config "
-                f"(exit status {proc.returncode})",
+                f"(exit status {returncode})",
                 path=source,
-                returncode=proc.returncode,
+                returncode=returncode,
                 output=out[-_OUTPUT_LIMIT:],
             )
     finally:

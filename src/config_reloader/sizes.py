@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["format_size", "parse_size"]
+__all__ = ["DEFAULT_MAX_CONFIG_SIZE", "format_size", "parse_size"]
+
+# Bound of the input, of its gunzipped form and of the rendered output (--max-config-size). A
+# Kubernetes Secret holds 1 MiB; prometheus-operator gzips the config to fit, and Prometheus
+# configs compress 10-30x, so real configs stay below 32 MiB, while a gzip bomb (1 MiB of gzip is
+# 1 GiB of zeros) stops after 32 MiB of output: ~75 MB peak RSS, inside a 128 MiB memory limit.
+DEFAULT_MAX_CONFIG_SIZE = 32 << 20
+
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"(\d{1,16})\s?([kmgt]?)(i?b)?", re.IGNORECASE)

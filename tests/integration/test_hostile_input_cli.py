@@ -9,8 +9,10 @@ error there instead of taking the shared test machine's memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
+import shlex
 import signal
 import stat
 import subprocess
@@ -135,7 +137,9 @@ def test_fifo_at_the_output_path_is_replaced_not_read(tmp_path: Path) -> None:
     out = tmp_path / "out.yaml"
     cfg.write_bytes(b"a: 1\n")
     os.mkfifo(out)
-    r = cli("watch", f"--config-file={cfg}", f"--config-envsubst-file={out}", "--watch-interval=0", timeout=20)
+    r = cli(
+        "watch", f"--config-file={cfg}", f"--config-envsubst-file={out}", "--watch-interval=0", timeout=20
+    )
     assert r.returncode == 0, r.stderr
     assert stat.S_ISREG(os.lstat(out).st_mode)
     assert out.read_bytes() == b"a: 1\n"
@@ -146,7 +150,9 @@ def test_symlink_to_dev_zero_at_the_output_path_is_replaced_not_read(tmp_path: P
     out = tmp_path / "out.yaml"
     cfg.write_bytes(b"a: 1\n")
     out.symlink_to("/dev/zero")
-    r = cli("watch", f"--config-file={cfg}", f"--config-envsubst-file={out}", "--watch-interval=0", timeout=20)
+    r = cli(
+        "watch", f"--config-file={cfg}", f"--config-envsubst-file={out}", "--watch-interval=0", timeout=20
+    )
     assert r.returncode == 0, r.stderr
     assert not out.is_symlink()
     assert out.read_bytes() == b"a: 1\n"
@@ -200,7 +206,7 @@ async def test_validator_output_masks_expanded_values(tmp_path: Path) -> None:
     log = tmp_path / "stderr.log"
     atomic_replace(cfg, b"basic_auth:\n  password: $(REMOTE_PW)\n  user: $(REMOTE_USER)\n")
     # A validator that quotes the candidate back, as promtool quotes a bad value.
-    validator = "sh -c 'echo \"bad value: $(cat \"$1\")\"; exit 1' validator {}"
+    validator = 'sh -c \'echo "bad value: $(cat "$1")"; exit 1\' validator {}'
     env = {**os.environ, "REMOTE_PW": "TopSecretPW123", "REMOTE_USER": 'ad"min'}
     async with RecordingEndpoint([str(out)]) as ep:
         with open(log, "wb") as errf:
@@ -218,7 +224,7 @@ async def test_validator_output_masks_expanded_values(tmp_path: Path) -> None:
                     await proc.wait()
     text = log.read_text()
     assert "TopSecretPW123" not in text
-    assert 'ad\\\\\\"min' not in text and 'ad\\"min' not in text and "ad\"min" not in text
+    assert 'ad\\\\\\"min' not in text and 'ad\\"min' not in text and 'ad"min' not in text
     assert "password: ***" in text, text
     assert not out.exists()
 
@@ -311,3 +317,180 @@ def test_unit_file_with_a_nul_byte_is_refused(tmp_path: Path, cmd: str) -> None:
     r = cli(*argv, timeout=30)
     assert r.returncode == 2, r.stderr
     assert "x.service:3: NUL byte in unit file" in r.stderr
+
+
+# -- SIGTERM whatever a worker thread waits for; SIGHUP; init-mode warnings; empty config -------
+
+
+async def start_watch(log: Path, *argv: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "config_reloader", "watch", "--log-format=json", *argv,
+            stdout=asyncio.subprocess.DEVNULL, stderr=fd, env=env, preexec_fn=_limit_memory,
+        )  # fmt: skip
+    finally:
+        os.close(fd)
+
+
+def log_records(log: Path) -> list[dict[str, object]]:
+    import json
+
+    out = []
+    for line in log.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            out.append({"msg": line})
+    return out
+
+
+def logged(log: Path, msg: str) -> list[dict[str, object]]:
+    return [r for r in log_records(log) if msg in str(r.get("msg"))]
+
+
+async def status_port(log: Path) -> int:
+    await wait_until(lambda: bool(logged(log, "status server listening")), timeout=30)
+    return int(str(logged(log, "status server listening")[0]["port"]))
+
+
+async def metric(port: int, name: str) -> float:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+        text = await resp.text()
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+async def stop(proc: asyncio.subprocess.Process) -> float:
+    t0 = time.monotonic()
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        async with asyncio.timeout(15):
+            await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return time.monotonic() - t0
+
+
+@pytest.mark.parametrize("escapes", [False, True], ids=["in-group", "own-session"])
+async def test_sigterm_ends_the_process_while_a_validator_hangs(tmp_path: Path, escapes: bool) -> None:
+    """A validator that hangs holds a worker thread. In its process group it is killed at
+    SIGTERM; one that left the group (setsid) cannot be, and still holds the output pipe, so the
+    worker thread stays blocked: the stop grace timer ends the process anyway."""
+    cfg = tmp_path / "in.yaml"
+    out = tmp_path / "out.yaml"
+    marker = tmp_path / "validator.pid"
+    log = tmp_path / "log"
+    atomic_replace(cfg, b"a: 1\n")
+    hang = (
+        f"setsid sh -c 'echo $$ > {marker}; exec sleep 120'"
+        if escapes
+        else f"echo $$ > {marker}; sleep 120; true"
+    )
+    validator = f"sh -c {shlex.quote(hang)} validator {{}}"
+    async with RecordingEndpoint([str(out)]) as ep:
+        proc = await start_watch(log, f"--config-file={cfg}", f"--config-envsubst-file={out}",
+                                 f"--reload-url={ep.reload_url}", f"--validate-command={validator}")  # fmt: skip
+        try:
+            await wait_until(lambda: marker.exists() and marker.read_text().strip() != "", timeout=30)
+            took = await stop(proc)
+        finally:
+            await stop(proc)
+            hung = int(marker.read_text()) if marker.exists() and marker.read_text().strip() else 0
+            if escapes and hung:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(hung, signal.SIGKILL)
+    assert proc.returncode == 0, log.read_text()
+    assert took < 3, f"exit took {took:.1f}s"
+    if not escapes:
+        await wait_until(lambda: _zombie(hung), timeout=5)
+    else:
+        assert logged(log, "still busy after the stop signal")
+    assert "Traceback" not in log.read_text()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+async def test_sighup_is_a_full_rescan_not_death(tmp_path: Path) -> None:
+    cfg = tmp_path / "in.yaml"
+    log = tmp_path / "log"
+    atomic_replace(cfg, b"a: 1\n")
+    async with RecordingEndpoint([str(cfg)]) as ep:
+        proc = await start_watch(log, f"--config-file={cfg}", f"--reload-url={ep.reload_url}",
+                                 "--watch-interval=1h", "--listen-address=127.0.0.1:0")  # fmt: skip
+        try:
+            port = await status_port(log)
+            await ep.wait_for(lambda: len(ep.successful) >= 1, timeout=30)
+            await wait_until(lambda: metric(port, "reloader_config_apply_operations_total"), timeout=10)
+            before = await metric(port, "reloader_config_apply_operations_total")
+            proc.send_signal(signal.SIGHUP)
+            await wait_until(lambda: bool(logged(log, "received SIGHUP: full rescan")), timeout=15)
+
+            async def rescanned() -> bool:
+                return await metric(port, "reloader_config_apply_operations_total") > before
+
+            await wait_until(rescanned, timeout=15)
+            assert proc.returncode is None
+            assert len(ep.successful) == 1  # same content: no reload
+        finally:
+            await stop(proc)
+    assert proc.returncode == 0, log.read_text()
+
+
+def test_init_mode_warns_about_unset_variables(tmp_path: Path) -> None:
+    cfg = tmp_path / "in.yaml"
+    out = tmp_path / "out.yaml"
+    cfg.write_bytes(b"namespace: $(NAMESPACE_TYPO)\n")
+    env = {k: v for k, v in os.environ.items() if k != "NAMESPACE_TYPO"}
+    r = cli("watch", f"--config-file={cfg}", f"--config-envsubst-file={out}", "--watch-interval=0", env=env)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if "unset environment variables left verbatim" in line]
+    assert len(warnings) == 1 and "level=warn" in warnings[0] and "NAMESPACE_TYPO" in warnings[0], r.stderr
+    assert out.read_bytes() == b"namespace: $(NAMESPACE_TYPO)\n"
+
+
+def test_init_mode_warns_about_an_empty_rendered_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "in.yaml"
+    out = tmp_path / "out.yaml"
+    cfg.write_bytes(b"# $(NOTHING) here\n\n")
+    r = cli("watch", f"--config-file={cfg}", f"--config-envsubst-file={out}", "--watch-interval=0")
+    assert r.returncode == 0, r.stderr
+    assert "rendered config is empty" in r.stderr and "level=warn" in r.stderr
+
+
+async def test_empty_rendered_config_is_a_warning_and_a_metric(tmp_path: Path) -> None:
+    cfg = tmp_path / "in.yaml"
+    out = tmp_path / "out.yaml"
+    log = tmp_path / "log"
+    atomic_replace(cfg, b"scrape_configs: []\n")
+    async with RecordingEndpoint([str(out)]) as ep:
+        proc = await start_watch(log, f"--config-file={cfg}", f"--config-envsubst-file={out}",
+                                 f"--reload-url={ep.reload_url}", "--delay-interval=0",
+                                 "--listen-address=127.0.0.1:0")  # fmt: skip
+        try:
+            port = await status_port(log)
+            await ep.wait_for(lambda: len(ep.successful) >= 1, timeout=30)
+            assert await metric(port, "reloader_config_empty") == 0
+            atomic_replace(cfg, b"  \n# emptied by mistake\n")
+            await ep.wait_for(lambda: len(ep.successful) >= 2, timeout=30)
+            assert await metric(port, "reloader_config_empty") == 1
+            warned = logged(log, "rendered config is empty")
+            assert warned and warned[0]["level"] == "warn", log.read_text()
+            atomic_replace(cfg, b"scrape_configs: [] # back\n")
+            await ep.wait_for(lambda: len(ep.successful) >= 3, timeout=30)
+            assert await metric(port, "reloader_config_empty") == 0
+        finally:
+            await stop(proc)
