@@ -62,6 +62,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 ENV_REFERENCE = re.compile(rb"\$\(([a-zA-Z_0-9]+)\)")
 _OUTPUT_LIMIT = 4096  # characters of validator output kept in ValidationFailed
 DEFAULT_VALIDATE_TIMEOUT = 30.0
+_FEED_CHUNK = 1 << 16  # input bytes per zlib call: its unconsumed tail is copied on every call
+_ZEROS = re.compile(rb"\x00*")
 _INFLATE_CHUNK = 1 << 20  # output bytes per zlib call: memory stays within the limit + 1 MiB
 
 
@@ -160,26 +162,33 @@ def gunzip(raw: bytes, *, limit: int, source: str = "config") -> bytes:
     """Decompress a gzip stream (all members, zero padding between them allowed, as
     :func:`gzip.decompress` and Go's multistream reader accept), stopping at ``limit`` output bytes.
 
-    Memory stays within ``limit`` plus one inflate chunk (1 MiB) whatever the compression ratio.
+    Input is fed in 64 KiB pieces and output taken 1 MiB per zlib call, so memory stays within
+    ``raw`` + ``limit`` + 1 MiB whatever the compression ratio.
 
     Raises:
         GzipError: not a valid gzip stream (bad header, corrupt data, truncated, bad CRC/length).
         ConfigTooLarge: more than ``limit`` bytes of output.
     """
     out = bytearray()
-    rest: bytes | memoryview = raw
+    view = memoryview(raw)
+    pos = 0
     try:
         while True:
             d = zlib.decompressobj(wbits=31)  # 16 + MAX_WBITS: gzip header and trailer checked
-            pending: bytes | memoryview = rest
+            pending: bytes | memoryview = b""
             while not d.eof:
+                if not pending:
+                    if pos >= len(raw):
+                        break  # the input ended inside this member
+                    pending = view[pos : pos + _FEED_CHUNK]
+                    pos += len(pending)
                 chunk = d.decompress(pending, min(_INFLATE_CHUNK, limit + 1 - len(out)))
                 out += chunk
                 if len(out) > limit:
                     raise _too_large(source, "the gunzipped size", limit)
                 tail = d.unconsumed_tail
                 if not chunk and len(tail) == len(pending):
-                    break  # no progress: the input ended inside the stream
+                    break  # no progress (cannot happen with zlib; never loop on it)
                 pending = tail
             if not d.eof:
                 raise GzipError(
@@ -187,8 +196,9 @@ def gunzip(raw: bytes, *, limit: int, source: str = "config") -> bytes:
                     "truncated gzip stream",
                     path=source,
                 )
-            rest = d.unused_data.lstrip(b"\x00")
-            if not rest:
+            pos -= len(d.unused_data) + len(d.unconsumed_tail)
+            pos = _ZEROS.match(raw, pos).end()  # type: ignore[union-attr]  # [...]* always matches
+            if pos >= len(raw):
                 return bytes(out)
     except zlib.error as exc:
         raise GzipError(
