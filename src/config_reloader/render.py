@@ -15,32 +15,39 @@ Semantics follow Thanos ``pkg/reloader`` / prometheus-config-reloader (research/
 Unlike Thanos the output is rewritten only when its bytes differ (no needless rename, so the
 service's own watcher sees nothing), and an optional validate command must accept a candidate
 first. On any failure the previous output is untouched.
+
+Bounds: the input, its gunzipped form and its expansion are each limited to ``max_size`` bytes
+(``--max-config-size``), checked while decompressing and expanding; the input and the previous
+output are read only if they are regular files (:mod:`config_reloader.bounded_read`). The
+validator runs from :mod:`config_reloader.validate`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import hashlib
 import os
 import re
-import signal
-import stat
-import subprocess
-import tempfile
-import threading
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from config_reloader.atomic import DEFAULT_MODE, atomic_write, inherited_mode
-from config_reloader.errors import ConfigTooLarge, EnvExpansionError, GzipError, RenderError, ValidationFailed
-from config_reloader.logs import redact_values
+from config_reloader.bounded_read import (
+    FileTooLarge,
+    NotRegularFile,
+    file_identity,
+    output_matches,
+    read_stable,
+)
+from config_reloader.errors import ConfigTooLarge, EnvExpansionError, GzipError, RenderError
 from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE, format_size
+from config_reloader.validate import DEFAULT_VALIDATE_TIMEOUT, kill_validators, run_validate, validate_argv
 
 __all__ = [
     "DEFAULT_MAX_CONFIG_SIZE",
+    "DEFAULT_VALIDATE_TIMEOUT",
     "ENV_REFERENCE",
     "GZIP_MAGIC",
     "Rendered",
@@ -49,7 +56,6 @@ __all__ = [
     "is_empty_config",
     "kill_validators",
     "output_matches",
-    "read_regular",
     "render_bytes",
     "render_file",
     "render_file_async",
@@ -60,8 +66,6 @@ __all__ = [
 GZIP_MAGIC = b"\x1f\x8b"
 # Source: thanos pkg/reloader/reloader.go (envVarRegexp); Kubernetes' $(VAR) dependent-variable syntax.
 ENV_REFERENCE = re.compile(rb"\$\(([a-zA-Z_0-9]+)\)")
-_OUTPUT_LIMIT = 4096  # characters of validator output kept in ValidationFailed
-DEFAULT_VALIDATE_TIMEOUT = 30.0
 _FEED_CHUNK = 1 << 16  # input bytes per zlib call: its unconsumed tail is copied on every call
 _ZEROS = re.compile(rb"\x00*")
 _INFLATE_CHUNK = 1 << 20  # output bytes per zlib call: memory stays within the limit + 1 MiB
@@ -272,199 +276,6 @@ def is_empty_config(data: bytes) -> bool:
         pos = end + 1
 
 
-def validate_argv(command: Sequence[str], candidate: str) -> list[str]:
-    """``command`` with every ``{}`` replaced by ``candidate``; appended when there is no ``{}``."""
-    if any("{}" in arg for arg in command):
-        return [arg.replace("{}", candidate) for arg in command]
-    return [*command, candidate]
-
-
-_children: set[subprocess.Popen[bytes]] = set()
-_children_lock = threading.Lock()
-
-
-def _run_child(argv: Sequence[str], timeout: float) -> tuple[int, bytes]:
-    """Run a validator in its own session; ``(exit status, stdout+stderr)``.
-
-    Its own process group, so that a timeout or :func:`kill_validators` also ends what it
-    started (``sh -c 'promtool ...'``: a grandchild holding the pipe would make us wait for it).
-
-    Raises:
-        subprocess.TimeoutExpired: not done within ``timeout`` seconds (the group was killed;
-            ``.output`` holds what it printed).
-        OSError: it cannot be started.
-    """
-    with subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    ) as proc:
-        with _children_lock:
-            _children.add(proc)
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            out, _ = proc.communicate()
-            raise subprocess.TimeoutExpired(list(argv), timeout, output=out) from None
-        finally:
-            with _children_lock:
-                _children.discard(proc)
-    return proc.returncode, out
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def kill_validators() -> int:
-    """SIGKILL every running ``--validate-command`` (and what it started); returns how many.
-
-    For shutdown: the worker thread waiting for a validator then returns at once (a
-    :class:`ValidationFailed` nobody looks at) instead of holding the process for up to
-    ``validate_timeout``. Thread-safe.
-    """
-    with _children_lock:
-        running = [p for p in _children if p.returncode is None]
-    for proc in running:
-        _kill_group(proc)
-    return len(running)
-
-
-def _run_validate(
-    command: Sequence[str],
-    data: bytes,
-    *,
-    output_file: str | None,
-    source: str,
-    timeout: float,
-    secrets: Sequence[str] = (),
-) -> None:
-    """Run the validator on a candidate next to the output.
-
-    Its output is masked (every value in ``secrets``, e.g. one ``promtool`` quotes in its
-    complaint) before it is cut to its last 4096 characters, so no cut can keep half a secret.
-    """
-    directory = os.path.dirname(output_file) if output_file else tempfile.gettempdir()
-    name = os.path.basename(output_file or source)
-    fd, candidate = tempfile.mkstemp(
-        dir=directory, prefix=f".{name}.validate-", suffix=os.path.splitext(name)[1]
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        argv = validate_argv(command, candidate)
-        try:
-            returncode, stdout = _run_child(argv, timeout)
-        except subprocess.TimeoutExpired as exc:
-            out = redact_values((exc.output or b"").decode(errors="replace"), secrets)
-            raise ValidationFailed(
-                f"{source}: validate command {argv[0]} did not finish within {timeout:g}s",
-                path=source,
-                returncode=-1,
-                output=out[-_OUTPUT_LIMIT:],
-            ) from exc
-        except OSError as exc:
-            raise ValidationFailed(
-                f"{source}: cannot run validate command {argv[0]}: {exc.strerror}",
-                path=source,
-                returncode=-1,
-                output="",
-            ) from exc
-        if returncode != 0:
-            out = redact_values(stdout.decode(errors="replace"), secrets)
-            raise ValidationFailed(
-                f"{source}: validate command {argv[0]} rejected the rendered config "
-                f"(exit status {returncode})",
-                path=source,
-                returncode=returncode,
-                output=out[-_OUTPUT_LIMIT:],
-            )
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(candidate)
-
-
-_READ_ATTEMPTS = 5
-
-
-def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _file_kind(mode: int) -> str:
-    for test, kind in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    ):
-        if test(mode):
-            return kind
-    return "not a regular file"
-
-
-def read_regular(fd: int, limit: int, *, size_hint: int = 0) -> bytes | None:
-    """Read ``fd`` (a regular file) to its end; ``None`` once more than ``limit`` bytes came.
-
-    Reads in pieces of at most 1 MiB beyond ``size_hint`` (the fstat size), so a file that grows
-    while it is read costs at most ``limit`` + 1 MiB of memory.
-    """
-    chunks: list[bytes] = []
-    total = 0
-    want = min(size_hint + 1, limit + 1)
-    while True:
-        chunk = os.read(fd, max(want, 1))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        total += len(chunk)
-        if total > limit:
-            return None
-        want = min(_INFLATE_CHUNK, limit + 1 - total)
-
-
-def _read_stable(path: str, limit: int) -> tuple[bytes, os.stat_result]:
-    """Read ``path``; returns ``(bytes, fstat after the read)``. A read during which the
-    file's identity (size, mtime, ctime) changed was torn by a writer: read again (at most
-    ``_READ_ATTEMPTS`` times; the last read is returned, the caller's race checks catch it).
-
-    Symlinks are followed (Kubernetes mounts are links into ``..data``). Anything but a regular
-    file is refused without reading it (``O_NONBLOCK``: a FIFO there cannot block the open).
-
-    Raises:
-        RenderError: the file cannot be opened or read, or is not a regular file.
-        ConfigTooLarge: the file holds more than ``limit`` bytes.
-    """
-    try:
-        for _ in range(_READ_ATTEMPTS):
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-            try:
-                before = os.fstat(fd)
-                if not stat.S_ISREG(before.st_mode):
-                    raise RenderError(
-                        f"cannot read config file {path}: {_file_kind(before.st_mode)}, not a regular file",
-                        path=path,
-                    )
-                if before.st_size > limit:
-                    raise _too_large(path, f"the size ({before.st_size} bytes)", limit)
-                raw = read_regular(fd, limit, size_hint=before.st_size)
-                if raw is None:
-                    raise _too_large(path, "the size (grown while read)", limit)
-                after = os.fstat(fd)
-            finally:
-                os.close(fd)
-            if _identity(before) == _identity(after):
-                break
-    except OSError as exc:
-        raise RenderError(f"cannot read config file {path}: {exc.strerror}", path=path) from exc
-    return raw, after
-
-
 def render_file(
     config_file: str,
     output_file: str | None,
@@ -503,15 +314,25 @@ def render_file(
             validator rejected the candidate, timed out or could not run. AtomicWriteError: the
             output could not be written.
     """
-    raw, st = _read_stable(config_file, max_size)
+    try:
+        raw, st = read_stable(config_file, max_size)
+    except NotRegularFile as exc:
+        raise RenderError(
+            f"cannot read config file {config_file}: {exc.kind}, not a regular file", path=config_file
+        ) from exc
+    except FileTooLarge as exc:
+        what = f"the size ({exc.size} bytes)" if exc.size >= 0 else "the size (grown while read)"
+        raise _too_large(config_file, what, max_size) from exc
+    except OSError as exc:
+        raise RenderError(f"cannot read config file {config_file}: {exc.strerror}", path=config_file) from exc
     rendered = dataclasses.replace(
         render_bytes(raw, source=config_file, env=env, strict_env=strict_env, max_size=max_size),
-        source_identity=_identity(st),
+        source_identity=file_identity(st),
         source_mode=inherited_mode(st),
     )
     del raw
     if validate_command:
-        _run_validate(
+        run_validate(
             validate_command,
             rendered.data,
             output_file=output_file,
@@ -522,31 +343,6 @@ def render_file(
     if output_file is None or not write:
         return rendered
     return write_output(output_file, rendered)
-
-
-def output_matches(output_file: str, data: bytes) -> bool:
-    """True if ``output_file`` is a regular file (not a symlink) holding exactly ``data``.
-
-    Never reads anything else: a symlink, FIFO, device or socket there is not opened at all
-    (``lstat`` first, then ``O_NOFOLLOW | O_NONBLOCK`` and ``fstat`` against a swap in between),
-    and a regular file whose size differs from ``len(data)`` is not read either; at most
-    ``len(data) + 1`` bytes are read. Any error means "does not match" (the output is replaced).
-    """
-    try:
-        if not stat.S_ISREG(os.lstat(output_file).st_mode):
-            return False
-        fd = os.open(output_file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError:
-        return False
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
-            return False
-        return read_regular(fd, len(data), size_hint=len(data)) == data
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
 
 
 def write_output(output_file: str, rendered: Rendered, *, new_mode: int | None = None) -> Rendered:
