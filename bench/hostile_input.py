@@ -38,7 +38,9 @@ def gzip_of_zeros(path: Path, size: int, members: int = 1) -> None:
             f.write(member)
 
 
-def measure(python: str, argv: list[str], cap: int, env: dict[str, str] | None = None) -> tuple[float, int, bool]:
+def measure(
+    python: str, argv: list[str], cap: int, env: dict[str, str] | None = None
+) -> tuple[float, int, bool]:
     probe = (
         "import resource, subprocess, sys\n"
         "p = subprocess.run(sys.argv[1:], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)\n"
@@ -75,17 +77,15 @@ def main() -> int:
         amp.write_bytes(b"x: $(BIG)\n" * 20_000)
         env = {**os.environ, "BIG": "v" * 120_000}
         out = str(tmp / "out.yml")
+        render = ["-m", "config_reloader", "watch", f"--config-envsubst-file={out}", "--watch-interval=0"]
         cells = {
             "floor (python -I -c pass)": (["-I", "-c", "pass"], None),
             f"1 MiB gzip ({one.stat().st_size / MIB:.2f} MiB) of 1 GiB zeros": (
-                ["-m", "config_reloader", "watch", f"--config-file={one}", f"--config-envsubst-file={out}",
-                 "--watch-interval=0"], None),
+                [*render, f"--config-file={one}"], None),
             f"14 MB gzip bomb ({fourteen.stat().st_size / 1e6:.1f} MB, 14 GiB)": (
-                ["-m", "config_reloader", "watch", f"--config-file={fourteen}", f"--config-envsubst-file={out}",
-                 "--watch-interval=0"], None),
+                [*render, f"--config-file={fourteen}"], None),
             "$(VAR) x 20,000 of 120 KB (2.4 GB)": (
-                ["-m", "config_reloader", "watch", f"--config-file={amp}", f"--config-envsubst-file={out}",
-                 "--watch-interval=0"], env),
+                [*render, f"--config-file={amp}"], env),
         }  # fmt: skip
         samples: dict[tuple[str, str], list[tuple[float, int, bool]]] = {}
         for _ in range(args.runs):
@@ -100,7 +100,8 @@ def main() -> int:
         for cell in cells:
             rss = statistics.median(s[0] for s in samples[(build, cell)])
             last = samples[(build, cell)][-1]
-            print(f"{build:8} {cell:52} {rss:12.1f} {rss / floor:8.2f} {last[1]:5d} {'yes' if last[2] else 'no'}")
+            traceback = "yes" if last[2] else "no"
+            print(f"{build:8} {cell:52} {rss:12.1f} {rss / floor:8.2f} {last[1]:5d} {traceback}")
     return 0
 
 

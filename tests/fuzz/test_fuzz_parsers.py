@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 
 from config_reloader.cli.watch import parse_duration_arg, parse_http_url, parse_listen_address_arg
 from config_reloader.durations import parse_duration
-from config_reloader.logs import redact_url
+from config_reloader.logs import redact_text, redact_url
 from config_reloader.metrics import parse_listen_address
-from config_reloader.logs import redact_text
 from config_reloader.reload.http import split_credentials
 from config_reloader.reload.verify import parse_rfc3339_ns
 from config_reloader.sizes import format_size, parse_size
@@ -45,7 +44,11 @@ def test_duration(text: str) -> None:
 
 
 @fuzz()
-@given(text=st.one_of(st.text(max_size=20), st.from_regex(r"\s?\d{0,20}\s?[kKmMgGtT]?[iI]?[bB]?\s?", fullmatch=True)))
+@given(
+    text=st.one_of(
+        st.text(max_size=20), st.from_regex(r"\s?\d{0,20}\s?[kKmMgGtT]?[iI]?[bB]?\s?", fullmatch=True)
+    )
+)
 def test_size(text: str) -> None:
     tried("parse_size")
     try:
@@ -57,7 +60,9 @@ def test_size(text: str) -> None:
 
 
 _URL = st.builds(
-    lambda scheme, user, pw, host, port, path, query, frag: f"{scheme}{user}{pw}{host}{port}{path}{query}{frag}",
+    lambda scheme, user, pw, host, port, path, query, frag: (
+        f"{scheme}{user}{pw}{host}{port}{path}{query}{frag}"
+    ),
     st.sampled_from(["http://", "https://", "ftp://", "", "HTTP://", "http:/", "http:///"]),
     st.sampled_from(["", "admin", "u%40x", "a b", "@"]),
     st.sampled_from(["", ":S3cretPassw0rd@", ":pa/ss@", ":p?w@", ":p#w@", "@"]),
@@ -96,7 +101,9 @@ def test_reload_url(url: str) -> None:
         st.text(max_size=30),
         st.builds(
             lambda h, p: f"{h}:{p}",
-            st.sampled_from(["", "127.0.0.1", "[::1]", "::1", "[::1", "localhost", "a..b", "-x", "1.2.3.4.5"]),
+            st.sampled_from(
+                ["", "127.0.0.1", "[::1]", "::1", "[::1", "localhost", "a..b", "-x", "1.2.3.4.5"]
+            ),
             st.text("0123456789²٣", max_size=6),
         ),
     )
@@ -104,7 +111,7 @@ def test_reload_url(url: str) -> None:
 def test_listen_address(text: str) -> None:
     tried("listen address")
     try:
-        host, port = parse_listen_address(text)
+        _host, port = parse_listen_address(text)
     except ValueError:
         pass
     else:
@@ -116,7 +123,12 @@ def test_listen_address(text: str) -> None:
 
 
 @fuzz()
-@given(text=st.one_of(st.text(max_size=40), st.from_regex(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,12})?(Z|[+-]\d\d:\d\d)", fullmatch=True)))
+@given(
+    text=st.one_of(
+        st.text(max_size=40),
+        st.from_regex(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,12})?(Z|[+-]\d\d:\d\d)", fullmatch=True),
+    )
+)
 def test_rfc3339(text: str) -> None:
     tried("parse_rfc3339_ns")
     try:

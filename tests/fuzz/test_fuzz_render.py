@@ -37,7 +37,9 @@ def _member(payload: bytes, level: int, name: bool) -> bytes:
 @st.composite
 def gzip_streams(draw: st.DrawFn) -> tuple[bytes, bytes | None]:
     """(stream, expected output or None when the framing was damaged)."""
-    members = draw(st.lists(st.tuples(st.binary(max_size=300), st.integers(0, 9), st.booleans()), min_size=1, max_size=4))
+    members = draw(
+        st.lists(st.tuples(st.binary(max_size=300), st.integers(0, 9), st.booleans()), min_size=1, max_size=4)
+    )
     out = b""
     expected = b""
     for payload, level, name in members:

@@ -17,13 +17,44 @@ from config_reloader.conditions.parse import TYPES, parse_assignment, parse_unit
 from config_reloader.errors import ConditionError
 
 KEYS = st.one_of(
-    st.builds(lambda k, t: k + t, st.sampled_from(["Condition", "Assert", "condition", ""]), st.sampled_from(TYPES)),
+    st.builds(
+        lambda k, t: k + t, st.sampled_from(["Condition", "Assert", "condition", ""]), st.sampled_from(TYPES)
+    ),
     st.sampled_from(["Description", "ConditionFoo", "Assert", "Condition", "", " ", "[Unit]"]),
 )
 VALUES = st.lists(
     st.sampled_from(
-        ["|", "!", " ", "/", "/etc", "//etc/", "./x", "x86-64", "avx2", "%n", "%", "%%", "%i", "%Z", ">=", "=",
-         "5.10", "*", "[", "\\", "\t", "é", "\x00", "\x7f", "sse4_2", "|!", "!|", "1G", "-"]
+        [
+            "|",
+            "!",
+            " ",
+            "/",
+            "/etc",
+            "//etc/",
+            "./x",
+            "x86-64",
+            "avx2",
+            "%n",
+            "%",
+            "%%",
+            "%i",
+            "%Z",
+            ">=",
+            "=",
+            "5.10",
+            "*",
+            "[",
+            "\\",
+            "\t",
+            "é",
+            "\x00",
+            "\x7f",
+            "sse4_2",
+            "|!",
+            "!|",
+            "1G",
+            "-",
+        ]
     ),
     max_size=8,
 ).map("".join)

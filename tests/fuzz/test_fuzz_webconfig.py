@@ -23,13 +23,30 @@ SCALARS: st.SearchStrategy[Any] = st.one_of(
     st.floats(allow_nan=True),
     st.text(max_size=20),
     st.sampled_from(
-        ["TLS12", "TLS13", "TLS10", "RequireAndVerifyClientCert", "RequestClientCert", "1s", "-1s", "0",
-         "$2y$10$" + "a" * 53, "$2b$12$" + "/" * 53, "/dev/zero", "/etc/passwd", "missing.pem", ".", ""]
+        [
+            "TLS12",
+            "TLS13",
+            "TLS10",
+            "RequireAndVerifyClientCert",
+            "RequestClientCert",
+            "1s",
+            "-1s",
+            "0",
+            "$2y$10$" + "a" * 53,
+            "$2b$12$" + "/" * 53,
+            "/dev/zero",
+            "/etc/passwd",
+            "missing.pem",
+            ".",
+            "",
+        ]
     ),
 )
 VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 SECTIONS = {
@@ -88,7 +105,12 @@ def test_structured_documents(config_dir: str, doc: Any) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"[" * 50_000, b"{a: " * 20_000, b"&a [*a]", b'a: &a ["x","x"]\nb: &b [*a,*a]\nrate_limit: {interval: *b}\n'],
+    [
+        b"[" * 50_000,
+        b"{a: " * 20_000,
+        b"&a [*a]",
+        b'a: &a ["x","x"]\nb: &b [*a,*a]\nrate_limit: {interval: *b}\n',
+    ],
     ids=["deep-list", "deep-map", "self-alias", "alias-fanout"],
 )
 def test_crafted_documents(config_dir: str, data: bytes) -> None:

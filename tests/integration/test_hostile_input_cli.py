@@ -209,19 +209,13 @@ async def test_validator_output_masks_expanded_values(tmp_path: Path) -> None:
     validator = 'sh -c \'echo "bad value: $(cat "$1")"; exit 1\' validator {}'
     env = {**os.environ, "REMOTE_PW": "TopSecretPW123", "REMOTE_USER": 'ad"min'}
     async with RecordingEndpoint([str(out)]) as ep:
-        with open(log, "wb") as errf:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "config_reloader", "watch", f"--config-file={cfg}",
-                f"--config-envsubst-file={out}", f"--reload-url={ep.reload_url}",
-                f"--validate-command={validator}", "--log-format=json", env=env,
-                stdout=asyncio.subprocess.DEVNULL, stderr=errf,
-            )  # fmt: skip
-            try:
-                await wait_until(lambda: "validate_output" in log.read_text(), timeout=30)
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                async with asyncio.timeout(20):
-                    await proc.wait()
+        proc = await start_watch(log, f"--config-file={cfg}", f"--config-envsubst-file={out}",
+                                 f"--reload-url={ep.reload_url}", f"--validate-command={validator}",
+                                 env=env)  # fmt: skip
+        try:
+            await wait_until(lambda: "validate_output" in log.read_text(), timeout=30)
+        finally:
+            await stop(proc)
     text = log.read_text()
     assert "TopSecretPW123" not in text
     assert 'ad\\\\\\"min' not in text and 'ad\\"min' not in text and 'ad"min' not in text
@@ -397,7 +391,8 @@ async def test_sigterm_ends_the_process_while_a_validator_hangs(tmp_path: Path, 
     validator = f"sh -c {shlex.quote(hang)} validator {{}}"
     async with RecordingEndpoint([str(out)]) as ep:
         proc = await start_watch(log, f"--config-file={cfg}", f"--config-envsubst-file={out}",
-                                 f"--reload-url={ep.reload_url}", f"--validate-command={validator}")  # fmt: skip
+                                 f"--reload-url={ep.reload_url}",
+                                 f"--validate-command={validator}")  # fmt: skip
         try:
             await wait_until(lambda: marker.exists() and marker.read_text().strip() != "", timeout=30)
             took = await stop(proc)
