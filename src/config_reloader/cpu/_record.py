@@ -5,7 +5,7 @@ costs ~0.5 ms to create; ``config-reloader condition`` must start within 1.3x of
 interpreter (DESIGN §7, issue 3), so the public CPU and condition types use this instead.
 Subclasses list their fields in ``_fields`` (in order) and ``__slots__``, and assign them in
 ``__init__`` with ``object.__setattr__``. It lives in ``cpu`` because ``conditions`` depends on
-``cpu``, not the other way round; ``config_reloader.conditions._record`` re-exports it.
+``cpu``, not the other way round.
 """
 
 from __future__ import annotations
