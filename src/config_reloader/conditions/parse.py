@@ -30,6 +30,7 @@ src/analyze/analyze-condition.c (v252).
 from __future__ import annotations
 
 from config_reloader.conditions.names import PATH_TYPES, TYPES, Condition, split_name
+from config_reloader.conditions.unitfile import read_unit
 from config_reloader.errors import ConditionSyntaxError, SpecifierError, UnknownConditionError
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
@@ -325,69 +326,6 @@ def parse_unit_text(
     return result
 
 
-# systemd reads unit files with read_line(f, LONG_LINE_MAX) (src/basic/fileio.h: 1 MiB) and
-# refuses a longer line, or a continued line that grows past it ("Line too long" /
-# "Continuation line too long"). It has no whole-file bound; ours keeps a /dev/zero-like file
-# from filling memory: a real unit is a few KiB.
-UNIT_LINE_MAX = 1 << 20
-UNIT_FILE_MAX = 16 << 20
-
-
-def _read_unit(path: str) -> str:
-    """The text of a unit file or drop-in: a regular file (``O_NONBLOCK``: a FIFO cannot block
-    the open; it is refused before any read), at most 16 MiB, lines and continued lines at most
-    1 MiB, no NUL byte, UTF-8.
-
-    Raises:
-        ConditionSyntaxError: any of these does not hold (exit status 2 in the CLI).
-    """
-    import os
-    import stat
-
-    def bad(what: str, line: int | None = None) -> ConditionSyntaxError:
-        where = f"{path}:{line}" if line is not None else path
-        return ConditionSyntaxError(f"{where}: {what}", text=path, line=line)
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError as exc:
-        raise bad(f"cannot read unit file: {exc.strerror}") from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise bad("not a regular file (unit files must be regular files)")
-        if st.st_size > UNIT_FILE_MAX:
-            raise bad(f"unit file too large ({st.st_size} bytes, at most {UNIT_FILE_MAX})")
-        chunks: list[bytes] = []
-        total = 0
-        while chunk := os.read(fd, min(max(st.st_size + 1, 65536), UNIT_FILE_MAX + 1 - total)):
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > UNIT_FILE_MAX:
-                raise bad(f"unit file too large (more than {UNIT_FILE_MAX} bytes)")
-        data = b"".join(chunks)
-    except OSError as exc:
-        raise bad(f"cannot read unit file: {exc.strerror}") from exc
-    finally:
-        os.close(fd)
-    nul = data.find(b"\0")
-    if nul >= 0:
-        raise bad("NUL byte in unit file", data.count(b"\n", 0, nul) + 1)
-    logical = 0
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if len(line) > UNIT_LINE_MAX:
-            raise bad(f"line too long (more than {UNIT_LINE_MAX} bytes)", number)
-        logical += len(line)
-        if logical > UNIT_LINE_MAX:
-            raise bad(f"continuation line too long (more than {UNIT_LINE_MAX} bytes)", number)
-        if not line.rstrip(b"\r").endswith(b"\\"):
-            logical = 0
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise bad(f"not UTF-8 (byte {exc.start})") from exc
-
-
 def parse_unit_file(
     path: str,
     *,
@@ -418,7 +356,7 @@ def parse_unit_file(
 
     unit = UnitName(os.path.basename(path), fragment=path)
     result = parse_unit_text(
-        _read_unit(path), filename=path, systemd_compat=systemd_compat, warn=warn, unit=unit
+        read_unit(path), filename=path, systemd_compat=systemd_compat, warn=warn, unit=unit
     )
     dropin_dir = f"{path}.d"
     if dropins and os.path.isdir(dropin_dir):
@@ -427,7 +365,7 @@ def parse_unit_file(
                 continue
             conf = os.path.join(dropin_dir, name)
             result = parse_unit_text(
-                _read_unit(conf),
+                read_unit(conf),
                 filename=conf,
                 systemd_compat=systemd_compat,
                 warn=warn,
