@@ -56,6 +56,8 @@ def redact_url(url: str) -> str:
       is one value and masked.
     * a fragment is kept, unless it holds ``name=value`` pairs (``#access_token=...``): those
       values are masked like the query's. The fragment is never sent, but it is still logged.
+    * with no ``//authority`` at all (``:pw@host``, or ``user:pw@host`` whose ``user`` reads as
+      a scheme: a URL missing its ``http://``), everything before the last ``@`` becomes ``***``.
     * a URL whose port is not a number while an ``@`` follows it (a password with an unescaped
       ``/``, ``?`` or ``#``: ``http://u:pa/ss@h/``) is not shown at all (``"<unparsable url>"``).
 
@@ -79,11 +81,20 @@ def redact_url(url: str) -> str:
         # ``http://user:pa/ss@host/``: an unescaped / ? or # in a password ends the authority
         # early, so the password looks like a port and its tail like the path, query or fragment.
         return "<unparsable url>"
+    path = parts.path
+    if not parts.netloc and "@" in path:
+        # No ``//authority`` was recognised: no scheme, or ``user:pw@host`` read as scheme
+        # ``user`` (a --reload-url missing its ``http://``). What stands before the last ``@``
+        # of the path may be credentials.
+        path = "***@" + path.rpartition("@")[2]
     netloc = f"***@{hostport}" if at else parts.netloc
     query = _mask_values(parts.query)
     fragment = _mask_values(parts.fragment) if "=" in parts.fragment else parts.fragment
-    if netloc == parts.netloc and query == parts.query and fragment == parts.fragment:
+    if netloc == parts.netloc and path == parts.path and query == parts.query and fragment == parts.fragment:
         return url
+    if path != parts.path:
+        scheme = f"{parts.scheme}:" if parts.scheme else ""
+        return scheme + path + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 
 

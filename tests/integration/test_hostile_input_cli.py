@@ -489,3 +489,13 @@ async def test_empty_rendered_config_is_a_warning_and_a_metric(tmp_path: Path) -
             assert await metric(port, "reloader_config_empty") == 0
         finally:
             await stop(proc)
+
+
+@pytest.mark.parametrize("url", ["admin:S3cretPW@127.0.0.1:9090/-/reload", ":S3cretPW@127.0.0.1"])
+def test_reload_url_without_scheme_does_not_show_its_password(tmp_path: Path, url: str) -> None:
+    """Found by the fuzz suite: without ``http://`` the credentials were not recognised as such
+    and the flag error printed them."""
+    r = cli("watch", f"--config-file={tmp_path / 'in.yaml'}", f"--reload-url={url}")
+    assert r.returncode == 2, r.stderr
+    assert "--reload-url" in r.stderr and "***@127.0.0.1" in r.stderr
+    assert "S3cretPW" not in r.stderr

@@ -98,3 +98,11 @@ def test_redact_values_masks_raw_quoted_and_whole_word_short_values() -> None:
     assert "ordinal ***" in out
     assert redact_values(text, []) == text
     assert redact_values("abcdef", ["abcd", "abcdef"]) == "***"  # the longer value first
+
+
+def test_redact_url_without_an_authority_masks_what_precedes_the_at_sign() -> None:
+    from config_reloader.logs import redact_url
+
+    assert redact_url("admin:pw@localhost:9090/-/reload") == "admin:***@localhost:9090/-/reload"
+    assert redact_url(":pw@127.0.0.1") == "***@127.0.0.1"
+    assert redact_url("x@y?token=z") == "***@y?token=***"
