@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["FileTooLarge", "NotRegularFile", "file_identity", "output_matches", "read_regular", "read_stable"]
+from config_reloader.fileid import file_identity
+
+__all__ = ["FileTooLarge", "NotRegularFile", "file_kind", "output_matches", "read_regular", "read_stable"]
 
 _PIECE = 1 << 20
 
@@ -36,12 +38,6 @@ class FileTooLarge(Exception):
 
 
 _READ_ATTEMPTS = 5
-
-
-def file_identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    """``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``: equal before and after a read
-    that no writer touched."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def file_kind(mode: int) -> str:

@@ -34,14 +34,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from config_reloader.atomic import DEFAULT_MODE, atomic_write, inherited_mode
-from config_reloader.bounded_read import (
-    FileTooLarge,
-    NotRegularFile,
-    file_identity,
-    output_matches,
-    read_stable,
-)
+from config_reloader.bounded_read import FileTooLarge, NotRegularFile, output_matches, read_stable
 from config_reloader.errors import ConfigTooLarge, EnvExpansionError, GzipError, RenderError
+from config_reloader.fileid import FileIdentity, file_identity
 from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE, format_size
 from config_reloader.validate import DEFAULT_VALIDATE_TIMEOUT, kill_validators, run_validate, validate_argv
 
@@ -98,7 +93,7 @@ class Rendered:
     source_gzip: bool
     written: bool = False
     source_digest: bytes = b""
-    source_identity: tuple[int, int, int, int, int] | None = None
+    source_identity: FileIdentity | None = None
     source_mode: int | None = None
     expanded_values: tuple[str, ...] = dataclasses.field(default=(), repr=False)
 

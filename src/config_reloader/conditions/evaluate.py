@@ -16,8 +16,8 @@ systemd.unit(5) "Conditions and Asserts".
 from __future__ import annotations
 
 from config_reloader.conditions.parse import Condition
-from config_reloader.cpu._record import Record
 from config_reloader.errors import ConditionSyntaxError
+from config_reloader.record import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:

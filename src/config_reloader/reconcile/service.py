@@ -24,6 +24,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from config_reloader.errors import ConfigReloaderError
+from config_reloader.reconcile.apply import error_fields
 from config_reloader.reconcile.loop import Reloader
 from config_reloader.render import kill_validators
 
@@ -68,14 +69,18 @@ def cli_registry() -> CollectorRegistry:
     Process-wide settings, so only for command-line entry points (library code never calls
     this): no ``*_created`` series (``prometheus_client.disable_created_metrics()``, so /metrics
     matches Thanos), and ``process_*`` metrics (a ``ProcessCollector`` on the returned registry,
-    the counterpart of Go's process collector). The global ``REGISTRY`` is not touched.
+    the counterpart of Go's process collector), and ``prometheus_config_reloader_build_info``
+    (:mod:`config_reloader.buildinfo`). The global ``REGISTRY`` is not touched.
     """
     import prometheus_client  # with the Reloader's metrics, not at import (see Reloader)
     from prometheus_client import CollectorRegistry, ProcessCollector
 
+    from config_reloader.metrics import register_build_info
+
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
+    register_build_info(registry)
     return registry
 
 
@@ -99,7 +104,7 @@ async def run_watch(options: ReloaderOptions) -> int:
         try:
             await reloader.render_once()
         except (ConfigReloaderError, OSError) as exc:
-            log.error("render failed", extra={"err": str(exc)})
+            log.error("render failed (--watch-interval=0): exiting", extra=error_fields(exc))
             return 1
         finally:
             await reloader.aclose()
