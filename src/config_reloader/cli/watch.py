@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from config_reloader.durations import parse_duration
 from config_reloader.listen import parse_listen_address
 from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
+from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE, format_size, parse_size
 
 if TYPE_CHECKING:
     from config_reloader.reconcile.options import ReloaderOptions
@@ -60,6 +61,21 @@ def parse_duration_arg(text: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_size_arg(text: str) -> int:
+    """argparse ``type=`` for ``--max-config-size``: ``32MiB``, ``512KiB``, ``1GiB`` or bytes (>= 1).
+
+    Raises:
+        argparse.ArgumentTypeError: not such a size, or 0.
+    """
+    try:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 byte, got {text!r}")
+    return size
 
 
 def parse_http_url(text: str) -> str:
@@ -185,6 +201,15 @@ def add_watch_arguments(
         help="command run on the rendered candidate before it is written, e.g. "
         "'promtool check config {}' ({} = candidate path); non-zero exit keeps the "
         "previous output and sends no reload",
+    )
+    g.add_argument(
+        "--max-config-size",
+        metavar="SIZE",
+        type=parse_size_arg,
+        default=DEFAULT_MAX_CONFIG_SIZE,
+        help="bound of the config file, of its gunzipped form and of the $(VAR)-expanded output "
+        "(e.g. 64MiB); a bigger config is an error, the previous output is kept "
+        f"(default: {format_size(DEFAULT_MAX_CONFIG_SIZE)})",
     )
 
     t = parser.add_argument_group("timing")
@@ -498,6 +523,7 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             statefulset_ordinal_from_envvar=args.statefulset_ordinal_from_envvar or None,
             strict_env=args.strict_env,
             validate_command=validate,
+            max_config_size=args.max_config_size,
             force_polling=args.force_polling,
         )
     except ValueError as exc:

@@ -10,6 +10,7 @@ import signal as _signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE
 from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS, PathFilter, compile_ignore
 
 if TYPE_CHECKING:
@@ -111,6 +112,9 @@ class ReloaderOptions:
     prometheus-operator, which always tolerates)."""
     validate_command: tuple[str, ...] | None = None
     """``--validate-command`` argv; ``{}`` is replaced by the path of the rendered candidate."""
+    max_config_size: int = DEFAULT_MAX_CONFIG_SIZE
+    """``--max-config-size`` bytes: bound of the config file, of its gunzipped form and of the
+    ``$(VAR)``-expanded output (:class:`~config_reloader.errors.ConfigTooLarge` beyond it)."""
     force_polling: bool = False
     """Poll instead of using inotify (also the automatic fallback when inotify limits are hit)."""
     poll_interval: float | None = None
@@ -153,6 +157,14 @@ class ReloaderOptions:
             raise ValueError("ReloaderOptions.extra_reload_urls: the same reload URL is given twice")
         if self.validate_command is not None and not self.validate_command:
             raise ValueError("ReloaderOptions.validate_command must not be empty")
+        if (
+            isinstance(self.max_config_size, bool)
+            or not isinstance(self.max_config_size, int)
+            or self.max_config_size < 1
+        ):
+            raise ValueError(
+                f"ReloaderOptions.max_config_size must be a positive integer, got {self.max_config_size!r}"
+            )
         if not isinstance(self.reload_signal, int) or not 0 < self.reload_signal < _signal.NSIG:
             raise ValueError(
                 f"ReloaderOptions.reload_signal must be a signal number, got {self.reload_signal!r}"
