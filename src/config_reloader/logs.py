@@ -33,8 +33,9 @@ __all__ = [
 LOG_FORMATS = ("logfmt", "json")
 LOG_LEVELS = ("debug", "info", "warn", "error")
 
-# logging.DEBUG, INFO, WARNING, ERROR (stable values, documented in the logging module)
-_LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+# logging.DEBUG, INFO, WARNING, ERROR (stable values, documented in the logging module); "none" is
+# above CRITICAL (50): nothing passes, as go-kit's level.AllowNone() in prometheus-config-reloader.
+_LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40, "none": 100}
 
 
 def redact_url(url: str) -> str:
@@ -197,8 +198,10 @@ def setup_logging(fmt: str = "logfmt", level: str = "info", stream: IO[str] | No
 
     Args:
         fmt: ``"logfmt"`` or ``"json"`` (``--log-format``).
-        level: ``"debug"``, ``"info"``, ``"warn"`` or ``"error"`` (``--log-level``).
-        stream: where to write (default stderr).
+        level: ``"debug"``, ``"info"``, ``"warn"``, ``"error"`` or ``"none"`` (nothing at all)
+            (``--log-level``).
+        stream: where to write (default stderr; ``watch`` passes stdout, as
+            prometheus-config-reloader logs every level to stdout).
 
     Raises:
         ValueError: unknown format or level.

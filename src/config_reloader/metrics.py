@@ -27,7 +27,13 @@ if TYPE_CHECKING:
 
     from config_reloader.webconfig import WebConfig
 
-__all__ = ["ReloaderMetrics", "StatusServer", "SupervisorMetrics", "parse_listen_address"]
+__all__ = [
+    "ReloaderMetrics",
+    "StatusServer",
+    "SupervisorMetrics",
+    "parse_listen_address",
+    "register_build_info",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +65,10 @@ class ReloaderMetrics:
     Ours: ``reloader_watch_mode{mode="inotify"|"poll"}`` (1 for the active mode),
     ``reloader_watch_overflows_total``, ``reloader_config_validation_failures_total``,
     ``reloader_reload_duration_seconds`` (histogram, per attempt), ``reloader_pending_reload``
-    (1 while the desired content is not applied).
+    (1 while the desired content is not applied). With several reload targets, per target
+    (``target`` = the URL with credentials and query values masked):
+    ``reloader_target_reloads_total{target}``, ``reloader_target_reloads_failed_total{target}``,
+    ``reloader_target_last_reload_successful{target}``; the Thanos metrics stay the aggregate.
 
     Args:
         registry: where to register; ``None`` = a fresh private ``CollectorRegistry`` (``.registry``).
@@ -147,6 +156,24 @@ class ReloaderMetrics:
             "1 while the desired configuration differs from the last successfully reloaded one.",
             registry=reg,
         )
+        self.target_reloads = Counter(
+            "reloader_target_reloads",
+            "Reload attempts per target (several --reload-url).",
+            ["target"],
+            registry=reg,
+        )
+        self.target_reloads_failed = Counter(
+            "reloader_target_reloads_failed",
+            "Failed reload attempts per target (several --reload-url).",
+            ["target"],
+            registry=reg,
+        )
+        self.target_last_reload_successful = Gauge(
+            "reloader_target_last_reload_successful",
+            "1 if the last reload attempt of this target succeeded, 0 otherwise (several --reload-url).",
+            ["target"],
+            registry=reg,
+        )
 
     def set_watch_mode(self, mode: str) -> None:
         """Mark ``mode`` (``"inotify"`` or ``"poll"``) active (1) and the other inactive (0).
@@ -166,12 +193,36 @@ class ReloaderMetrics:
         self.last_reload_successful.set(1)
         self.last_reload_success_timestamp_seconds.set(self.clock())
 
+    def target_result(self, target: str, ok: bool) -> None:
+        """Record one attempt of one of several targets (``target`` is already redacted)."""
+        self.target_reloads.labels(target=target).inc()
+        if not ok:
+            self.target_reloads_failed.labels(target=target).inc()
+        self.target_last_reload_successful.labels(target=target).set(1 if ok else 0)
+
     def reload_failed(self, duration: float) -> None:
         """Record one failed attempt that took ``duration`` seconds (a cancelled attempt is neither)."""
         self.reloads.inc()
         self.reloads_failed.inc()
         self.reload_duration_seconds.observe(duration)
         self.last_reload_successful.set(0)
+
+
+def register_build_info(registry: CollectorRegistry) -> None:
+    """Register ``prometheus_config_reloader_build_info`` (gauge, constant 1, the labels of
+    :func:`config_reloader.buildinfo.build_info`) on ``registry``, as prometheus-config-reloader
+    does on its own."""
+    from config_reloader.buildinfo import BUILD_INFO_NAME, build_info
+
+    info = build_info()
+    gauge = Gauge(
+        BUILD_INFO_NAME,
+        "A metric with a constant '1' value labeled by version, revision and branch from which "
+        "config-reloader was built, and the Python version, OS and machine it runs on.",
+        list(info),
+        registry=registry,
+    )
+    gauge.labels(**info).set(1)
 
 
 class SupervisorMetrics:

@@ -264,7 +264,7 @@ async def test_initial_reload_then_only_on_content_change(harness: Callable[...,
     write(h.cfg, b"v1")
     h.source.hint(str(h.cfg))
     h.source.hint(str(h.cfg), rescan=True)
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 1)
     assert h.action.ok == [b"v1"]
     write(h.cfg, b"v2")
     h.source.hint(str(h.cfg))
@@ -276,6 +276,20 @@ async def test_initial_reload_then_only_on_content_change(harness: Callable[...,
     assert h.metric("reloader_info", {"method": "http"}) == 1
     await h.stop()
     assert h.source.closed
+
+
+async def test_initial_apply_is_not_an_apply_operation(harness: Callable[..., Harness]) -> None:
+    """Thanos counts reloader_config_apply_operations_total in its watch loop only: the initial
+    apply (before the loop) is not counted, nor its failure."""
+    h = harness()
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    assert h.metric("reloader_config_apply_operations_total") == 0
+    write(h.cfg, b"v2")
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.action.ok == [b"v1", b"v2"])
+    assert h.metric("reloader_config_apply_operations_total") >= 1
+    await h.stop()
 
 
 async def test_initial_reload_false_adopts_current_content(harness: Callable[..., Harness]) -> None:
@@ -472,7 +486,7 @@ async def test_config_changing_during_render_never_reloads_unchanged_output(
     trigger.write_bytes(b"")
     h.source.hint(str(h.cfg))  # this apply renders v1, then the validator swaps in "broken"
     await wait_until(lambda: not trigger.exists(), timeout=10)
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 1, timeout=10)
     h.source.hint(str(h.cfg))  # the next apply sees "broken": validation fails
     await wait_until(lambda: h.metric("reloader_config_validation_failures_total") >= 1, timeout=10)
     assert h.metric("reloader_reloads_total") == 1
@@ -493,7 +507,7 @@ async def test_apply_raced_by_a_write_is_neither_written_nor_reloaded(
     write(h.cfg, b"v2-half")
     h.source.races = [True]  # the next apply raced a write
     h.source.hint(str(h.cfg))
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 1, timeout=10)
     await wait_until(lambda: not h.source.races, timeout=10)
     assert out.read_bytes() == b"v1"
     assert h.reloader.desired == h.reloader.applied
@@ -591,7 +605,7 @@ async def test_initial_reload_false_adopts_even_when_the_first_pass_raced(
     h.source.hint(str(h.cfg))
     await wait_until(lambda: h.reloader.ready, timeout=10)
     h.source.hint(str(h.cfg), rescan=True)
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 3, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
     assert h.action.seen == []
     write(h.cfg, b"v2")
     h.source.hint(str(h.cfg))
@@ -611,7 +625,7 @@ async def test_new_content_is_rechecked_for_a_write_whose_event_lags(
     h.source.races = [False, True]  # quiet at first; the lagging IN_MODIFY shows up on the recheck
     h.source.hint(str(h.cfg))
     await wait_until(lambda: not h.source.races, timeout=10)
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 1, timeout=10)
     assert out.read_bytes() == b"v1" and h.action.ok == [b"v1"]
     write(h.cfg, b"v2")
     h.source.hint(str(h.cfg))
@@ -656,7 +670,7 @@ async def test_content_left_by_a_finished_writer_is_acted_on_without_the_recheck
     h.source.races = [False, True]
     h.source.hint(str(h.cfg))
     await wait_until(lambda: not h.source.races, timeout=10)
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 3, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
     assert h.action.ok == [b"v1", b"v2"] and out.read_bytes() == b"v2"
     h.source.hint(str(h.cfg))
     await wait_until(lambda: h.action.ok == [b"v1", b"v2", b"v3"], timeout=10)
@@ -699,7 +713,7 @@ async def test_past_the_probe_budget_new_content_waits_for_the_recheck(
     h.source.races = [False, True]  # the recheck sees a race: the pass is discarded
     h.source.hint(str(h.cfg))
     await wait_until(lambda: not h.source.races, timeout=10)
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 1, timeout=10)
     assert h.action.ok == [b"v1"] and out.read_bytes() == b"v1"
 
 

@@ -85,9 +85,9 @@ def parse_fast(argv: Sequence[str]) -> ConditionArgs | None:
 
 
 def _intermixed_parser_class() -> type[argparse.ArgumentParser]:
-    import argparse
+    from config_reloader.cli.parser import CliParser
 
-    class _IntermixedParser(argparse.ArgumentParser):
+    class _IntermixedParser(CliParser):
         """Accepts options after assignments (``condition A=1 --json B=2``), as getopt-style
         ``systemd-analyze condition`` does; plain argparse stops the ``*`` positional at the first
         option."""

@@ -241,20 +241,30 @@ def add_watch_arguments(
         "--reload-method",
         choices=reload_methods,
         default=default_reload_method,
-        help="http = POST --reload-url; signal = send --reload-signal to the process (default: %(default)s)",
+        help="http = POST --reload-url; signal = send --reload-signal to the process; command = run "
+        "--reload-command (default: %(default)s)",
     )
     r.add_argument(
         "--reload-url",
         metavar="URL",
         type=parse_http_url,
+        action=_ReloadUrlAction,
         default=DEFAULT_RELOAD_URL,
-        help="URL POSTed to reload in http mode; success only on 200 (default: %(default)s)",
+        help="URL POSTed to reload in http mode; success only on 200. Repeatable: several targets, "
+        "applied when all answered 200, each retried on its own (default: %(default)s)",
     )
     r.add_argument(
         "--process-executable-name",
         metavar="NAME",
         default="prometheus",
         help="signal mode: the process to signal, by executable name (default: %(default)s)",
+    )
+    r.add_argument(
+        "--process-match",
+        choices=("oldest", "all", "single"),
+        default="oldest",
+        help="signal mode, several processes with that name: signal the oldest, all of them, or "
+        "none (single: an error) (default: %(default)s)",
     )
     r.add_argument(
         "--pid-file",
@@ -294,9 +304,27 @@ def add_watch_arguments(
         metavar="{all,debug,info,warn,error,none}",
         type=parse_log_level,
         default="info",
-        help="log level; all = debug and none = errors only, for prometheus-config-reloader "
-        "compatibility (default: info)",
+        help="log level; all = debug, none = nothing at all, as prometheus-config-reloader (default: info)",
     )
+
+
+class _ReloadUrlAction(argparse.Action):
+    """``--reload-url URL`` (repeatable): ``reload_url`` keeps the first, ``reload_urls`` all of
+    them (the default is replaced, not added to)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        urls = list(getattr(namespace, "reload_urls", None) or [])
+        if str(values) in urls:
+            parser.error(f"argument --reload-url: {values!r} is given twice")
+        urls.append(str(values))
+        namespace.reload_urls = urls
+        namespace.reload_url = urls[0]
 
 
 class _WatchIgnoreAction(argparse.Action):
@@ -324,25 +352,23 @@ class _WatchIgnoreAction(argparse.Action):
 
 
 def parse_log_level(text: str) -> str:
-    """argparse ``type=`` for ``--log-level``: ours plus prometheus-config-reloader's ``all`` and
-    ``none`` (research reloader-anchors §2.1), mapped to ``debug`` and ``error``.
-
-    ``none`` keeps errors (we never silence a failing reload entirely; go-kit's ``none`` drops
-    everything).
+    """argparse ``type=`` for ``--log-level``: ours plus prometheus-config-reloader's ``all``
+    (= ``debug``) and ``none`` (nothing is logged, errors included, like go-kit's ``AllowNone``;
+    the exit status and ``/metrics`` still tell).
 
     Raises:
         argparse.ArgumentTypeError: not one of the accepted names.
     """
     level = text.strip().lower()
     level = LOG_LEVEL_ALIASES.get(level, level)
-    if level not in LOG_LEVELS:
+    if level not in (*LOG_LEVELS, "none"):
         raise argparse.ArgumentTypeError(
             f"invalid log level {text!r}: choose one of all, {', '.join(LOG_LEVELS)}, none"
         )
     return level
 
 
-LOG_LEVEL_ALIASES = {"all": "debug", "none": "error", "warning": "warn"}
+LOG_LEVEL_ALIASES = {"all": "debug", "warning": "warn"}
 """prometheus-config-reloader's extra ``--log-level`` values -> ours."""
 
 
@@ -434,6 +460,21 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
     ignore = getattr(args, "watch_ignore", None)
     if ignore is not None:
         extra["watch_ignore"] = tuple(ignore)
+    urls = list(getattr(args, "reload_urls", None) or [args.reload_url])
+    if hasattr(args, "reload_command"):  # watch's reload-client flags (not on run's parser)
+        from config_reloader.cli.client_flags import client_config_from_args, reload_command_from_args
+
+        command = reload_command_from_args(args)
+        if command is not None:
+            if method == "signal":
+                raise ValueError("--reload-command and --reload-method=signal exclude each other")
+            method = "command"
+        elif method == "command":
+            raise ValueError("--reload-method=command needs --reload-command")
+        extra["reload_command"] = command
+        extra["http_client"] = client_config_from_args(args)
+    if len(urls) > 1 and method != "http":
+        raise ValueError(f"several --reload-url are only used by --reload-method=http, not {method}")
     try:
         return ReloaderOptions(
             **extra,
@@ -444,9 +485,11 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             delay_interval=args.delay_interval,
             retry_interval=args.retry_interval,
             reload_timeout=args.reload_timeout,
-            reload_url=args.reload_url,
-            reload_method=method if method in ("http", "signal") else "signal",
+            reload_url=urls[0],
+            extra_reload_urls=tuple(urls[1:]),
+            reload_method=method if method in ("http", "signal", "command") else "signal",
             process_executable_name=args.process_executable_name,
+            process_match=args.process_match,
             pid_file=args.pid_file or None,
             reload_signal=args.reload_signal,
             runtimeinfo_url=args.runtimeinfo_url or None,
@@ -500,8 +543,13 @@ def register(subparsers: Any) -> None:
             "Same flags as prometheus-config-reloader; durations in Go syntax (0, 500ms, 5s, 3m)."
         ),
     )
-    add_watch_arguments(p)
+    add_watch_arguments(p, reload_methods=("http", "signal", "command"))
+    from config_reloader.cli.client_flags import add_reload_client_arguments
+    from config_reloader.cli.parser import add_kingpin_flags
+
+    add_reload_client_arguments(p)
     add_compat_arguments(p)
+    add_kingpin_flags(p)
     p.set_defaults(func=run)
 
 
@@ -511,6 +559,9 @@ def run(args: argparse.Namespace) -> int:
     from config_reloader.logs import setup_logging
     from config_reloader.reconcile.service import run_watch
 
+    # Every level on stdout, as prometheus-config-reloader (go-kit/slog on os.Stdout); flag
+    # errors stay on stderr (printed, not logged). Set up first: checking the flags may warn.
+    setup_logging(args.log_format, args.log_level, sys.stdout)
     try:
         options = watch_options_from_args(args)
     except ValueError as exc:
@@ -527,6 +578,5 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(args.log_format, args.log_level)
     warn_missing_watched_dirs(options.watched_dirs)
     return asyncio.run(run_watch(options))

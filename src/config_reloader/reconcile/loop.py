@@ -255,7 +255,9 @@ class Reloader:
             return
         self._state.wake = asyncio.Event()
         if self._action is None or self._built_action:
-            self._action, closables = build_action(o, ready=self._ready_gate)
+            self._action, closables = build_action(
+                o, ready=self._ready_gate, on_target_result=self.metrics.target_result
+            )
             self._closables.extend(closables)
             self._built_action = True
         try:

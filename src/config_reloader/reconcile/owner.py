@@ -152,7 +152,8 @@ class ApplyOwner:
         """
         m = self._metrics
         s = self._state
-        m.config_apply_operations.inc()
+        if reason != "initial":  # Thanos counts the passes of its watch loop, not the initial one
+            m.config_apply_operations.inc()
         mark = source.mark()
         read_gen = source.change_gen
         try:
@@ -225,7 +226,8 @@ class ApplyOwner:
         if raced:
             log.debug("apply failed while files changed; applying again", extra={"err": str(exc)})
             return
-        m.config_apply_operations_failed.inc()
+        if reason != "initial":
+            m.config_apply_operations_failed.inc()
         if isinstance(exc, EnvExpansionError):
             m.config_environment_variable_expansion_errors.set(len(exc.names))
         if isinstance(exc, ValidationFailed):

@@ -35,14 +35,18 @@ def cli_registry() -> CollectorRegistry:
     Process-wide settings, so only for command-line entry points (library code never calls
     this): no ``*_created`` series (``prometheus_client.disable_created_metrics()``, so /metrics
     matches Thanos), and ``process_*`` metrics (a ``ProcessCollector`` on the returned registry,
-    the counterpart of Go's process collector). The global ``REGISTRY`` is not touched.
+    the counterpart of Go's process collector), and ``prometheus_config_reloader_build_info``
+    (:mod:`config_reloader.buildinfo`). The global ``REGISTRY`` is not touched.
     """
     import prometheus_client  # with the Reloader's metrics, not at import (see Reloader)
     from prometheus_client import CollectorRegistry, ProcessCollector
 
+    from config_reloader.metrics import register_build_info
+
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
+    register_build_info(registry)
     return registry
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from config_reloader.errors import ReloadError, ReloadRejected, ReloadTimeout
 from config_reloader.logs import redact_text
+from config_reloader.reload import PerTargetAction
 
 if TYPE_CHECKING:
     from config_reloader.metrics import ReloaderMetrics
@@ -78,9 +79,13 @@ class ReloadWorker:
             delays = self._retry.delays(self._rng)
             attempt = 0
             first_error: str | None = None
+            last_target: bytes | None = None
             while s.needs_reload():
                 target = s.desired
                 assert target is not None
+                if target != last_target and isinstance(self._action, PerTargetAction):
+                    self._action.new_round()  # new content: every target reloads it
+                last_target = target
                 attempt += 1
                 sent_gen = s.desired_gen
                 sent_changes = frozenset(s.changes)

@@ -23,6 +23,7 @@ from config_reloader.lazy import lazy_attributes
 if TYPE_CHECKING:
     from .command import CommandReload
     from .http import HttpReload
+    from .multi import MultiReload
     from .retry import RetryPolicy
     from .signal import PidFile, PidSource, ProcessName, SignalReload
     from .verify import VerifiedReload
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CommandReload",
     "HttpReload",
+    "MultiReload",
+    "PerTargetAction",
     "PidFile",
     "PidSource",
     "ProcessName",
@@ -65,6 +68,17 @@ class ReloadAction(Protocol):
         ...
 
 
+@runtime_checkable
+class PerTargetAction(Protocol):
+    """An action over several targets that remembers which accepted the current content
+    (:class:`~config_reloader.reload.multi.MultiReload`); the reload worker calls
+    :meth:`new_round` when the content to reload changes."""
+
+    def new_round(self) -> None:
+        """Every target must reload again."""
+        ...
+
+
 def _require_positive_seconds(name: str, value: float) -> None:
     """The actions' duration check: ``ValueError`` naming ``name`` unless ``value`` > 0 seconds."""
     if not value > 0:
@@ -74,6 +88,7 @@ def _require_positive_seconds(name: str, value: float) -> None:
 _LAZY = {
     "CommandReload": "config_reloader.reload.command",
     "HttpReload": "config_reloader.reload.http",
+    "MultiReload": "config_reloader.reload.multi",
     "RetryPolicy": "config_reloader.reload.retry",
     "PidFile": "config_reloader.reload.signal",
     "PidSource": "config_reloader.reload.signal",

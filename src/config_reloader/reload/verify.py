@@ -22,7 +22,8 @@ from typing import Self
 from ..errors import ReloadError, ReloadTimeout, VerifyFailed
 from ..logs import redact_url
 from . import ReloadAction, _require_positive_seconds
-from .http import RuntimeInfo, fetch_ok, fetch_runtimeinfo
+from .client import HttpClientConfig
+from .http import RuntimeInfo, check_url, fetch_ok, fetch_runtimeinfo
 from .rfc3339 import parse_rfc3339_ns
 
 __all__ = [
@@ -37,15 +38,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def runtimeinfo_ready(runtimeinfo_url: str, *, timeout: float = 5.0) -> ReadyCheck:
+def runtimeinfo_ready(
+    runtimeinfo_url: str, *, timeout: float = 5.0, client: HttpClientConfig | None = None
+) -> ReadyCheck:
     """A readiness gate for :class:`~config_reloader.reload.signal.SignalReload`: the target is
     ready when its runtime info answers ``{"status": "success", ...}``.
 
     Prometheus serves the API only once its handlers (including the SIGHUP one, since
     prometheus/prometheus#14924) are installed, so this keeps a SIGHUP out of its start-up window
-    (bug B14). Any error reads as "not ready". Call ``aclose()`` on the result when done.
+    (bug B14). Any error reads as "not ready". ``client``: TLS settings and credential files (the
+    reload client's). Call ``aclose()`` on the result when done.
     """
-    return ReadyCheck(runtimeinfo_url, timeout=timeout)
+    return ReadyCheck(runtimeinfo_url, timeout=timeout, client=client)
 
 
 def url_ready(url: str, *, timeout: float = 2.0) -> UrlReadyCheck:
@@ -59,12 +63,14 @@ class ReadyCheck:
     :func:`runtimeinfo_ready` (Prometheus' runtime info answers) and, as :class:`UrlReadyCheck`,
     by :func:`url_ready`."""
 
-    def __init__(self, url: str, *, timeout: float) -> None:
+    def __init__(self, url: str, *, timeout: float, client: HttpClientConfig | None = None) -> None:
+        check_url(url, client)
         self.url = url
         self.timeout = timeout
+        self.client = client
 
     async def _fetch(self) -> None:
-        await fetch_runtimeinfo(self.url, timeout=self.timeout)
+        await fetch_runtimeinfo(self.url, timeout=self.timeout, client=self.client)
 
     async def __call__(self) -> bool:
         try:
@@ -93,9 +99,11 @@ class VerifiedReload:
         runtimeinfo_url: ``--runtimeinfo-url``, e.g. ``http://127.0.0.1:9090/api/v1/status/runtimeinfo``.
         timeout: seconds for the whole attempt: first read, trigger and confirmation.
         poll_interval: seconds between runtime-info reads after the trigger.
+        client: TLS settings and credential files for the runtime-info reads.
 
     Raises:
-        ValueError: ``timeout`` or ``poll_interval`` not positive.
+        ValueError: ``timeout`` or ``poll_interval`` not positive, or a bad ``runtimeinfo_url``
+            (see :func:`~config_reloader.reload.http.check_url`).
     """
 
     def __init__(
@@ -105,15 +113,18 @@ class VerifiedReload:
         runtimeinfo_url: str,
         timeout: float,
         poll_interval: float = 0.1,
+        client: HttpClientConfig | None = None,
     ) -> None:
         _require_positive_seconds("timeout", timeout)
         _require_positive_seconds("poll_interval", poll_interval)
+        check_url(runtimeinfo_url, client)  # syntax, credentials once, the TLS choice logged at start
         self.inner = inner
         self.method = inner.method
         self.url = runtimeinfo_url
         self.target = redact_url(runtimeinfo_url)
         self.timeout = timeout
         self.poll_interval = poll_interval
+        self.client = client
 
     def __repr__(self) -> str:
         return f"VerifiedReload({self.inner!r}, runtimeinfo_url={self.target!r}, timeout={self.timeout})"
@@ -134,7 +145,7 @@ class VerifiedReload:
 
     async def _info(self, deadline: float) -> RuntimeInfo:
         remaining = max(0.001, deadline - asyncio.get_running_loop().time())
-        return await fetch_runtimeinfo(self.url, timeout=remaining, target=self.target)
+        return await fetch_runtimeinfo(self.url, timeout=remaining, target=self.target, client=self.client)
 
     async def _wait_for_next_second(self, before: RuntimeInfo, deadline: float) -> None:
         """Prometheus reports ``lastConfigTime`` in whole seconds (it keeps the load time as a Unix
