@@ -65,8 +65,9 @@ class ReloaderMetrics:
     Ours: ``reloader_watch_mode{mode="inotify"|"poll"}`` (1 for the active mode),
     ``reloader_watch_overflows_total``, ``reloader_config_validation_failures_total``,
     ``reloader_reload_duration_seconds`` (histogram, per attempt), ``reloader_pending_reload``
-    (1 while the desired content is not applied). With several reload targets, per target
-    (``target`` = the URL with credentials and query values masked):
+    (1 while the desired content is not applied), ``reloader_config_empty`` (1 while the last
+    rendered output is empty: nothing but whitespace and ``#`` comments). With several reload
+    targets, per target (``target`` = the URL with credentials and query values masked):
     ``reloader_target_reloads_total{target}``, ``reloader_target_reloads_failed_total{target}``,
     ``reloader_target_last_reload_successful{target}``; the Thanos metrics stay the aggregate.
 
@@ -149,6 +150,11 @@ class ReloaderMetrics:
             "reloader_reload_duration_seconds",
             "Duration of one reload attempt in seconds, successful or not.",
             buckets=RELOAD_DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.config_empty = Gauge(
+            "reloader_config_empty",
+            "1 if the last rendered configuration was empty (only whitespace and # comments), else 0.",
             registry=reg,
         )
         self.pending_reload = Gauge(

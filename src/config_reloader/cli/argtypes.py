@@ -14,6 +14,7 @@ from typing import Any
 from config_reloader.durations import parse_duration
 from config_reloader.listen import parse_listen_address
 from config_reloader.logs import LOG_LEVELS
+from config_reloader.sizes import parse_size
 
 __all__ = [
     "LOG_LEVEL_ALIASES",
@@ -25,6 +26,7 @@ __all__ = [
     "parse_log_level",
     "parse_optional_http_url",
     "parse_signal",
+    "parse_size_arg",
 ]
 
 
@@ -38,6 +40,21 @@ def parse_duration_arg(text: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_size_arg(text: str) -> int:
+    """argparse ``type=`` for ``--max-config-size``: ``32MiB``, ``512KiB``, ``1GiB`` or bytes (>= 1).
+
+    Raises:
+        argparse.ArgumentTypeError: not such a size, or 0.
+    """
+    try:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 byte, got {text!r}")
+    return size
 
 
 def parse_http_url(text: str) -> str:

@@ -90,6 +90,15 @@ def register(subparsers: Any) -> None:
         "command-line ones)",
     )
     g.add_argument(
+        "--require-binary",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="gate and pin on the x86-64 level this ELF binary's GNU_PROPERTY_X86_ISA_1_NEEDED note "
+        "names (gcc -mneeded), as ConditionCPUFeature=x86-64.x86-64-vN; a binary without the note "
+        "is an error (repeatable)",
+    )
+    g.add_argument(
         "--skip-exit-code",
         type=_exit_code,
         default=0,
@@ -185,6 +194,10 @@ def _parse_gate(args: argparse.Namespace) -> list[Condition]:
             conditions = [c for c in conditions if c.kind != reset]
         else:
             conditions.append(cond)
+    if args.require_binary:
+        from config_reloader.cli.condition import binary_condition
+
+        conditions.extend(binary_condition(path) for path in args.require_binary)
     return conditions
 
 
@@ -196,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
         AtomicWriteError,
         ConditionError,
         ConfigReloaderError,
+        CpuidError,
         RenderError,
     )
     from config_reloader.logs import setup_logging
@@ -231,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
 
             machine = load_capture(args.cpu_data)
         result = gate(conditions, pin_cpus=args.pin_cpus, machine=machine)
-    except (ConditionError, ValueError) as exc:
+    except (ConditionError, CpuidError, ValueError) as exc:  # CpuidError: --require-binary, --cpu-data
         return input_error(str(exc))
     except OSError as exc:
         return input_error(f"{exc}")

@@ -34,10 +34,12 @@ from config_reloader.cli.argtypes import (
     parse_log_level,
     parse_optional_http_url,
     parse_signal,
+    parse_size_arg,
 )
 from config_reloader.cli.compat import add_compat_arguments, check_web_config_file
 from config_reloader.durations import format_duration
 from config_reloader.logs import LOG_FORMATS
+from config_reloader.sizes import format_size
 
 if TYPE_CHECKING:
     from config_reloader.reconcile.options import ReloaderOptions
@@ -120,6 +122,15 @@ def add_watch_arguments(
         help="command run on the rendered candidate before it is written, e.g. "
         "'promtool check config {}' ({} = candidate path); non-zero exit keeps the "
         "previous output and sends no reload",
+    )
+    g.add_argument(
+        "--max-config-size",
+        metavar="SIZE",
+        type=parse_size_arg,
+        default=default["max_config_size"],
+        help="bound of the config file, of its gunzipped form and of the $(VAR)-expanded output "
+        "(e.g. 64MiB); a bigger config is an error, the previous output is kept "
+        f"(default: {format_size(default['max_config_size'])})",
     )
 
     t = parser.add_argument_group("timing")
@@ -323,6 +334,7 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             statefulset_ordinal_from_envvar=args.statefulset_ordinal_from_envvar or None,
             strict_env=args.strict_env,
             validate_command=validate,
+            max_config_size=args.max_config_size,
             force_polling=args.force_polling,
         )
     except SettingError as exc:

@@ -13,7 +13,6 @@ whether the read may have met a write, then calls :meth:`Applier.write`.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
@@ -131,6 +130,7 @@ class Applier:
                     strict_env=o.strict_env,
                     validate_command=o.validate_command if validate else None,
                     write=False,
+                    max_size=o.max_config_size,
                 )
         snap = self._snapshotter.snapshot(hinted)
         h = hashlib.sha256(b"cr1\xff")
@@ -155,8 +155,5 @@ class Applier:
         o = self.options
         if o.config_envsubst_file is None:
             return
-        new_mode: int | None = None
-        if o.config_file is not None:
-            with contextlib.suppress(OSError):
-                new_mode = os.stat(o.config_file).st_mode & 0o7777
-        write_output(o.config_envsubst_file, rendered, new_mode=new_mode)
+        # A new output takes the input's mode (rendered.source_mode, read with the input).
+        write_output(o.config_envsubst_file, rendered)

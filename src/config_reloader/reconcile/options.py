@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from config_reloader.durations import seconds_problem
+from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE
 from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS, PathFilter, compile_ignore
 
 if TYPE_CHECKING:
@@ -141,6 +142,9 @@ class ReloaderOptions:
     prometheus-operator, which always tolerates)."""
     validate_command: tuple[str, ...] | None = None
     """``--validate-command`` argv; ``{}`` is replaced by the path of the rendered candidate."""
+    max_config_size: int = DEFAULT_MAX_CONFIG_SIZE
+    """``--max-config-size`` bytes: bound of the config file, of its gunzipped form and of the
+    ``$(VAR)``-expanded output (:class:`~config_reloader.errors.ConfigTooLarge` beyond it)."""
     force_polling: bool = False
     """Poll instead of using inotify (also the automatic fallback when inotify limits are hit)."""
     poll_interval: float | None = None
@@ -189,6 +193,16 @@ class ReloaderOptions:
             raise SettingError("extra_reload_urls", "{extra_reload_urls}: the same reload URL is given twice")
         if self.validate_command is not None and not self.validate_command:
             raise SettingError("validate_command", "{validate_command} must not be empty")
+        if (
+            isinstance(self.max_config_size, bool)
+            or not isinstance(self.max_config_size, int)
+            or self.max_config_size < 1
+        ):
+            raise SettingError(
+                "max_config_size",
+                "{max_config_size} must be a positive integer, got {value!r}",
+                value=self.max_config_size,
+            )
         if not isinstance(self.reload_signal, int) or not 0 < self.reload_signal < _signal.NSIG:
             raise SettingError(
                 "reload_signal",
