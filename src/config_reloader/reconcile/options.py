@@ -83,9 +83,10 @@ class ReloaderOptions:
     Paths are made absolute here. ``None`` means "disabled", never "default".
 
     Raises:
-        ValueError: a negative/NaN/infinite duration, ``retry_interval`` or ``reload_timeout``
-            of 0, an unknown ``reload_method``, ``config_envsubst_file`` without ``config_file``,
-            an empty ``validate_command`` or one without ``{}``... the field is named in the message.
+        SettingError: (a ``ValueError``) a negative/NaN/infinite duration, ``retry_interval`` or
+            ``reload_timeout`` of 0, an unknown ``reload_method``, ``config_envsubst_file``
+            without ``config_file`` or naming the same file, an empty ``validate_command``...;
+            ``.setting`` is the field, and the message names it.
     """
 
     config_file: str | None = None
