@@ -14,8 +14,6 @@
 # Environment:
 #   ARM64_ROOTFS   cached root filesystem (default /var/tmp/config-reloader-arm64/rootfs;
 #                  delete it to rebuild)
-#   CPUID_DUMPS    directory of the `cpuid -r` dumps the capture tests use (optional; default:
-#                  shared/data/cpuid-dumps beside the checkout, if there)
 #
 # binfmt_misc: the test suite starts subprocesses (sys.executable), so the kernel must run arm64
 # ELF files through qemu by itself. The script mounts binfmt_misc and enables Debian's
@@ -28,7 +26,6 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 rootfs=${ARM64_ROOTFS:-/var/tmp/config-reloader-arm64/rootfs}
-dumps=${CPUID_DUMPS:-$(cd "$repo/.." && pwd)/shared/data/cpuid-dumps}
 packages=(python3 python3-venv python3-pytest python3-pytest-timeout python3-pytest-asyncio
   python3-hypothesis python3-yaml python3-aiohttp python3-prometheus-client python3-bcrypt)
 
@@ -85,7 +82,7 @@ cp /usr/bin/qemu-aarch64-static "$rootfs/usr/bin/"
 # ConditionHost=/ConditionFraction= read it
 [ -s "$rootfs/etc/machine-id" ] || python3 -c 'import uuid; print(uuid.uuid4().hex)' >"$rootfs/etc/machine-id"
 
-# 3. Mounts (undone on exit): /proc, /sys, the checkout (read-only), the dumps if present.
+# 3. Mounts (undone on exit): /proc, /sys, the checkout (read-only; the dumps are in tests/data).
 mounts=()
 cleanup() {
   local i
@@ -96,10 +93,6 @@ bind() { mkdir -p "$2"; mount "${@:3}" "$1" "$2"; mounts+=("$2"); }
 mount -t proc proc "$rootfs/proc" && mounts+=("$rootfs/proc")
 bind /sys "$rootfs/sys" --rbind
 bind "$repo" "$rootfs/src" --bind -o ro
-if [ -d "$dumps" ]; then
-  bind "$dumps" "$rootfs/shared/data/cpuid-dumps" --bind -o ro
-  bind "$dumps" "$rootfs/work/shared/data/cpuid-dumps" --bind -o ro
-fi
 
 env_vars=(PYTHONPATH=/src/src:/opt/pydeps PYTHONDONTWRITEBYTECODE=1 HOME=/tmp LANG=C.UTF-8)
 in_arm64() {
