@@ -5,14 +5,16 @@ from __future__ import annotations
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from config_reloader.durations import seconds_problem
 from config_reloader.supervise.signals import FORWARDED_SIGNALS
 
-__all__ = ["RestartPolicy", "SuperviseOptions"]
+__all__ = ["RESTART_POLICIES", "RestartPolicy", "SuperviseOptions"]
 
 RestartPolicy = Literal["no", "on-failure", "always"]
+RESTART_POLICIES: tuple[RestartPolicy, ...] = get_args(RestartPolicy)
+"""The values of :data:`RestartPolicy` (``--restart``)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -56,7 +58,7 @@ class SuperviseOptions:
             problem = None if value is None else seconds_problem(value)
             if problem is not None:
                 raise ValueError(f"{name}: {problem}")
-        if self.restart not in ("no", "on-failure", "always"):
+        if self.restart not in RESTART_POLICIES:
             raise ValueError(f"restart: must be no, on-failure or always, got {self.restart!r}")
         if self.max_restarts_per_minute < 0:
             raise ValueError("max_restarts_per_minute: must be >= 0")

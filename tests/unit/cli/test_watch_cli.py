@@ -351,3 +351,16 @@ def test_run_help_documents_what_run_does(capsys: pytest.CaptureFixture[str]) ->
 def test_run_refuses_the_flags_that_find_a_process(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", flag, "--", "true"]) == 2  # ...and refused rather than ignored
     assert f"{flag.split('=')[0]} is not used by run" in capsys.readouterr().err
+
+
+def test_flag_defaults_are_the_options_defaults() -> None:
+    """watch/run flags take their defaults from ReloaderOptions and SuperviseOptions (defined once)."""
+    import dataclasses
+
+    from config_reloader.supervise.options import SuperviseOptions
+
+    for cls, command in ((ReloaderOptions, "watch"), (SuperviseOptions, "run")):
+        args = vars(build_parser().parse_args([command, "--", "true"] if command == "run" else [command]))
+        for f in dataclasses.fields(cls):
+            if f.name in args and f.default is not dataclasses.MISSING and args[f.name] not in (None, ""):
+                assert args[f.name] == f.default, (command, f.name)
