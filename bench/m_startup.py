@@ -2,8 +2,8 @@
 
 hyperfine runs each command with warm-up runs (page cache warm, "cold" = a new process) and
 reports every run's wall time; we take the median and p99. Exit statuses are ignored (-i): a
-condition that is false exits non-zero by design. Target (DESIGN §7): config-reloader condition
-median <= 1.3 x `python -c pass`.
+condition that is false exits non-zero by design. Target (budget B1 in docs/design.md): config-reloader
+condition median <= 1.3 x `python -c pass`.
 
 The runs are interleaved: several short hyperfine rounds, the command order reversed every other
 round, so a change of machine load during the measure hits every command alike (one long block

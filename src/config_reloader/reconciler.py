@@ -1,23 +1,24 @@
 """The reload loop: desired vs applied content, forced reload after a failure, supersede.
 
-One asyncio task owns the state (DESIGN §2). Everything else only sends it hints:
+One asyncio task owns the state (the data flow in docs/design.md). Everything else only sends it hints:
 
 * a pump task moves settled :class:`~config_reloader.watch.watcher.ChangeBatch` es from the
   :class:`~config_reloader.watch.watcher.ChangeSource` into a pending set and wakes the owner;
 * the owner re-snapshots (hinted paths only, or everything on a rescan / every
   ``watch_interval``), renders and validates the output, writes it atomically and computes the
   *desired* digest;
-* a reload worker task reloads while ``desired != applied`` or the last attempt failed (rollback,
-  research reloader-anchors B7), with backoff from :class:`~config_reloader.reload.retry.RetryPolicy`.
+* a reload worker task reloads while ``desired != applied`` or the last attempt failed (rollback:
+  reverting to the previous content must reload too), with backoff from
+  :class:`~config_reloader.reload.retry.RetryPolicy`.
   A newer desired digest cuts a backoff wait short, so the next attempt reloads the newest
-  content; watching never waits for retries (DESIGN §3 rule 7).
+  content; watching never waits for retries (rule R7 in docs/design.md).
 
 An attempt that is already in flight is *not* cancelled by newer content: cancelling an HTTP
 request does not stop the target's reload, and re-sending at once is exactly how a slow target
-gets hammered (prometheus-operator#5346, bug B9). The worker re-checks right after the attempt
+gets hammered (prometheus-operator#5346). The worker re-checks right after the attempt
 ends and reloads again if the content moved meanwhile.
 
-Digest semantics (DESIGN §3 rules 1 and 5): ``desired = sha256("cr1" 0xFF snapshot.digest 0xFF
+Digest semantics (rules R1 and R5 in docs/design.md): ``desired = sha256("cr1" 0xFF snapshot.digest 0xFF
 sha256(rendered output))``. Without rendering, the snapshot covers the config file and the watched
 dirs. With rendering (``config_envsubst_file`` or ``validate_command``), the rendered bytes stand
 for the config file, which is left out of the snapshot: hashing the raw file and rendering it are
@@ -492,7 +493,7 @@ class Reloader:
         target: Any = PidFile(o.pid_file) if o.pid_file else ProcessName(o.process_executable_name)
         gate = self._ready_gate
         if gate is None and o.runtimeinfo_url:
-            # Never SIGHUP a target that has not installed its handler yet (bug B14): Prometheus
+            # Never SIGHUP a target that has not installed its handler yet (rule R8): Prometheus
             # answers runtime info only once it is up.
             check = runtimeinfo_ready(o.runtimeinfo_url, timeout=min(5.0, o.reload_timeout))
             self._closables.append(check)

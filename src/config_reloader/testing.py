@@ -8,7 +8,7 @@ Writers:
 * :func:`write_in_place` - truncate-then-write, optionally in chunks with pauses: the non-atomic
   writer that makes naive reloaders read empty or partial files;
 * :class:`KubeletAtomicWriter` - kubelet's ConfigMap/Secret volume update (timestamped dir,
-  ``..data`` symlink swap), step for step as research/reloader-anchors.md §4.1.
+  ``..data`` symlink swap), step for step as kubernetes' ``atomic_writer.go``.
 
 Processes: :func:`kill_run` ends a ``config-reloader run`` process and its child's process group
 (a test's last resort when a graceful stop failed).
@@ -126,7 +126,7 @@ class KubeletAtomicWriter:
     every key written (open/write/close + chmod), ``..data_tmp -> <new dir>`` symlink renamed over
     ``..data``, a ``<key> -> ..data/<key>`` link for each new top-level key, removal of links of
     keys that disappeared, removal of the old dir. An identical payload changes nothing on disk.
-    Source: kubernetes ``pkg/volume/util/atomic_writer.go`` (research/reloader-anchors.md §4.1).
+    Source: kubernetes ``pkg/volume/util/atomic_writer.go``.
 
     Args:
         target_dir: the volume directory (created if missing).

@@ -88,7 +88,7 @@ def prom_run(tmp_path: Path):
 def test_run_prometheus_signal_reload_verified(prom_run):
     p, paths = prom_run()
     assert p.rule_names() == {"rule_a"}
-    assert "replica: r1" in p.loaded_config()  # rendered before the first start (B12)
+    assert "replica: r1" in p.loaded_config()  # rendered before the first start
     before = p.runtimeinfo()
     assert before["reloadConfigSuccess"] is True
 

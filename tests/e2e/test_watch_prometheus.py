@@ -187,7 +187,7 @@ def test_watch_http_reloads_real_prometheus(
 def test_watch_signal_mode_holds_sighup_until_prometheus_is_ready(
     tmp_path: Path, prometheus_factory: Callable[..., PrometheusProcess], watchers: Callable[..., Watcher]
 ) -> None:
-    """Bug B14: SIGHUP before Prometheus installed its handler kills it. Start the reloader
+    """SIGHUP before Prometheus installed its handler kills it. Start the reloader
     first, then Prometheus; the initial reload must wait for runtime info, then be verified."""
     env = {"CLUSTER": "eu2"}
     f = setup_files(tmp_path)

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from config_reloader.metrics import ReloaderMetrics, StatusServer, SupervisorMetrics, parse_listen_address
 
 THANOS_NAMES = {
-    # name as exposed -> type (research reloader-anchors §1.11)
+    # name as exposed -> type (Thanos pkg/reloader's names)
     "reloader_reloads_total": "counter",
     "reloader_reloads_failed_total": "counter",
     "reloader_last_reload_successful": "gauge",

@@ -1,6 +1,6 @@
 """``config-reloader watch``: a drop-in for prometheus-operator's ``prometheus-config-reloader``.
 
-Flags keep that program's names, defaults and meaning (research reloader-anchors §2.1; kingpin
+Flags keep that program's names, defaults and meaning (kingpin
 accepts both ``--flag=value`` and ``--flag value``, so does argparse). Durations are Go durations
 (``0``, ``500ms``, ``5s``, ``3m``). Ours: ``--validate-command``, ``--reload-signal``,
 ``--pid-file``, ``--strict-env``, ``--force-polling``.
@@ -346,7 +346,7 @@ class _WatchIgnoreAction(argparse.Action):
 
 def parse_log_level(text: str) -> str:
     """argparse ``type=`` for ``--log-level``: ours plus prometheus-config-reloader's ``all`` and
-    ``none`` (research reloader-anchors §2.1), mapped to ``debug`` and ``error``.
+    ``none``, mapped to ``debug`` and ``error``.
 
     ``none`` keeps errors (we never silence a failing reload entirely; go-kit's ``none`` drops
     everything).
@@ -391,8 +391,8 @@ class _PrintVersion(argparse.Action):
 
 
 def add_compat_arguments(parser: argparse.ArgumentParser) -> None:
-    """prometheus-config-reloader flags that do not map to an option of ours (research
-    reloader-anchors §2.1): ``--version``, ``--short-version``, ``--auto-gomemlimit-ratio``
+    """prometheus-config-reloader flags that do not map to an option of ours:
+    ``--version``, ``--short-version``, ``--auto-gomemlimit-ratio``
     (accepted, no effect) and ``--web-config-file`` (checked at start by
     :func:`check_web_config_file`)."""
     c = parser.add_argument_group("prometheus-config-reloader compatibility")

@@ -1,7 +1,7 @@
 """Types shared by the checks: :class:`Outcome`, :class:`Context`, :class:`CheckError`.
 
 Kept tiny and free of ``dataclasses`` and ``typing`` so that ``config-reloader condition`` with
-only ``ConditionCPUFeature=`` imports nothing it does not need (start-up budget, DESIGN §7).
+only ``ConditionCPUFeature=`` imports nothing it does not need (start-up budget B1 in docs/design.md).
 """
 
 from __future__ import annotations

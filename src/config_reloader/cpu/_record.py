@@ -2,7 +2,7 @@
 
 ``import dataclasses`` pulls in ``inspect``/``ast``/``dis`` (~6 ms) and every frozen dataclass
 costs ~0.5 ms to create; ``config-reloader condition`` must start within 1.3x of a bare
-interpreter (DESIGN §7, issue 3), so the public CPU and condition types use this instead.
+interpreter (budget B1 in docs/design.md), so the public CPU and condition types use this instead.
 Subclasses list their fields in ``_fields`` (in order) and ``__slots__``, and assign them in
 ``__init__`` with ``object.__setattr__``. It lives in ``cpu`` because ``conditions`` depends on
 ``cpu``, not the other way round; ``config_reloader.conditions._record`` re-exports it.

@@ -32,7 +32,7 @@ daemons) are not followed, as with dumb-init and tini.
 
 Sources: ``signal(7)`` (PID 1 of a PID namespace only receives signals it handles),
 ``credentials(7)`` (sessions, process groups, job control), prometheus/prometheus#14917 (SIGHUP
-during start-up kills the target; research B14), docker's stop semantics (signal, grace period,
+during start-up kills the target), docker's stop semantics (signal, grace period,
 SIGKILL), the dumb-init and tini READMEs (setsid mode; ``-g``).
 """
 
@@ -78,7 +78,7 @@ log = logging.getLogger(__name__)
 
 RestartPolicy = Literal["no", "on-failure", "always"]
 
-#: Signals ``run`` forwards to its child (issue 4), or to its process group (:data:`GROUP_SIGNALS`).
+#: Signals ``run`` forwards to its child, or to its process group (:data:`GROUP_SIGNALS`).
 FORWARDED_SIGNALS: tuple[signal.Signals, ...] = (
     signal.SIGTERM,
     signal.SIGINT,

@@ -96,7 +96,7 @@ async def test_recovery_from_failed_state_is_confirmed() -> None:
     async with RecordingEndpoint(validator=lambda contents: good["ok"]) as ep:
         async with aiohttp.ClientSession() as s, s.post(ep.reload_url) as r:
             assert r.status == 500
-        good["ok"] = True  # the rollback case (bug B7): the fixed config must be confirmed
+        good["ok"] = True  # the rollback case: the fixed config must be confirmed
         async with VerifiedReload(
             LateReload(ep.reload_url, 0.1), runtimeinfo_url=ep.runtimeinfo_url, timeout=10
         ) as v:

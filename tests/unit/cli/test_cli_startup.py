@@ -1,4 +1,5 @@
-"""Start-up guard for ``config-reloader condition`` (issue 3: within 1.3x of ``python -c pass``).
+"""Start-up guard for ``config-reloader condition`` (budget B1 in docs/design.md:
+within 1.3x of ``python -c pass``).
 
 These tests pin *what* the command imports, never how long it takes (timing belongs in ``bench/``):
 a heavy module creeping onto the path (dataclasses pulls inspect/ast/dis, logging, argparse, the
