@@ -20,6 +20,7 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.cli import main
@@ -69,7 +70,7 @@ def systemd(
     env = dict(os.environ)
     if unit_dir is not None:
         env["SYSTEMD_UNIT_PATH"] = f"{unit_dir}:"
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env, check=False)
+    return childproc.run(cmd, capture_output=True, text=True, timeout=30, env=env, check=False)
 
 
 def ours(args: Sequence[str]) -> int:
@@ -181,7 +182,7 @@ def test_cli_under_taskset_end_to_end() -> None:
             "ConditionCPUFeature=monitor",
         ):
             want = systemd([arg], cpu=c).returncode
-            got = subprocess.run(
+            got = childproc.run(
                 ["taskset", "-c", str(c), exe, "condition", "--systemd-compat", "-q", arg],
                 timeout=60,
                 check=False,
@@ -534,14 +535,14 @@ def test_virtualization_detection_matches_systemd_detect_virt() -> None:
     from config_reloader.conditions import virt
 
     def sdv(*flags: str) -> str:
-        return subprocess.run(
+        return childproc.run(
             ["systemd-detect-virt", *flags], capture_output=True, text=True, timeout=30, check=False
         ).stdout.strip()
 
     assert virt.detect_vm() == sdv("--vm")
     assert virt.detect_container() == sdv("--container")
     assert virt.detect_virtualization() == sdv()
-    userns = subprocess.run(["systemd-detect-virt", "-q", "--private-users"], timeout=30, check=False)
+    userns = childproc.run(["systemd-detect-virt", "-q", "--private-users"], timeout=30, check=False)
     assert virt.running_in_userns() == (userns.returncode == 0)
     _count("virt", 4)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 
+import childproc
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -54,7 +54,7 @@ def images(podman_works: str) -> BuiltImages:
     """Build (or refresh) the images once per session with deploy/container/build.sh."""
     t0 = time.monotonic()
     env = podman_env() | {"IMAGE": IMAGE, "PROM_IMAGE": PROM_IMAGE, "RUN_IMAGE": RUN_IMAGE}
-    r = subprocess.run(["bash", str(BUILD_SH)], capture_output=True, text=True, env=env, timeout=1800)
+    r = childproc.run(["bash", str(BUILD_SH)], capture_output=True, text=True, env=env, timeout=1800)
     if r.returncode != 0:
         pytest.fail(f"deploy/container/build.sh failed ({r.returncode}):\n{r.stdout}\n{r.stderr[-4000:]}")
     took = time.monotonic() - t0

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import childproc
+
 __all__ = [
     "PROMETHEUS_BIN",
     "PrometheusProcess",
@@ -211,7 +213,7 @@ def start_prometheus(
         args.append("--web.enable-lifecycle")
     args.extend(extra_args)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = childproc.popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     p = PrometheusProcess(
         proc=proc, port=port, config_file=config_file, data_dir=data_dir, log_path=log_path, args=args
     )

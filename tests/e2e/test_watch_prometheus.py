@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+import childproc
 import pytest
 from prometheus import PrometheusProcess, wait_for
 
@@ -49,7 +50,7 @@ class Watcher:
     def __init__(self, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
         self.log_path = log_path
         with open(log_path, "wb") as log:
-            self.proc = subprocess.Popen(
+            self.proc = childproc.popen(
                 [sys.executable, "-m", "config_reloader", "watch", *argv],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -112,7 +113,7 @@ def setup_files(tmp_path: Path, note: str = "one") -> dict[str, Path]:
 
 
 def init_render(files: dict[str, Path], **env: str) -> None:
-    res = subprocess.run(
+    res = childproc.run(
         [
             sys.executable,
             "-m",

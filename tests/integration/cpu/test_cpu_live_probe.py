@@ -6,10 +6,10 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import textwrap
 
+import childproc
 import pytest
 
 from config_reloader.cpu import BACKENDS, check_features, probe_machine
@@ -89,7 +89,7 @@ def test_stub_matches_cpuid_r() -> None:
         m = probe_machine(backend="cpuid-stub")
     except BackendUnavailable as exc:
         pytest.skip(f"stub unavailable here: {exc}")
-    proc = subprocess.run(["cpuid", "-r"], capture_output=True, text=True, timeout=60, check=False)
+    proc = childproc.run(["cpuid", "-r"], capture_output=True, text=True, timeout=60, check=False)
     if proc.returncode != 0:
         pytest.skip(f"cpuid -r failed: {proc.stderr.strip()}")
     dump = parse_cpuid_r(proc.stdout, source="cpuid -r")
@@ -145,7 +145,7 @@ _MDWE_CHILD = textwrap.dedent("""
 
 
 def test_mdwe_refuses_stub_and_probe_falls_back() -> None:
-    proc = subprocess.run(
+    proc = childproc.run(
         [sys.executable, "-c", _MDWE_CHILD], capture_output=True, text=True, timeout=60, check=False
     )
     assert proc.returncode == 0, proc.stderr
@@ -191,7 +191,7 @@ def test_dev_cpu_offline_cpu_is_unknown(tmp_path) -> None:  # type: ignore[no-un
 def test_systemd_has_feature_matches_systemd_analyze() -> None:
     names = [*ft.SYSTEMD_X86_NAMES, "fma", "pclmulqdq", "avx512f", "sse3", "lzcnt", "x86-64.avx2"]
     for name in names:
-        proc = subprocess.run(
+        proc = childproc.run(
             ["systemd-analyze", "condition", f"ConditionCPUFeature={name}"],
             capture_output=True,
             text=True,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 import aiohttp
+import childproc
 import pytest
 from aiohttp import web
 
@@ -200,7 +201,7 @@ async def test_real_prometheus_sighup_verified(tmp_path: Path) -> None:
     write_atomic(cfg, "global:\n  scrape_interval: 15s\n")
     port = free_port()
     log = open_log(tmp_path / "prometheus.log")
-    proc = await asyncio.create_subprocess_exec(
+    proc = await childproc.exec_async(
         "prometheus",
         f"--config.file={cfg}",
         f"--web.listen-address=127.0.0.1:{port}",

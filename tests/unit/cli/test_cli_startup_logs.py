@@ -6,10 +6,10 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
 import sys
 from collections.abc import Iterator
 
+import childproc
 import pytest
 
 from config_reloader import logs
@@ -20,7 +20,7 @@ def test_import_pulls_in_no_logging() -> None:
         "import sys; before = set(sys.modules); import config_reloader.logs; "
         "print(' '.join(sorted(set(sys.modules) - before)))"
     )
-    out = subprocess.run(
+    out = childproc.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     ).stdout.split()
     assert "config_reloader.logs" in out
