@@ -71,3 +71,16 @@ def test_relative_links_in_the_docs_resolve() -> None:
             if not (page.parent / target.split("#", 1)[0]).exists():
                 broken.append(f"{page.relative_to(ROOT)}: {target}")
     assert not broken, "\n".join(broken)
+
+
+def test_every_module_design_md_names_exists() -> None:
+    """A newcomer goes from a rule to its code in one step: every path design.md names exists."""
+    # prose only: the pictures abbreviate paths inside a package
+    text = re.sub(r"```.*?```", "", (ROOT / "docs" / "design.md").read_text(), flags=re.S)
+    pkg = ROOT / "src" / "config_reloader"
+    named = set(re.findall(r"(?<![\w/.])((?:[a-z_]+/)*[a-z_]+\.py|[a-z_]+/)(?![\w/])", text))
+    assert len(named) > 30
+    missing = sorted(
+        n for n in named if not any((base / n).exists() for base in (pkg, ROOT, ROOT / "tests" / "support"))
+    )
+    assert not missing, f"docs/design.md names modules that do not exist: {missing}"
