@@ -145,7 +145,10 @@ class KubeletAtomicWriter:
         self.target_dir = os.path.abspath(os.fspath(target_dir))
         self.mode = mode
         self._hook = hook or (lambda step: None)
-        os.makedirs(self.target_dir, exist_ok=True)
+        if not os.path.isdir(self.target_dir):
+            # kubelet's volume dir is world-readable whatever the umask of the process creating it
+            os.makedirs(self.target_dir)
+            os.chmod(self.target_dir, 0o755)
 
     def _validate(self, key: str) -> str:
         norm = os.path.normpath(key)
@@ -184,7 +187,12 @@ class KubeletAtomicWriter:
         os.chmod(new_dir, 0o755)
         for key, data in payload.items():
             full = os.path.join(new_dir, key)
-            os.makedirs(os.path.dirname(full), exist_ok=True)
+            sub = os.path.dirname(key)
+            for depth in range(1, len(sub.split(os.sep)) + 1 if sub else 0):
+                d = os.path.join(new_dir, *sub.split(os.sep)[:depth])
+                if not os.path.isdir(d):
+                    os.mkdir(d)
+                    os.chmod(d, 0o755)  # like the timestamped dir: not the caller's umask
             with open(full, "wb") as f:
                 f.write(data)
             os.chmod(full, self.mode)
