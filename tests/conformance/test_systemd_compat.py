@@ -172,7 +172,7 @@ def test_default_cpu_view_agrees_with_systemd_on_its_51_names() -> None:
 
 
 def test_cli_under_taskset_end_to_end() -> None:
-    exe = shutil.which("config-reloader")
+    exe = childproc.console_script()
     if exe is None:
         pytest.skip("config-reloader console script not installed")
     for c in sorted(os.sched_getaffinity(0)):

@@ -26,7 +26,7 @@ UNITS = sorted(p.name for p in UNIT_DIR.glob("*.service"))
 
 
 def _installed_binary() -> str:
-    path = shutil.which("config-reloader")
+    path = childproc.console_script()
     assert path, "config-reloader console script not installed (pip install -e .)"
     return os.path.realpath(path)
 

@@ -19,9 +19,13 @@ product process, which is what a user's deployment does too.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 #: Signals whose disposition a test may rely on. SIGCHLD: an ignored SIGCHLD makes the kernel reap
@@ -80,3 +84,14 @@ async def exec_async(program: str, *args: str, **kwargs: Any) -> asyncio.subproc
     """``asyncio.create_subprocess_exec`` with the child's signal state reset."""
     kwargs["preexec_fn"] = _preexec(kwargs.get("preexec_fn"))
     return await asyncio.create_subprocess_exec(program, *args, **kwargs)
+
+
+def console_script(name: str = "config-reloader") -> str | None:
+    """The installed console script ``name`` of the interpreter running the tests (its ``bin``
+    dir), else the one on ``PATH``, else None. Tests must not depend on an activated venv: with
+    ``.venv/bin/python -m pytest`` the venv's ``bin`` is not on ``PATH``, and another install
+    there would be tested instead."""
+    own = Path(sys.executable).parent / name
+    if own.is_file() and os.access(own, os.X_OK):
+        return str(own)
+    return shutil.which(name)
