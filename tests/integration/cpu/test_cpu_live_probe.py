@@ -155,7 +155,10 @@ def test_mdwe_refuses_stub_and_probe_falls_back() -> None:
     assert out["refused"] in ("EACCES", "EPERM")
     assert out["backend"] != "cpuid-stub"
     assert any("cpuid-stub unavailable" in n for n in out["notes"])
-    assert out["sse2"] is True
+    if os.geteuid() == 0:  # /dev/cpu/N/cpuid answers for every CPU
+        assert out["sse2"] is True
+    else:  # glibc's view covers the current CPU only: the others stay unknown, never false
+        assert out["sse2"] in (True, None) and out["backend"] in ("glibc", "proc-cpuinfo")
 
 
 def test_unpinnable_cpus_are_unknown() -> None:
