@@ -74,6 +74,12 @@ async def test_childproc_children_start_with_default_dispositions_and_nothing_bl
     assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
 
 
+def test_pytest_runs_with_no_signal_blocked() -> None:
+    """tests/conftest.py empties the blocked mask that pytest inherited (.ci/run starts one run
+    with signals blocked): product code run in-process starts children with this mask."""
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, ()) == set()
+
+
 # Files that may start processes without childproc, and why.
 _OWN_SPAWNS = {
     "support/childproc.py": "the helper itself",
@@ -109,7 +115,7 @@ def test_ci_reruns_existing_signal_tests_with_signals_ignored() -> None:
     """.ci/run's step 3 names test paths that exist (a moved file would silently shrink it)."""
     ci = (TESTS.parent / ".ci" / "run").read_text()
     step = ci[ci.index("( trap '' HUP INT QUIT TERM;") :]
-    paths = re.findall(r"\btests/[\w/.]+", step[: step.index(")\n")])
+    paths = re.findall(r"\btests/[\w/.]+", step[: step.index(" )\n")])
     assert "tests/unit/test_child_signal_state.py" in paths and len(paths) >= 3
     for p in paths:
         assert (TESTS.parent / p).exists(), p
