@@ -42,6 +42,7 @@ DESCRIPTIONS = {
     "INTERFACES": "the seams between the parts: types and signatures",
     "DEPENDENCIES": "why each dependency, with its measured cost",
     "CONTRIBUTING": "standards, commands, how the suite is run and kept honest",
+    "security": "threat model, input bounds, secret redaction, least privilege",
 }
 # Reading order of the list; pages not named here follow in name order.
 ORDER = ("watch", "conditions", "cpu-features", "run", "deploy", "benchmarks", "design", "api")

@@ -18,16 +18,33 @@ import sys
 TYPE_CHECKING = False  # typing/logging are not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     import logging
+    from collections.abc import Iterable
     from typing import IO, Any
     from urllib.parse import SplitResult
 
-__all__ = ["LOG_FORMATS", "LOG_LEVELS", "redact_text", "redact_url", "setup_logging"]
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "REDACTED",
+    "install_fallback_handler",
+    "redact_text",
+    "redact_url",
+    "redact_values",
+    "setup_logging",
+]
+
+REDACTED = "***"
+# Values shorter than this are masked only where they stand alone (not inside a longer word or
+# number): masking every "0" of a validator's output for STATEFULSET_ORDINAL_NUMBER=0 would
+# leave nothing readable, and a 1-3 character value is no secret worth that.
+_SHORT_VALUE = 4
 
 LOG_FORMATS = ("logfmt", "json")
 LOG_LEVELS = ("debug", "info", "warn", "error")
 
-# logging.DEBUG, INFO, WARNING, ERROR (stable values, documented in the logging module)
-_LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+# logging.DEBUG, INFO, WARNING, ERROR (stable values, documented in the logging module); "none" is
+# above CRITICAL (50): nothing passes, as go-kit's level.AllowNone() in prometheus-config-reloader.
+_LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40, "none": 100}
 
 
 def redact_url(url: str) -> str:
@@ -41,6 +58,8 @@ def redact_url(url: str) -> str:
       is one value and masked.
     * a fragment is kept, unless it holds ``name=value`` pairs (``#access_token=...``): those
       values are masked like the query's. The fragment is never sent, but it is still logged.
+    * with no ``//authority`` at all (``:pw@host``, or ``user:pw@host`` whose ``user`` reads as
+      a scheme: a URL missing its ``http://``), everything before the last ``@`` becomes ``***``.
     * a URL whose port is not a number while an ``@`` follows it (a password with an unescaped
       ``/``, ``?`` or ``#``: ``http://u:pa/ss@h/``) is not shown at all (``"<unparsable url>"``).
 
@@ -64,12 +83,56 @@ def redact_url(url: str) -> str:
         # ``http://user:pa/ss@host/``: an unescaped / ? or # in a password ends the authority
         # early, so the password looks like a port and its tail like the path, query or fragment.
         return "<unparsable url>"
+    path = parts.path
+    if not parts.netloc and "@" in path:
+        # No ``//authority`` was recognised: no scheme, or ``user:pw@host`` read as scheme
+        # ``user`` (a --reload-url missing its ``http://``). What stands before the last ``@``
+        # of the path may be credentials.
+        path = "***@" + path.rpartition("@")[2]
     netloc = f"***@{hostport}" if at else parts.netloc
     query = _mask_values(parts.query)
     fragment = _mask_values(parts.fragment) if "=" in parts.fragment else parts.fragment
-    if netloc == parts.netloc and query == parts.query and fragment == parts.fragment:
+    if netloc == parts.netloc and path == parts.path and query == parts.query and fragment == parts.fragment:
         return url
+    if path != parts.path:
+        scheme = f"{parts.scheme}:" if parts.scheme else ""
+        return scheme + path + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def redact_values(text: str, values: Iterable[str]) -> str:
+    """``text`` with every occurrence of each of ``values`` replaced by ``***``.
+
+    For the ``$(VAR)`` values a render put into a candidate: a validator such as ``promtool``
+    quotes the offending value in its complaint. Longer values are masked first (a value that
+    contains another is masked whole). Each value is also masked in its JSON / Go ``%q`` escaped
+    form (``"a\\"b"`` for ``a"b``), as a validator may print it quoted. Values of 1-3 characters
+    are masked only as a whole word (between characters that are not letters, digits or ``_``);
+    empty values are skipped.
+
+    Never raises; with no non-empty value, returns ``text`` unchanged.
+    """
+    forms: set[str] = set()
+    for value in values:
+        if not value:
+            continue
+        forms.add(value)
+        import json
+
+        escaped = json.dumps(value)[1:-1]
+        if escaped != value:
+            forms.add(escaped)
+    if not forms or not text:
+        return text
+    import re
+
+    alternatives = []
+    for form in sorted(forms, key=lambda v: (-len(v), v)):
+        if len(form) >= _SHORT_VALUE:
+            alternatives.append(re.escape(form))
+        else:
+            alternatives.append(r"(?<![0-9A-Za-z_])" + re.escape(form) + r"(?![0-9A-Za-z_])")
+    return re.sub("|".join(alternatives), REDACTED, text)
 
 
 _TRAILING = ".,:;)]}"
@@ -140,6 +203,8 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 def _logfmt_value(v: Any) -> str:
     import json
 
+    if isinstance(v, bool):  # before int: bool is an int; logfmt (and Go's) spelling is lower case
+        return "true" if v else "false"
     s = v if isinstance(v, str) else json.dumps(v, default=str) if not isinstance(v, int | float) else str(v)
     if s == "" or any(c in s for c in ' ="\\\n\t'):
         return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
@@ -188,8 +253,10 @@ def setup_logging(fmt: str = "logfmt", level: str = "info", stream: IO[str] | No
 
     Args:
         fmt: ``"logfmt"`` or ``"json"`` (``--log-format``).
-        level: ``"debug"``, ``"info"``, ``"warn"`` or ``"error"`` (``--log-level``).
-        stream: where to write (default stderr).
+        level: ``"debug"``, ``"info"``, ``"warn"``, ``"error"`` or ``"none"`` (nothing at all)
+            (``--log-level``).
+        stream: where to write (default stderr; ``watch`` passes stdout, as
+            prometheus-config-reloader logs every level to stdout).
 
     Raises:
         ValueError: unknown format or level.
@@ -208,3 +275,55 @@ def setup_logging(fmt: str = "logfmt", level: str = "info", stream: IO[str] | No
     logger.addHandler(handler)
     logger.setLevel(_LEVELS[level])
     logger.propagate = False
+
+
+def install_fallback_handler() -> None:
+    """Make warnings and errors of ``config_reloader`` readable when the application configured
+    no logging (library use; the CLI calls :func:`setup_logging` instead).
+
+    Python then prints only the message (``logging.lastResort``), and our messages are constant:
+    the error itself is in a field (``err=``) and would be lost. The handler installed here
+    writes such records to stderr in logfmt, fields included, and only while no other handler
+    would see them: once the application installs a handler (even a ``NullHandler``) up the
+    logger chain, it stays silent. Idempotent.
+    """
+    import logging
+
+    logger = logging.getLogger("config_reloader")
+    if not any(getattr(h, "_config_reloader_fallback", False) for h in logger.handlers):
+        logger.addHandler(_fallback_handler())
+
+
+def _fallback_handler() -> logging.Handler:
+    import logging
+
+    formatter = _formatter_classes()["logfmt"]()
+
+    class FallbackHandler(logging.Handler):
+        _config_reloader_fallback = True
+
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if self._handled_elsewhere(record):
+                return
+            try:
+                sys.stderr.write(formatter.format(record) + "\n")
+                sys.stderr.flush()
+            except Exception:  # logging must never raise into the engine
+                self.handleError(record)
+
+        def _handled_elsewhere(self, record: logging.LogRecord) -> bool:
+            """True if a handler other than this one is on the record's way (as Python's
+            ``Logger.callHandlers`` walks it)."""
+            logger: logging.Logger | None = logging.getLogger(record.name)
+            while logger is not None:
+                if any(h is not self for h in logger.handlers):
+                    return True
+                if not logger.propagate:
+                    return False
+                logger = logger.parent
+            return False
+
+    return FallbackHandler()

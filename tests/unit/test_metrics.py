@@ -6,7 +6,8 @@ import aiohttp
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from config_reloader.metrics import ReloaderMetrics, StatusServer, SupervisorMetrics, parse_listen_address
+from config_reloader.listen import parse_listen_address
+from config_reloader.metrics import ReloaderMetrics, StatusServer, SupervisorMetrics
 
 THANOS_NAMES = {
     # name as exposed -> type (Thanos pkg/reloader's names)
@@ -138,7 +139,9 @@ def test_parse_listen_address(addr: str, expected: tuple[str | None, int]) -> No
     assert parse_listen_address(addr) == expected
 
 
-@pytest.mark.parametrize("addr", ["8080", "host:", "host:http", ":70000", "[::1:80"])
+@pytest.mark.parametrize(
+    "addr", ["8080", "host:", "host:http", ":70000", "[::1:80", ":\u00b2", "bad_host:80", "::1:80"]
+)
 def test_parse_listen_address_rejects(addr: str) -> None:
     with pytest.raises(ValueError, match="listen address"):
         parse_listen_address(addr)

@@ -90,6 +90,15 @@ def register(subparsers: Any) -> None:
         "command-line ones)",
     )
     g.add_argument(
+        "--require-binary",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="gate and pin on the x86-64 level this ELF binary's GNU_PROPERTY_X86_ISA_1_NEEDED note "
+        "names (gcc -mneeded), as ConditionCPUFeature=x86-64.x86-64-vN; a binary without the note "
+        "is an error (repeatable)",
+    )
+    g.add_argument(
         "--skip-exit-code",
         type=_exit_code,
         default=0,
@@ -187,6 +196,10 @@ def _parse_gate(args: argparse.Namespace) -> list[Condition]:
             conditions = [c for c in conditions if c.kind != reset]
         else:
             conditions.append(cond)
+    if args.require_binary:
+        from config_reloader.cli.condition import binary_condition
+
+        conditions.extend(binary_condition(path) for path in args.require_binary)
     return conditions
 
 
@@ -198,9 +211,11 @@ def run(args: argparse.Namespace) -> int:
         AtomicWriteError,
         ConditionError,
         ConfigReloaderError,
+        CpuidError,
         RenderError,
     )
     from config_reloader.logs import setup_logging
+    from config_reloader.reconcile.apply import error_fields
     from config_reloader.reconcile.service import cli_registry, listen_error
     from config_reloader.supervise import SuperviseOptions, format_cpus, gate, supervise
 
@@ -227,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
 
             machine = load_capture(args.cpu_data)
         result = gate(conditions, pin_cpus=args.pin_cpus, machine=machine)
-    except (ConditionError, ValueError) as exc:
+    except (ConditionError, CpuidError, ValueError) as exc:  # CpuidError: --require-binary, --cpu-data
         return input_error(str(exc))
     except OSError as exc:
         return input_error(f"{exc}")
@@ -275,8 +290,6 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         return input_error(str(exc))
-    if args.reload_method == "http" and reloader_options is not None and not args.reload_url:
-        return input_error("--reload-method http needs --reload-url")
 
     try:
         return asyncio.run(
@@ -292,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     except (RenderError, AtomicWriteError) as exc:
-        log.error("cannot render the config: not starting the child", extra={"err": str(exc)})
+        log.error("cannot render the config: not starting the child", extra=error_fields(exc))
         return 1
     except ConfigReloaderError as exc:
         log.error("run failed", extra={"err": str(exc)})

@@ -13,14 +13,13 @@ whether the read may have met a write, then calls :meth:`Applier.write`.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from config_reloader.errors import RenderError
+from config_reloader.errors import RenderError, ValidationFailed
 from config_reloader.render import render_file, write_output
 from config_reloader.watch.snapshot import Snapshotter
 
@@ -30,23 +29,39 @@ if TYPE_CHECKING:
     from config_reloader.watch.ignore import PathFilter
     from config_reloader.watch.snapshot import Snapshot
 
-__all__ = ["Applier", "not_a_file"]
+__all__ = ["VALIDATE_OUTPUT_SHOWN", "Applier", "error_fields", "not_a_file"]
+
+VALIDATE_OUTPUT_SHOWN = 2000
+"""Characters of ``--validate-command`` output kept in the log (its end)."""
 
 
-def not_a_file(path: str) -> str:
-    """Why the config file ``path`` cannot be read as a file (for the apply error)."""
+def not_a_file(path: str, *, watching: bool = True) -> str:
+    """Why the config file ``path`` cannot be read as a file (for the apply error).
+
+    ``watching``: the loop goes on watching (it says what happens until the file is back);
+    False in init mode (render once), where the caller says what happens next.
+    """
+    looped = False
     try:
         os.stat(path)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return (
-                f"config file {path} is a symlink loop (too many levels of symbolic links); "
-                "keeping the previous output and not reloading until it points at a file"
-            )
-    return (
-        f"config file {path} does not exist (or is not a regular file); "
-        "keeping the previous output and not reloading until it is back"
-    )
+        looped = exc.errno == errno.ELOOP
+    if looped:
+        why = f"config file {path} is a symlink loop (too many levels of symbolic links)"
+        until = "until it points at a file"
+    else:
+        why = f"config file {path} does not exist (or is not a regular file)"
+        until = "until it is back"
+    return f"{why}; keeping the previous output and not reloading {until}" if watching else why
+
+
+def error_fields(exc: BaseException) -> dict[str, object]:
+    """Log fields of an apply error: ``err``, and ``validate_output`` (the end of what
+    ``--validate-command`` printed: the only way for the user to learn why it refused)."""
+    fields: dict[str, object] = {"err": str(exc)}
+    if isinstance(exc, ValidationFailed) and exc.output.strip():
+        fields["validate_output"] = exc.output.strip()[-VALIDATE_OUTPUT_SHOWN:]
+    return fields
 
 
 class Applier:
@@ -86,8 +101,12 @@ class Applier:
         extra = (self.options.config_file,) if self.options.config_file and not self.renders else ()
         return Snapshotter(self.options.watched_dirs, extra_files=extra, path_filter=self._path_filter)
 
-    def read(self, hinted: Sequence[str] | None) -> tuple[bytes, Rendered | None, Snapshot]:
+    def read(
+        self, hinted: Sequence[str] | None, *, validate: bool = True
+    ) -> tuple[bytes, Rendered | None, Snapshot]:
         """Snapshot (``hinted`` paths only, or everything for ``None``), render and validate; blocking.
+
+        ``validate=False`` skips ``--validate-command`` (the digest does not depend on it).
 
         Returns:
             ``(desired digest, rendered output or None, snapshot)``; nothing is written.
@@ -102,15 +121,16 @@ class Applier:
         rendered: Rendered | None = None
         if o.config_file is not None:
             if not os.path.isfile(o.config_file):
-                raise RenderError(not_a_file(o.config_file), path=o.config_file)
+                raise RenderError(not_a_file(o.config_file, watching=o.reloads_enabled), path=o.config_file)
             if self.renders:
                 rendered = render_file(
                     o.config_file,
                     o.config_envsubst_file,
                     env=self.env,
                     strict_env=o.strict_env,
-                    validate_command=o.validate_command,
+                    validate_command=o.validate_command if validate else None,
                     write=False,
+                    max_size=o.max_config_size,
                 )
         snap = self._snapshotter.snapshot(hinted)
         h = hashlib.sha256(b"cr1\xff")
@@ -135,8 +155,5 @@ class Applier:
         o = self.options
         if o.config_envsubst_file is None:
             return
-        new_mode: int | None = None
-        if o.config_file is not None:
-            with contextlib.suppress(OSError):
-                new_mode = os.stat(o.config_file).st_mode & 0o7777
-        write_output(o.config_envsubst_file, rendered, new_mode=new_mode)
+        # A new output takes the input's mode (rendered.source_mode, read with the input).
+        write_output(o.config_envsubst_file, rendered)

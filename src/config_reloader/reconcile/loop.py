@@ -26,6 +26,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
+from config_reloader.logs import install_fallback_handler
 from config_reloader.reconcile.actions import Closable, build_action
 from config_reloader.reconcile.apply import Applier
 from config_reloader.reconcile.guard import ReadGuard
@@ -114,6 +115,7 @@ class Reloader:
 
         from config_reloader.metrics import ReloaderMetrics
 
+        install_fallback_handler()  # errors keep their fields when the application logs nothing
         self.options = options
         self._clock: Clock = clock if clock is not None else SystemClock()
         self.registry: CollectorRegistry = registry if registry is not None else CollectorRegistry()
@@ -234,6 +236,25 @@ class Reloader:
             self._state.ready = True
         return snap
 
+    def rescan(self, reason: str = "rescan") -> bool:
+        """Ask for a full rescan now (every file re-read, output re-rendered; a reload follows
+        only if the content changed), as if ``watch_interval`` had run out. Call it from the
+        loop's thread (``loop.add_signal_handler``: SIGHUP in the CLI).
+
+        Args:
+            reason: shown in the ``reason`` field of the pass's log lines.
+
+        Returns:
+            False if :meth:`run` is not watching (yet): nothing was queued.
+        """
+        wake = self._state.wake
+        if wake is None:
+            return False
+        self._state.pending.rescan = True
+        self._state.pending.reasons.add(reason)
+        wake.set()
+        return True
+
     # -- the loop ----------------------------------------------------------------------------------
     async def run(self, *, initial_reload: bool = True) -> None:
         """Watch and reload until cancelled.
@@ -253,7 +274,9 @@ class Reloader:
             return
         self._state.wake = asyncio.Event()
         if self._action is None or self._built_action:
-            self._action, closables = build_action(o, ready=self._ready_gate)
+            self._action, closables = build_action(
+                o, ready=self._ready_gate, on_target_result=self.metrics.target_result
+            )
             self._closables.extend(closables)
             self._built_action = True
         try:
@@ -316,12 +339,30 @@ class Reloader:
         await self._server.start()
 
     # -- waiting (tests, library users) -----------------------------------------------------------
+    async def content_digest(self) -> bytes:
+        """The digest the loop will have applied once it has seen the files as they are now.
+
+        Reads and renders the inputs once more (in a worker thread, without ``validate_command``
+        and without writing anything). To wait until content you just wrote is reloaded::
+
+            digest = await reloader.content_digest()
+            await reloader.wait_applied(digest, timeout=30)
+
+        Raises:
+            RenderError / OSError: the inputs cannot be read or rendered (as an apply would fail).
+        """
+        applier = Applier(self.options, self._applier.env, self._path_filter)  # its own cache
+        desired, _rendered, _snap = await asyncio.to_thread(applier.read, None, validate=False)
+        return desired
+
     async def wait_applied(self, digest: bytes | None = None, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 (interface)
-        """Wait until ``digest`` (default: the current desired digest at each check) is applied.
+        """Wait until ``digest`` is applied (reloaded successfully, no forced reload pending).
 
         Args:
-            digest: the digest to wait for; ``None`` = whatever is desired when the loop is idle
-                (``applied == desired`` and no forced reload pending).
+            digest: the digest to wait for, e.g. from :meth:`content_digest`. ``None`` = until the
+                loop is idle (``applied == desired``): this returns at once when the loop has not
+                noticed a change yet (the hint may still be settling, ``delay_interval``); wait
+                for a digest to wait for a given content.
             timeout: seconds; ``None`` = no bound.
 
         Returns:

@@ -5,18 +5,28 @@ and hands the options to :func:`run_watch`; ``run`` uses :func:`cli_registry` an
 
 Exit statuses of :func:`run_watch`: 0 on SIGTERM/SIGINT or after ``watch_interval == 0`` rendered
 the output; 1 when rendering fails in init mode, the status server cannot listen, or the loop dies.
+
+Signals while watching: SIGTERM/SIGINT stop (within :data:`STOP_GRACE` seconds whatever a worker
+thread is blocked in); SIGHUP asks for an immediate full rescan (the Go reloaders die on it, exit
+129; a reloader that an operator or a process manager HUPs should look again, not stop).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
+import os
 import signal
+import sys
+import threading
 from typing import TYPE_CHECKING
 
 from config_reloader.errors import ConfigReloaderError
+from config_reloader.reconcile.apply import error_fields
 from config_reloader.reconcile.loop import Reloader
+from config_reloader.render import kill_validators
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -27,6 +37,31 @@ __all__ = ["cli_registry", "listen_error", "run_watch"]
 
 log = logging.getLogger("config_reloader.cli.watch")
 
+# After SIGTERM the loop is cancelled, then asyncio.run() joins the default executor's threads
+# and the interpreter joins them again at exit (they are not daemon threads): one blocked in a
+# read that never returns or waiting for a hung validator would keep the process alive forever.
+# A daemon timer armed by the signal ends the process this many seconds later in any case.
+STOP_GRACE = 1.5
+
+
+def _exit_anyway_after(seconds: float, status: int) -> None:
+    def hard_exit() -> None:
+        log.warning(
+            "a worker thread is still busy after the stop signal: exiting without waiting for it",
+            extra={"grace_seconds": seconds},
+        )
+        for handler in logging.getLogger("config_reloader").handlers:
+            with contextlib.suppress(Exception):
+                handler.flush()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
+
+    timer = threading.Timer(seconds, hard_exit)
+    timer.daemon = True  # never itself a reason to stay alive
+    timer.start()
+
 
 def cli_registry() -> CollectorRegistry:
     """The registry a reloader process serves on ``/metrics``, like the Go peers' default one.
@@ -34,14 +69,18 @@ def cli_registry() -> CollectorRegistry:
     Process-wide settings, so only for command-line entry points (library code never calls
     this): no ``*_created`` series (``prometheus_client.disable_created_metrics()``, so /metrics
     matches Thanos), and ``process_*`` metrics (a ``ProcessCollector`` on the returned registry,
-    the counterpart of Go's process collector). The global ``REGISTRY`` is not touched.
+    the counterpart of Go's process collector), and ``prometheus_config_reloader_build_info``
+    (:mod:`config_reloader.buildinfo`). The global ``REGISTRY`` is not touched.
     """
     import prometheus_client  # with the Reloader's metrics, not at import (see Reloader)
     from prometheus_client import CollectorRegistry, ProcessCollector
 
+    from config_reloader.metrics import register_build_info
+
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
+    register_build_info(registry)
     return registry
 
 
@@ -65,7 +104,7 @@ async def run_watch(options: ReloaderOptions) -> int:
         try:
             await reloader.render_once()
         except (ConfigReloaderError, OSError) as exc:
-            log.error("render failed", extra={"err": str(exc)})
+            log.error("render failed (--watch-interval=0): exiting", extra=error_fields(exc))
             return 1
         finally:
             await reloader.aclose()
@@ -83,10 +122,17 @@ async def run_watch(options: ReloaderOptions) -> int:
         if not stopping:
             log.info("received signal, exiting", extra={"signal": signame})
             stopping.append(signame)
+            kill_validators()  # a validator's worker thread then returns at once
+            _exit_anyway_after(STOP_GRACE, 0)
             task.cancel()
+
+    def rescan() -> None:
+        queued = reloader.rescan(reason="sighup")
+        log.info("received SIGHUP: full rescan" if queued else "received SIGHUP before watching started")
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig.name)
+    loop.add_signal_handler(signal.SIGHUP, rescan)
     try:
         await reloader.run()
     except asyncio.CancelledError:
@@ -106,6 +152,6 @@ async def run_watch(options: ReloaderOptions) -> int:
         )
         return 1
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
     return 0

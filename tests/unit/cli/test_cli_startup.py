@@ -33,6 +33,9 @@ HEAVY = (
     "json",
     "subprocess",
     "difflib",
+    "threading",  # the pinned CPUID worker uses _thread
+    "config_reloader.cpu.microarch",  # archspec's table: only for microarchitecture names
+    "config_reloader.cpu.elfnote",  # only for --binary
     "config_reloader.conditions.checks",
     "config_reloader.conditions.specifiers",  # only for values with a % specifier
     "config_reloader.conditions.virt",
@@ -42,7 +45,10 @@ HEAVY = (
     "config_reloader.metrics",
 )
 # ...and, for a command line of assignments only, not argparse either (the fast path).
-FAST_PATH_HEAVY = (*HEAVY, "argparse", "gettext", "locale")
+# `re` (with enum, functools, collections: ~4.8 ms): the fast path does not need it (the command
+# is a plain script because pip's entry-point wrapper imports it);
+# `importlib`: the lazy names of config_reloader.cpu use __import__.
+FAST_PATH_HEAVY = (*HEAVY, "argparse", "gettext", "locale", "re", "importlib")
 
 ASSIGNMENT = "ConditionCPUFeature=avx2"
 SRC = str(Path(config_reloader.__file__).resolve().parent.parent)

@@ -26,7 +26,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-__all__ = ["RecordedReload", "RecordingEndpoint"]
+__all__ = ["RecordedReload", "RecordingEndpoint", "format_rfc3339_ns", "read_paths"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +48,7 @@ class RecordedReload:
     n: int = 0
 
 
-def _format_rfc3339_ns(ns: int) -> str:
+def format_rfc3339_ns(ns: int) -> str:
     secs, frac = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
@@ -185,7 +185,7 @@ class RecordingEndpoint:
                 "status": "success",
                 "data": {
                     "reloadConfigSuccess": self.reload_config_success,
-                    "lastConfigTime": _format_rfc3339_ns(self.last_config_time_ns),
+                    "lastConfigTime": format_rfc3339_ns(self.last_config_time_ns),
                     "corruptionCount": 0,
                     "goroutineCount": 1,
                     "GOMAXPROCS": 2,
