@@ -1,6 +1,6 @@
 """``config-reloader watch``: a drop-in for prometheus-operator's ``prometheus-config-reloader``.
 
-Flags keep that program's names, defaults and meaning (research reloader-anchors §2.1; kingpin
+Flags keep that program's names, defaults and meaning (kingpin
 accepts both ``--flag=value`` and ``--flag value``, so does argparse). Durations are Go durations
 (``0``, ``500ms``, ``5s``, ``3m``). Ours: ``--validate-command``, ``--reload-signal``,
 ``--pid-file``, ``--strict-env``, ``--force-polling``.

@@ -1,4 +1,5 @@
-"""Reload actions: how a service is told to re-read its configuration (DESIGN §2, "Acting").
+"""Reload actions: how a service is told to re-read its configuration (the last step of the
+data flow in docs/design.md).
 
 Every action implements :class:`ReloadAction`, one async method that either returns (the target
 accepted the reload) or raises a :class:`config_reloader.errors.ReloadError` subclass:

@@ -1,15 +1,15 @@
 """Reload over HTTP: ``POST`` to the reload URL (Prometheus ``/-/reload``), and the runtime-info
 client used by :mod:`config_reloader.reload.verify`.
 
-Facts (research reloader-anchors §1.6, §2.1): Thanos' ``HTTPReloader`` sends a ``POST`` without a
+Facts: Thanos' ``HTTPReloader`` sends a ``POST`` without a
 body and counts only status 200 as success; Prometheus answers 403 (older releases 405) on
 ``/-/reload`` unless started with ``--web.enable-lifecycle``. prometheus-operator bounds the
-request with ``--reload-timeout`` (default 30s, PO#5349) and disables keep-alive; we do the same
-(one new connection per request) so a restarted target never meets a dead pooled connection.
+request with ``--reload-timeout`` (default 30s, prometheus-operator#5349) and disables keep-alive; we do
+the same (one new connection per request) so a restarted target never meets a dead pooled connection.
 
 The client is the standard library's :mod:`http.client`, run in a worker thread
 (:func:`asyncio.to_thread`): importing aiohttp for one request costs ~21 MiB RSS, most of the
-budget of ``watch`` (issue 5; docs/DEPENDENCIES.md). aiohttp stays for the server side.
+budget of ``watch`` (docs/DEPENDENCIES.md). aiohttp stays for the server side.
 
 Credentials: from files (:class:`~config_reloader.reload.client.HttpClientConfig`, re-read at every
 attempt) or, discouraged because every process can read ``/proc/PID/cmdline``, in the URL

@@ -1,10 +1,10 @@
-"""Settling raw hints into batches (DESIGN §3 rule 4): pure logic, the clock is injected.
+"""Settling raw hints into batches (rule R4 in docs/design.md): pure logic, the clock is injected.
 
 * Trailing-edge debounce: a batch is due ``delay`` seconds after the *last* hint; every hint
   restarts the quiet period.
 * A file that received ``IN_MODIFY`` and no ``IN_CLOSE_WRITE`` yet is still being written (a
-  truncate-then-write writer has an empty or partial file at that moment; research
-  python-watch-libs.md §1.4 "O_TRUNC demo"): the batch waits for its close, at most
+  truncate-then-write writer has an empty or partial file at that moment: a reader that
+  hashes it between the truncate and the write sees an empty file): the batch waits for its close, at most
   ``max_open_wait`` seconds after its first ``IN_MODIFY``; then it is emitted anyway with a warning.
 * Urgent hints (overflow, the initial batch) are due at once.
 

@@ -1,6 +1,6 @@
-"""Content snapshots of the watched paths: per-file SHA-256 with an identity cache (DESIGN §3 rule 5).
+"""Content snapshots of the watched paths: per-file SHA-256 with an identity cache (rule R5, docs/design.md).
 
-What is hashed (Thanos ``pkg/reloader`` semantics, research/reloader-anchors.md §1.4):
+What is hashed (Thanos ``pkg/reloader`` semantics, so both compute the same digests):
 
 * each *extra file* (the config file) under its path as given, opened through symlinks;
 * every regular file below each watched dir, recursively, under ``<dir as configured>/<relative
@@ -12,7 +12,7 @@ What is hashed (Thanos ``pkg/reloader`` semantics, research/reloader-anchors.md 
   ``Snapshot.missing``;
 * names starting with ``..`` are skipped at every level (kubelet internals ``..data``,
   ``..2026_…``): the user-visible links already reach that content, and walking the timestamped dir
-  is what made Thanos crash mid-update (bug B5).
+  races kubelet removing it mid-update (Thanos failed its reload on that race).
 
 Digest format, two levels (a Merkle tree one directory deep), files grouped by the directory that
 holds them (``os.path.split(path)``; a nested dir is a group of its own):
@@ -118,7 +118,7 @@ class Snapshotter:
         extra_files: single files (the config file); may not exist yet.
         racy_margin: seconds. A cached digest is trusted only if the file's mtime is at least this
             much older than the moment it was hashed (the "racy git" rule: filesystems with coarse
-            timestamps can hide a same-size rewrite inside one tick; research/python-watch-libs.md §4.2).
+            timestamps can hide a same-size rewrite inside one tick).
         path_filter: ``(path) -> bool``, False = not configuration (writers' temp files, editor
             backups: :mod:`config_reloader.watch.ignore`); applied to every entry below the watched
             dirs, never to ``extra_files``. ``None`` = keep everything (Thanos' digest).

@@ -1,11 +1,11 @@
 """ChangeSource: directory watches, re-arming, overflow rescans and the polling fallback.
 
-Events are hints, never facts (DESIGN §3 rule 1): this module turns raw inotify events into
+Events are hints, never facts (rule R1 in docs/design.md): this module turns raw inotify events into
 "path P may have changed" / "rescan everything" hints and hands them to the :class:`Settler`; it
 never reads file contents. See docs/watch-internals.md for the whole story. In short:
 
 * every watched dir, and the parent dir of every config file, gets one non-recursive watch
-  (a file watch dies on the first atomic replacement: DESIGN §3 rule 2, bugs B1/B2/B17/B26);
+  (a file watch dies on the first atomic replacement: rule R2 in docs/design.md);
 * in a config file's parent only the file's own name and kubelet's ``..*`` names are hints; in a
   watched dir every name is;
 * a watched path that is a symlink also gets a watch on its parent, so a swap of the link
