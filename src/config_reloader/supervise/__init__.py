@@ -20,8 +20,9 @@ Parts, in the order ``run`` uses them:
   restart``, and "never signal a child before it is ready; apply a change that came early right
   after readiness").
 * :func:`supervise` wires gate, reloader (render once before the first start, so the child never
-  starts without its rendered config: prometheus-operator#3061, research B12), status server and
-  supervisor together and returns the exit status ``run`` exits with.
+  starts without its rendered config: the init-container ordering bug
+  prometheus-operator#3061), status server and supervisor together and returns the exit status
+  ``run`` exits with.
 
 Exit statuses follow shells and container runtimes: the child's exit code, or 128 + N when it died
 by signal N; 127 when the command is not found, 126 when it cannot be executed.
@@ -29,7 +30,7 @@ by signal N; 127 when the command is not found, 126 when it cannot be executed.
 Sources: ``prctl(2)`` (PR_SET_CHILD_SUBREAPER = 36), ``wait(2)``, ``setsid(2)``, ``proc(5)``
 (``/proc/PID/task/TID/children``, ``/proc/PID/stat`` field 3 state ``Z``, field 5 pgrp),
 ``signal(7)`` (PID 1 in a PID namespace receives only signals it has handlers for),
-prometheus/prometheus#14917 (SIGHUP during start-up kills the target; research B14).
+prometheus/prometheus#14917 (SIGHUP during start-up kills the target).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ async def supervise(
             stack.push_async_callback(c.aclose)
         if reloader is not None:
             await stack.enter_async_context(reloader)
-            await reloader.render_once()  # B12: the child never starts without its rendered config
+            await reloader.render_once()  # the child never starts without its rendered config
         if listen_address is not None and registry is not None:
             from config_reloader.metrics import StatusServer
 
