@@ -27,7 +27,8 @@ class _PrintVersion(argparse.Action):
 
 
 def add_compat_arguments(parser: argparse.ArgumentParser) -> None:
-    """prometheus-config-reloader flags that do not map to an option of ours: ``--version``, ``--short-version``, ``--auto-gomemlimit-ratio``
+    """prometheus-config-reloader flags that do not map to an option of ours (its ``main.go``
+    defines them with kingpin): ``--version``, ``--short-version``, ``--auto-gomemlimit-ratio``
     (accepted, no effect) and ``--web-config-file`` (checked at start by
     :func:`check_web_config_file`)."""
     c = parser.add_argument_group("prometheus-config-reloader compatibility")
