@@ -26,8 +26,7 @@ from config_reloader.durations import parse_duration
 from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
+    from config_reloader.promtext import Registry
     from config_reloader.reconciler import ReloaderOptions
 
 __all__ = [
@@ -548,20 +547,14 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def cli_registry() -> CollectorRegistry:
-    """The registry a reloader process serves on ``/metrics``, like the Go peers' default one.
+def cli_registry() -> Registry:
+    """The registry a reloader process serves on ``/metrics``, like the Go peers' default one:
+    a fresh :class:`~config_reloader.promtext.Registry` with the ``process_*`` metrics (the
+    counterpart of Go's process collector)."""
+    from config_reloader.promtext import ProcessCollector, Registry
 
-    Process-wide settings, so only for command-line entry points (library code never calls
-    this): no ``*_created`` series (``prometheus_client.disable_created_metrics()``, so /metrics
-    matches Thanos), and ``process_*`` metrics (a ``ProcessCollector`` on the returned registry,
-    the counterpart of Go's process collector). The global ``REGISTRY`` is not touched.
-    """
-    import prometheus_client
-    from prometheus_client import CollectorRegistry, ProcessCollector
-
-    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
-    registry = CollectorRegistry()
-    ProcessCollector(registry=registry)
+    registry = Registry()
+    ProcessCollector(registry)
     return registry
 
 

@@ -61,7 +61,7 @@ from config_reloader.supervise.supervisor import (
 )
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
+    from config_reloader.promtext import Registry as CollectorRegistry
 
 __all__ = [
     "FORWARDED_SIGNALS",
@@ -121,7 +121,7 @@ async def supervise(
             started; the CLI maps it to exit status 1).
     """
     if registry is None and listen_address is not None:
-        from prometheus_client import CollectorRegistry as _Registry
+        from config_reloader.promtext import Registry as _Registry
 
         registry = _Registry()
     metrics = ChildMetrics(registry) if registry is not None else None

@@ -59,9 +59,8 @@ from config_reloader.supervise.process import (
 )
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
     from config_reloader.metrics import SupervisorMetrics
+    from config_reloader.promtext import Registry as CollectorRegistry
 
 __all__ = [
     "FORWARDED_SIGNALS",
@@ -119,9 +118,8 @@ class ChildMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry | None) -> None:
-        from prometheus_client import Counter, Gauge
-
         from config_reloader.metrics import SupervisorMetrics
+        from config_reloader.promtext import Counter, Gauge
 
         self.base: SupervisorMetrics = SupervisorMetrics(registry)
         reg = self.base.registry
