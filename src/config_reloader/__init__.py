@@ -22,8 +22,8 @@ __all__ = [
 
 # public name -> "module:attribute" (attribute empty = the module itself)
 _LAZY = {
-    "Reloader": "config_reloader.reconciler:Reloader",
-    "ReloaderOptions": "config_reloader.reconciler:ReloaderOptions",
+    "Reloader": "config_reloader.reconcile:Reloader",
+    "ReloaderOptions": "config_reloader.reconcile:ReloaderOptions",
     "atomic_write": "config_reloader.atomic:atomic_write",
     "watch_changes": "config_reloader.watch:watch_changes",
     "errors": "config_reloader.errors:",

@@ -3,7 +3,7 @@
 In a temp dir: the bundled examples (``examples/prometheus.yml.tmpl`` with ``$(VAR)`` references,
 ``examples/rules/``) are copied, a :class:`~config_reloader.testing.RecordingEndpoint` plays
 Prometheus (it reads the files at the moment of each ``POST /-/reload``), and a
-:class:`~config_reloader.reconciler.Reloader` with ``--delay-interval=0`` watches them. Files are
+:class:`~config_reloader.reconcile.Reloader` with ``--delay-interval=0`` watches them. Files are
 then edited the three ways users (and kubelet) do, plus one byte-identical rewrite, and every
 reload is printed with the latency from the write to the reload request in milliseconds and what
 the target saw. Nothing outside the temp dir is touched; everything listens on 127.0.0.1 only.
@@ -80,7 +80,7 @@ async def run_demo(out: TextIO, *, workdir: str | None = None, keep: bool = Fals
         TimeoutError: a reload did not arrive within 10 s (the demo failed).
     """
     from config_reloader.promtext import Registry as CollectorRegistry
-    from config_reloader.reconciler import Reloader, ReloaderOptions
+    from config_reloader.reconcile import Reloader, ReloaderOptions
     from config_reloader.reload.retry import RetryPolicy
     from config_reloader.testing import KubeletAtomicWriter, RecordingEndpoint, atomic_replace, write_in_place
 

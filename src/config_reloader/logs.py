@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from typing import IO, Any
     from urllib.parse import SplitResult
 
-__all__ = ["LOG_FORMATS", "LOG_LEVELS", "redact_url", "setup_logging"]
+__all__ = ["LOG_FORMATS", "LOG_LEVELS", "redact_text", "redact_url", "setup_logging"]
 
 LOG_FORMATS = ("logfmt", "json")
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -70,6 +70,27 @@ def redact_url(url: str) -> str:
     if netloc == parts.netloc and query == parts.query and fragment == parts.fragment:
         return url
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+_TRAILING = ".,:;)]}"
+
+
+def redact_text(text: str) -> str:
+    """Every ``scheme://user:password@`` inside free text (an error message) -> ``scheme://***@``,
+    and every http(s) URL in it through :func:`redact_url` (query values -> ``***``, names kept).
+
+    :func:`redact_url` handles one URL; error texts from HTTP libraries may embed one anywhere.
+    Punctuation that ends a sentence after a URL is kept out of it.
+    """
+    import re  # not at the top: this module stays import-free for `condition` (see above)
+
+    def one(m: re.Match[str]) -> str:
+        url = m.group(0)
+        tail = len(url) - len(url.rstrip(_TRAILING))
+        return redact_url(url[: len(url) - tail]) + url[len(url) - tail :]
+
+    credentials = re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@", r"\1***@", text)
+    return re.sub(r"(?i)\bhttps?://[^\s'\"<>]+", one, credentials)
 
 
 def _valid_port(parts: SplitResult) -> bool:
@@ -136,7 +157,7 @@ def _formatter_classes() -> dict[str, type[logging.Formatter]]:
     import logging
 
     class LogfmtFormatter(logging.Formatter):
-        """``ts=... level=info caller=reconciler msg="reload triggered" key=value ...``"""
+        """``ts=... level=info caller=reconcile msg="reload triggered" key=value ...``"""
 
         def format(self, record: logging.LogRecord) -> str:
             return " ".join(f"{k}={_logfmt_value(v)}" for k, v in _fields(record).items())

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 from test_reloader_support import start_reloader_fixture  # noqa: F401  (the start_reloader fixture)
 
-from config_reloader import reconciler
-from config_reloader.reconciler import ReloaderOptions
+from config_reloader.reconcile import ReloaderOptions, guard
 from config_reloader.reload.http import HttpReload
 from config_reloader.reload.retry import RetryPolicy
 from config_reloader.testing import (
@@ -141,7 +140,7 @@ async def test_finished_writes_are_reloaded_without_the_race_recheck(
     put(b"v0")
     async with RecordingEndpoint([str(path)]) as ep:
         run = await start_reloader(opts(ep, watched_dirs=(str(d),)))
-        monkeypatch.setattr(reconciler, "RACE_RECHECK", 3600.0)
+        monkeypatch.setattr(guard, "RACE_RECHECK", 3600.0)
         for i in range(1, 4):
             await asyncio.to_thread(put, f"v{i}".encode())
             await ep.wait_for(lambda i=i: seen(ep, path)[-1:] == [f"v{i}".encode()], timeout=10)

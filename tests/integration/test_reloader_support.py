@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from config_reloader.promtext import Registry as CollectorRegistry
-from config_reloader.reconciler import Reloader, ReloaderOptions
+from config_reloader.reconcile import Reloader, ReloaderOptions
 from config_reloader.reload.retry import RetryPolicy
 from config_reloader.testing import wait_until
 

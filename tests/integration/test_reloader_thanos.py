@@ -14,7 +14,7 @@ from typing import Any
 
 from test_reloader_support import start_reloader_fixture  # noqa: F401  (the start_reloader fixture)
 
-from config_reloader.reconciler import ReloaderOptions
+from config_reloader.reconcile import ReloaderOptions
 from config_reloader.reload.retry import RetryPolicy
 from config_reloader.testing import RecordingEndpoint, write_in_place
 

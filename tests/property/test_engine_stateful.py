@@ -62,7 +62,7 @@ from hypothesis.stateful import (
 )
 
 from config_reloader._recording import RecordingEndpoint, read_paths
-from config_reloader.reconciler import Reloader, ReloaderOptions
+from config_reloader.reconcile import Reloader, ReloaderOptions
 from config_reloader.reload.http import HttpReload
 from config_reloader.testing import KubeletAtomicWriter, atomic_replace, write_in_place
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from config_reloader.cli.watch import cli_registry
 from config_reloader.metrics import ReloaderMetrics, StatusServer, SupervisorMetrics, parse_listen_address
 from config_reloader.promtext import Registry as CollectorRegistry
 from config_reloader.promtext import exposition
+from config_reloader.reconcile.service import cli_registry
 
 # The # HELP / # TYPE lines of every family, as prometheus_client wrote them before the switch to
 # config_reloader.promtext: dashboards and alerts see the same names, types and help texts.

@@ -1,4 +1,4 @@
-"""Logic of the reload loop (reconciler.py) with a scripted change source and a fake action.
+"""Logic of the reload loop (config_reloader.reconcile) with a scripted change source and a fake action.
 
 Real files (tmp_path), real Snapshotter and render; only the hint source and the reload action are
 fakes, so the decisions "reload or not, with which content, how often" are tested without inotify
@@ -17,11 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from config_reloader import reconciler
 from config_reloader.errors import ReloadRejected, TargetNotFound
-from config_reloader.reconciler import Reloader, ReloaderOptions, statefulset_ordinal
+from config_reloader.promtext import Registry as CollectorRegistry
+from config_reloader.reconcile import (
+    Reloader,
+    ReloaderOptions,
+    ScriptedChangeSource,
+    guard,
+    statefulset_ordinal,
+)
 from config_reloader.reload.retry import RetryPolicy
 from config_reloader.testing import wait_until
 from config_reloader.watch.watcher import ChangeBatch, file_identity
@@ -29,7 +34,7 @@ from config_reloader.watch.watcher import ChangeBatch, file_identity
 FAST = RetryPolicy(initial=0.01, maximum=0.05, jitter=0.0)
 
 
-class FakeSource:
+class FakeSource(ScriptedChangeSource):
     """Scripted ChangeSource: tests push batches; nothing comes from the file system."""
 
     instances: list[FakeSource]
@@ -46,7 +51,7 @@ class FakeSource:
     async def __aenter__(self) -> FakeSource:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, *exc: Any) -> None:
         self.closed = True
 
     def __aiter__(self) -> AsyncIterator[ChangeBatch]:
@@ -359,7 +364,7 @@ async def test_render_failure_keeps_output_and_sends_no_reload(
 ) -> None:
     out = tmp_path / "out.yml"
     h = harness(config_envsubst_file=str(out), strict_env=True)
-    h.reloader._env = {"X": "1"}  # deterministic env
+    h.reloader._applier.env = {"X": "1"}  # deterministic env
     write(h.cfg, b"x: $(X)\n")
     await h.start()
     await h.reloader.wait_applied(timeout=10)
@@ -622,7 +627,8 @@ async def started_with_finishes(
     await h.start()
     await h.reloader.wait_applied(timeout=10)
     finished: dict[str, tuple[int, int, int, int, int]] = {}
-    h.source.finished_identity = finished.get  # type: ignore[attr-defined]
+    h.source.finished_identity = finished.get  # type: ignore[method-assign]
+    h.source.tracks_finished = True
 
     def finish() -> None:
         finished[str(h.cfg)] = file_identity(os.stat(h.cfg))
@@ -665,7 +671,7 @@ async def test_a_file_emptied_by_a_writer_still_open_is_held_even_if_it_looks_fi
     fd = os.open(h.cfg, os.O_WRONLY | os.O_TRUNC)  # the next writer: emptied, still open
     try:
         finish()  # stat'ed late: looks finished
-        with caplog.at_level(logging.DEBUG, logger="config_reloader.reconciler"):
+        with caplog.at_level(logging.DEBUG, logger="config_reloader.reconcile"):
             h.source.hint(str(h.cfg))
             await wait_until(
                 lambda: any("emptied in place" in r.getMessage() for r in caplog.records), timeout=10
@@ -685,7 +691,7 @@ async def test_past_the_probe_budget_new_content_waits_for_the_recheck(
 ) -> None:
     """More changed files than ``SETTLE_PROBES`` (here 0) are not proven one by one: the pass
     waits ``RACE_RECHECK`` and drains again, like content no writer was seen finishing."""
-    monkeypatch.setattr(reconciler, "SETTLE_PROBES", 0)
+    monkeypatch.setattr(guard, "SETTLE_PROBES", 0)
     h, out, finish = await started_with_finishes(tmp_path, harness)
     write(h.cfg, b"v2")
     finish()  # would be proven settled by a probe
@@ -706,7 +712,7 @@ async def test_content_that_changes_back_while_a_reload_is_in_flight_is_reloaded
     h = harness()
     await h.start()
     await h.reloader.wait_applied(timeout=10)
-    h.source.change_gen = 0  # type: ignore[attr-defined]
+    h.source.change_gen = 0
     reading, read, resume = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def before_read() -> None:
@@ -721,11 +727,11 @@ async def test_content_that_changes_back_while_a_reload_is_in_flight_is_reloaded
     h.source.hint(str(h.cfg))
     await wait_until(lambda: h.action.in_flight == 1, timeout=10)  # the reload of v2 is in flight
     write(h.cfg, b"v3")  # another writer, while the service has not read yet
-    h.source.change_gen += 1  # type: ignore[attr-defined]
+    h.source.change_gen += 1
     reading.set()
     await asyncio.wait_for(read.wait(), 10)  # the service read v3
     write(h.cfg, b"v2")  # back to the content the reload was sent for
-    h.source.change_gen += 1  # type: ignore[attr-defined]
+    h.source.change_gen += 1
     h.action.before_read = h.action.after_read = None
     resume.set()
     await wait_until(lambda: [c for c, _ in h.action.seen] == [b"v1", b"v3", b"v2"], timeout=10)

@@ -7,8 +7,7 @@ import argparse
 import pytest
 
 from config_reloader.cli.watch import parse_http_url
-from config_reloader.logs import redact_url
-from config_reloader.reconciler import redact_text
+from config_reloader.logs import redact_text, redact_url
 
 
 @pytest.mark.parametrize(

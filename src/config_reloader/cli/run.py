@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from config_reloader.cli.watch import (
     add_watch_arguments,
-    cli_registry,
     parse_duration_arg,
     parse_signal,
 )
@@ -194,7 +193,7 @@ def _parse_gate(args: argparse.Namespace) -> list[Condition]:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from config_reloader.cli.watch import listen_error, warn_missing_watched_dirs, watch_options_from_args
+    from config_reloader.cli.watch import warn_missing_watched_dirs, watch_options_from_args
     from config_reloader.errors import (
         AtomicWriteError,
         ConditionError,
@@ -202,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         RenderError,
     )
     from config_reloader.logs import setup_logging
+    from config_reloader.reconcile.service import cli_registry, listen_error
     from config_reloader.supervise import SuperviseOptions, format_cpus, gate, supervise
 
     def input_error(msg: str) -> int:

@@ -5,8 +5,10 @@ accepts both ``--flag=value`` and ``--flag value``, so does argparse). Durations
 (``0``, ``500ms``, ``5s``, ``3m``). Ours: ``--validate-command``, ``--reload-signal``,
 ``--pid-file``, ``--strict-env``, ``--force-polling``.
 
-Exit statuses: 0 on SIGTERM/SIGINT or after ``--watch-interval=0`` rendered the output; 1 when
-rendering fails in init mode or the loop dies; 2 on bad flags.
+Exit statuses: 2 on bad flags; otherwise those of
+:func:`config_reloader.reconcile.service.run_watch`, which runs the engine (0 on SIGTERM/SIGINT or
+after ``--watch-interval=0`` rendered the output; 1 when rendering fails in init mode or the loop
+dies).
 
 ``add_watch_arguments`` and ``watch_options_from_args`` are reused by ``config-reloader run``.
 """
@@ -26,15 +28,12 @@ from config_reloader.durations import parse_duration
 from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
 
 if TYPE_CHECKING:
-    from config_reloader.promtext import Registry
-    from config_reloader.reconciler import ReloaderOptions
+    from config_reloader.reconcile.options import ReloaderOptions
 
 __all__ = [
     "add_compat_arguments",
     "add_watch_arguments",
     "check_web_config_file",
-    "cli_registry",
-    "listen_error",
     "parse_duration_arg",
     "parse_http_url",
     "parse_listen_address_arg",
@@ -43,7 +42,6 @@ __all__ = [
     "parse_signal",
     "register",
     "run",
-    "run_watch",
     "warn_missing_watched_dirs",
     "watch_options_from_args",
 ]
@@ -431,12 +429,12 @@ def check_web_config_file(path: str) -> None:
 
 
 def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
-    """Build :class:`~config_reloader.reconciler.ReloaderOptions` from parsed watch flags.
+    """Build :class:`~config_reloader.reconcile.options.ReloaderOptions` from parsed watch flags.
 
     Raises:
         ValueError: inconsistent flags (the message names the flag).
     """
-    from config_reloader.reconciler import ReloaderOptions
+    from config_reloader.reconcile.options import ReloaderOptions
 
     validate: tuple[str, ...] | None = None
     if args.validate_command:
@@ -502,21 +500,6 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def listen_error(exc: BaseException) -> OSError | None:
-    """The bind error in ``exc`` (itself or inside an exception group): EADDRINUSE or
-    EADDRNOTAVAIL, which only binding raises, so the caller can name ``--listen-address``."""
-    import errno
-
-    if isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = listen_error(inner)
-            if found is not None:
-                return found
-    return None
-
-
 def warn_missing_watched_dirs(dirs: Sequence[str]) -> None:
     """Log one WARNING per ``--watched-dir`` that does not exist (yet): it is watched from its
     parent and picked up when it appears, but a typo would otherwise go unnoticed."""
@@ -547,81 +530,11 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def cli_registry() -> Registry:
-    """The registry a reloader process serves on ``/metrics``, like the Go peers' default one:
-    a fresh :class:`~config_reloader.promtext.Registry` with the ``process_*`` metrics (the
-    counterpart of Go's process collector)."""
-    from config_reloader.promtext import ProcessCollector, Registry
-
-    registry = Registry()
-    ProcessCollector(registry)
-    return registry
-
-
-async def run_watch(options: ReloaderOptions) -> int:
-    """Run the reloader until SIGTERM/SIGINT (exit 0); init mode renders once (0, or 1 on error)."""
-    import asyncio
-    import logging
-
-    from config_reloader.errors import ConfigReloaderError
-    from config_reloader.reconciler import Reloader
-
-    log = logging.getLogger("config_reloader.cli.watch")
-    reloader = Reloader(options, registry=cli_registry())
-    if not options.reloads_enabled:
-        try:
-            await reloader.render_once()
-        except (ConfigReloaderError, OSError) as exc:
-            log.error("render failed", extra={"err": str(exc)})
-            return 1
-        finally:
-            await reloader.aclose()
-        log.info(
-            "rendered once (--watch-interval=0): exiting", extra={"out": options.config_envsubst_file or ""}
-        )
-        return 0
-
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    stopping: list[str] = []
-
-    def stop(signame: str) -> None:
-        if not stopping:
-            log.info("received signal, exiting", extra={"signal": signame})
-            stopping.append(signame)
-            task.cancel()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop, sig.name)
-    try:
-        await reloader.run()
-    except asyncio.CancelledError:
-        if not stopping:
-            raise
-        task.uncancel()
-        return 0
-    except Exception as exc:  # ExceptionGroup from the loop's TaskGroup included
-        if options.listen_address is not None and listen_error(exc) is not None:
-            log.error(
-                "cannot listen on --listen-address",
-                extra={"listen_address": options.listen_address, "err": str(listen_error(exc))},
-            )
-            return 1
-        log.error(
-            "reloader stopped", extra={"err": str(exc)}, exc_info=not isinstance(exc, ConfigReloaderError)
-        )
-        return 1
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-    return 0
-
-
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from config_reloader.logs import setup_logging
+    from config_reloader.reconcile.service import run_watch
 
     try:
         options = watch_options_from_args(args)

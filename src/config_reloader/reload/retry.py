@@ -4,7 +4,7 @@ Thanos retries at a fixed ``--retry-interval`` with neither backoff nor jitter (
 reloader-anchors §1.7); a target that is slow to reload (prometheus-operator#5346, bug B9) is then
 hit again every interval. This policy starts at the same interval, grows geometrically, is capped
 and jittered so several reloaders do not retry in lockstep. It is pure: the loop owner
-(``reconciler.py``) runs the attempts and sleeps; the policy only says how long.
+(``reconcile/worker.py``) runs the attempts and sleeps; the policy only says how long.
 """
 
 from __future__ import annotations

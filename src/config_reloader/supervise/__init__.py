@@ -40,7 +40,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from config_reloader.supervise.actions import ReadyGatedReload, RestartReload, build_action
+from config_reloader.supervise.actions import ReadyGatedReload, RestartReload
 from config_reloader.supervise.gate import GateResult, gate
 from config_reloader.supervise.process import (
     Child,
@@ -75,7 +75,6 @@ __all__ = [
     "RestartReload",
     "SuperviseOptions",
     "Supervisor",
-    "build_action",
     "exit_status_from_wait",
     "format_cpus",
     "gate",
@@ -134,13 +133,31 @@ async def supervise(
     reloader: Any = None
     closables: list[Any] = []
     if reloader_options is not None:
-        from config_reloader.reconciler import Reloader
+        from config_reloader.reconcile import Reloader, build_action
 
+        if reload_method == "http" and not reload_url:
+            raise ValueError("--reload-method http needs --reload-url")
+        # One status server for run (child + reloader readiness), so the reloader serves none;
+        # the reload settings given here win over those in reloader_options.
+        changes: dict[str, Any] = {
+            "listen_address": None,
+            "runtimeinfo_url": runtimeinfo_url,
+            "reload_timeout": reload_timeout,
+            "reload_signal": options.reload_signal,
+        }
+        if reload_url:
+            changes["reload_url"] = reload_url
+        reloader_options = dataclasses.replace(reloader_options, **changes)
         action, closables = build_action(
-            sup, reload_method, reload_url=reload_url, runtimeinfo_url=runtimeinfo_url, timeout=reload_timeout
+            reloader_options,
+            method=reload_method,
+            signal_target=lambda: sup.pid,
+            ready=sup.is_ready,
+            restart=RestartReload(sup),
+            verify_http=True,
         )
-        # one status server for run (child + reloader readiness), so the reloader serves none
-        reloader_options = dataclasses.replace(reloader_options, listen_address=None)
+        if reload_method != "restart":
+            action = ReadyGatedReload(action, sup)
         reloader = Reloader(reloader_options, action=action, registry=registry)
 
     def ready() -> bool:

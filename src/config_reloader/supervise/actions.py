@@ -4,12 +4,14 @@
 * :class:`ReadyGatedReload`: waits until the child runs and is ready, then triggers the inner
   action, so a change that arrives while the child starts is applied right after readiness rather
   than after a retry backoff (research B14: never signal a process before it handles the signal).
-* :func:`build_action`: the action for ``--reload-method`` with optional runtime-info verification.
+
+The action for ``--reload-method`` itself comes from the one factory,
+:func:`config_reloader.reconcile.actions.build_action` (see :func:`config_reloader.supervise.supervise`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from config_reloader.errors import SuperviseError
 
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
     from config_reloader.reload import ReloadAction
     from config_reloader.supervise.supervisor import Supervisor
 
-__all__ = ["ReadyGatedReload", "RestartReload", "build_action"]
+__all__ = ["ReadyGatedReload", "RestartReload"]
 
 
 class RestartReload:
@@ -59,52 +61,3 @@ class ReadyGatedReload:
     async def trigger(self) -> None:
         await self.supervisor.wait_ready()
         await self.inner.trigger()
-
-
-def build_action(
-    sup: Supervisor, method: str, *, reload_url: str | None, runtimeinfo_url: str | None, timeout: float
-) -> tuple[ReloadAction, list[Any]]:
-    """The ReloadAction for ``--reload-method`` (acting engine), gated on child readiness.
-
-    Args:
-        sup: the supervisor (its child is the target).
-        method: ``"signal"`` (``sup.options.reload_signal``), ``"http"`` (POST ``reload_url``) or
-            ``"restart"``.
-        runtimeinfo_url: when given (signal/http), wrap in VerifiedReload (Thanos tracker.go).
-        timeout: seconds per attempt (``--reload-timeout``).
-
-    Returns:
-        The action and the objects to ``aclose()`` when done (HTTP sessions).
-
-    Raises:
-        ValueError: unknown method, or ``http`` without a URL.
-    """
-    inner: ReloadAction
-    closables: list[Any] = []
-    if method == "restart":
-        inner = RestartReload(sup)
-    elif method == "http":
-        from config_reloader.reload.http import HttpReload
-
-        if not reload_url:
-            raise ValueError("--reload-method http needs --reload-url")
-        http = HttpReload(reload_url, timeout=timeout)
-        closables.append(http)
-        inner = http
-    elif method == "signal":
-        from config_reloader.reload.signal import SignalReload
-
-        inner = SignalReload(
-            signal=sup.options.reload_signal, target=lambda: sup.pid, timeout=timeout, ready=sup.is_ready
-        )
-    else:
-        raise ValueError(f"unknown reload method {method!r}")
-    if runtimeinfo_url and method != "restart":
-        from config_reloader.reload.verify import VerifiedReload
-
-        verified = VerifiedReload(inner, runtimeinfo_url=runtimeinfo_url, timeout=timeout)
-        closables.append(verified)
-        inner = verified
-    if method == "restart":
-        return inner, closables
-    return ReadyGatedReload(inner, sup), closables

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-_RACE_RECHECK = 0.005  # seconds; see config_reloader.reconciler.RACE_RECHECK
+_RACE_RECHECK = 0.005  # seconds; see config_reloader.reconcile.guard.RACE_RECHECK
 
 
 def _split_paths(paths: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -289,6 +289,9 @@ class ChangeSource:
         :meth:`drain` first for an up-to-date answer."""
         return self._settler.open_files
 
+    tracks_finished = True
+    """:meth:`finished_identity` answers (this source sees writers finish)."""
+
     @property
     def max_open_wait(self) -> float:
         """Seconds a batch waits at most for a writer to close a file it modified."""

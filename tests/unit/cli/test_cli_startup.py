@@ -35,7 +35,7 @@ HEAVY = (
     "config_reloader.conditions.specifiers",  # only for values with a % specifier
     "config_reloader.conditions.virt",
     "config_reloader.cpu.capture",
-    "config_reloader.reconciler",
+    "config_reloader.reconcile",
     "config_reloader.watch",
     "config_reloader.metrics",
 )

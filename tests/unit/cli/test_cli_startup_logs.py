@@ -40,11 +40,11 @@ def restore_logger() -> Iterator[logging.Logger]:
 def test_logfmt_and_json_output(restore_logger: logging.Logger) -> None:
     stream = io.StringIO()
     logs.setup_logging("logfmt", "debug", stream)
-    logging.getLogger("config_reloader.reconciler").info(
+    logging.getLogger("config_reloader.reconcile").info(
         "reload triggered", extra={"cfg_path": "/etc/a b.yaml", "attempt": 2}
     )
     line = stream.getvalue().strip()
-    assert 'caller=reconciler msg="reload triggered"' in line
+    assert 'caller=reconcile msg="reload triggered"' in line
     assert 'cfg_path="/etc/a b.yaml" attempt=2' in line and line.startswith("ts=")
     assert isinstance(restore_logger.handlers[0].formatter, logs.LogfmtFormatter)
 

@@ -10,7 +10,7 @@ import pytest
 
 from config_reloader.cli import build_parser, main
 from config_reloader.cli.watch import add_watch_arguments, parse_signal, watch_options_from_args
-from config_reloader.reconciler import ReloaderOptions
+from config_reloader.reconcile import ReloaderOptions
 
 
 def parse(*argv: str) -> ReloaderOptions:
@@ -198,20 +198,21 @@ def test_add_watch_arguments_is_reusable_with_another_default() -> None:
 
 
 def test_actions_built_from_options() -> None:
-    from config_reloader.reconciler import Reloader
+    from config_reloader.reconcile import build_action
     from config_reloader.reload.http import HttpReload
     from config_reloader.reload.signal import PidFile, SignalReload
     from config_reloader.reload.verify import VerifiedReload
 
-    http = Reloader(parse("--config-file=/x", "--reload-url=http://127.0.0.1:1/-/reload"))._build_action()
-    assert isinstance(http, HttpReload) and http.method == "http"
-    sig = Reloader(
+    http, closables = build_action(parse("--config-file=/x", "--reload-url=http://127.0.0.1:1/-/reload"))
+    assert isinstance(http, HttpReload) and http.method == "http" and closables == [http]
+    sig, closables = build_action(
         parse("--config-file=/x", "--reload-method=signal", "--pid-file=/run/p.pid")
-    )._build_action()
+    )
     assert isinstance(sig, VerifiedReload) and sig.method == "signal"
     assert isinstance(sig.inner, SignalReload) and isinstance(sig.inner.source, PidFile)
     assert sig.inner.ready is not None  # held back until runtime info answers
-    bare = Reloader(parse("--config-file=/x", "--reload-method=signal", "--runtimeinfo-url="))._build_action()
+    assert sig in closables and sig.inner.ready in closables
+    bare, _ = build_action(parse("--config-file=/x", "--reload-method=signal", "--runtimeinfo-url="))
     assert isinstance(bare, SignalReload) and bare.ready is None
 
 

@@ -1,0 +1,142 @@
+"""One read of the inputs: snapshot -> render -> validate -> desired digest; then the atomic output.
+
+Digest semantics: ``desired = sha256("cr1" 0xFF snapshot.digest 0xFF sha256(rendered output))``.
+Without rendering, the snapshot covers the config file and the watched dirs. With rendering
+(``config_envsubst_file`` or ``validate_command``), the rendered bytes stand for the config file,
+which is left out of the snapshot: hashing the raw file and rendering it are two reads, and a
+write in between would mix two versions into one digest and reload unchanged output.
+
+Both steps block (file I/O, the validate command): the loop runs them in a worker thread. The
+output is not written by :meth:`Applier.read`: the loop first asks the read-consistency guard
+whether the read may have met a write, then calls :meth:`Applier.write`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from config_reloader.errors import RenderError
+from config_reloader.render import render_file, write_output
+from config_reloader.watch.snapshot import Snapshotter
+
+if TYPE_CHECKING:
+    from config_reloader.reconcile.options import ReloaderOptions
+    from config_reloader.render import Rendered
+    from config_reloader.watch.ignore import PathFilter
+    from config_reloader.watch.snapshot import Snapshot
+
+__all__ = ["Applier", "not_a_file"]
+
+
+def not_a_file(path: str) -> str:
+    """Why the config file ``path`` cannot be read as a file (for the apply error)."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return (
+                f"config file {path} is a symlink loop (too many levels of symbolic links); "
+                "keeping the previous output and not reloading until it points at a file"
+            )
+    return (
+        f"config file {path} does not exist (or is not a regular file); "
+        "keeping the previous output and not reloading until it is back"
+    )
+
+
+class Applier:
+    """Reads the inputs of ``options`` into a desired digest and writes the rendered output.
+
+    Args:
+        options: what to read and render.
+        env: variables for ``$(VAR)`` expansion (the attribute may be replaced between reads).
+        path_filter: the compiled ``watch_ignore`` (shared with the change source's hints).
+    """
+
+    def __init__(self, options: ReloaderOptions, env: Mapping[str, str], path_filter: PathFilter) -> None:
+        self.options = options
+        self.env = env
+        self._path_filter = path_filter
+        self._snapshotter: Snapshotter | None = None
+
+    @property
+    def renders(self) -> bool:
+        """True if the config file is rendered (an output file or a validate command is set)."""
+        o = self.options
+        return o.config_file is not None and (
+            o.config_envsubst_file is not None or o.validate_command is not None
+        )
+
+    def _derived_paths(self) -> frozenset[str]:
+        """Snapshot entries covered by the rendered bytes instead (when rendering): the config file
+        and the output, if they live inside a watched dir. Hashing both the raw input (snapshot) and
+        the render of it (a separate read) could mix two versions of the file into one digest and
+        cause a reload of unchanged output."""
+        o = self.options
+        paths = {p for p in (o.config_file, o.config_envsubst_file) if p is not None}
+        return frozenset(p for p in paths if any(p.startswith(d + os.sep) for d in o.watched_dirs))
+
+    def _make_snapshotter(self) -> Snapshotter:
+        # When rendering, the rendered bytes stand for the config file (same read, consistent).
+        extra = (self.options.config_file,) if self.options.config_file and not self.renders else ()
+        return Snapshotter(self.options.watched_dirs, extra_files=extra, path_filter=self._path_filter)
+
+    def read(self, hinted: Sequence[str] | None) -> tuple[bytes, Rendered | None, Snapshot]:
+        """Snapshot (``hinted`` paths only, or everything for ``None``), render and validate; blocking.
+
+        Returns:
+            ``(desired digest, rendered output or None, snapshot)``; nothing is written.
+
+        Raises:
+            RenderError: missing/unreadable config file, gzip, strict env, validation failure.
+            OSError: unexpected filesystem errors.
+        """
+        o = self.options
+        if self._snapshotter is None:
+            self._snapshotter = self._make_snapshotter()
+        rendered: Rendered | None = None
+        if o.config_file is not None:
+            if not os.path.isfile(o.config_file):
+                raise RenderError(not_a_file(o.config_file), path=o.config_file)
+            if self.renders:
+                rendered = render_file(
+                    o.config_file,
+                    o.config_envsubst_file,
+                    env=self.env,
+                    strict_env=o.strict_env,
+                    validate_command=o.validate_command,
+                    write=False,
+                )
+        snap = self._snapshotter.snapshot(hinted)
+        h = hashlib.sha256(b"cr1\xff")
+        derived = self._derived_paths() if rendered is not None else frozenset()
+        if derived:
+            for path in sorted(snap.files):
+                if path not in derived:
+                    h.update(path.encode("utf-8", "surrogateescape") + b"\xff" + snap.files[path] + b"\xff")
+        else:
+            h.update(snap.digest)
+        h.update(b"\xff")
+        if rendered is not None:
+            h.update(hashlib.sha256(rendered.data).digest())
+        return h.digest(), rendered, snap
+
+    def write(self, rendered: Rendered) -> None:
+        """Write the rendered output atomically (only if its bytes changed); blocking.
+
+        Raises:
+            AtomicWriteError: the output could not be written (the previous one is untouched).
+        """
+        o = self.options
+        if o.config_envsubst_file is None:
+            return
+        new_mode: int | None = None
+        if o.config_file is not None:
+            with contextlib.suppress(OSError):
+                new_mode = os.stat(o.config_file).st_mode & 0o7777
+        write_output(o.config_envsubst_file, rendered, new_mode=new_mode)

@@ -1,0 +1,199 @@
+"""Reload settings: :class:`ReloaderOptions`, the one carrier of what to watch, how to render and
+how to reload, checked once when built (each error names the field)."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal as _signal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS, PathFilter, compile_ignore
+
+if TYPE_CHECKING:
+    from config_reloader.reload.retry import RetryPolicy
+
+__all__ = [
+    "DEFAULT_RELOAD_URL",
+    "DEFAULT_RUNTIMEINFO_URL",
+    "RELOAD_METHODS",
+    "ReloaderOptions",
+    "glob_escape",
+    "statefulset_ordinal",
+]
+
+DEFAULT_RELOAD_URL = "http://127.0.0.1:9090/-/reload"
+"""prometheus-config-reloader's ``--reload-url`` default."""
+DEFAULT_RUNTIMEINFO_URL = "http://127.0.0.1:9090/api/v1/status/runtimeinfo"
+"""prometheus-config-reloader's ``--runtimeinfo-url`` default."""
+RELOAD_METHODS = ("http", "signal")
+
+
+def _check_duration(name: str, value: float, *, positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
+        raise ValueError(f"ReloaderOptions.{name} must be a number of seconds >= 0, got {value!r}")
+    if math.isinf(value):
+        raise ValueError(f"ReloaderOptions.{name} must be finite, got {value!r}")
+    if positive and value == 0:
+        raise ValueError(f"ReloaderOptions.{name} must be > 0 seconds, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReloaderOptions:
+    """What to watch, how to render, how to reload. Fields mirror the ``watch`` flags of
+    prometheus-config-reloader (same names with ``_``; Go durations converted to float seconds).
+
+    Paths are made absolute here. ``None`` means "disabled", never "default".
+
+    Raises:
+        ValueError: a negative/NaN/infinite duration, ``retry_interval`` or ``reload_timeout``
+            of 0, an unknown ``reload_method``, ``config_envsubst_file`` without ``config_file``,
+            an empty ``validate_command`` or one without ``{}``... the field is named in the message.
+    """
+
+    config_file: str | None = None
+    """``--config-file``: the config file to watch (and render when ``config_envsubst_file`` is set)."""
+    config_envsubst_file: str | None = None
+    """``--config-envsubst-file``: output of gunzip + ``$(VAR)`` expansion, written atomically."""
+    watched_dirs: tuple[str, ...] = ()
+    """``--watched-dir`` (repeatable): directories watched non-recursively (rule files)."""
+    watch_interval: float = 180.0
+    """``--watch-interval`` seconds: full resync period; 0 = render once, no reload, return."""
+    delay_interval: float = 1.0
+    """``--delay-interval`` seconds: quiet period (trailing-edge debounce) before applying."""
+    retry_interval: float = 5.0
+    """``--retry-interval`` seconds: first delay between reload attempts (then backoff, capped)."""
+    retry_max_interval: float = 60.0
+    """Cap of the backoff between reload attempts in seconds (never below ``retry_interval``)."""
+    reload_timeout: float = 30.0
+    """``--reload-timeout`` seconds: bound of one reload attempt (HTTP request, signal+verify)."""
+    reload_url: str = DEFAULT_RELOAD_URL
+    """``--reload-url``: POSTed in ``http`` mode; success only on status 200."""
+    reload_method: str = "http"
+    """``--reload-method``: ``"http"`` (POST reload_url) or ``"signal"`` (send reload_signal)."""
+    process_executable_name: str = "prometheus"
+    """``--process-executable-name``: signal mode target, matched against /proc/PID/comm."""
+    pid_file: str | None = None
+    """``--pid-file``: signal mode target read from this file (wins over the executable name)."""
+    reload_signal: int = int(_signal.SIGHUP)
+    """``--reload-signal``: signal number sent in signal mode (default SIGHUP)."""
+    runtimeinfo_url: str | None = DEFAULT_RUNTIMEINFO_URL
+    """``--runtimeinfo-url``: signal mode readiness gate and verification (Thanos tracker.go);
+    ``None`` = no verification."""
+    listen_address: str | None = None
+    """``--listen-address``: ``host:port`` for /metrics /healthz /ready; ``None`` = off."""
+    web_config_file: str | None = None
+    """``--web-config-file``: exporter-toolkit web config (TLS, basic auth) for the status server;
+    ``None`` = plain HTTP. Read when the server starts (:func:`config_reloader.webconfig.load_web_config`)."""
+    statefulset_ordinal_from_envvar: str | None = "POD_NAME"
+    """``--statefulset-ordinal-from-envvar``: the trailing digits of this env var are exposed to
+    ``$(VAR)`` expansion as ``STATEFULSET_ORDINAL_NUMBER`` (prometheus-operator main.go)."""
+    strict_env: bool = False
+    """``--strict-env``: an unset ``$(VAR)`` is an error (default: left verbatim and counted, like
+    prometheus-operator, which always tolerates)."""
+    validate_command: tuple[str, ...] | None = None
+    """``--validate-command`` argv; ``{}`` is replaced by the path of the rendered candidate."""
+    force_polling: bool = False
+    """Poll instead of using inotify (also the automatic fallback when inotify limits are hit)."""
+    poll_interval: float | None = None
+    """Polling period in seconds for the poll fallback; ``None`` = the watcher's default."""
+    watch_ignore: tuple[str, ...] = DEFAULT_IGNORE_GLOBS
+    """``--watch-ignore``: base-name globs in the watched dirs that are not configuration
+    (writers' temp files, editor backups and locks): no hint, not in the digest. Default
+    :data:`~config_reloader.watch.ignore.DEFAULT_IGNORE_GLOBS`; ``()`` = Thanos' behaviour
+    (every file counts). The config file itself is never ignored."""
+
+    def __post_init__(self) -> None:
+        for name in ("watch_interval", "delay_interval", "retry_max_interval"):
+            _check_duration(name, getattr(self, name))
+        for name in ("retry_interval", "reload_timeout"):
+            _check_duration(name, getattr(self, name), positive=True)
+        if self.poll_interval is not None:
+            _check_duration("poll_interval", self.poll_interval, positive=True)
+        if self.reload_method not in RELOAD_METHODS:
+            raise ValueError(
+                f"ReloaderOptions.reload_method must be one of {', '.join(RELOAD_METHODS)}, "
+                f"got {self.reload_method!r}"
+            )
+        if self.config_envsubst_file and not self.config_file:
+            raise ValueError("ReloaderOptions.config_envsubst_file needs config_file (the input to render)")
+        if self.validate_command is not None and not self.validate_command:
+            raise ValueError("ReloaderOptions.validate_command must not be empty")
+        if not isinstance(self.reload_signal, int) or not 0 < self.reload_signal < _signal.NSIG:
+            raise ValueError(
+                f"ReloaderOptions.reload_signal must be a signal number, got {self.reload_signal!r}"
+            )
+        # Paths are absolute after option parsing (docs/INTERFACES.md).
+        for name in ("config_file", "config_envsubst_file", "pid_file", "web_config_file"):
+            value = getattr(self, name)
+            if value is not None:
+                if not value:
+                    raise ValueError(f"ReloaderOptions.{name} must not be empty (use None)")
+                object.__setattr__(self, name, os.path.abspath(value))
+        dirs: list[str] = []
+        for d in self.watched_dirs:
+            if not d:
+                raise ValueError("ReloaderOptions.watched_dirs must not contain an empty path")
+            a = os.path.abspath(d)
+            if a not in dirs:
+                dirs.append(a)
+        object.__setattr__(self, "watched_dirs", tuple(dirs))
+        if self.validate_command is not None:
+            object.__setattr__(self, "validate_command", tuple(self.validate_command))
+        if self.listen_address == "":
+            object.__setattr__(self, "listen_address", None)
+        object.__setattr__(self, "watch_ignore", tuple(self.watch_ignore))
+        try:
+            compile_ignore(self.watch_ignore)
+        except ValueError as exc:
+            raise ValueError(f"ReloaderOptions.watch_ignore: {exc}") from None
+
+    @property
+    def path_filter(self) -> PathFilter:
+        """``watch_ignore`` compiled: ``(path) -> bool``, False = not configuration.
+
+        Our own ``--validate-command`` candidates (``.<output name>.validate-*``, written next to
+        the output) are always ignored, even with ``watch_ignore=()``: each apply writes one, and
+        an output inside a watched dir would otherwise hint the next apply forever."""
+        globs = self.watch_ignore
+        if self.validate_command is not None and self.config_file is not None:
+            name = os.path.basename(self.config_envsubst_file or self.config_file)
+            globs = (*globs, f".{glob_escape(name)}.validate-*")
+        return compile_ignore(globs)
+
+    @property
+    def reloads_enabled(self) -> bool:
+        """False in init mode (``watch_interval == 0``): render once, never reload."""
+        return self.watch_interval > 0
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """Backoff between attempts: starts at ``retry_interval``, doubles, capped, 10% jitter."""
+        from config_reloader.reload.retry import RetryPolicy
+
+        return RetryPolicy(
+            initial=self.retry_interval,
+            maximum=max(self.retry_interval, self.retry_max_interval),
+        )
+
+
+def glob_escape(name: str) -> str:
+    """``name`` as an fnmatch glob matching itself (``*``, ``?``, ``[`` escaped)."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+_ORDINAL = re.compile(r"(\d+)$")
+
+
+def statefulset_ordinal(value: str | None) -> str:
+    """Trailing digits of a StatefulSet pod name (``prometheus-k8s-1`` -> ``"1"``), else ``""``.
+
+    Source: prometheus-operator cmd/prometheus-config-reloader/main.go
+    (``--statefulset-ordinal-from-envvar``, exported as ``STATEFULSET_ORDINAL_NUMBER``).
+    """
+    if not value:
+        return ""
+    m = _ORDINAL.search(value)
+    return m.group(1) if m else ""

@@ -1,0 +1,104 @@
+"""Running the reloader as a process: the event loop's signal handlers, the CLI's metrics
+registry, exit statuses. ``config-reloader watch`` parses its flags (:mod:`config_reloader.cli.watch`)
+and hands the options to :func:`run_watch`; ``run`` uses :func:`cli_registry` and
+:func:`listen_error` too.
+
+Exit statuses of :func:`run_watch`: 0 on SIGTERM/SIGINT or after ``watch_interval == 0`` rendered
+the output; 1 when rendering fails in init mode, the status server cannot listen, or the loop dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+from typing import TYPE_CHECKING
+
+from config_reloader.errors import ConfigReloaderError
+from config_reloader.reconcile.loop import Reloader
+
+if TYPE_CHECKING:
+    from config_reloader.promtext import Registry
+    from config_reloader.reconcile.options import ReloaderOptions
+
+__all__ = ["cli_registry", "listen_error", "run_watch"]
+
+log = logging.getLogger("config_reloader.cli.watch")
+
+
+def cli_registry() -> Registry:
+    """The registry a reloader process serves on ``/metrics``, like the Go peers' default one:
+    a fresh :class:`~config_reloader.promtext.Registry` with the ``process_*`` metrics (the
+    counterpart of Go's process collector)."""
+    from config_reloader.promtext import ProcessCollector, Registry
+
+    registry = Registry()
+    ProcessCollector(registry)
+    return registry
+
+
+def listen_error(exc: BaseException) -> OSError | None:
+    """The bind error in ``exc`` (itself or inside an exception group): EADDRINUSE or
+    EADDRNOTAVAIL, which only binding raises, so the caller can name ``--listen-address``."""
+    if isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = listen_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+async def run_watch(options: ReloaderOptions) -> int:
+    """Run the reloader until SIGTERM/SIGINT (exit 0); init mode renders once (0, or 1 on error)."""
+    reloader = Reloader(options, registry=cli_registry())
+    if not options.reloads_enabled:
+        try:
+            await reloader.render_once()
+        except (ConfigReloaderError, OSError) as exc:
+            log.error("render failed", extra={"err": str(exc)})
+            return 1
+        finally:
+            await reloader.aclose()
+        log.info(
+            "rendered once (--watch-interval=0): exiting", extra={"out": options.config_envsubst_file or ""}
+        )
+        return 0
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    stopping: list[str] = []
+
+    def stop(signame: str) -> None:
+        if not stopping:
+            log.info("received signal, exiting", extra={"signal": signame})
+            stopping.append(signame)
+            task.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop, sig.name)
+    try:
+        await reloader.run()
+    except asyncio.CancelledError:
+        if not stopping:
+            raise
+        task.uncancel()
+        return 0
+    except Exception as exc:  # ExceptionGroup from the loop's TaskGroup included
+        if options.listen_address is not None and listen_error(exc) is not None:
+            log.error(
+                "cannot listen on --listen-address",
+                extra={"listen_address": options.listen_address, "err": str(listen_error(exc))},
+            )
+            return 1
+        log.error(
+            "reloader stopped", extra={"err": str(exc)}, exc_info=not isinstance(exc, ConfigReloaderError)
+        )
+        return 1
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0
