@@ -109,9 +109,23 @@ def _skip_final_collection() -> None:
     gc.freeze()
 
 
+# Program names that imply a subcommand: the console script installed (or symlinked) under that
+# name, e.g. the container image's /bin/prometheus-config-reloader, the command prometheus-operator
+# runs with bare flags.
+PROGRAM_SUBCOMMANDS = {"prometheus-config-reloader": "watch"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    Run as ``prometheus-config-reloader`` (``sys.argv[0]``'s base name, :data:`PROGRAM_SUBCOMMANDS`)
+    and without ``argv``, the command line is that of ``config-reloader watch``.
+    """
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        implied = PROGRAM_SUBCOMMANDS.get(sys.argv[0].rpartition("/")[2])
+        if implied is not None:
+            args_list.insert(0, implied)
     first = args_list[0] if args_list else None
     args: object = None
     if first == "condition":  # the start-up-critical command: skip argparse when it can

@@ -86,6 +86,33 @@ class Applier:
         extra = (self.options.config_file,) if self.options.config_file and not self.renders else ()
         return Snapshotter(self.options.watched_dirs, extra_files=extra, path_filter=self._path_filter)
 
+    def render(self) -> Rendered | None:
+        """Read, render and validate the config file (no snapshot of the watched dirs); blocking.
+
+        Returns:
+            The rendered output, not written; ``None`` when nothing is rendered (no config file,
+            or neither an output file nor a validate command).
+
+        Raises:
+            RenderError: missing/unreadable config file, gzip, strict env, validation failure.
+            OSError: unexpected filesystem errors.
+        """
+        o = self.options
+        if o.config_file is None:
+            return None
+        if not os.path.isfile(o.config_file):
+            raise RenderError(not_a_file(o.config_file), path=o.config_file)
+        if not self.renders:
+            return None
+        return render_file(
+            o.config_file,
+            o.config_envsubst_file,
+            env=self.env,
+            strict_env=o.strict_env,
+            validate_command=o.validate_command,
+            write=False,
+        )
+
     def read(self, hinted: Sequence[str] | None) -> tuple[bytes, Rendered | None, Snapshot]:
         """Snapshot (``hinted`` paths only, or everything for ``None``), render and validate; blocking.
 
@@ -96,22 +123,9 @@ class Applier:
             RenderError: missing/unreadable config file, gzip, strict env, validation failure.
             OSError: unexpected filesystem errors.
         """
-        o = self.options
         if self._snapshotter is None:
             self._snapshotter = self._make_snapshotter()
-        rendered: Rendered | None = None
-        if o.config_file is not None:
-            if not os.path.isfile(o.config_file):
-                raise RenderError(not_a_file(o.config_file), path=o.config_file)
-            if self.renders:
-                rendered = render_file(
-                    o.config_file,
-                    o.config_envsubst_file,
-                    env=self.env,
-                    strict_env=o.strict_env,
-                    validate_command=o.validate_command,
-                    write=False,
-                )
+        rendered = self.render()
         snap = self._snapshotter.snapshot(hinted)
         h = hashlib.sha256(b"cr1\xff")
         derived = self._derived_paths() if rendered is not None else frozenset()

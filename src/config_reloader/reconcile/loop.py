@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING
 from config_reloader.reconcile.actions import Closable, build_action
 from config_reloader.reconcile.apply import Applier
 from config_reloader.reconcile.guard import ReadGuard
-from config_reloader.reconcile.options import ReloaderOptions, statefulset_ordinal
+from config_reloader.reconcile.options import ReloaderOptions, expansion_env
 from config_reloader.reconcile.owner import ApplyOwner
 from config_reloader.reconcile.source import (
     ChangeSourceFactory,
@@ -118,11 +117,7 @@ class Reloader:
         self._built_action = False  # True when _action came from build_action (rebuilt per run)
         method = action.method if action is not None else options.reload_method
         self.metrics: ReloaderMetrics = ReloaderMetrics(self.registry, method=method, clock=self._clock.time)
-        base_env = dict(os.environ if env is None else env)
-        if options.statefulset_ordinal_from_envvar:
-            base_env["STATEFULSET_ORDINAL_NUMBER"] = statefulset_ordinal(
-                base_env.get(options.statefulset_ordinal_from_envvar)
-            )
+        base_env = expansion_env(options, env)
         self._retry = retry if retry is not None else options.retry_policy
         self._ready_gate = ready_gate
         self._source_factory = change_source_factory

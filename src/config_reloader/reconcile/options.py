@@ -7,6 +7,7 @@ import math
 import os
 import re
 import signal as _signal
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ __all__ = [
     "DEFAULT_RUNTIMEINFO_URL",
     "RELOAD_METHODS",
     "ReloaderOptions",
+    "expansion_env",
     "glob_escape",
     "statefulset_ordinal",
 ]
@@ -185,6 +187,17 @@ def glob_escape(name: str) -> str:
 
 
 _ORDINAL = re.compile(r"(\d+)$")
+
+
+def expansion_env(options: ReloaderOptions, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables ``$(VAR)`` expands from: ``env`` (default: the process environment) plus
+    ``STATEFULSET_ORDINAL_NUMBER`` when ``options.statefulset_ordinal_from_envvar`` is set."""
+    base = dict(os.environ if env is None else env)
+    if options.statefulset_ordinal_from_envvar:
+        base["STATEFULSET_ORDINAL_NUMBER"] = statefulset_ordinal(
+            base.get(options.statefulset_ordinal_from_envvar)
+        )
+    return base
 
 
 def statefulset_ordinal(value: str | None) -> str:
