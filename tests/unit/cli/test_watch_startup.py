@@ -138,3 +138,22 @@ def test_sidecar_with_basic_auth_only_loads_no_ssl(slot: Path) -> None:
 def test_sidecar_with_an_https_reload_url_keeps_ssl(slot: Path) -> None:
     mods = _sidecar_modules(["--reload-url=https://127.0.0.1:1/-/reload", *_flags(slot)])
     assert "ssl" in mods and "_ssl" in mods
+
+
+def test_prometheus_config_reloader_name_means_watch(slot: Path, tmp_path: Path) -> None:
+    """Symlinked as ``prometheus-config-reloader`` (as in the image), the console script takes
+    prometheus-config-reloader's bare flags: no ``watch`` word."""
+    script = Path(sys.executable).parent / "config-reloader"
+    if not script.exists():
+        pytest.skip(f"no console script next to {sys.executable}")
+    link = tmp_path / "bin" / "prometheus-config-reloader"
+    link.parent.mkdir()
+    link.symlink_to(script)
+    env = {"POD_NAME": "prometheus-k8s-1", "PATH": "/usr/bin:/bin"}
+    version = subprocess.run([str(link), "--version"], capture_output=True, text=True, timeout=60, env=env)
+    assert version.returncode == 0 and version.stdout.strip(), version
+    once = subprocess.run(
+        [str(link), "--watch-interval=0", *_flags(slot)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert once.returncode == 0, once.stderr
+    assert (slot / "config_out" / "prometheus.env.yaml").read_bytes().endswith(b"pod: prometheus-k8s-1\n")
