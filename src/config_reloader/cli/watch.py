@@ -571,7 +571,11 @@ def run(args: argparse.Namespace) -> int:
 
         forgo_ssl()  # before asyncio and the HTTP client load: config_reloader.lean says why
     import asyncio
+    import gc
 
     from config_reloader.reconcile.service import run_watch
 
+    if not gc.isenabled():  # turned off for start-up by config_reloader.cli._defer_collection
+        gc.freeze()  # start-up objects live as long as the process: never scan them again
+        gc.enable()
     return asyncio.run(run_watch(options))
