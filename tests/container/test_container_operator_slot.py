@@ -96,12 +96,14 @@ def test_operator_pod_init_then_sidecar_under_10m_50mi(
     rendered = (out / "prometheus.env.yaml").read_text()
     assert "prometheus_replica: prometheus-k8s-0" in rendered and "shard: 0" in rendered, rendered
 
-    prom = podman.start(
-        images.prometheus,
-        [f"--config.file={OUT}/prometheus.env.yaml", "--storage.tsdb.path=/prometheus",
-         "--web.listen-address=127.0.0.1:9090", "--web.enable-lifecycle"],
-        pod=pod, volumes=[f"{out}:{OUT}:ro", *mounts[2:], f"{data}:/prometheus"], what="prom",
+    prom = podman.name("prom")  # Prometheus runs as the pod's uid too (no quota: not ours to fit)
+    podman(
+        "run", "-d", *podman.run_args(prom, pod, [f"{out}:{OUT}:ro", *mounts[2:], f"{data}:/prometheus"], {}),
+        "--user", "1000:2000", images.prometheus,
+        f"--config.file={OUT}/prometheus.env.yaml", "--storage.tsdb.path=/prometheus",
+        "--web.listen-address=127.0.0.1:9090", "--web.enable-lifecycle",
     )  # fmt: skip
+    podman.created_containers.append(prom)
     sidecar = slot_container(
         podman, images.image, pod, mounts, ["--listen-address=:8080", "--log-level=debug", *flags], "reloader"
     )
