@@ -22,6 +22,7 @@ PAGES = (
     ("cpu-features", "cpu-features"),
     ("run", "run"),
     ("deploy", "Deploy"),
+    ("operator", "prometheus-operator"),
     ("benchmarks", "Benchmarks"),
 )
 

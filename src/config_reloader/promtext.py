@@ -24,7 +24,8 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 
 if TYPE_CHECKING:
     from typing import Self

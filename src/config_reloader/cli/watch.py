@@ -22,12 +22,14 @@ import shlex
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from config_reloader.durations import parse_duration
 from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from typing import Any
+
     from config_reloader.reconcile.options import ReloaderOptions
 
 __all__ = [

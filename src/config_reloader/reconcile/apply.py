@@ -18,12 +18,12 @@ import errno
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from config_reloader.errors import RenderError
 from config_reloader.render import render_file, write_output
 from config_reloader.watch.snapshot import Snapshotter
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     from config_reloader.reconcile.options import ReloaderOptions
     from config_reloader.render import Rendered

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from config_reloader.errors import ConfigReloaderError
 from config_reloader.reconcile.apply import Applier
 from config_reloader.reconcile.options import expansion_env
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     from config_reloader.reconcile.options import ReloaderOptions
     from config_reloader.render import Rendered
