@@ -8,9 +8,14 @@ prometheus_client or the inotify layer.
 
 from __future__ import annotations
 
+from config_reloader.lazy import lazy_attributes
+
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
-    from typing import Any
+    from config_reloader import errors
+    from config_reloader.atomic import atomic_write
+    from config_reloader.reconcile import Reloader, ReloaderOptions
+    from config_reloader.watch import watch_changes
 
 __all__ = [
     "Reloader",
@@ -20,28 +25,12 @@ __all__ = [
     "watch_changes",
 ]
 
-# public name -> "module:attribute" (attribute empty = the module itself)
 _LAZY = {
-    "Reloader": "config_reloader.reconcile:Reloader",
-    "ReloaderOptions": "config_reloader.reconcile:ReloaderOptions",
-    "atomic_write": "config_reloader.atomic:atomic_write",
-    "watch_changes": "config_reloader.watch:watch_changes",
+    "Reloader": "config_reloader.reconcile",
+    "ReloaderOptions": "config_reloader.reconcile",
+    "atomic_write": "config_reloader.atomic",
+    "watch_changes": "config_reloader.watch",
     "errors": "config_reloader.errors:",
 }
 
-
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'config_reloader' has no attribute {name!r}")
-    import importlib  # here, not at the top: `import config_reloader` stays free (start-up budget)
-
-    module, _, attr = target.partition(":")
-    mod = importlib.import_module(module)
-    value = getattr(mod, attr) if attr else mod
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)

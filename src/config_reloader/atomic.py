@@ -48,12 +48,18 @@ def atomic_write(path: str, data: bytes, mode: int | None = None, *, durable: bo
         durable: ``False`` skips both fsyncs (benchmarks and bursty tests only).
 
     Raises:
+        TypeError: ``data`` is not bytes-like (a ``str`` must be encoded first); nothing is written.
         AtomicWriteError: with ``.step`` one of ``create``, ``write``, ``fsync``, ``chmod``,
             ``rename``, ``fsync-dir``. Before ``rename`` the target is untouched and the temp file
             is removed; a ``fsync-dir`` failure means the new content is visible but may not be
             durable. EINVAL/ENOTSUP from a directory fsync (filesystems that do not support it)
             are ignored.
     """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(
+            f"atomic_write({path!r}): data must be bytes, not {type(data).__name__} "
+            "(encode text first, e.g. text.encode())"
+        )
     path = os.path.abspath(path)
     directory = os.path.dirname(path)
     previous: os.stat_result | None

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import TextIO
 
@@ -44,13 +44,6 @@ class DemoStep:
     reloaded: bool
     latency_ms: float | None
     saw: str = ""
-
-
-@dataclass(slots=True)
-class _Demo:
-    root: str
-    out: TextIO
-    steps: list[DemoStep] = field(default_factory=list)
 
 
 def _copy_examples(root: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["parse_duration"]
 
 _UNITS = {
     "ns": 1e-9,
@@ -54,21 +54,3 @@ def parse_duration(text: str) -> float:
     if not s or pos != len(s) or math.isnan(total):
         raise ValueError(f"invalid duration {text!r}: use Go syntax such as 0, 500ms, 5s, 3m or 1h30m")
     return total
-
-
-def format_duration(seconds: float) -> str:
-    """Format seconds the way Go prints durations (``3m0s``, ``500ms``, ``0s``)."""
-    if seconds == 0:
-        return "0s"
-    if seconds < 1:
-        ms = seconds * 1000
-        return f"{ms:g}ms"
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    out = ""
-    if h:
-        out += f"{int(h)}h"
-    if h or m:
-        out += f"{int(m)}m"
-    out += f"{s:g}s"
-    return out

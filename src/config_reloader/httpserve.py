@@ -1,15 +1,15 @@
-"""A small HTTP/1.1 server on asyncio streams: GET/HEAD of a few fixed paths, optional TLS.
+"""A small HTTP/1.1 server on asyncio streams: a few fixed paths, optional TLS.
 
 It serves the status endpoints of ``watch`` and ``run`` (``/metrics``, ``/healthz``, ``/ready``),
 which answer small bodies computed in memory. A web framework buys nothing there and costs
 ~12 MiB RSS and ~0.2 s CPU at start (aiohttp.web, measured in docs/DEPENDENCIES.md), a quarter of
 the reloader container's memory limit; asyncio is imported by the engine anyway.
 
-What it does: HTTP/1.0 and 1.1 with keep-alive, ``GET`` and ``HEAD`` (other methods 405 with
-``Allow``), 404 for unknown paths, a query string ignored, request heads bounded (8 KiB, 100
-header lines; else 431 or 400 and the connection closed), a request with a body answered and
-then the connection closed (nothing of ours takes a body, and skipping it safely is not worth
-the code), idle and slow clients cut after :data:`IDLE_TIMEOUT`, at most
+What it does: HTTP/1.0 and 1.1 with keep-alive, ``GET`` and ``HEAD`` (or the methods given per
+path; others 405 with ``Allow``), 404 for unknown paths, a query string ignored, request heads
+bounded (8 KiB, 100 header lines; else 431 or 400 and the connection closed), a request with a
+body answered and then the connection closed (nothing of ours reads a body, and skipping one
+safely is not worth the code), idle and slow clients cut after :data:`IDLE_TIMEOUT`, at most
 :data:`MAX_CONNECTIONS` connections at once (more are closed at accept). With an
 :class:`ssl.SSLContext` the handshake is bounded by :data:`HANDSHAKE_TIMEOUT`.
 """
@@ -119,6 +119,7 @@ class HttpServer:
         extra_headers: added to every answer (security headers of the web config); a callable
             so a re-read web config applies to the next answer.
         ssl_context: serve TLS with this context; ``None`` = plain HTTP.
+        methods: path -> the methods it answers (default ``GET`` and ``HEAD``).
     """
 
     def __init__(
@@ -129,8 +130,10 @@ class HttpServer:
         guard: Callable[[Request], Awaitable[Response | None]] | None = None,
         extra_headers: Callable[[], Mapping[str, str]] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        methods: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self._sock = sock
+        self._methods = dict(methods or {})
         self._routes = dict(routes)
         self._guard = guard
         self._extra_headers = extra_headers
@@ -219,8 +222,9 @@ class HttpServer:
         handler = self._routes.get(request.path)
         if handler is None:
             return Response.text(404, "404 page not found\n")
-        if request.method not in ("GET", "HEAD"):
-            return Response.text(405, "method not allowed\n", Allow="GET, HEAD")
+        allowed = self._methods.get(request.path, ("GET", "HEAD"))
+        if request.method not in allowed:
+            return Response.text(405, "method not allowed\n", Allow=", ".join(allowed))
         return await handler(request)
 
     async def _send(

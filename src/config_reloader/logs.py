@@ -21,13 +21,21 @@ if TYPE_CHECKING:
     from typing import IO, Any
     from urllib.parse import SplitResult
 
-__all__ = ["LOG_FORMATS", "LOG_LEVELS", "redact_text", "redact_url", "setup_logging"]
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "install_fallback_handler",
+    "redact_text",
+    "redact_url",
+    "setup_logging",
+]
 
 LOG_FORMATS = ("logfmt", "json")
 LOG_LEVELS = ("debug", "info", "warn", "error")
 
-# logging.DEBUG, INFO, WARNING, ERROR (stable values, documented in the logging module)
-_LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40}
+# logging.DEBUG, INFO, WARNING, ERROR (stable values, documented in the logging module); "none" is
+# above CRITICAL (50): nothing passes, as go-kit's level.AllowNone() in prometheus-config-reloader.
+_LEVELS = {"debug": 10, "info": 20, "warn": 30, "error": 40, "none": 100}
 
 
 def redact_url(url: str) -> str:
@@ -140,6 +148,8 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 def _logfmt_value(v: Any) -> str:
     import json
 
+    if isinstance(v, bool):  # before int: bool is an int; logfmt (and Go's) spelling is lower case
+        return "true" if v else "false"
     s = v if isinstance(v, str) else json.dumps(v, default=str) if not isinstance(v, int | float) else str(v)
     if s == "" or any(c in s for c in ' ="\\\n\t'):
         return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
@@ -188,8 +198,10 @@ def setup_logging(fmt: str = "logfmt", level: str = "info", stream: IO[str] | No
 
     Args:
         fmt: ``"logfmt"`` or ``"json"`` (``--log-format``).
-        level: ``"debug"``, ``"info"``, ``"warn"`` or ``"error"`` (``--log-level``).
-        stream: where to write (default stderr).
+        level: ``"debug"``, ``"info"``, ``"warn"``, ``"error"`` or ``"none"`` (nothing at all)
+            (``--log-level``).
+        stream: where to write (default stderr; ``watch`` passes stdout, as
+            prometheus-config-reloader logs every level to stdout).
 
     Raises:
         ValueError: unknown format or level.
@@ -208,3 +220,55 @@ def setup_logging(fmt: str = "logfmt", level: str = "info", stream: IO[str] | No
     logger.addHandler(handler)
     logger.setLevel(_LEVELS[level])
     logger.propagate = False
+
+
+def install_fallback_handler() -> None:
+    """Make warnings and errors of ``config_reloader`` readable when the application configured
+    no logging (library use; the CLI calls :func:`setup_logging` instead).
+
+    Python then prints only the message (``logging.lastResort``), and our messages are constant:
+    the error itself is in a field (``err=``) and would be lost. The handler installed here
+    writes such records to stderr in logfmt, fields included, and only while no other handler
+    would see them: once the application installs a handler (even a ``NullHandler``) up the
+    logger chain, it stays silent. Idempotent.
+    """
+    import logging
+
+    logger = logging.getLogger("config_reloader")
+    if not any(getattr(h, "_config_reloader_fallback", False) for h in logger.handlers):
+        logger.addHandler(_fallback_handler())
+
+
+def _fallback_handler() -> logging.Handler:
+    import logging
+
+    formatter = _formatter_classes()["logfmt"]()
+
+    class FallbackHandler(logging.Handler):
+        _config_reloader_fallback = True
+
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if self._handled_elsewhere(record):
+                return
+            try:
+                sys.stderr.write(formatter.format(record) + "\n")
+                sys.stderr.flush()
+            except Exception:  # logging must never raise into the engine
+                self.handleError(record)
+
+        def _handled_elsewhere(self, record: logging.LogRecord) -> bool:
+            """True if a handler other than this one is on the record's way (as Python's
+            ``Logger.callHandlers`` walks it)."""
+            logger: logging.Logger | None = logging.getLogger(record.name)
+            while logger is not None:
+                if any(h is not self for h in logger.handlers):
+                    return True
+                if not logger.propagate:
+                    return False
+                logger = logger.parent
+            return False
+
+    return FallbackHandler()

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from config_reloader.listen import parse_listen_address
 from config_reloader.promtext import CONTENT_TYPE, Counter, Gauge, Histogram, Registry, exposition
 
 if TYPE_CHECKING:
@@ -21,7 +22,13 @@ if TYPE_CHECKING:
     from config_reloader.webconfig import WebConfig
     from config_reloader.webguard import WebGuard
 
-__all__ = ["ReloaderMetrics", "StatusServer", "SupervisorMetrics", "parse_listen_address"]
+__all__ = [
+    "ReloaderMetrics",
+    "StatusServer",
+    "SupervisorMetrics",
+    "parse_listen_address",
+    "register_build_info",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +60,10 @@ class ReloaderMetrics:
     Ours: ``reloader_watch_mode{mode="inotify"|"poll"}`` (1 for the active mode),
     ``reloader_watch_overflows_total``, ``reloader_config_validation_failures_total``,
     ``reloader_reload_duration_seconds`` (histogram, per attempt), ``reloader_pending_reload``
-    (1 while the desired content is not applied).
+    (1 while the desired content is not applied). With several reload targets, per target
+    (``target`` = the URL with credentials and query values masked):
+    ``reloader_target_reloads_total{target}``, ``reloader_target_reloads_failed_total{target}``,
+    ``reloader_target_last_reload_successful{target}``; the Thanos metrics stay the aggregate.
 
     Args:
         registry: where to register; ``None`` = a fresh private ``Registry`` (``.registry``).
@@ -140,6 +150,24 @@ class ReloaderMetrics:
             "1 while the desired configuration differs from the last successfully reloaded one.",
             registry=reg,
         )
+        self.target_reloads = Counter(
+            "reloader_target_reloads",
+            "Reload attempts per target (several --reload-url).",
+            ["target"],
+            registry=reg,
+        )
+        self.target_reloads_failed = Counter(
+            "reloader_target_reloads_failed",
+            "Failed reload attempts per target (several --reload-url).",
+            ["target"],
+            registry=reg,
+        )
+        self.target_last_reload_successful = Gauge(
+            "reloader_target_last_reload_successful",
+            "1 if the last reload attempt of this target succeeded, 0 otherwise (several --reload-url).",
+            ["target"],
+            registry=reg,
+        )
 
     def set_watch_mode(self, mode: str) -> None:
         """Mark ``mode`` (``"inotify"`` or ``"poll"``) active (1) and the other inactive (0).
@@ -159,12 +187,58 @@ class ReloaderMetrics:
         self.last_reload_successful.set(1)
         self.last_reload_success_timestamp_seconds.set(self.clock())
 
+    def target_result(self, target: str, ok: bool) -> None:
+        """Record one attempt of one of several targets (``target`` is already redacted)."""
+        self.target_reloads.labels(target=target).inc()
+        if not ok:
+            self.target_reloads_failed.labels(target=target).inc()
+        self.target_last_reload_successful.labels(target=target).set(1 if ok else 0)
+
     def reload_failed(self, duration: float) -> None:
         """Record one failed attempt that took ``duration`` seconds (a cancelled attempt is neither)."""
         self.reloads.inc()
         self.reloads_failed.inc()
         self.reload_duration_seconds.observe(duration)
         self.last_reload_successful.set(0)
+
+
+BUILD_INFO_NAME = "prometheus_config_reloader_build_info"
+"""The name prometheus-config-reloader registers its build metric under (= buildinfo's)."""
+
+
+class _BuildInfo:
+    """``prometheus_config_reloader_build_info``: its labels are read at the first scrape, not at
+    start: :mod:`config_reloader.buildinfo` needs ``importlib.metadata`` and ``platform``
+    (~40 ms of CPU at import), which would delay the sidecar's first reload by ~4 s at the 10m
+    CPU limit of prometheus-operator's reloader slot."""
+
+    name = BUILD_INFO_NAME
+    type = "gauge"
+    documentation = (
+        "A metric with a constant '1' value labeled by version, revision and branch from which "
+        "config-reloader was built, and the Python version, OS and machine it runs on."
+    )
+
+    def __init__(self) -> None:
+        self._labels: dict[str, str] | None = None
+
+    def samples(self) -> tuple[tuple[str, dict[str, str], float], ...]:
+        if self._labels is None:
+            from config_reloader.buildinfo import build_info
+
+            self._labels = build_info()
+        return ((self.name, self._labels, 1.0),)
+
+
+def register_build_info(registry: Registry) -> None:
+    """Register ``prometheus_config_reloader_build_info`` (gauge, constant 1, the labels of
+    :func:`config_reloader.buildinfo.build_info`) on ``registry``, as prometheus-config-reloader
+    does on its own.
+
+    Raises:
+        ValueError: already registered on ``registry``.
+    """
+    registry.register(_BuildInfo())
 
 
 class SupervisorMetrics:
@@ -208,24 +282,6 @@ class SupervisorMetrics:
         """Record an exit: running 0 and the exit status."""
         self.child_running.set(0)
         self.child_last_exit_status.set(status)
-
-
-def parse_listen_address(address: str) -> tuple[str | None, int]:
-    """Parse ``--listen-address`` like Go's ``net.Listen``.
-
-    ``":8080"`` = all interfaces (host ``None``), ``"127.0.0.1:0"`` = any free port,
-    ``"[::1]:9090"`` = IPv6.
-
-    Raises:
-        ValueError: no port, a port outside 0-65535, or unbalanced brackets.
-    """
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"listen address must be HOST:PORT or :PORT with PORT 0-65535, got {address!r}")
-    if host.startswith("[") != host.endswith("]"):
-        raise ValueError(f"unbalanced brackets in listen address {address!r}")
-    host = host.removeprefix("[").removesuffix("]")
-    return (host or None), int(port)
 
 
 class StatusServer:

@@ -28,7 +28,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 
 if TYPE_CHECKING:
-    from typing import Self
+    from typing import Protocol, Self
+
+    class Family(Protocol):
+        """What a registry holds: a family's name, help text, type and current samples."""
+
+        name: str
+        documentation: str
+        type: str
+
+        def samples(self) -> Iterable[Sample]: ...
+
 
 __all__ = [
     "CONTENT_TYPE",
@@ -75,13 +85,14 @@ class Registry:
     """Metric families in registration order; what ``/metrics`` serves.
 
     Anything with ``name``, ``documentation``, ``type`` and ``samples()`` (an iterable of
-    :data:`Sample`) can be registered; the metric classes here register themselves.
+    :data:`Sample`) can be registered (the ``Family`` protocol); the metric classes here register
+    themselves.
     """
 
     def __init__(self) -> None:
-        self._families: dict[str, _Family] = {}
+        self._families: dict[str, Family] = {}
 
-    def register(self, family: _Family) -> None:
+    def register(self, family: Family) -> None:
         """Add ``family``.
 
         Raises:
@@ -91,7 +102,7 @@ class Registry:
             raise ValueError(f"Duplicated metric family name: {family.name}")
         self._families[family.name] = family
 
-    def families(self) -> Iterator[_Family]:
+    def families(self) -> Iterator[Family]:
         return iter(tuple(self._families.values()))
 
     def get_sample_value(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:

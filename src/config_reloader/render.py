@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from config_reloader.atomic import atomic_write
 from config_reloader.errors import EnvExpansionError, GzipError, RenderError, ValidationFailed
+from config_reloader.fileid import FileIdentity, file_identity
 
 __all__ = [
     "ENV_REFERENCE",
@@ -74,7 +75,7 @@ class Rendered:
     source_gzip: bool
     written: bool = False
     source_digest: bytes = b""
-    source_identity: tuple[int, int, int, int, int] | None = None
+    source_identity: FileIdentity | None = None
 
 
 def expand_env(data: bytes, env: Mapping[str, str]) -> tuple[bytes, tuple[str, ...]]:
@@ -196,11 +197,7 @@ def _run_validate(
 _READ_ATTEMPTS = 5
 
 
-def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _read_stable(path: str) -> tuple[bytes, int, tuple[int, int, int, int, int]]:
+def _read_stable(path: str) -> tuple[bytes, int, FileIdentity]:
     """Read ``path``; returns ``(bytes, permission bits, identity)``. A read during which the
     file's identity (size, mtime, ctime) changed was torn by a writer: read again (at most
     ``_READ_ATTEMPTS`` times; the last read is returned, the caller's race checks catch it).
@@ -214,11 +211,11 @@ def _read_stable(path: str) -> tuple[bytes, int, tuple[int, int, int, int, int]]
                 before = os.fstat(f.fileno())
                 raw = f.read()
                 after = os.fstat(f.fileno())
-            if _identity(before) == _identity(after):
+            if file_identity(before) == file_identity(after):
                 break
     except OSError as exc:
         raise RenderError(f"cannot read config file {path}: {exc.strerror}", path=path) from exc
-    return raw, stat.S_IMODE(after.st_mode), _identity(after)
+    return raw, stat.S_IMODE(after.st_mode), file_identity(after)
 
 
 def render_file(

@@ -1,5 +1,5 @@
 """Public test helpers: deadline-based waiting, the three kinds of writers a reloader meets, and
-(re-exported from ``config_reloader._recording``) a recording reload endpoint.
+(re-exported from :mod:`config_reloader.recording`) a recording reload endpoint.
 
 Writers:
 
@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from config_reloader.atomic import atomic_write
+from config_reloader.recording import RecordedReload, RecordingEndpoint
 from config_reloader.watch.snapshot import KUBELET_DATA
 
 __all__ = [
@@ -219,9 +220,3 @@ class KubeletAtomicWriter:
             link = os.path.join(self.target_dir, name)
             if not os.path.lexists(link):
                 os.symlink(os.path.join(DATA_DIR_NAME, name), link)
-
-
-try:  # written by another part of the project; testing.py must import without it
-    from config_reloader._recording import RecordedReload, RecordingEndpoint
-except ImportError:  # pragma: no cover - only before _recording.py exists
-    pass

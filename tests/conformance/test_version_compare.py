@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from config_reloader.conditions.checks import compare_versions
+from config_reloader.conditions.values import compare_versions
 
 pytestmark = [
     pytest.mark.conformance,

@@ -7,16 +7,24 @@ purpose (urllib, subprocess) so both sync and asyncio tests can use it; every wa
 Source of the endpoints: Prometheus HTTP API docs (``/-/ready``, ``/-/reload`` with
 ``--web.enable-lifecycle``, ``/api/v1/status/runtimeinfo`` with ``reloadConfigSuccess`` and
 ``lastConfigTime``, ``/api/v1/rules``).
+
+TLS and basic auth: ``start_prometheus(..., web=WebConfig(...))`` passes ``--web.config.file``
+(exporter-toolkit format: ``tls_server_config`` with a certificate made by the openssl CLI,
+``basic_auth_users`` with bcrypt hashes). Prometheus re-reads that file at every request, so
+:meth:`WebConfig.set_password` rotates the password of a running server; the helper's own
+requests follow (``PrometheusProcess.web``).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -28,8 +36,11 @@ from typing import Any, TypeVar
 __all__ = [
     "PROMETHEUS_BIN",
     "PrometheusProcess",
+    "WebConfig",
     "free_port",
+    "make_web_config",
     "prometheus_available",
+    "self_signed_cert",
     "start_prometheus",
     "wait_for",
 ]
@@ -72,9 +83,68 @@ def wait_for(pred: Callable[[], T], timeout: float, *, interval: float = 0.05, w
         time.sleep(interval)
 
 
+def self_signed_cert(directory: str, name: str = "server") -> tuple[str, str]:
+    """A self-signed certificate for ``127.0.0.1`` and ``localhost`` made by the openssl CLI
+    (EC P-256, 2 days): returns ``(cert_path, key_path)``."""
+    cert, key = os.path.join(directory, f"{name}.crt"), os.path.join(directory, f"{name}.key")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN={name}",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@dataclass
+class WebConfig:
+    """An exporter-toolkit web config file (``--web.config.file``): TLS with ``cert``/``key`` and
+    basic auth for ``user`` with a bcrypt hash of ``password``. The certificate doubles as the
+    client's CA (it is self-signed)."""
+
+    path: str
+    cert: str
+    key: str
+    user: str
+    password: str
+
+    def write(self) -> None:
+        import bcrypt
+
+        hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(4)).decode()
+        text = (
+            f"tls_server_config:\n  cert_file: {self.cert}\n  key_file: {self.key}\n"
+            f"basic_auth_users:\n  {self.user}: {hashed}\n"
+        )
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, self.path)
+
+    def set_password(self, password: str) -> None:
+        """Rotate: the running server checks the new one from its next request on."""
+        self.password = password
+        self.write()
+
+    def context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.cert)
+
+    def headers(self) -> dict[str, str]:
+        pair = f"{self.user}:{self.password}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+def make_web_config(directory: str, *, user: str = "reloader", password: str = "first-pass") -> WebConfig:
+    """A self-signed certificate and a web config with one basic-auth user, written in ``directory``."""
+    cert, key = self_signed_cert(directory)
+    web = WebConfig(os.path.join(directory, "web.yml"), cert, key, user, password)
+    web.write()
+    return web
+
+
 @dataclass
 class PrometheusProcess:
-    """A running Prometheus. ``url`` is ``http://127.0.0.1:<port>``."""
+    """A running Prometheus. ``url`` is ``http://127.0.0.1:<port>`` (``https`` with ``web``)."""
 
     proc: subprocess.Popen[bytes]
     port: int
@@ -82,6 +152,7 @@ class PrometheusProcess:
     data_dir: str
     log_path: str
     args: list[str] = field(default_factory=list)
+    web: WebConfig | None = None
 
     @property
     def pid(self) -> int:
@@ -89,7 +160,12 @@ class PrometheusProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.web else 'http'}://127.0.0.1:{self.port}"
+
+    def _open(self, url: str, *, method: str = "GET", timeout: float = 5.0) -> Any:
+        req = urllib.request.Request(url, method=method, headers=self.web.headers() if self.web else {})
+        ctx = self.web.context() if self.web else None
+        return urllib.request.urlopen(req, timeout=timeout, context=ctx)
 
     @property
     def reload_url(self) -> str:
@@ -100,12 +176,12 @@ class PrometheusProcess:
         return self.url + "/api/v1/status/runtimeinfo"
 
     def get_json(self, path: str, timeout: float = 5.0) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
+        with self._open(self.url + path, timeout=timeout) as resp:
             return json.loads(resp.read())
 
     def is_ready(self) -> bool:
         try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=2.0) as resp:
+            with self._open(self.url + "/-/ready", timeout=2.0) as resp:
                 return bool(resp.status == 200)
         except (urllib.error.URLError, OSError):
             return False
@@ -137,9 +213,8 @@ class PrometheusProcess:
 
     def reload(self) -> int:
         """POST /-/reload directly; returns the HTTP status."""
-        req = urllib.request.Request(self.reload_url, method="POST")
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
+            with self._open(self.reload_url, method="POST", timeout=30) as resp:
                 return int(resp.status)
         except urllib.error.HTTPError as exc:
             return int(exc.code)
@@ -184,6 +259,7 @@ def start_prometheus(
     extra_args: Sequence[str] = (),
     wait: bool = True,
     timeout: float = 30.0,
+    web: WebConfig | None = None,
 ) -> PrometheusProcess:
     """Start ``prometheus`` on a free 127.0.0.1 port with its TSDB under ``workdir``.
 
@@ -193,6 +269,7 @@ def start_prometheus(
         lifecycle: pass ``--web.enable-lifecycle`` (needed for HTTP ``/-/reload``).
         extra_args: more flags.
         wait: block until ``/-/ready`` answers 200 (``timeout`` seconds).
+        web: serve TLS + basic auth with this web config (``--web.config.file``).
 
     The caller must ``stop()`` it (use :func:`running_prometheus` or the conftest fixture).
     """
@@ -209,11 +286,19 @@ def start_prometheus(
     ]
     if lifecycle:
         args.append("--web.enable-lifecycle")
+    if web is not None:
+        args.append(f"--web.config.file={web.path}")
     args.extend(extra_args)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     p = PrometheusProcess(
-        proc=proc, port=port, config_file=config_file, data_dir=data_dir, log_path=log_path, args=args
+        proc=proc,
+        port=port,
+        config_file=config_file,
+        data_dir=data_dir,
+        log_path=log_path,
+        args=args,
+        web=web,
     )
     if wait:
         try:

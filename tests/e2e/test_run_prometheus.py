@@ -133,8 +133,13 @@ def test_run_prometheus_http_reload_method(prom_run):
     )  # fmt: skip
     atomic_replace(paths["rules"] / "c.yml", _rules("rule_c"))
     wait_for(lambda: p.rule_names() == {"rule_a", "rule_c"}, 30, what="rule_c loaded via POST /-/reload")
-    assert any(
-        "reload triggered" in ln and "method=http" in ln for ln in paths["log"].read_text().splitlines()
+    # The log line follows the POST's answer: Prometheus may show the rule first.
+    wait_for(
+        lambda: any(
+            "reload triggered" in ln and "method=http" in ln for ln in paths["log"].read_text().splitlines()
+        ),
+        30,
+        what="reload logged",
     )
     p.proc.send_signal(signal.SIGTERM)
     assert p.proc.wait(30) == 0

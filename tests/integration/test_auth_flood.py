@@ -77,15 +77,15 @@ async def test_wrong_password_flood_delays_neither_reloads_nor_healthz(tmp_path:
             sys.executable, "-m", "config_reloader", "watch", f"--config-file={cfg}",
             f"--reload-url={ep.reload_url}", "--delay-interval=0", "--log-format=json",
             "--listen-address=127.0.0.1:0", f"--web-config-file={web}",
-            stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
-        assert proc.stderr is not None
+        assert proc.stdout is not None
         flood: asyncio.subprocess.Process | None = None
         try:
             port = 0
             async with asyncio.timeout(30):
                 while not port:
-                    line = await proc.stderr.readline()
+                    line = await proc.stdout.readline()
                     assert line, "watch exited"
                     if b"status server listening" in line:
                         port = int(json.loads(line)["port"])

@@ -250,7 +250,7 @@ async def test_target_down_at_start_retried_until_up_then_one_reload(
         await wait_until(
             lambda: (
                 run.reloader.desired != run.reloader.applied
-                and run.metric("reloader_config_apply_operations_total") >= 2
+                and run.metric("reloader_config_apply_operations_total") >= 1  # initial pass not counted
             ),
             timeout=10,
         )

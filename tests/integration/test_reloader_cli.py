@@ -32,8 +32,10 @@ async def start_cli(*argv: str) -> asyncio.subprocess.Process:
         "config_reloader",
         "watch",
         *argv,
+        # Logs go to stdout (every level, as prometheus-config-reloader), flag errors to stderr:
+        # the tests read both, merged.
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
 
 
@@ -42,7 +44,7 @@ async def sigterm_and_wait(proc: asyncio.subprocess.Process) -> tuple[float, byt
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     async with asyncio.timeout(10):
-        _, err = await proc.communicate()
+        err, _ = await proc.communicate()
     return time.monotonic() - t0, err
 
 
@@ -67,11 +69,11 @@ async def test_init_mode_renders_and_exits_0_without_request(tmp_path: Path) -> 
             "--watch-interval=0",
             f"--reload-url={ep.reload_url}",
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "POD_NAME": "prometheus-k8s-2"},
         )
         async with asyncio.timeout(30):
-            _, err = await proc.communicate()
+            err, _ = await proc.communicate()
         assert proc.returncode == 0, err.decode()
         assert out.read_bytes() == b"pod: prometheus-k8s-2 n: 2\n"
         assert ep.reloads == []
@@ -84,7 +86,7 @@ async def test_init_mode_exits_1_when_input_is_missing(tmp_path: Path) -> None:
         "--watch-interval=0",
     )
     async with asyncio.timeout(30):
-        _, err = await proc.communicate()
+        err, _ = await proc.communicate()
     assert proc.returncode == 1
     assert b"missing.yml" in err
     assert not (tmp_path / "out.yml").exists()
@@ -129,9 +131,9 @@ async def test_sigterm_while_retrying_a_down_target_exits_0_quickly(tmp_path: Pa
             "--retry-interval=100ms",
         )
         try:
-            assert proc.stderr is not None
+            assert proc.stdout is not None
             async with asyncio.timeout(30):
-                while b"reload failed, retrying" not in await proc.stderr.readline():
+                while b"reload failed, retrying" not in await proc.stdout.readline():
                     pass
             elapsed, _ = await sigterm_and_wait(proc)
         finally:
@@ -191,10 +193,10 @@ async def _read_port(proc: asyncio.subprocess.Process, lines: list[bytes]) -> in
     """Port of the status server, from the JSON log line "status server listening"."""
     import json
 
-    assert proc.stderr is not None
+    assert proc.stdout is not None
     async with asyncio.timeout(30):
         while True:
-            line = await proc.stderr.readline()
+            line = await proc.stdout.readline()
             assert line, b"".join(lines).decode()
             lines.append(line)
             if b"status server listening" in line:
@@ -262,7 +264,7 @@ async def test_web_config_with_missing_certificate_is_refused_at_start(tmp_path:
             f"--config-file={cfg}", f"--reload-url={ep.reload_url}", f"--web-config-file={web}"
         )
         async with asyncio.timeout(30):
-            _, err = await proc.communicate()
+            err, _ = await proc.communicate()
         assert proc.returncode == 2
         assert b"web config" in err and b"cannot load the server certificate" in err
         assert ep.reloads == []
@@ -272,14 +274,17 @@ async def test_web_config_with_missing_certificate_is_refused_at_start(tmp_path:
 def cli_run(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``config-reloader ARGV`` as a process; ``run`` gets ``-- true`` appended."""
     tail = ["--", "true"] if argv[0] == "run" else []
-    return subprocess.run(
+    r = subprocess.run(
         [sys.executable, "-m", "config_reloader", *argv, *tail],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # logs on stdout, flag errors on stderr: both, in order
         text=True,
         timeout=60,
         check=False,
         cwd=cwd,
     )
+    r.stderr = r.stdout
+    return r
 
 
 @pytest.mark.parametrize("cmd", ["watch", "run"])
@@ -385,10 +390,10 @@ def test_regular_file_as_watched_dir_exits_2(tmp_path: Path, cmd: str) -> None:
 # --- secrets in URLs never reach the logs ---------------------------------------------------------
 async def _stderr_until(proc: asyncio.subprocess.Process, needle: bytes, lines: list[bytes]) -> None:
     """Read ``proc``'s stderr into ``lines`` until a line holds ``needle`` (30 s deadline)."""
-    assert proc.stderr is not None
+    assert proc.stdout is not None
     async with asyncio.timeout(30):
         while True:
-            line = await proc.stderr.readline()
+            line = await proc.stdout.readline()
             assert line, b"".join(lines).decode()
             lines.append(line)
             if needle in line:

@@ -195,13 +195,13 @@ async def test_cli_serves_https_with_basic_auth(tmp_path: Path, pki: Path) -> No
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "config_reloader", "watch", f"--config-file={cfg}",
             f"--reload-url={ep.reload_url}", "--log-format=json", "--listen-address=127.0.0.1:0",
-            f"--web-config-file={web}", stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+            f"--web-config-file={web}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
-        assert proc.stderr is not None
+        assert proc.stdout is not None
         try:
             async with asyncio.timeout(30):
                 while True:
-                    line = await proc.stderr.readline()
+                    line = await proc.stdout.readline()
                     assert line
                     if b"status server listening" in line:
                         fields = json.loads(line)

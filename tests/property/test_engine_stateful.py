@@ -61,8 +61,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from config_reloader._recording import RecordingEndpoint, read_paths
 from config_reloader.reconcile import Reloader, ReloaderOptions
+from config_reloader.recording import RecordingEndpoint, read_paths
 from config_reloader.reload.http import HttpReload
 from config_reloader.testing import KubeletAtomicWriter, atomic_replace, write_in_place
 

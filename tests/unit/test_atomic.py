@@ -162,3 +162,10 @@ def test_no_partial_reads_while_a_reader_hammers_the_target(tmp_path: Path) -> N
     assert bad == []
     assert reads > 0
     assert leftovers(tmp_path) == []
+
+
+def test_text_instead_of_bytes_is_a_clear_type_error_and_writes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "out.yml"
+    with pytest.raises(TypeError, match=r"data must be bytes, not str \(encode text first"):
+        atomic_write(str(target), "a: 1\n")  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []

@@ -7,13 +7,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from config_reloader.metrics import ReloaderMetrics, StatusServer, SupervisorMetrics, parse_listen_address
+from config_reloader.listen import parse_listen_address
+from config_reloader.metrics import ReloaderMetrics, StatusServer, SupervisorMetrics
 from config_reloader.promtext import Registry as CollectorRegistry
 from config_reloader.promtext import exposition
 from config_reloader.reconcile.service import cli_registry
 
 # The # HELP / # TYPE lines of every family, as prometheus_client wrote them before the switch to
-# config_reloader.promtext: dashboards and alerts see the same names, types and help texts.
+# config_reloader.promtext (the per-target families added since follow the same rules): dashboards
+# and alerts see the same names, types and help texts.
 FAMILIES_FILE = Path(__file__).parent / "data" / "metric_families.txt"
 
 THANOS_NAMES = {
@@ -181,7 +183,9 @@ def test_parse_listen_address(addr: str, expected: tuple[str | None, int]) -> No
     assert parse_listen_address(addr) == expected
 
 
-@pytest.mark.parametrize("addr", ["8080", "host:", "host:http", ":70000", "[::1:80"])
+@pytest.mark.parametrize(
+    "addr", ["8080", "host:", "host:http", ":70000", "[::1:80", ":\u00b2", "bad_host:80", "::1:80"]
+)
 def test_parse_listen_address_rejects(addr: str) -> None:
     with pytest.raises(ValueError, match="listen address"):
         parse_listen_address(addr)
@@ -243,3 +247,25 @@ async def test_status_server_port_in_use_raises_oserror() -> None:
         second = StatusServer(f"127.0.0.1:{first.port}", reg, ready=lambda: True)
         with pytest.raises(OSError):
             await second.start()
+
+
+def test_build_info_labels_are_read_at_the_first_scrape() -> None:
+    import subprocess
+    import sys
+
+    from config_reloader import buildinfo, metrics
+
+    assert metrics.BUILD_INFO_NAME == buildinfo.BUILD_INFO_NAME
+    # In a fresh interpreter: registering does not import buildinfo (importlib.metadata), a scrape does.
+    code = (
+        "import sys\n"
+        "from config_reloader.reconcile.service import cli_registry\n"
+        "from config_reloader.promtext import exposition\n"
+        "reg = cli_registry()\n"
+        "print('config_reloader.buildinfo' in sys.modules)\n"
+        "text = exposition(reg).decode()\n"
+        "print('config_reloader.buildinfo' in sys.modules,"
+        " 'prometheus_config_reloader_build_info{' in text)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["False", "True", "True"], out

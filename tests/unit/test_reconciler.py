@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from config_reloader.errors import ReloadRejected, TargetNotFound
+from config_reloader.fileid import file_identity
 from config_reloader.promtext import Registry as CollectorRegistry
 from config_reloader.reconcile import (
     Reloader,
@@ -29,7 +30,7 @@ from config_reloader.reconcile import (
 )
 from config_reloader.reload.retry import RetryPolicy
 from config_reloader.testing import wait_until
-from config_reloader.watch.watcher import ChangeBatch, file_identity
+from config_reloader.watch.watcher import ChangeBatch
 
 FAST = RetryPolicy(initial=0.01, maximum=0.05, jitter=0.0)
 
@@ -263,7 +264,7 @@ async def test_initial_reload_then_only_on_content_change(harness: Callable[...,
     write(h.cfg, b"v1")
     h.source.hint(str(h.cfg))
     h.source.hint(str(h.cfg), rescan=True)
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 1)
     assert h.action.ok == [b"v1"]
     write(h.cfg, b"v2")
     h.source.hint(str(h.cfg))
@@ -275,6 +276,20 @@ async def test_initial_reload_then_only_on_content_change(harness: Callable[...,
     assert h.metric("reloader_info", {"method": "http"}) == 1
     await h.stop()
     assert h.source.closed
+
+
+async def test_initial_apply_is_not_an_apply_operation(harness: Callable[..., Harness]) -> None:
+    """Thanos counts reloader_config_apply_operations_total in its watch loop only: the initial
+    apply (before the loop) is not counted, nor its failure."""
+    h = harness()
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+    assert h.metric("reloader_config_apply_operations_total") == 0
+    write(h.cfg, b"v2")
+    h.source.hint(str(h.cfg))
+    await wait_until(lambda: h.action.ok == [b"v1", b"v2"])
+    assert h.metric("reloader_config_apply_operations_total") >= 1
+    await h.stop()
 
 
 async def test_initial_reload_false_adopts_current_content(harness: Callable[..., Harness]) -> None:
@@ -471,7 +486,7 @@ async def test_config_changing_during_render_never_reloads_unchanged_output(
     trigger.write_bytes(b"")
     h.source.hint(str(h.cfg))  # this apply renders v1, then the validator swaps in "broken"
     await wait_until(lambda: not trigger.exists(), timeout=10)
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 1, timeout=10)
     h.source.hint(str(h.cfg))  # the next apply sees "broken": validation fails
     await wait_until(lambda: h.metric("reloader_config_validation_failures_total") >= 1, timeout=10)
     assert h.metric("reloader_reloads_total") == 1
@@ -492,7 +507,7 @@ async def test_apply_raced_by_a_write_is_neither_written_nor_reloaded(
     write(h.cfg, b"v2-half")
     h.source.races = [True]  # the next apply raced a write
     h.source.hint(str(h.cfg))
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 1, timeout=10)
     await wait_until(lambda: not h.source.races, timeout=10)
     assert out.read_bytes() == b"v1"
     assert h.reloader.desired == h.reloader.applied
@@ -590,7 +605,7 @@ async def test_initial_reload_false_adopts_even_when_the_first_pass_raced(
     h.source.hint(str(h.cfg))
     await wait_until(lambda: h.reloader.ready, timeout=10)
     h.source.hint(str(h.cfg), rescan=True)
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 3, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
     assert h.action.seen == []
     write(h.cfg, b"v2")
     h.source.hint(str(h.cfg))
@@ -610,7 +625,7 @@ async def test_new_content_is_rechecked_for_a_write_whose_event_lags(
     h.source.races = [False, True]  # quiet at first; the lagging IN_MODIFY shows up on the recheck
     h.source.hint(str(h.cfg))
     await wait_until(lambda: not h.source.races, timeout=10)
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 1, timeout=10)
     assert out.read_bytes() == b"v1" and h.action.ok == [b"v1"]
     write(h.cfg, b"v2")
     h.source.hint(str(h.cfg))
@@ -655,7 +670,7 @@ async def test_content_left_by_a_finished_writer_is_acted_on_without_the_recheck
     h.source.races = [False, True]
     h.source.hint(str(h.cfg))
     await wait_until(lambda: not h.source.races, timeout=10)
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 3, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
     assert h.action.ok == [b"v1", b"v2"] and out.read_bytes() == b"v2"
     h.source.hint(str(h.cfg))
     await wait_until(lambda: h.action.ok == [b"v1", b"v2", b"v3"], timeout=10)
@@ -698,7 +713,7 @@ async def test_past_the_probe_budget_new_content_waits_for_the_recheck(
     h.source.races = [False, True]  # the recheck sees a race: the pass is discarded
     h.source.hint(str(h.cfg))
     await wait_until(lambda: not h.source.races, timeout=10)
-    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 2, timeout=10)
+    await wait_until(lambda: h.metric("reloader_config_apply_operations_total") >= 1, timeout=10)
     assert h.action.ok == [b"v1"] and out.read_bytes() == b"v1"
 
 
@@ -738,3 +753,58 @@ async def test_content_that_changes_back_while_a_reload_is_in_flight_is_reloaded
     await h.reloader.wait_applied(timeout=10)
     assert h.action.ok == [b"v1", b"v3", b"v2"]
     assert h.metric("reloader_reloads_repeated_total") == 1
+
+
+# --- what the loop tells its user ------------------------------------------------------------------
+async def test_ready_is_logged_as_the_first_reload_not_the_first_apply(
+    harness: Callable[..., Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    h = harness()
+    with caplog.at_level(logging.INFO, logger="config_reloader.reconcile"):
+        await h.start()
+        await h.reloader.wait_applied(timeout=10)
+    messages = [r.getMessage() for r in caplog.records]
+    assert "ready: first reload succeeded" in messages
+    assert messages.index("ready: first reload succeeded") > messages.index("reload triggered")
+    assert not [m for m in messages if "first apply" in m]
+
+
+async def test_reload_triggered_names_the_files_that_changed(
+    tmp_path: Path, harness: Callable[..., Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    write(rules / "a.yml", b"a1")
+    write(rules / "b.yml", b"b1")
+    h = harness(watched_dirs=(str(rules),))
+    await h.start()
+    await h.reloader.wait_applied(timeout=10)
+
+    def triggered() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage() == "reload triggered"]
+
+    with caplog.at_level(logging.INFO, logger="config_reloader.reconcile"):
+        write(rules / "b.yml", b"b2")
+        h.source.hint(str(rules / "b.yml"))
+        await wait_until(lambda: len(triggered()) == 1, timeout=10)
+        assert getattr(triggered()[0], "changed", None) == str(rules / "b.yml")
+        write(h.cfg, b"v2")
+        (rules / "a.yml").unlink()
+        h.source.hint(str(h.cfg), str(rules / "a.yml"))
+        await wait_until(lambda: len(triggered()) == 2, timeout=10)
+        assert getattr(triggered()[1], "changed", None) == ",".join(
+            sorted([str(rules / "a.yml"), str(h.cfg)])
+        )
+
+
+async def test_content_digest_is_what_wait_applied_waits_for(harness: Callable[..., Harness]) -> None:
+    h = harness()
+    await h.start()
+    first = await h.reloader.wait_applied(timeout=10)
+    assert await h.reloader.content_digest() == first
+    write(h.cfg, b"v2")
+    digest = await h.reloader.content_digest()  # the loop has not been told yet
+    assert digest != first
+    h.source.hint(str(h.cfg))
+    assert await h.reloader.wait_applied(digest, timeout=10) == digest
+    assert h.action.ok[-1] == b"v2"

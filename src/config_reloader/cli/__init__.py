@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
 
+    from config_reloader.cli.parser import CliParser
+
 __all__ = ["build_parser", "main"]
 
 # name -> module (relative to this package). Order is the order in --help.
@@ -32,15 +34,6 @@ _SUBCOMMANDS = (
     ("cpu-features", "cpu_features"),
     ("demo", "demo"),
 )
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("config-reloader")
-    except PackageNotFoundError:  # running from a source tree without installation
-        return "0+unknown"
 
 
 def _version_action() -> type[argparse.Action]:
@@ -56,13 +49,15 @@ def _version_action() -> type[argparse.Action]:
             )
 
         def __call__(self, parser: argparse.ArgumentParser, *a: object, **kw: object) -> None:
-            print(f"config-reloader {_version()}")
+            from config_reloader.version import version_text
+
+            print(f"config-reloader {version_text()}")
             parser.exit()
 
     return _VersionAction
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> CliParser:
     """Build the parser. Used by ``main`` and by tests that check that command lines in docs and
     manifests parse.
 
@@ -71,10 +66,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             so ``condition`` does not pay for building the ``watch`` and ``run`` parsers);
             ``None`` registers all of them.
     """
-    import argparse
     import importlib
 
-    parser = argparse.ArgumentParser(
+    from config_reloader.cli.parser import CliParser, add_kingpin_flags
+
+    parser = CliParser(
         prog="config-reloader",
         description=(
             "Reload services exactly when their configuration content changes (watch), "
@@ -83,6 +79,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action=_version_action())
+    add_kingpin_flags(parser)
     # dest is not "command": `run -- COMMAND ARGS...` stores the child's argv under that name.
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND")
     for name, module in _SUBCOMMANDS:
@@ -152,7 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse_fast(args_list[1:])
     if args is None:
         parser = build_parser(first if first in dict(_SUBCOMMANDS) else None)
-        args = parser.parse_args(args_list)
+        args, extras = parser.parse_known_args(args_list)
+        if extras:
+            # The subcommand's parser knows its flags: it names the nearest one.
+            sub = parser.subparser(getattr(args, "subcommand", None))
+            (sub if sub is not None else parser).unknown(extras)
         if getattr(args, "func", None) is None:
             parser.print_help(sys.stderr)
             return 2

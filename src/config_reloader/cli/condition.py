@@ -12,7 +12,7 @@ Under ``--systemd-compat`` input errors exit 1, like ``systemd-analyze condition
 ``--exec-condition`` (for systemd's ``ExecCondition=``): 0 start, 1 skip (a condition failed),
 255 fail the unit (an assert failed or the input is wrong).
 
-Start-up budget (issue 3: within 1.3x ``python -c pass``): module-level imports are ``sys`` only;
+Start-up budget (B1 in docs/design.md: within 1.3x ``python -c pass``): module-level imports are ``sys`` only;
 argparse is imported by :func:`register` and the engine by :func:`run`. A command line made of
 assignments only (the common ``ExecCondition=`` case) is parsed by :func:`parse_fast` without
 argparse; the option defaults live in one table, :data:`DEFAULTS`, used by both parsers (a test
@@ -85,9 +85,9 @@ def parse_fast(argv: Sequence[str]) -> ConditionArgs | None:
 
 
 def _intermixed_parser_class() -> type[argparse.ArgumentParser]:
-    import argparse
+    from config_reloader.cli.parser import CliParser
 
-    class _IntermixedParser(argparse.ArgumentParser):
+    class _IntermixedParser(CliParser):
         """Accepts options after assignments (``condition A=1 --json B=2``), as getopt-style
         ``systemd-analyze condition`` does; plain argparse stops the ``*`` positional at the first
         option."""

@@ -201,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         RenderError,
     )
     from config_reloader.logs import setup_logging
+    from config_reloader.reconcile.apply import error_fields
     from config_reloader.reconcile.service import cli_registry, listen_error
     from config_reloader.supervise import SuperviseOptions, format_cpus, gate, supervise
 
@@ -275,8 +276,6 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         return input_error(str(exc))
-    if args.reload_method == "http" and reloader_options is not None and not args.reload_url:
-        return input_error("--reload-method http needs --reload-url")
 
     try:
         return asyncio.run(
@@ -292,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     except (RenderError, AtomicWriteError) as exc:
-        log.error("cannot render the config: not starting the child", extra={"err": str(exc)})
+        log.error("cannot render the config: not starting the child", extra=error_fields(exc))
         return 1
     except ConfigReloaderError as exc:
         log.error("run failed", extra={"err": str(exc)})

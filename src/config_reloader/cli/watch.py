@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
 import signal
 import sys
 from collections.abc import Sequence
 
 from config_reloader.durations import parse_duration
+from config_reloader.listen import parse_listen_address
 from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
@@ -99,36 +99,18 @@ def parse_optional_http_url(text: str) -> str:
     return text if text == "" else parse_http_url(text)
 
 
-_HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-
-
 def parse_listen_address_arg(text: str) -> str:
-    """argparse ``type=`` for ``--listen-address``: empty (= off) or ``HOST:PORT`` / ``:PORT`` /
-    ``[IPV6]:PORT`` with PORT 0-65535 and HOST an IP address or a syntactically valid host name
-    (RFC 1123; not resolved). Syntax only: an address in use is found when binding.
+    """argparse ``type=`` for ``--listen-address``: empty (= off) or an address
+    :func:`config_reloader.listen.parse_listen_address` accepts.
 
     Raises:
         argparse.ArgumentTypeError: what is wrong, with the value.
     """
-    if text == "":
-        return text
-    import ipaddress
-
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"must be HOST:PORT or :PORT with PORT 0-65535, got {text!r}")
-    bracketed = host.startswith("[") and host.endswith("]")
-    try:
-        if bracketed:
-            ipaddress.IPv6Address(host[1:-1])
-        elif host and (":" in host or "[" in host or "]" in host):
-            raise ValueError("an IPv6 address needs brackets: [ADDR]:PORT")
-        elif host and all(c.isdigit() or c == "." for c in host):
-            ipaddress.IPv4Address(host)
-        elif host and not all(_HOSTNAME_LABEL.fullmatch(lb) for lb in host.removesuffix(".").split(".")):
-            raise ValueError("not a host name")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"bad host in {text!r}: {exc}") from None
+    if text != "":
+        try:
+            parse_listen_address(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 
@@ -262,20 +244,30 @@ def add_watch_arguments(
         "--reload-method",
         choices=reload_methods,
         default=default_reload_method,
-        help="http = POST --reload-url; signal = send --reload-signal to the process (default: %(default)s)",
+        help="http = POST --reload-url; signal = send --reload-signal to the process; command = run "
+        "--reload-command (default: %(default)s)",
     )
     r.add_argument(
         "--reload-url",
         metavar="URL",
         type=parse_http_url,
+        action=_ReloadUrlAction,
         default=DEFAULT_RELOAD_URL,
-        help="URL POSTed to reload in http mode; success only on 200 (default: %(default)s)",
+        help="URL POSTed to reload in http mode; success only on 200. Repeatable: several targets, "
+        "applied when all answered 200, each retried on its own (default: %(default)s)",
     )
     r.add_argument(
         "--process-executable-name",
         metavar="NAME",
         default="prometheus",
         help="signal mode: the process to signal, by executable name (default: %(default)s)",
+    )
+    r.add_argument(
+        "--process-match",
+        choices=("oldest", "all", "single"),
+        default="oldest",
+        help="signal mode, several processes with that name: signal the oldest, all of them, or "
+        "none (single: an error) (default: %(default)s)",
     )
     r.add_argument(
         "--pid-file",
@@ -315,9 +307,27 @@ def add_watch_arguments(
         metavar="{all,debug,info,warn,error,none}",
         type=parse_log_level,
         default="info",
-        help="log level; all = debug and none = errors only, for prometheus-config-reloader "
-        "compatibility (default: info)",
+        help="log level; all = debug, none = nothing at all, as prometheus-config-reloader (default: info)",
     )
+
+
+class _ReloadUrlAction(argparse.Action):
+    """``--reload-url URL`` (repeatable): ``reload_url`` keeps the first, ``reload_urls`` all of
+    them (the default is replaced, not added to)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        urls = list(getattr(namespace, "reload_urls", None) or [])
+        if str(values) in urls:
+            parser.error(f"argument --reload-url: {values!r} is given twice")
+        urls.append(str(values))
+        namespace.reload_urls = urls
+        namespace.reload_url = urls[0]
 
 
 class _WatchIgnoreAction(argparse.Action):
@@ -345,35 +355,24 @@ class _WatchIgnoreAction(argparse.Action):
 
 
 def parse_log_level(text: str) -> str:
-    """argparse ``type=`` for ``--log-level``: ours plus prometheus-config-reloader's ``all`` and
-    ``none`` (research reloader-anchors §2.1), mapped to ``debug`` and ``error``.
-
-    ``none`` keeps errors (we never silence a failing reload entirely; go-kit's ``none`` drops
-    everything).
+    """argparse ``type=`` for ``--log-level``: ours plus prometheus-config-reloader's ``all``
+    (= ``debug``) and ``none`` (nothing is logged, errors included, like go-kit's ``AllowNone``;
+    the exit status and ``/metrics`` still tell).
 
     Raises:
         argparse.ArgumentTypeError: not one of the accepted names.
     """
     level = text.strip().lower()
     level = LOG_LEVEL_ALIASES.get(level, level)
-    if level not in LOG_LEVELS:
+    if level not in (*LOG_LEVELS, "none"):
         raise argparse.ArgumentTypeError(
             f"invalid log level {text!r}: choose one of all, {', '.join(LOG_LEVELS)}, none"
         )
     return level
 
 
-LOG_LEVEL_ALIASES = {"all": "debug", "none": "error", "warning": "warn"}
+LOG_LEVEL_ALIASES = {"all": "debug", "warning": "warn"}
 """prometheus-config-reloader's extra ``--log-level`` values -> ours."""
-
-
-def _version_text() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("config-reloader")
-    except PackageNotFoundError:  # a source tree without installation
-        return "0+unknown"
 
 
 class _PrintVersion(argparse.Action):
@@ -385,7 +384,9 @@ class _PrintVersion(argparse.Action):
         self.short = short
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> None:
-        v = _version_text()
+        from config_reloader.version import version_text
+
+        v = version_text()
         print(v if self.short else f"config-reloader {v}")
         parser.exit()
 
@@ -462,6 +463,21 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
     ignore = getattr(args, "watch_ignore", None)
     if ignore is not None:
         extra["watch_ignore"] = tuple(ignore)
+    urls = list(getattr(args, "reload_urls", None) or [args.reload_url])
+    if hasattr(args, "reload_command"):  # watch's reload-client flags (not on run's parser)
+        from config_reloader.cli.client_flags import client_config_from_args, reload_command_from_args
+
+        command = reload_command_from_args(args)
+        if command is not None:
+            if method == "signal":
+                raise ValueError("--reload-command and --reload-method=signal exclude each other")
+            method = "command"
+        elif method == "command":
+            raise ValueError("--reload-method=command needs --reload-command")
+        extra["reload_command"] = command
+        extra["http_client"] = client_config_from_args(args)
+    if len(urls) > 1 and method != "http":
+        raise ValueError(f"several --reload-url are only used by --reload-method=http, not {method}")
     try:
         return ReloaderOptions(
             **extra,
@@ -472,9 +488,11 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             delay_interval=args.delay_interval,
             retry_interval=args.retry_interval,
             reload_timeout=args.reload_timeout,
-            reload_url=args.reload_url,
-            reload_method=method if method in ("http", "signal") else "signal",
+            reload_url=urls[0],
+            extra_reload_urls=tuple(urls[1:]),
+            reload_method=method if method in ("http", "signal", "command") else "signal",
             process_executable_name=args.process_executable_name,
+            process_match=args.process_match,
             pid_file=args.pid_file or None,
             reload_signal=args.reload_signal,
             runtimeinfo_url=args.runtimeinfo_url or None,
@@ -528,27 +546,27 @@ def register(subparsers: Any) -> None:
             "Same flags as prometheus-config-reloader; durations in Go syntax (0, 500ms, 5s, 3m)."
         ),
     )
-    add_watch_arguments(p)
+    add_watch_arguments(p, reload_methods=("http", "signal", "command"))
+    from config_reloader.cli.client_flags import add_reload_client_arguments
+    from config_reloader.cli.parser import add_kingpin_flags
+
+    add_reload_client_arguments(p)
     add_compat_arguments(p)
+    add_kingpin_flags(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from config_reloader.logs import setup_logging
 
+    # Every level on stdout, as prometheus-config-reloader (go-kit/slog on os.Stdout); flag
+    # errors stay on stderr (printed, not logged). Set up first: checking the flags may warn.
+    setup_logging(args.log_format, args.log_level, sys.stdout)
     try:
         options = watch_options_from_args(args)
     except ValueError as exc:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
-    if options.listen_address is not None and options.reloads_enabled:  # init mode serves nothing
-        from config_reloader.metrics import parse_listen_address
-
-        try:
-            parse_listen_address(options.listen_address)
-        except ValueError as exc:
-            print(f"config-reloader watch: error: --listen-address: {exc}", file=sys.stderr)
-            return 2
     if options.config_file is None and not options.watched_dirs:
         print(
             "config-reloader watch: error: nothing to watch: give --config-file and/or --watched-dir",
@@ -560,7 +578,6 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(args.log_format, args.log_level)
     warn_missing_watched_dirs(options.watched_dirs)
     if not options.reloads_enabled:
         # The init container's path: one synchronous render, no event loop, metrics or HTTP

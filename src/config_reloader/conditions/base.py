@@ -1,14 +1,15 @@
 """Types shared by the checks: :class:`Outcome`, :class:`Context`, :class:`CheckError`.
 
 Kept tiny and free of ``dataclasses`` and ``typing`` so that ``config-reloader condition`` with
-only ``ConditionCPUFeature=`` imports nothing it does not need (start-up budget, DESIGN §7).
+only ``ConditionCPUFeature=`` imports nothing it does not need (start-up budget B1 in docs/design.md).
 """
 
 from __future__ import annotations
 
 import os
 
-from config_reloader.cpu._record import Record
+from config_reloader.errors import ConditionSyntaxError
+from config_reloader.record import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
     from config_reloader.cpu import MachineFeatures
 
-__all__ = ["CheckError", "Context", "Outcome"]
+# The file readers and the syntax-error constructor at the end are shared by every check group.
+__all__ = ["CheckError", "Context", "Outcome", "read_first", "read_text", "syntax_error"]
 
 
 class CheckError(Exception):
@@ -83,3 +85,30 @@ class Context:
             f"Context(view={self.view!r}, cpus={self.cpus!r}, systemd_compat={self.systemd_compat!r}, "
             f"machine={'set' if self.machine is not None else None})"
         )
+
+
+def syntax_error(message: str, parameter: str) -> ConditionSyntaxError:
+    """The error a check raises for a malformed parameter (exit status 2; under
+    ``--systemd-compat`` the evaluator turns it into systemd's "assuming failed")."""
+    return ConditionSyntaxError(message, text=parameter)
+
+
+def read_text(path: str) -> str:
+    """The whole text file (undecodable bytes replaced).
+
+    Raises:
+        CheckError: unreadable (the condition fails, whatever its negation).
+    """
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError as exc:
+        raise CheckError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def read_first(path: str) -> str:
+    """The stripped text of a small (sysfs/procfs) file, or ``""`` if it cannot be read."""
+    try:
+        return read_text(path).strip()
+    except CheckError:
+        return ""

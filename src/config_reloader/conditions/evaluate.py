@@ -1,7 +1,7 @@
 """Combination semantics of conditions and asserts (systemd's, v252).
 
 * Each condition is tested on its own: the check's answer, then ``!`` inverts it. A test that
-  cannot be determined (:class:`~config_reloader.conditions.checks.CheckError`) fails, whatever its
+  cannot be determined (:class:`~config_reloader.conditions.base.CheckError`) fails, whatever its
   negation (systemd's ``CONDITION_ERROR``).
 * A list (conditions, or asserts, separately) passes if every non-triggering item passes and, when
   there are triggering (``|``) items, at least one of them passes. An empty list passes.
@@ -16,8 +16,8 @@ systemd.unit(5) "Conditions and Asserts".
 from __future__ import annotations
 
 from config_reloader.conditions.parse import Condition
-from config_reloader.cpu._record import Record
 from config_reloader.errors import ConditionSyntaxError
+from config_reloader.record import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def _combine(results: Sequence[ConditionResult]) -> bool:
 
 
 def evaluate_one(condition: Condition, ctx: object) -> ConditionResult:
-    """Test one condition with a :class:`~config_reloader.conditions.checks.Context`.
+    """Test one condition with a :class:`~config_reloader.conditions.base.Context`.
 
     Raises:
         ConditionSyntaxError: malformed parameter (default mode only).
@@ -175,7 +175,7 @@ def evaluate_one(condition: Condition, ctx: object) -> ConditionResult:
     else:
         from config_reloader.conditions.checks import CHECKS
 
-        check = CHECKS[condition.type][0]
+        check = CHECKS[condition.type]
     try:
         outcome = check(condition.parameter, ctx)
     except ConditionSyntaxError as exc:

@@ -1,7 +1,8 @@
 """Syntax of systemd-style ``Condition<Type>=`` / ``Assert<Type>=`` assignments and unit files.
 
-This module knows syntax only (which types exist, prefixes, paths, unit-file lines); what a
-condition means is in :mod:`config_reloader.conditions.checks`, how results combine in
+This module knows syntax only (prefixes, paths, unit-file lines); which types exist is in
+:mod:`config_reloader.conditions.names`, what a condition means in
+:mod:`config_reloader.conditions.checks`, how results combine in
 :mod:`config_reloader.conditions.evaluate`.
 
 Rules (each verified against ``systemd-analyze condition`` of systemd 252.38 on Debian 12):
@@ -22,13 +23,13 @@ Rules (each verified against ``systemd-analyze condition`` of systemd 252.38 on 
   assignment; we raise :class:`PathNotAcceptedError` (exit status 2) unless the caller asks for
   systemd's behaviour (``systemd_compat=True`` drops it with a warning).
 
-Source: systemd.unit(5) "Conditions and Asserts"; systemd src/shared/condition.c and
-src/analyze/analyze-condition.c (v252) for the type table.
+Source: systemd.unit(5) "Conditions and Asserts"; systemd src/core/load-fragment.c and
+src/analyze/analyze-condition.c (v252).
 """
 
 from __future__ import annotations
 
-from config_reloader.cpu._record import Record
+from config_reloader.conditions.names import PATH_TYPES, TYPES, Condition, split_name
 from config_reloader.errors import ConditionSyntaxError, SpecifierError, UnknownConditionError
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
@@ -53,109 +54,7 @@ __all__ = [
     "split_name",
 ]
 
-#: Every condition type systemd 252 accepts (src/shared/condition.c, v252), without the
-#: ``Condition``/``Assert`` prefix. Later types (Fraction, Version, MachineTag, PathIsSocket,
-#: KernelModuleLoaded, v258+) are unknown to 252 and to us.
-TYPES: tuple[str, ...] = (
-    "Architecture",
-    "Firmware",
-    "Virtualization",
-    "Host",
-    "KernelCommandLine",
-    "KernelVersion",
-    "Credential",
-    "Security",
-    "Capability",
-    "ACPower",
-    "NeedsUpdate",
-    "FirstBoot",
-    "PathExists",
-    "PathExistsGlob",
-    "PathIsDirectory",
-    "PathIsSymbolicLink",
-    "PathIsMountPoint",
-    "PathIsReadWrite",
-    "PathIsEncrypted",
-    "DirectoryNotEmpty",
-    "FileNotEmpty",
-    "FileIsExecutable",
-    "User",
-    "Group",
-    "ControlGroupController",
-    "CPUs",
-    "Memory",
-    "Environment",
-    "CPUFeature",
-    "OSRelease",
-    "MemoryPressure",
-    "CPUPressure",
-    "IOPressure",
-)
-
-#: Types whose value goes through systemd's path parser (absolute + normalized, no whitespace
-#: skipping after ``|``/``!``). Source: load-fragment-gperf.gperf.in (v252).
-PATH_TYPES: frozenset[str] = frozenset(
-    {
-        "PathExists",
-        "PathExistsGlob",
-        "PathIsDirectory",
-        "PathIsSymbolicLink",
-        "PathIsMountPoint",
-        "PathIsReadWrite",
-        "PathIsEncrypted",
-        "DirectoryNotEmpty",
-        "FileNotEmpty",
-        "FileIsExecutable",
-        "NeedsUpdate",
-    }
-)
-
-_TYPE_SET = frozenset(TYPES)
 _WHITESPACE = " \t\n\r"
-
-
-class Condition(Record):
-    """One parsed assignment (immutable, hashable, compared by value).
-
-    Attributes:
-        kind: ``"Condition"`` (failing = skip) or ``"Assert"`` (failing = error).
-        type: the type without prefix, e.g. ``"CPUFeature"``.
-        trigger: ``|`` given: a triggering condition (at least one trigger must pass).
-        negate: ``!`` given: the result is inverted.
-        parameter: the value after the prefixes (paths simplified).
-        source: where it came from: ``"argv[1]"`` or ``"unit.service:12"``.
-    """
-
-    _fields = ("kind", "type", "trigger", "negate", "parameter", "source")
-    __slots__ = ("kind", "negate", "parameter", "source", "trigger", "type")
-    __match_args__ = ("kind", "type", "trigger", "negate", "parameter", "source")
-    kind: Kind
-    type: str
-    trigger: bool
-    negate: bool
-    parameter: str
-    source: str
-
-    def __init__(
-        self, kind: Kind, type: str, trigger: bool, negate: bool, parameter: str, source: str = "argv"
-    ) -> None:
-        object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "type", type)
-        object.__setattr__(self, "trigger", trigger)
-        object.__setattr__(self, "negate", negate)
-        object.__setattr__(self, "parameter", parameter)
-        object.__setattr__(self, "source", source)
-
-    @property
-    def name(self) -> str:
-        """The full setting name, e.g. ``ConditionCPUFeature``."""
-        return f"{self.kind}{self.type}"
-
-    def __str__(self) -> str:
-        return (
-            f"{self.kind}{self.type}={'|' if self.trigger else ''}{'!' if self.negate else ''}"
-            f"{self.parameter}"
-        )
 
 
 class PathNotAcceptedError(ConditionSyntaxError):
@@ -164,43 +63,6 @@ class PathNotAcceptedError(ConditionSyntaxError):
     systemd logs a warning and drops such an assignment (so it neither passes nor fails);
     ``systemd_compat=True`` reproduces that, the default refuses it.
     """
-
-
-def _suggest(name: str) -> list[str]:
-    import difflib
-
-    candidates = [f"{k}{t}" for k in ("Condition", "Assert") for t in TYPES]
-    lower = {c.lower(): c for c in candidates}
-    if name.lower() in lower:
-        return [lower[name.lower()]]
-    found = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)
-    return [lower[f] for f in found]
-
-
-def split_name(name: str) -> tuple[Kind, str]:
-    """Split ``ConditionX`` / ``AssertX`` into kind and type.
-
-    Raises:
-        UnknownConditionError: unknown prefix or type (case-sensitive, like systemd), with the
-            closest known names in ``.suggestions``.
-    """
-    kind: Kind
-    if name.startswith("Condition"):
-        kind, rest = "Condition", name[len("Condition") :]
-    elif name.startswith("Assert"):
-        kind, rest = "Assert", name[len("Assert") :]
-    else:
-        kind, rest = "Condition", ""
-    if rest not in _TYPE_SET:
-        suggestions = _suggest(name)
-        hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
-        raise UnknownConditionError(
-            f"unknown condition type {name!r}{hint}; names are case-sensitive, see "
-            "`man systemd.unit` (Conditions and Asserts)",
-            type=name,
-            suggestions=suggestions,
-        )
-    return kind, rest
 
 
 def simplify_path(path: str) -> str:
@@ -266,7 +128,9 @@ def _parse_value(
     return Condition(kind=kind, type=type_, trigger=trigger, negate=negate, parameter=v, source=source)
 
 
-def parse_assignment(text: str, *, source: str = "argv", unit: UnitName | None = None) -> Condition | None:
+def parse_assignment(
+    text: str, *, source: str = "argv", unit: UnitName | None = None, systemd_compat: bool = False
+) -> Condition | None:
     """Parse one ``Condition<Type>=VALUE`` / ``Assert<Type>=VALUE`` command-line argument.
 
     Args:
@@ -274,6 +138,7 @@ def parse_assignment(text: str, *, source: str = "argv", unit: UnitName | None =
         source: recorded in :attr:`Condition.source` and error messages, e.g. ``"argv[1]"``.
         unit: the unit ``%n``, ``%p``, ``%i``… expand to (default ``test.service``, like
             ``systemd-analyze condition``).
+        systemd_compat: only the types systemd 252 knows.
 
     Returns:
         The condition, or ``None`` for an empty value (which resets the list of that kind; use
@@ -291,7 +156,7 @@ def parse_assignment(text: str, *, source: str = "argv", unit: UnitName | None =
             f"{source}: expected Condition<Type>=VALUE or Assert<Type>=VALUE, got {text!r}",
             text=text,
         )
-    kind, type_ = split_name(name)
+    kind, type_ = split_name(name, systemd_compat=systemd_compat)
     value = value.lstrip(_WHITESPACE)
     if value == "":
         return None
@@ -318,7 +183,8 @@ def parse_assignments(
         source: prefix for :attr:`Condition.source`; each gets ``"{source}[{i}]"``.
         systemd_compat: drop relative / non-normalized paths and unknown specifiers with a
             warning like systemd instead of raising :class:`PathNotAcceptedError` /
-            :class:`~config_reloader.conditions.specifiers.SpecifierError`.
+            :class:`~config_reloader.conditions.specifiers.SpecifierError`; refuse the types
+            newer than systemd 252.
         first_index: index of the first text in ``source`` (``argv[1]`` by default).
         warn: called with a message for each assignment dropped under ``systemd_compat``
             (default: a logging warning).
@@ -334,7 +200,7 @@ def parse_assignments(
     for i, text in enumerate(texts, start=first_index):
         src = f"{source}[{i}]"
         try:
-            cond = parse_assignment(text, source=src)
+            cond = parse_assignment(text, source=src, systemd_compat=systemd_compat)
         except _IGNORED_BY_SYSTEMD as exc:
             if not systemd_compat:
                 raise
@@ -379,8 +245,8 @@ def parse_unit_text(
     Args:
         text: the file content.
         filename: used in :attr:`Condition.source` (``"{filename}:{line}"``) and errors.
-        systemd_compat: like systemd, ignore (with a warning) unknown ``Condition*``/``Assert*``
-            keys, lines without ``=`` and bad paths instead of raising.
+        systemd_compat: like systemd 252, ignore (with a warning) unknown ``Condition*``/``Assert*``
+            keys (the types newer than 252 too), lines without ``=`` and bad paths instead of raising.
         warn: receives the warnings of ``systemd_compat`` (default: logging).
         initial: conditions parsed before (the unit file, when this is a drop-in): resets apply
             to them too.
@@ -438,13 +304,13 @@ def parse_unit_text(
                 continue
             raise ConditionSyntaxError(f"{where}: missing '=' in {raw!r}", text=raw, line=start)
         try:
-            kind, type_ = split_name(key)
+            kind, type_ = split_name(key, systemd_compat=systemd_compat)
         except UnknownConditionError as exc:
-            if systemd_compat:
+            located = UnknownConditionError(f"{where}: {exc}", type=exc.type, suggestions=exc.suggestions)
+            if systemd_compat:  # systemd: "Unknown key '…' in section [Unit], ignoring."
+                _warn_ignored(located, warn)
                 continue
-            raise UnknownConditionError(
-                f"{where}: {exc}", type=exc.type, suggestions=exc.suggestions
-            ) from None
+            raise located from None
         if value == "":
             result = [c for c in result if c.kind != kind]
             continue
@@ -514,13 +380,3 @@ def parse_unit_file(
                 unit=unit,
             )
     return result
-
-
-def format_condition(c: Condition) -> str:
-    """``str(c)``: the assignment as systemd prints it (``ConditionX=|!value``)."""
-    return str(c)
-
-
-def kinds(conditions: Sequence[Condition]) -> tuple[list[Condition], list[Condition]]:
-    """Split into (conditions, asserts), keeping order."""
-    return [c for c in conditions if c.kind == "Condition"], [c for c in conditions if c.kind == "Assert"]

@@ -167,7 +167,7 @@ def _table(unit: UnitName) -> dict[str, Callable[[], str]]:
 
 
 def _arch() -> str:
-    from config_reloader.conditions.checks import uname_architecture
+    from config_reloader.conditions.machine import uname_architecture
 
     return uname_architecture()
 

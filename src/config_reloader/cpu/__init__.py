@@ -15,7 +15,7 @@ Names are imported lazily so that importing this package does not import ctypes.
 
 from __future__ import annotations
 
-import importlib
+from config_reloader.lazy import lazy_attributes
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 
@@ -41,29 +41,27 @@ __all__ = [
 ]
 
 _LAZY = {
-    "BACKENDS": "probe",
-    "CpuFeatures": "model",
-    "CpuidProvider": "provider",
-    "FeatureCheck": "model",
-    "MachineFeatures": "model",
-    "Scope": "model",
-    "TableProvider": "cpuid",
-    "View": "model",
-    "check_features": "model",
-    "dump_capture": "capture",
-    "format_cpulist": "topology",
-    "load_capture": "capture",
-    "parse_capture": "capture",
-    "parse_cpulist": "topology",
-    "pin_set": "model",
-    "probe_machine": "probe",
-    "resolve_feature": "model",
-    "systemd_has_feature": "probe",
+    "BACKENDS": "config_reloader.cpu.probe",
+    "CpuFeatures": "config_reloader.cpu.model",
+    "CpuidProvider": "config_reloader.cpu.provider",
+    "FeatureCheck": "config_reloader.cpu.model",
+    "MachineFeatures": "config_reloader.cpu.model",
+    "Scope": "config_reloader.cpu.model",
+    "TableProvider": "config_reloader.cpu.cpuid",
+    "View": "config_reloader.cpu.model",
+    "check_features": "config_reloader.cpu.model",
+    "dump_capture": "config_reloader.cpu.capture",
+    "format_cpulist": "config_reloader.cpu.topology",
+    "load_capture": "config_reloader.cpu.capture",
+    "parse_capture": "config_reloader.cpu.capture",
+    "parse_cpulist": "config_reloader.cpu.topology",
+    "pin_set": "config_reloader.cpu.model",
+    "probe_machine": "config_reloader.cpu.probe",
+    "resolve_feature": "config_reloader.cpu.model",
+    "systemd_has_feature": "config_reloader.cpu.probe",
 }
 
 if TYPE_CHECKING:
-    from typing import Any
-
     from config_reloader.cpu.capture import dump_capture, load_capture, parse_capture
     from config_reloader.cpu.cpuid import TableProvider
     from config_reloader.cpu.model import (
@@ -81,14 +79,4 @@ if TYPE_CHECKING:
     from config_reloader.cpu.topology import format_cpulist, parse_cpulist
 
 
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'config_reloader.cpu' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{mod}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)

@@ -15,8 +15,8 @@ Sources:
 
 from __future__ import annotations
 
-from config_reloader.cpu._record import Record
 from config_reloader.errors import UnknownFeatureError
+from config_reloader.record import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:

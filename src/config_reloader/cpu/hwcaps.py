@@ -4,7 +4,9 @@ On arm64 the kernel exports a system-wide *sanitised* value (safe on every CPU),
 answer is the same on all CPUs by construction; ``/proc/cpuinfo`` prints the same ``Features`` line.
 
 Source: Linux ``Documentation/arch/arm64/elf_hwcaps.rst``, ``arch/arm64/include/uapi/asm/hwcap.h``
-(bit numbers) and ``arch/arm64/kernel/cpuinfo.c`` (``hwcap_str``: the /proc/cpuinfo names).
+(bit numbers) and ``arch/arm64/kernel/cpuinfo.c`` (``hwcap_str``: the /proc/cpuinfo names). The
+names are also the ones systemd 261's ``ConditionCPUFeature=`` accepts on arm64 (its tables in
+``src/basic/virt.c`` cover exactly these bits: AT_HWCAP 0-47, AT_HWCAP2 0-63, AT_HWCAP3 0-11).
 """
 
 from __future__ import annotations
@@ -52,6 +54,20 @@ _HWCAP = [
     "pacg",
     "gcs",
     "cmpbr",
+    "fprcvt",
+    "f8mm8",
+    "f8mm4",
+    "svef16mm",
+    "sveeltperm",
+    "sveaes2",
+    "svebfscale",
+    "sve2p2",
+    "sme2p2",
+    "smesbitperm",
+    "smeaes",
+    "smesfexpa",
+    "smestmop",
+    "smesmop4",
 ]
 _HWCAP2 = [
     "dcpodp",
@@ -119,7 +135,20 @@ _HWCAP2 = [
     "smesf8dp2",
     "poe",
 ]
-_HWCAP3 = ["mtefar", "mtestoreonly"]
+_HWCAP3 = [
+    "mtefar",
+    "mtestoreonly",
+    "lsfe",
+    "ls64",
+    "sveb16mm",
+    "sve2p3",
+    "smelut6",
+    "sme2p3",
+    "f16mm",
+    "f16f32dot",
+    "f16f32mm",
+    "svelut6",
+]
 
 # name -> (auxv type, bit)
 ARM64_BITS: Mapping[str, tuple[int, int]] = {

@@ -4,7 +4,7 @@
 the answer to "do these features hold?" with per-CPU detail. Unknown CPUs (offline, outside the
 cpuset, unreadable) are ``None`` and stay unknown, never false (DESIGN §4 rule 2).
 
-The types are immutable :class:`~config_reloader.cpu._record.Record` values (equality, hash,
+The types are immutable :class:`~config_reloader.record.Record` values (equality, hash,
 ``repr``, ``replace()``, pickling), not dataclasses: ``import dataclasses`` alone costs ~6 ms of
 the ``condition`` command's start-up budget.
 """
@@ -12,8 +12,8 @@ the ``condition`` command's start-up budget.
 from __future__ import annotations
 
 from config_reloader.cpu import features as ft
-from config_reloader.cpu._record import Record
 from config_reloader.errors import UnknownFeatureError
+from config_reloader.record import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:

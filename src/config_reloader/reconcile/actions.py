@@ -32,12 +32,17 @@ def build_action(
     ready: Callable[[], Awaitable[bool]] | None = None,
     restart: ReloadAction | None = None,
     verify_http: bool = False,
+    on_target_result: Callable[[str, bool], None] | None = None,
 ) -> tuple[ReloadAction, list[Closable]]:
     """The reload action for ``method`` (default ``options.reload_method``).
 
     * ``"http"``: POST ``options.reload_url`` (one connection per reload); verified through
       ``options.runtimeinfo_url`` only when ``verify_http`` (``run`` does, ``watch`` does not,
-      like prometheus-config-reloader).
+      like prometheus-config-reloader). Several ``options.reload_urls``: one
+      :class:`~config_reloader.reload.multi.MultiReload` over them (each retried on its own;
+      ``on_target_result(target, ok)`` after each target's attempt).
+    * ``"command"``: run ``options.reload_command`` (success = exit 0; output logged, with the
+      credential files' contents masked).
     * ``"signal"``: ``options.reload_signal`` to ``signal_target`` (default: the pid file, else
       the process named ``options.process_executable_name``), held back until ``ready`` is true
       (default: runtime info answers, when ``options.runtimeinfo_url`` is set: never SIGHUP a
@@ -62,10 +67,24 @@ def build_action(
     if method == "http":
         from config_reloader.reload.http import HttpReload
 
-        http = HttpReload(o.reload_url, timeout=o.reload_timeout)
-        closables.append(http)
-        inner = http
+        posts = [HttpReload(url, timeout=o.reload_timeout, client=o.http_client) for url in o.reload_urls]
+        closables.extend(posts)
+        if len(posts) == 1:
+            inner = posts[0]
+        else:
+            from config_reloader.reload.multi import MultiReload
+
+            inner = MultiReload(posts, on_result=on_target_result)
         verify = verify_http
+    elif method == "command":
+        from config_reloader.reload.command import CommandReload
+
+        if o.reload_command is None:
+            raise ValueError("reload method 'command' needs ReloaderOptions.reload_command")
+        client = o.http_client
+        return CommandReload(
+            o.reload_command, timeout=o.reload_timeout, secrets=client.secret_values if client else None
+        ), closables
     elif method == "signal":
         from config_reloader.reload.signal import PidFile, ProcessName, SignalReload
         from config_reloader.reload.verify import runtimeinfo_ready
@@ -74,11 +93,17 @@ def build_action(
         if signal_target is not None:
             target = signal_target
         else:
-            target = PidFile(o.pid_file) if o.pid_file else ProcessName(o.process_executable_name)
+            target = (
+                PidFile(o.pid_file)
+                if o.pid_file
+                else ProcessName(o.process_executable_name, match=o.process_match)
+            )
         gate = ready
         if gate is None and o.runtimeinfo_url:
             # Prometheus answers runtime info only once it is up (and has its SIGHUP handler).
-            check = runtimeinfo_ready(o.runtimeinfo_url, timeout=min(5.0, o.reload_timeout))
+            check = runtimeinfo_ready(
+                o.runtimeinfo_url, timeout=min(5.0, o.reload_timeout), client=o.http_client
+            )
             closables.append(check)
             gate = check
         inner = SignalReload(signal=o.reload_signal, target=target, timeout=o.reload_timeout, ready=gate)
@@ -88,7 +113,9 @@ def build_action(
     if verify and o.runtimeinfo_url:
         from config_reloader.reload.verify import VerifiedReload
 
-        verified = VerifiedReload(inner, runtimeinfo_url=o.runtimeinfo_url, timeout=o.reload_timeout)
+        verified = VerifiedReload(
+            inner, runtimeinfo_url=o.runtimeinfo_url, timeout=o.reload_timeout, client=o.http_client
+        )
         closables.append(verified)
         return verified, closables
     return inner, closables

@@ -19,7 +19,7 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 
-from config_reloader.errors import RenderError
+from config_reloader.errors import RenderError, ValidationFailed
 from config_reloader.render import render_file, write_output
 from config_reloader.watch.snapshot import Snapshotter
 
@@ -30,23 +30,39 @@ if TYPE_CHECKING:
     from config_reloader.watch.ignore import PathFilter
     from config_reloader.watch.snapshot import Snapshot
 
-__all__ = ["Applier", "not_a_file"]
+__all__ = ["VALIDATE_OUTPUT_SHOWN", "Applier", "error_fields", "not_a_file"]
+
+VALIDATE_OUTPUT_SHOWN = 2000
+"""Characters of ``--validate-command`` output kept in the log (its end)."""
 
 
-def not_a_file(path: str) -> str:
-    """Why the config file ``path`` cannot be read as a file (for the apply error)."""
+def not_a_file(path: str, *, watching: bool = True) -> str:
+    """Why the config file ``path`` cannot be read as a file (for the apply error).
+
+    ``watching``: the loop goes on watching (it says what happens until the file is back);
+    False in init mode (render once), where the caller says what happens next.
+    """
+    looped = False
     try:
         os.stat(path)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return (
-                f"config file {path} is a symlink loop (too many levels of symbolic links); "
-                "keeping the previous output and not reloading until it points at a file"
-            )
-    return (
-        f"config file {path} does not exist (or is not a regular file); "
-        "keeping the previous output and not reloading until it is back"
-    )
+        looped = exc.errno == errno.ELOOP
+    if looped:
+        why = f"config file {path} is a symlink loop (too many levels of symbolic links)"
+        until = "until it points at a file"
+    else:
+        why = f"config file {path} does not exist (or is not a regular file)"
+        until = "until it is back"
+    return f"{why}; keeping the previous output and not reloading {until}" if watching else why
+
+
+def error_fields(exc: BaseException) -> dict[str, object]:
+    """Log fields of an apply error: ``err``, and ``validate_output`` (the end of what
+    ``--validate-command`` printed: the only way for the user to learn why it refused)."""
+    fields: dict[str, object] = {"err": str(exc)}
+    if isinstance(exc, ValidationFailed) and exc.output.strip():
+        fields["validate_output"] = exc.output.strip()[-VALIDATE_OUTPUT_SHOWN:]
+    return fields
 
 
 class Applier:
@@ -86,8 +102,9 @@ class Applier:
         extra = (self.options.config_file,) if self.options.config_file and not self.renders else ()
         return Snapshotter(self.options.watched_dirs, extra_files=extra, path_filter=self._path_filter)
 
-    def render(self) -> Rendered | None:
-        """Read, render and validate the config file (no snapshot of the watched dirs); blocking.
+    def render(self, *, validate: bool = True) -> Rendered | None:
+        """Read, render and (unless ``validate=False``) validate the config file, without a
+        snapshot of the watched dirs; blocking.
 
         Returns:
             The rendered output, not written; ``None`` when nothing is rendered (no config file,
@@ -101,7 +118,7 @@ class Applier:
         if o.config_file is None:
             return None
         if not os.path.isfile(o.config_file):
-            raise RenderError(not_a_file(o.config_file), path=o.config_file)
+            raise RenderError(not_a_file(o.config_file, watching=o.reloads_enabled), path=o.config_file)
         if not self.renders:
             return None
         return render_file(
@@ -109,12 +126,16 @@ class Applier:
             o.config_envsubst_file,
             env=self.env,
             strict_env=o.strict_env,
-            validate_command=o.validate_command,
+            validate_command=o.validate_command if validate else None,
             write=False,
         )
 
-    def read(self, hinted: Sequence[str] | None) -> tuple[bytes, Rendered | None, Snapshot]:
+    def read(
+        self, hinted: Sequence[str] | None, *, validate: bool = True
+    ) -> tuple[bytes, Rendered | None, Snapshot]:
         """Snapshot (``hinted`` paths only, or everything for ``None``), render and validate; blocking.
+
+        ``validate=False`` skips ``--validate-command`` (the digest does not depend on it).
 
         Returns:
             ``(desired digest, rendered output or None, snapshot)``; nothing is written.
@@ -125,7 +146,7 @@ class Applier:
         """
         if self._snapshotter is None:
             self._snapshotter = self._make_snapshotter()
-        rendered = self.render()
+        rendered = self.render(validate=validate)
         snap = self._snapshotter.snapshot(hinted)
         h = hashlib.sha256(b"cr1\xff")
         derived = self._derived_paths() if rendered is not None else frozenset()

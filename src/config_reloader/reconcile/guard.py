@@ -24,15 +24,15 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from config_reloader.fileid import file_identity
 from config_reloader.watch.lease import probe_writers
 from config_reloader.watch.snapshot import KUBELET_DATA, FileDigests
-from config_reloader.watch.watcher import file_identity
 
 if TYPE_CHECKING:
+    from config_reloader.fileid import FileIdentity
     from config_reloader.reconcile.source import ChangeSourceProtocol, Clock, Pending
     from config_reloader.render import Rendered
     from config_reloader.watch.snapshot import Snapshot
-    from config_reloader.watch.watcher import FileIdentity
 
 __all__ = ["RACE_RECHECK", "SETTLE_PROBES", "ReadGuard"]
 

@@ -25,6 +25,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
+from config_reloader.logs import install_fallback_handler
 from config_reloader.reconcile.actions import Closable, build_action
 from config_reloader.reconcile.apply import Applier
 from config_reloader.reconcile.guard import ReadGuard
@@ -110,6 +111,7 @@ class Reloader:
         from config_reloader.metrics import ReloaderMetrics
         from config_reloader.promtext import Registry
 
+        install_fallback_handler()  # errors keep their fields when the application logs nothing
         self.options = options
         self._clock: Clock = clock if clock is not None else SystemClock()
         self.registry: Registry = registry if registry is not None else Registry()
@@ -245,7 +247,9 @@ class Reloader:
             return
         self._state.wake = asyncio.Event()
         if self._action is None or self._built_action:
-            self._action, closables = build_action(o, ready=self._ready_gate)
+            self._action, closables = build_action(
+                o, ready=self._ready_gate, on_target_result=self.metrics.target_result
+            )
             self._closables.extend(closables)
             self._built_action = True
         try:
@@ -294,7 +298,8 @@ class Reloader:
     async def _start_server(self) -> None:
         o = self.options
         assert o.listen_address
-        # The status server's modules (aiohttp) load only when a listen address is set.
+        # The status server's modules (httpserve; webguard with a web config) load only when a
+        # listen address is set.
         from config_reloader.metrics import StatusServer
 
         web_config = None
@@ -308,12 +313,30 @@ class Reloader:
         await self._server.start()
 
     # -- waiting (tests, library users) -----------------------------------------------------------
+    async def content_digest(self) -> bytes:
+        """The digest the loop will have applied once it has seen the files as they are now.
+
+        Reads and renders the inputs once more (in a worker thread, without ``validate_command``
+        and without writing anything). To wait until content you just wrote is reloaded::
+
+            digest = await reloader.content_digest()
+            await reloader.wait_applied(digest, timeout=30)
+
+        Raises:
+            RenderError / OSError: the inputs cannot be read or rendered (as an apply would fail).
+        """
+        applier = Applier(self.options, self._applier.env, self._path_filter)  # its own cache
+        desired, _rendered, _snap = await asyncio.to_thread(applier.read, None, validate=False)
+        return desired
+
     async def wait_applied(self, digest: bytes | None = None, timeout: float | None = None) -> bytes:  # noqa: ASYNC109 (interface)
-        """Wait until ``digest`` (default: the current desired digest at each check) is applied.
+        """Wait until ``digest`` is applied (reloaded successfully, no forced reload pending).
 
         Args:
-            digest: the digest to wait for; ``None`` = whatever is desired when the loop is idle
-                (``applied == desired`` and no forced reload pending).
+            digest: the digest to wait for, e.g. from :meth:`content_digest`. ``None`` = until the
+                loop is idle (``applied == desired``): this returns at once when the loop has not
+                noticed a change yet (the hint may still be settling, ``delay_interval``); wait
+                for a digest to wait for a given content.
             timeout: seconds; ``None`` = no bound.
 
         Returns:

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Mapping
 
 from config_reloader.errors import ConfigReloaderError
-from config_reloader.reconcile.apply import Applier
+from config_reloader.reconcile.apply import Applier, error_fields
 from config_reloader.reconcile.options import expansion_env
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
@@ -58,7 +58,7 @@ def run_once(options: ReloaderOptions) -> int:
     try:
         rendered = render_once(options)
     except (ConfigReloaderError, OSError) as exc:
-        log.error("render failed", extra={"err": str(exc)})
+        log.error("render failed (--watch-interval=0): exiting", extra=error_fields(exc))
         return 1
     if rendered is not None and rendered.unset_vars:
         log.warning(

@@ -14,11 +14,13 @@ from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS, PathFilter, compi
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from config_reloader.reload.client import HttpClientConfig
     from config_reloader.reload.retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_RELOAD_URL",
     "DEFAULT_RUNTIMEINFO_URL",
+    "PROCESS_MATCHES",
     "RELOAD_METHODS",
     "ReloaderOptions",
     "expansion_env",
@@ -30,7 +32,9 @@ DEFAULT_RELOAD_URL = "http://127.0.0.1:9090/-/reload"
 """prometheus-config-reloader's ``--reload-url`` default."""
 DEFAULT_RUNTIMEINFO_URL = "http://127.0.0.1:9090/api/v1/status/runtimeinfo"
 """prometheus-config-reloader's ``--runtimeinfo-url`` default."""
-RELOAD_METHODS = ("http", "signal")
+RELOAD_METHODS = ("http", "signal", "command")
+PROCESS_MATCHES = ("oldest", "all", "single")
+"""``process_match`` values (:class:`config_reloader.reload.signal.ProcessName`)."""
 
 
 def _check_duration(name: str, value: float, *, positive: bool = False) -> None:
@@ -73,10 +77,22 @@ class ReloaderOptions:
     """``--reload-timeout`` seconds: bound of one reload attempt (HTTP request, signal+verify)."""
     reload_url: str = DEFAULT_RELOAD_URL
     """``--reload-url``: POSTed in ``http`` mode; success only on status 200."""
+    extra_reload_urls: tuple[str, ...] = ()
+    """More ``--reload-url`` targets (the flag given several times): a change is applied when
+    every target answered 200; each target is retried on its own (:attr:`reload_urls`)."""
     reload_method: str = "http"
-    """``--reload-method``: ``"http"`` (POST reload_url) or ``"signal"`` (send reload_signal)."""
+    """``--reload-method``: ``"http"`` (POST reload_url), ``"signal"`` (send reload_signal) or
+    ``"command"`` (run ``reload_command``)."""
+    reload_command: tuple[str, ...] | None = None
+    """``--reload-command`` argv (``{}`` already replaced): run in ``command`` mode, success = exit 0."""
+    http_client: HttpClientConfig | None = None
+    """TLS settings and credential files of the reload and runtime-info clients
+    (``--reload-tls-*``, ``--reload-basic-auth-*``, ``--reload-bearer-token-file``)."""
     process_executable_name: str = "prometheus"
     """``--process-executable-name``: signal mode target, matched against /proc/PID/comm."""
+    process_match: str = "oldest"
+    """``--process-match``: several processes with that name: ``"oldest"`` is signalled,
+    ``"all"`` are, or ``"single"`` refuses (an error)."""
     pid_file: str | None = None
     """``--pid-file``: signal mode target read from this file (wins over the executable name)."""
     reload_signal: int = int(_signal.SIGHUP)
@@ -121,6 +137,22 @@ class ReloaderOptions:
             )
         if self.config_envsubst_file and not self.config_file:
             raise ValueError("ReloaderOptions.config_envsubst_file needs config_file (the input to render)")
+        if (self.reload_method == "command") != (self.reload_command is not None):
+            raise ValueError(
+                "ReloaderOptions.reload_command is given exactly when reload_method is 'command'"
+            )
+        if self.reload_command is not None:
+            object.__setattr__(self, "reload_command", tuple(self.reload_command))
+            if not self.reload_command:
+                raise ValueError("ReloaderOptions.reload_command must not be empty")
+        if self.process_match not in PROCESS_MATCHES:
+            raise ValueError(
+                f"ReloaderOptions.process_match must be one of {', '.join(PROCESS_MATCHES)}, "
+                f"got {self.process_match!r}"
+            )
+        object.__setattr__(self, "extra_reload_urls", tuple(self.extra_reload_urls))
+        if len(set(self.reload_urls)) != len(self.reload_urls):
+            raise ValueError("ReloaderOptions.extra_reload_urls: the same reload URL is given twice")
         if self.validate_command is not None and not self.validate_command:
             raise ValueError("ReloaderOptions.validate_command must not be empty")
         if not isinstance(self.reload_signal, int) or not 0 < self.reload_signal < _signal.NSIG:
@@ -164,6 +196,11 @@ class ReloaderOptions:
             name = os.path.basename(self.config_envsubst_file or self.config_file)
             globs = (*globs, f".{glob_escape(name)}.validate-*")
         return compile_ignore(globs)
+
+    @property
+    def reload_urls(self) -> tuple[str, ...]:
+        """Every reload URL: ``reload_url`` first, then ``extra_reload_urls``."""
+        return (self.reload_url, *self.extra_reload_urls)
 
     @property
     def reloads_enabled(self) -> bool:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from config_reloader.errors import ConfigReloaderError, EnvExpansionError, ValidationFailed
+from config_reloader.reconcile.apply import error_fields
 
 if TYPE_CHECKING:
     from config_reloader.metrics import ReloaderMetrics
@@ -108,7 +109,7 @@ class ApplyOwner:
             # render_once() already produced the content the target was started with.
             self._adopt_next = False
             s.applied = s.desired
-            s.mark_ready()
+            s.mark_ready("ready: the target was started with the rendered content")
         # A discarded (raced) initial pass keeps _adopt_next: the first pass that counts adopts.
         await self._apply(None, reason="initial", source=source)
         next_resync = loop.time() + self._options.watch_interval
@@ -151,7 +152,8 @@ class ApplyOwner:
         """
         m = self._metrics
         s = self._state
-        m.config_apply_operations.inc()
+        if reason != "initial":  # Thanos counts the passes of its watch loop, not the initial one
+            m.config_apply_operations.inc()
         mark = source.mark()
         read_gen = source.change_gen
         try:
@@ -171,6 +173,8 @@ class ApplyOwner:
         if self._apply_error is not None:
             self._apply_error = None
             log.info("apply succeeded again", extra={"reason": reason})
+        if desired != s.desired:
+            s.changes.update(self._changed_paths(rendered, snap))
         self.last_snapshot = snap
         if rendered is not None:
             self.last_rendered = rendered
@@ -187,7 +191,8 @@ class ApplyOwner:
                 # ``run(initial_reload=False)``: the target was started with this content.
                 self._adopt_next = False
                 s.applied = desired
-                s.mark_ready()
+                s.changes.clear()
+                s.mark_ready("ready: the target was started with the rendered content")
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("content changed", extra={"digest": desired.hex()[:16], "reason": reason})
             await s.notify()
@@ -221,7 +226,8 @@ class ApplyOwner:
         if raced:
             log.debug("apply failed while files changed; applying again", extra={"err": str(exc)})
             return
-        m.config_apply_operations_failed.inc()
+        if reason != "initial":
+            m.config_apply_operations_failed.inc()
         if isinstance(exc, EnvExpansionError):
             m.config_environment_variable_expansion_errors.set(len(exc.names))
         if isinstance(exc, ValidationFailed):
@@ -229,13 +235,27 @@ class ApplyOwner:
         msg = str(exc)
         if msg != self._apply_error:
             self._apply_error = msg
-            fields: dict[str, object] = {"err": msg, "reason": reason, "cfg_in": self._options.config_file}
-            if isinstance(exc, ValidationFailed) and exc.output.strip():
-                # What the validator said is the only way for the user to learn why.
-                fields["validate_output"] = exc.output.strip()[-2000:]
+            fields = {**error_fields(exc), "reason": reason, "cfg_in": self._options.config_file}
             log.error(
                 "apply failed: previous output kept, no reload",
                 extra=fields,
                 exc_info=not isinstance(exc, ConfigReloaderError | OSError),
             )
         self._adopt_next = False
+
+    def _changed_paths(self, rendered: Rendered | None, snap: Snapshot) -> set[str]:
+        """Inputs whose content differs from the last accepted pass (added, changed or gone);
+        empty before the first accepted pass."""
+        previous = self.last_snapshot
+        if previous is None:
+            return set()
+        old, new = previous.files, snap.files
+        changed = {p for p, digest in new.items() if old.get(p) != digest}
+        changed.update(p for p in old if p not in new)
+        cfg = self._options.config_file
+        before = self.last_rendered
+        if rendered is not None and cfg is not None:
+            if before is None or before.source_digest != rendered.source_digest:
+                changed.add(cfg)
+            changed.discard(self._options.config_envsubst_file or "")  # our own output
+        return changed

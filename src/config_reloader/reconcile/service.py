@@ -30,11 +30,14 @@ log = logging.getLogger("config_reloader.cli.watch")
 def cli_registry() -> Registry:
     """The registry a reloader process serves on ``/metrics``, like the Go peers' default one:
     a fresh :class:`~config_reloader.promtext.Registry` with the ``process_*`` metrics (the
-    counterpart of Go's process collector)."""
+    counterpart of Go's process collector) and ``prometheus_config_reloader_build_info``
+    (:mod:`config_reloader.buildinfo`)."""
+    from config_reloader.metrics import register_build_info
     from config_reloader.promtext import ProcessCollector, Registry
 
     registry = Registry()
     ProcessCollector(registry)
+    register_build_info(registry)
     return registry
 
 
@@ -53,19 +56,11 @@ def listen_error(exc: BaseException) -> OSError | None:
 
 async def run_watch(options: ReloaderOptions) -> int:
     """Run the reloader until SIGTERM/SIGINT (exit 0); init mode renders once (0, or 1 on error)."""
+    if not options.reloads_enabled:  # the CLI calls run_once itself, without an event loop
+        from config_reloader.reconcile.once import run_once
+
+        return await asyncio.to_thread(run_once, options)
     reloader = Reloader(options, registry=cli_registry())
-    if not options.reloads_enabled:
-        try:
-            await reloader.render_once()
-        except (ConfigReloaderError, OSError) as exc:
-            log.error("render failed", extra={"err": str(exc)})
-            return 1
-        finally:
-            await reloader.aclose()
-        log.info(
-            "rendered once (--watch-interval=0): exiting", extra={"out": options.config_envsubst_file or ""}
-        )
-        return 0
 
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()

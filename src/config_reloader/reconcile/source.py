@@ -15,7 +15,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self
 
 if TYPE_CHECKING:
-    from config_reloader.watch.watcher import ChangeBatch, FileIdentity
+    from config_reloader.fileid import FileIdentity
+    from config_reloader.watch.watcher import ChangeBatch
 
 __all__ = [
     "ChangeSourceFactory",

@@ -34,6 +34,7 @@ class LoopState:
         desired_gen: the change source's ``change_gen`` when the last accepted pass started.
         desired_at: monotonic time ``desired`` last changed.
         last_reload_latency: seconds from the apply that produced the applied digest to its reload.
+        changes: inputs whose content changed since the last successful reload (for its log line).
         pending: hints not looked at yet.
         wake: set when ``pending`` has something (created on the running loop).
     """
@@ -48,6 +49,7 @@ class LoopState:
         self.desired_gen: int | None = None
         self.desired_at: float | None = None
         self.last_reload_latency: float | None = None
+        self.changes: set[str] = set()
         self.pending = Pending()
         self.wake: asyncio.Event | None = None
         self._changed: asyncio.Condition | None = None
@@ -67,7 +69,8 @@ class LoopState:
     def needs_reload(self) -> bool:
         return self.desired is not None and (self.force or self.desired != self.applied)
 
-    def mark_ready(self) -> None:
+    def mark_ready(self, message: str) -> None:
+        """Ready from now on; logs ``message`` (``"ready: ..."``, saying why) the first time."""
         if not self.ready:
             self.ready = True
-            log.info("ready: first apply succeeded")
+            log.info(message)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from config_reloader.errors import ReloadError, ReloadRejected, ReloadTimeout
 from config_reloader.logs import redact_text
+from config_reloader.reload import PerTargetAction
 
 if TYPE_CHECKING:
     from config_reloader.metrics import ReloaderMetrics
@@ -31,6 +32,15 @@ if TYPE_CHECKING:
 __all__ = ["ReloadWorker"]
 
 log = logging.getLogger("config_reloader.reconcile")
+
+CHANGED_SHOWN = 10
+"""At most this many changed files are named in the ``reload triggered`` line."""
+
+
+def _first(paths: list[str], n: int) -> str:
+    """``a,b,c`` or, past ``n`` paths, the first ``n`` and ``(+K more)``."""
+    shown = ",".join(paths[:n])
+    return shown if len(paths) <= n else f"{shown},(+{len(paths) - n} more)"
 
 
 class ReloadWorker:
@@ -69,11 +79,16 @@ class ReloadWorker:
             delays = self._retry.delays(self._rng)
             attempt = 0
             first_error: str | None = None
+            last_target: bytes | None = None
             while s.needs_reload():
                 target = s.desired
                 assert target is not None
+                if target != last_target and isinstance(self._action, PerTargetAction):
+                    self._action.new_round()  # new content: every target reloads it
+                last_target = target
                 attempt += 1
                 sent_gen = s.desired_gen
+                sent_changes = frozenset(s.changes)
                 err = await self._attempt()
                 if err is None:
                     s.force = False
@@ -81,22 +96,23 @@ class ReloadWorker:
                     self._reloaded_while_changing(sent_gen)
                     if s.desired_at is not None:
                         s.last_reload_latency = self._clock.monotonic() - s.desired_at
-                    s.mark_ready()
                     if first_error is not None:
                         log.info(
                             "reload succeeded after retries", extra={"attempts": attempt, "method": method}
                         )
                     else:
                         o = self._options
-                        log.info(
-                            "reload triggered",
-                            extra={
-                                "cfg_in": o.config_file or "",
-                                "cfg_out": o.config_envsubst_file or "",
-                                "watched_dirs": ",".join(o.watched_dirs),
-                                "method": method,
-                            },
-                        )
+                        fields = {
+                            "cfg_in": o.config_file or "",
+                            "cfg_out": o.config_envsubst_file or "",
+                            "watched_dirs": ",".join(o.watched_dirs),
+                            "method": method,
+                        }
+                        if sent_changes:
+                            fields["changed"] = _first(sorted(sent_changes), CHANGED_SHOWN)
+                        log.info("reload triggered", extra=fields)
+                    s.changes -= sent_changes
+                    s.mark_ready("ready: first reload succeeded")
                     await s.notify()
                     break
                 s.force = True

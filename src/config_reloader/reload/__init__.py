@@ -16,12 +16,14 @@ reconciler runs the attempts. Names are imported lazily so that using signals ne
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from config_reloader.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .command import CommandReload
     from .http import HttpReload
+    from .multi import MultiReload
     from .retry import RetryPolicy
     from .signal import PidFile, PidSource, ProcessName, SignalReload
     from .verify import VerifiedReload
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CommandReload",
     "HttpReload",
+    "MultiReload",
+    "PerTargetAction",
     "PidFile",
     "PidSource",
     "ProcessName",
@@ -64,6 +68,17 @@ class ReloadAction(Protocol):
         ...
 
 
+@runtime_checkable
+class PerTargetAction(Protocol):
+    """An action over several targets that remembers which accepted the current content
+    (:class:`~config_reloader.reload.multi.MultiReload`); the reload worker calls
+    :meth:`new_round` when the content to reload changes."""
+
+    def new_round(self) -> None:
+        """Every target must reload again."""
+        ...
+
+
 def _require_positive_seconds(name: str, value: float) -> None:
     """The actions' duration check: ``ValueError`` naming ``name`` unless ``value`` > 0 seconds."""
     if not value > 0:
@@ -71,25 +86,15 @@ def _require_positive_seconds(name: str, value: float) -> None:
 
 
 _LAZY = {
-    "CommandReload": ".command",
-    "HttpReload": ".http",
-    "RetryPolicy": ".retry",
-    "PidFile": ".signal",
-    "PidSource": ".signal",
-    "ProcessName": ".signal",
-    "SignalReload": ".signal",
-    "VerifiedReload": ".verify",
+    "CommandReload": "config_reloader.reload.command",
+    "HttpReload": "config_reloader.reload.http",
+    "MultiReload": "config_reloader.reload.multi",
+    "RetryPolicy": "config_reloader.reload.retry",
+    "PidFile": "config_reloader.reload.signal",
+    "PidSource": "config_reloader.reload.signal",
+    "ProcessName": "config_reloader.reload.signal",
+    "SignalReload": "config_reloader.reload.signal",
+    "VerifiedReload": "config_reloader.reload.verify",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'config_reloader.reload' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)

@@ -1,4 +1,9 @@
-"""Reload by running a command (e.g. ``nginx -s reload``, ``systemctl reload foo``)."""
+"""Reload by running a command (e.g. ``nginx -s reload``, ``systemctl reload foo``).
+
+The command's combined output (its tail) goes into the log, at info on success and in the error
+on failure, after redaction: credentials and query values of URLs in it are masked, and so is any
+line holding one of the ``secrets`` given (the contents of credential files).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
 from . import _require_positive_seconds
@@ -19,7 +24,19 @@ __all__ = ["CommandReload"]
 log = logging.getLogger(__name__)
 
 _OUTPUT_LIMIT = 64 * 1024  # bytes of the tail of combined stdout+stderr kept
-_OUTPUT_SHOWN = 200  # characters of its tail kept in messages
+_OUTPUT_SHOWN = 200  # characters of its tail kept in error messages
+_OUTPUT_LOGGED = 2000  # characters of its tail logged after a success
+
+
+def redact_output(text: str, secrets: Sequence[str] = ()) -> str:
+    """``text`` with URL credentials and query values masked and every occurrence of a non-empty
+    ``secrets`` entry replaced by ``***``."""
+    from ..logs import redact_text
+
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return redact_text(text)
 
 
 class CommandReload:
@@ -31,6 +48,8 @@ class CommandReload:
     Args:
         argv: program and arguments; the program is looked up in ``PATH``.
         timeout: seconds the command may run.
+        secrets: called at each run for strings to mask in the output (e.g. the contents of the
+            credential files); ``None`` = none.
 
     Raises:
         ValueError: empty ``argv`` or non-positive ``timeout``.
@@ -38,13 +57,16 @@ class CommandReload:
 
     method = "command"
 
-    def __init__(self, argv: Sequence[str], *, timeout: float) -> None:
+    def __init__(
+        self, argv: Sequence[str], *, timeout: float, secrets: Callable[[], Sequence[str]] | None = None
+    ) -> None:
         if isinstance(argv, str) or not argv:
             raise ValueError("argv must be a non-empty sequence of strings (no shell is used)")
         _require_positive_seconds("timeout", timeout)
         self.argv = tuple(argv)
         self.timeout = timeout
         self.target = f"command {self.argv[0]}"
+        self._secrets = secrets
 
     def __repr__(self) -> str:
         return f"CommandReload({list(self.argv)!r}, timeout={self.timeout})"
@@ -89,15 +111,19 @@ class CommandReload:
             size = output.seek(0, os.SEEK_END)
             output.seek(max(0, size - _OUTPUT_LIMIT))
             out = output.read()  # the tail: errors come last
+        text = redact_output(out.decode("utf-8", "replace"), self._secrets() if self._secrets else ()).strip()
         if code != 0:
-            body = out.decode("utf-8", "replace").strip()[-_OUTPUT_SHOWN:]
+            body = text[-_OUTPUT_SHOWN:]
             raise ReloadRejected(
                 f"{self.target}: exited with status {code}" + (f": {body}" if body else ""),
                 target=self.target,
                 status=code,
                 body=body,
             )
-        log.debug("reload command succeeded", extra={"command": self.argv[0]})
+        fields: dict[str, str] = {"command": self.argv[0]}
+        if text:
+            fields["output"] = text[-_OUTPUT_LOGGED:]
+        log.info("reload command succeeded", extra=fields)
 
     @staticmethod
     async def _kill(proc: asyncio.subprocess.Process) -> None:

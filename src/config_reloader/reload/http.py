@@ -9,10 +9,14 @@ request with ``--reload-timeout`` (default 30s, PO#5349) and disables keep-alive
 
 The client is the standard library's :mod:`http.client`, run in a worker thread
 (:func:`asyncio.to_thread`): importing aiohttp for one request costs ~21 MiB RSS, most of the
-budget of ``watch`` (issue 5; docs/DEPENDENCIES.md). aiohttp stays for the server side.
+budget of ``watch`` (issue 5; docs/DEPENDENCIES.md).
 
-Credentials in the URL (``http://user:pass@host/...``) are sent as HTTP basic auth and are never
-part of an error message, a log field or a label (:func:`config_reloader.logs.redact_url`).
+Credentials: from files (:class:`~config_reloader.reload.client.HttpClientConfig`, re-read at every
+attempt) or, discouraged because every process can read ``/proc/PID/cmdline``, in the URL
+(``http://user:pass@host/...``). Neither is ever part of an error message, a log field or a label
+(:func:`config_reloader.logs.redact_url`). ``https`` URLs use :mod:`config_reloader.reload.tls`
+(imported only for them); the certificate check is described in
+:mod:`config_reloader.reload.client`.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from ..errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
 from ..logs import redact_url
 from . import _require_positive_seconds
+from .client import HttpClientConfig, TlsFailure, log_tls_choice_once
+from .rfc3339 import parse_rfc3339_ns
 
-__all__ = ["HttpReload", "RuntimeInfo", "fetch_runtimeinfo", "split_credentials"]
+__all__ = ["HttpReload", "RuntimeInfo", "check_url", "fetch_ok", "fetch_runtimeinfo", "split_credentials"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,34 @@ class _Unreachable(Exception):
         self.cause = cause
 
 
+def _client_headers(url: str, client: HttpClientConfig | None) -> tuple[str, dict[str, str]]:
+    """:func:`split_credentials`, refusing credentials both in the URL and in ``client``.
+
+    Raises:
+        ValueError: as :func:`split_credentials`, or credentials given twice.
+    """
+    bare, headers = split_credentials(url)
+    if headers and client is not None and client.has_credentials:
+        raise ValueError(
+            f"{redact_url(url)!r} holds credentials and credential files are given too: use one "
+            "(the files: --reload-basic-auth-password-file or --reload-bearer-token-file)"
+        )
+    parts = urlsplit(bare)
+    if parts.scheme == "https":
+        log_tls_choice_once(redact_url(url), parts.hostname or "", client)
+    return bare, headers
+
+
+def check_url(url: str, client: HttpClientConfig | None) -> None:
+    """Check ``url`` with ``client`` once, at construction: the URL's syntax, credentials not
+    given twice, and (``https``) log how its certificate is checked, once per process.
+
+    Raises:
+        ValueError: as :func:`split_credentials`, or credentials both in the URL and in ``client``.
+    """
+    _client_headers(url, client)
+
+
 class _Exchange:
     """One blocking HTTP request on a new connection, run in a worker thread.
 
@@ -87,21 +121,35 @@ class _Exchange:
     """
 
     def __init__(
-        self, method: str, url: str, headers: dict[str, str], *, timeout: float, limit: int | None
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        *,
+        timeout: float,
+        limit: int | None,
+        client: HttpClientConfig | None = None,
+        target: str = "",
     ) -> None:
         self.method = method
         self.url = url
         self.headers = headers
         self.timeout = timeout
         self.limit = limit
+        self.client = client
+        self.target = target
         self._sock: socket.socket | None = None
 
-    def _connection(self, netloc: str, https: bool) -> http.client.HTTPConnection:
+    def _connection(self, netloc: str, host: str, https: bool) -> http.client.HTTPConnection:
         if not https:
             return http.client.HTTPConnection(netloc, timeout=self.timeout)
-        import ssl  # only https targets pay for a TLS context (CA bundle)
+        # Only https targets import ssl and build a TLS context (the system CA bundle alone is
+        # ~10 ms and ~1 MiB); contexts are cached there, rebuilt when a CA/cert file changes.
+        from .tls import HTTPSConnection
 
-        return http.client.HTTPSConnection(netloc, timeout=self.timeout, context=ssl.create_default_context())
+        return HTTPSConnection(
+            netloc, host=host, config=self.client, timeout=self.timeout, target=self.target
+        )
 
     def run(self) -> tuple[int, str, bytes]:
         """Returns ``(status, reason, body)``; ``body`` holds at most ``limit`` bytes.
@@ -109,16 +157,18 @@ class _Exchange:
         Raises:
             _Unreachable: connect failed (not a timeout).
             TimeoutError: the exchange did not finish within ``timeout`` seconds.
-            http.client.HTTPException, OSError, ValueError: any other transport error.
+            TlsFailure: the TLS handshake failed (the message names the flags that fix it).
+            http.client.HTTPException, OSError, ValueError: any other transport error (ValueError
+                also for a CA, certificate or key file that does not load).
         """
         deadline = time.monotonic() + self.timeout
         parts = urlsplit(self.url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        conn = self._connection(parts.netloc, parts.scheme == "https")
+        conn = self._connection(parts.netloc, parts.hostname or "", parts.scheme == "https")
         try:
             try:
                 conn.connect()
-            except TimeoutError:
+            except (TimeoutError, TlsFailure):
                 raise
             except OSError as exc:
                 raise _Unreachable(exc) from exc
@@ -163,18 +213,29 @@ async def _exchange(
     target: str,
     timeout: float,  # noqa: ASYNC109 - the request budget, also handed to the worker thread
     limit: int | None,
+    client: HttpClientConfig | None = None,
 ) -> tuple[int, str, bytes]:
     """Run one :class:`_Exchange` in a thread; translate errors (``target`` is redacted).
+
+    ``client`` credentials are read here, at every attempt (a rotated file is used at once).
 
     Raises:
         TimeoutError: no complete answer within ``timeout`` seconds (callers word the message).
         TargetNotFound: connection refused or the host cannot be reached.
-        ReloadError: any other transport error (reset, malformed response, ...).
+        ReloadError: a credential file cannot be read, the TLS handshake failed, or any other
+            transport error (reset, malformed response, ...).
     """
-    ex = _Exchange(method, url, headers, timeout=timeout, limit=limit)
+    if client is not None and client.has_credentials:
+        try:
+            headers = {**headers, **client.auth_headers()}
+        except ReloadError as exc:
+            raise ReloadError(f"{what} {target}: {exc}", target=target) from None
+    ex = _Exchange(method, url, headers, timeout=timeout, limit=limit, client=client, target=target)
     try:
         async with asyncio.timeout(timeout):
             return await asyncio.to_thread(ex.run)
+    except TlsFailure as exc:
+        raise ReloadError(f"{what} {target}: {exc}", target=target) from None
     except _Unreachable as exc:
         cause = exc.cause
         why = (
@@ -198,11 +259,13 @@ class HttpReload:
 
     Args:
         url: the reload URL (``--reload-url``, e.g. ``http://127.0.0.1:9090/-/reload``); may carry
-            ``user:pass@`` for basic auth.
+            ``user:pass@`` for basic auth (prefer ``client`` credential files).
         timeout: seconds for the whole request, connect to last body byte (``--reload-timeout``).
+        client: TLS settings and credential files; ``None`` = defaults, no credentials.
 
     Raises:
-        ValueError: ``url`` is not http(s) with a host, or ``timeout`` is not positive.
+        ValueError: ``url`` is not http(s) with a host, ``timeout`` is not positive, or
+            credentials are both in the URL and in ``client``.
 
     Each :meth:`trigger` opens a new connection and closes it (no keep-alive), so there is nothing
     to close; ``async with`` and :meth:`aclose` are kept for the :class:`ReloadAction` life cycle.
@@ -210,11 +273,12 @@ class HttpReload:
 
     method = "http"
 
-    def __init__(self, url: str, *, timeout: float) -> None:
+    def __init__(self, url: str, *, timeout: float, client: HttpClientConfig | None = None) -> None:
         _require_positive_seconds("timeout", timeout)
-        self._url, self._headers = split_credentials(url)
+        self._url, self._headers = _client_headers(url, client)
         self.target = redact_url(url)
         self.timeout = timeout
+        self.client = client
 
     def __repr__(self) -> str:
         return f"HttpReload({self.target!r}, timeout={self.timeout})"
@@ -249,6 +313,7 @@ class HttpReload:
                 target=self.target,
                 timeout=self.timeout,
                 limit=_BODY_LIMIT,
+                client=self.client,
             )
         except TimeoutError as exc:
             raise ReloadTimeout(
@@ -296,6 +361,7 @@ async def fetch_runtimeinfo(
     *,
     timeout: float,  # noqa: ASYNC109 - a per-request budget the caller computes from its deadline
     target: str | None = None,
+    client: HttpClientConfig | None = None,
 ) -> RuntimeInfo:
     """``GET`` Prometheus' runtime info and return its reload fields.
 
@@ -303,6 +369,7 @@ async def fetch_runtimeinfo(
         url: runtime info URL (``--runtimeinfo-url``); may carry ``user:pass@``.
         timeout: seconds for the whole request.
         target: printable name for errors (default: the redacted URL).
+        client: TLS settings and credential files (the reload client's).
 
     Raises:
         ReloadTimeout, TargetNotFound, ReloadError: as for :meth:`HttpReload.trigger`.
@@ -311,13 +378,18 @@ async def fetch_runtimeinfo(
 
     Source: Prometheus ``web/api/v1`` ``RuntimeInfo`` (``reloadConfigSuccess``, ``lastConfigTime``).
     """
-    from .verify import parse_rfc3339_ns
-
-    bare, headers = split_credentials(url)
+    bare, headers = _client_headers(url, client)
     target = target or redact_url(url)
     try:
         status, _reason, raw = await _exchange(
-            "GET", bare, headers, what="runtime info", target=target, timeout=timeout, limit=None
+            "GET",
+            bare,
+            headers,
+            what="runtime info",
+            target=target,
+            timeout=timeout,
+            limit=None,
+            client=client,
         )
     except TimeoutError as exc:
         raise ReloadTimeout(f"runtime info {target}: no answer within {timeout:g}s", target=target) from exc
@@ -342,3 +414,24 @@ async def fetch_runtimeinfo(
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ReloadError(f"runtime info {target}: unexpected answer: {exc}", target=target) from exc
     return RuntimeInfo(success, when_ns, when)
+
+
+async def fetch_ok(url: str, *, timeout: float) -> None:  # noqa: ASYNC109 - the request budget
+    """``GET`` ``url``; return if it answers status 200 (a readiness URL).
+
+    Raises:
+        ReloadTimeout, TargetNotFound, ReloadError: as for :meth:`HttpReload.trigger`.
+        ReloadRejected: any other status.
+    """
+    bare, headers = split_credentials(url)
+    target = redact_url(url)
+    try:
+        status, reason, _raw = await _exchange(
+            "GET", bare, headers, what="readiness", target=target, timeout=timeout, limit=_BODY_LIMIT
+        )
+    except TimeoutError as exc:
+        raise ReloadTimeout(f"readiness {target}: no answer within {timeout:g}s", target=target) from exc
+    if status != 200:
+        raise ReloadRejected(
+            f"readiness {target}: status {status} {reason}", target=target, status=status, body=""
+        )

@@ -35,26 +35,39 @@ log = logging.getLogger(__name__)
 COMM_LEN = 15  # visible characters of /proc/PID/comm (TASK_COMM_LEN - 1)
 
 
+PROCESS_MATCHES = ("oldest", "all", "single")
+"""What signal mode does when several processes match (see :class:`ProcessName`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessName:
     """Find the target by executable name (``--process-executable-name``).
 
     A process matches when the basename of ``/proc/PID/exe`` equals ``name``, or its
     ``/proc/PID/comm`` equals ``name`` cut to 15 characters. Our own process and zombies are never
-    chosen. With several matches the oldest (smallest start time, then pid) wins, and the choice is
-    logged.
+    chosen. With several matches ``match`` decides (``--process-match``):
+
+    - ``"oldest"`` (default): the oldest (smallest start time, then pid) is signalled, and the
+      choice is logged. Thanos signals the first match in ``/proc`` order, in practice the smallest
+      pid: the same process unless pids wrapped around.
+    - ``"all"``: every match is signalled; the attempt fails if one signal fails.
+    - ``"single"``: more than one match is an error (nothing is signalled): the target is ambiguous.
 
     Attributes:
         name: executable name, e.g. ``"prometheus"``.
         proc_root: the procfs mount (tests may point it elsewhere).
+        match: ``"oldest"``, ``"all"`` or ``"single"``.
     """
 
     name: str
     proc_root: str = "/proc"
+    match: str = "oldest"
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name:
             raise ValueError(f"process name must be a non-empty basename, got {self.name!r}")
+        if self.match not in PROCESS_MATCHES:
+            raise ValueError(f"process match must be one of {', '.join(PROCESS_MATCHES)}, got {self.match!r}")
 
     def __str__(self) -> str:
         return f"process named {self.name!r}"
@@ -208,12 +221,16 @@ class SignalReload:
         return f"SignalReload({self.signal.name}, {self.target!r}, timeout={self.timeout})"
 
     async def resolve_pid(self) -> int:
-        """The pid to signal now.
+        """The pid to signal now (the first of :meth:`resolve_pids`)."""
+        return (await self.resolve_pids())[0]
+
+    async def resolve_pids(self) -> list[int]:
+        """The pids to signal now: one, or every match with ``ProcessName(match="all")``.
 
         Raises:
-            TargetNotFound: no matching process; pid file missing, unreadable, not a number or naming
-                a process that no longer exists; the callable returned ``None``; or the pid is one we
-                never signal (<= 1, or our own).
+            TargetNotFound: no matching process; several with ``match="single"``; pid file
+                missing, unreadable, not a number or naming a process that no longer exists; the
+                callable returned ``None``; or a pid we never signal (<= 1, or our own).
         """
         src = self.source
         if isinstance(src, ProcessName):
@@ -225,13 +242,31 @@ class SignalReload:
                     "signal mode needs shareProcessNamespace: true",
                     target=self.target,
                 )
-            pid = pids[0]
-            if pid != self.last_pid:
+            if src.match == "single" and len(pids) > 1:
+                raise TargetNotFound(
+                    f"{len(pids)} processes named {src.name!r} (pids {', '.join(map(str, pids[:10]))}) and "
+                    "--process-match=single: not guessing which one; use --process-match=oldest or all, "
+                    "or --pid-file",
+                    target=self.target,
+                )
+            chosen = pids if src.match == "all" else pids[:1]
+            for pid in chosen:
+                if pid <= 1:
+                    raise TargetNotFound(
+                        f"refusing to signal pid {pid} (from {self.target})", target=self.target
+                    )
+            if chosen[0] != self.last_pid or len(chosen) > 1:
                 log.info(
                     "signal target found",
-                    extra={"process_name": src.name, "pid": pid, "candidates": len(pids)},
+                    extra={
+                        "process_name": src.name,
+                        "pid": ",".join(map(str, chosen)),
+                        "candidates": len(pids),
+                    },
                 )
-        elif isinstance(src, PidFile):
+            self.last_pid = chosen[0]
+            return chosen
+        if isinstance(src, PidFile):
             pid = self._read_pid_file(src.path)
         else:
             found = src()
@@ -241,7 +276,7 @@ class SignalReload:
         if pid <= 1 or pid == os.getpid():
             raise TargetNotFound(f"refusing to signal pid {pid} (from {self.target})", target=self.target)
         self.last_pid = pid
-        return pid
+        return [pid]
 
     def _read_pid_file(self, path: str) -> int:
         try:
@@ -286,10 +321,10 @@ class SignalReload:
         """
         try:
             async with asyncio.timeout(self.timeout):
-                pid = await self.resolve_pid()
+                pids = await self.resolve_pids()
                 if self.ready is not None and not await self._ready():
                     raise TargetNotReady(
-                        f"{self.target} (pid {pid}) is not ready for {self.signal.name} yet",
+                        f"{self.target} (pid {pids[0]}) is not ready for {self.signal.name} yet",
                         target=self.target,
                     )
         except TimeoutError as exc:
@@ -298,25 +333,26 @@ class SignalReload:
                 target=self.target,
             ) from exc
         if self.require_handler and self._default_kills():
-            how = signal_disposition(pid, self.signal)
-            if how == "default":
-                raise TargetNotReady(
-                    f"{self.target} (pid {pid}) has no {self.signal.name} handler installed yet "
-                    f"(/proc/{pid}/status SigCgt); the default action would terminate it",
+            for pid in pids:
+                if signal_disposition(pid, self.signal) == "default":
+                    raise TargetNotReady(
+                        f"{self.target} (pid {pid}) has no {self.signal.name} handler installed yet "
+                        f"(/proc/{pid}/status SigCgt); the default action would terminate it",
+                        target=self.target,
+                    )
+        for pid in pids:
+            try:
+                os.kill(pid, self.signal)
+            except ProcessLookupError as exc:
+                raise TargetNotFound(
+                    f"{self.target}: process {pid} exited before the signal", target=self.target
+                ) from exc
+            except OSError as exc:
+                raise ReloadError(
+                    f"{self.target}: cannot send {self.signal.name} to pid {pid}: {exc.strerror}",
                     target=self.target,
-                )
-        try:
-            os.kill(pid, self.signal)
-        except ProcessLookupError as exc:
-            raise TargetNotFound(
-                f"{self.target}: process {pid} exited before the signal", target=self.target
-            ) from exc
-        except OSError as exc:
-            raise ReloadError(
-                f"{self.target}: cannot send {self.signal.name} to pid {pid}: {exc.strerror}",
-                target=self.target,
-            ) from exc
-        log.debug("signal sent", extra={"pid": pid, "signal": self.signal.name})
+                ) from exc
+            log.debug("signal sent", extra={"pid": pid, "signal": self.signal.name})
 
     async def _ready(self) -> bool:
         assert self.ready is not None

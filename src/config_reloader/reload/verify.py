@@ -14,9 +14,7 @@ told apart from "no reload".
 from __future__ import annotations
 
 import asyncio
-import calendar
 import logging
-import re
 import time
 from types import TracebackType
 from typing import Self
@@ -24,64 +22,59 @@ from typing import Self
 from ..errors import ReloadError, ReloadTimeout, VerifyFailed
 from ..logs import redact_url
 from . import ReloadAction, _require_positive_seconds
-from .http import RuntimeInfo, fetch_runtimeinfo
+from .client import HttpClientConfig
+from .http import RuntimeInfo, check_url, fetch_ok, fetch_runtimeinfo
+from .rfc3339 import parse_rfc3339_ns
 
-__all__ = ["VerifiedReload", "parse_rfc3339_ns", "runtimeinfo_ready"]
+__all__ = [
+    "ReadyCheck",
+    "UrlReadyCheck",
+    "VerifiedReload",
+    "parse_rfc3339_ns",
+    "runtimeinfo_ready",
+    "url_ready",
+]
 
 log = logging.getLogger(__name__)
 
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z"
-)
 
-
-def parse_rfc3339_ns(text: str) -> int:
-    """Parse an RFC 3339 timestamp with up to nanosecond precision (Go ``time.RFC3339Nano``).
-
-    Returns:
-        integer nanoseconds since the Unix epoch (exact; no float rounding). Go's zero time
-        ``0001-01-01T00:00:00Z`` ("never loaded") parses to a large negative number.
-
-    Raises:
-        ValueError: not RFC 3339 (the text is quoted in the message).
-    """
-    m = _RFC3339.match(text.strip())
-    if m is None:
-        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
-    year, month, day, hour, minute, second = (int(g) for g in m.group(1, 2, 3, 4, 5, 6))
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59 and second <= 60):
-        raise ValueError(f"not an RFC 3339 timestamp (field out of range): {text!r}")
-    frac = int((m.group(7) or "").ljust(9, "0") or "0")
-    offset = 0
-    if m.group(9):
-        offset = (int(m.group(10)) * 60 + int(m.group(11))) * 60
-        if m.group(9) == "-":
-            offset = -offset
-    seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) - offset
-    return seconds * 1_000_000_000 + frac
-
-
-def runtimeinfo_ready(runtimeinfo_url: str, *, timeout: float = 5.0) -> ReadyCheck:
+def runtimeinfo_ready(
+    runtimeinfo_url: str, *, timeout: float = 5.0, client: HttpClientConfig | None = None
+) -> ReadyCheck:
     """A readiness gate for :class:`~config_reloader.reload.signal.SignalReload`: the target is
     ready when its runtime info answers ``{"status": "success", ...}``.
 
     Prometheus serves the API only once its handlers (including the SIGHUP one, since
     prometheus/prometheus#14924) are installed, so this keeps a SIGHUP out of its start-up window
-    (bug B14). Any error reads as "not ready". Call ``aclose()`` on the result when done.
+    (bug B14). Any error reads as "not ready". ``client``: TLS settings and credential files (the
+    reload client's). Call ``aclose()`` on the result when done.
     """
-    return ReadyCheck(runtimeinfo_url, timeout=timeout)
+    return ReadyCheck(runtimeinfo_url, timeout=timeout, client=client)
+
+
+def url_ready(url: str, *, timeout: float = 2.0) -> UrlReadyCheck:
+    """A readiness probe: ready when a ``GET`` on ``url`` answers status 200 within ``timeout``
+    seconds (``run --ready-url``). Any error reads as "not ready"."""
+    return UrlReadyCheck(url, timeout=timeout)
 
 
 class ReadyCheck:
-    """Callable readiness gate returned by :func:`runtimeinfo_ready`."""
+    """The readiness probe (an async predicate): ready when :meth:`_fetch` succeeds; returned by
+    :func:`runtimeinfo_ready` (Prometheus' runtime info answers) and, as :class:`UrlReadyCheck`,
+    by :func:`url_ready`."""
 
-    def __init__(self, url: str, *, timeout: float) -> None:
+    def __init__(self, url: str, *, timeout: float, client: HttpClientConfig | None = None) -> None:
+        check_url(url, client)
         self.url = url
         self.timeout = timeout
+        self.client = client
+
+    async def _fetch(self) -> None:
+        await fetch_runtimeinfo(self.url, timeout=self.timeout, client=self.client)
 
     async def __call__(self) -> bool:
         try:
-            await fetch_runtimeinfo(self.url, timeout=self.timeout)
+            await self._fetch()
         except ReloadError as exc:
             log.debug("target not ready", extra={"url": redact_url(self.url), "err": str(exc)})
             return False
@@ -89,6 +82,13 @@ class ReadyCheck:
 
     async def aclose(self) -> None:
         """Nothing to release (one connection per request); kept for callers' life cycle."""
+
+
+class UrlReadyCheck(ReadyCheck):
+    """:class:`ReadyCheck` of :func:`url_ready`: ``GET`` answers 200."""
+
+    async def _fetch(self) -> None:
+        await fetch_ok(self.url, timeout=self.timeout)
 
 
 class VerifiedReload:
@@ -99,9 +99,11 @@ class VerifiedReload:
         runtimeinfo_url: ``--runtimeinfo-url``, e.g. ``http://127.0.0.1:9090/api/v1/status/runtimeinfo``.
         timeout: seconds for the whole attempt: first read, trigger and confirmation.
         poll_interval: seconds between runtime-info reads after the trigger.
+        client: TLS settings and credential files for the runtime-info reads.
 
     Raises:
-        ValueError: ``timeout`` or ``poll_interval`` not positive.
+        ValueError: ``timeout`` or ``poll_interval`` not positive, or a bad ``runtimeinfo_url``
+            (see :func:`~config_reloader.reload.http.check_url`).
     """
 
     def __init__(
@@ -111,15 +113,18 @@ class VerifiedReload:
         runtimeinfo_url: str,
         timeout: float,
         poll_interval: float = 0.1,
+        client: HttpClientConfig | None = None,
     ) -> None:
         _require_positive_seconds("timeout", timeout)
         _require_positive_seconds("poll_interval", poll_interval)
+        check_url(runtimeinfo_url, client)  # syntax, credentials once, the TLS choice logged at start
         self.inner = inner
         self.method = inner.method
         self.url = runtimeinfo_url
         self.target = redact_url(runtimeinfo_url)
         self.timeout = timeout
         self.poll_interval = poll_interval
+        self.client = client
 
     def __repr__(self) -> str:
         return f"VerifiedReload({self.inner!r}, runtimeinfo_url={self.target!r}, timeout={self.timeout})"
@@ -140,7 +145,7 @@ class VerifiedReload:
 
     async def _info(self, deadline: float) -> RuntimeInfo:
         remaining = max(0.001, deadline - asyncio.get_running_loop().time())
-        return await fetch_runtimeinfo(self.url, timeout=remaining, target=self.target)
+        return await fetch_runtimeinfo(self.url, timeout=remaining, target=self.target, client=self.client)
 
     async def _wait_for_next_second(self, before: RuntimeInfo, deadline: float) -> None:
         """Prometheus reports ``lastConfigTime`` in whole seconds (it keeps the load time as a Unix

@@ -5,7 +5,8 @@ Parts, in the order ``run`` uses them:
 * :func:`gate` (``gate.py``) evaluates ``Condition*=`` / ``Assert*=`` (systemd semantics, engine in
   :mod:`config_reloader.conditions`) and computes the pin set: the CPUs of the current affinity mask
   on which every feature named by ``ConditionCPUFeature=`` is usable (:mod:`config_reloader.cpu`).
-* :class:`Supervisor` (``supervisor.py``, plumbing in ``process.py``) owns one child process at
+* :class:`Supervisor` (``supervisor.py``; options in ``options.py``, plumbing in ``process.py``,
+  ``signals.py``, ``stopping.py``, ``readiness.py``, ``reaping.py``) owns one child process at
   a time: it starts it in a session and process group of its own with the pin set as CPU
   affinity, forwards SIGTERM, SIGINT, SIGQUIT, SIGTSTP and SIGCONT to the child's process group
   and SIGHUP, SIGUSR1 and SIGUSR2 to the child alone, holds back a SIGHUP (and the reload signal)
@@ -41,7 +42,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from config_reloader.supervise.actions import ReadyGatedReload, RestartReload
+from config_reloader.supervise.childmetrics import ChildMetrics, format_cpus
 from config_reloader.supervise.gate import GateResult, gate
+from config_reloader.supervise.options import RestartPolicy, SuperviseOptions
 from config_reloader.supervise.process import (
     Child,
     exit_status_from_wait,
@@ -49,16 +52,8 @@ from config_reloader.supervise.process import (
     process_group_members,
     set_child_subreaper,
 )
-from config_reloader.supervise.supervisor import (
-    FORWARDED_SIGNALS,
-    GROUP_SIGNALS,
-    SHUTDOWN_SIGNALS,
-    ChildMetrics,
-    RestartPolicy,
-    SuperviseOptions,
-    Supervisor,
-    format_cpus,
-)
+from config_reloader.supervise.signals import FORWARDED_SIGNALS, GROUP_SIGNALS, SHUTDOWN_SIGNALS
+from config_reloader.supervise.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from config_reloader.promtext import Registry as CollectorRegistry

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from config_reloader.supervise.supervisor import format_cpus
+from config_reloader.supervise.childmetrics import format_cpus
 
 if TYPE_CHECKING:
     from config_reloader.conditions.evaluate import Verdict

@@ -22,8 +22,7 @@ import fcntl
 import os
 import signal
 
-from config_reloader.watch.snapshot import Identity
-from config_reloader.watch.watcher import file_identity
+from config_reloader.fileid import FileIdentity, file_identity
 
 __all__ = ["probe_writers"]
 
@@ -35,7 +34,7 @@ _BREAK_SIGNAL = signal.SIGURG
 _REFUSED = (errno.EAGAIN, errno.EBUSY)
 
 
-def probe_writers(path: str, identity: Identity) -> bool | None:
+def probe_writers(path: str, identity: FileIdentity) -> bool | None:
     """Whether ``path`` is still the file read with ``identity`` and nobody has it open for writing.
 
     Args:

@@ -41,129 +41,41 @@ import hashlib
 import logging
 import os
 import stat
-import struct
 import time
-from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from config_reloader.errors import SnapshotError
+from config_reloader.watch.digests import (
+    DIGEST_AT,
+    HASHED_AT,
+    ID_END,
+    IDENT,
+    KUBELET_DATA,
+    READ_CHUNK,
+    SEP,
+    FileDigests,
+    Tree,
+    fs_bytes,
+    identity_record,
+    is_kubelet_internal,
+    thanos_digest,
+)
 from config_reloader.watch.ignore import PathFilter, keep_all
 
-__all__ = ["FileDigests", "Snapshot", "SnapshotStats", "Snapshotter", "is_kubelet_internal", "thanos_digest"]
+__all__ = [
+    "KUBELET_DATA",
+    "FileDigests",
+    "Snapshot",
+    "SnapshotStats",
+    "Snapshotter",
+    "is_kubelet_internal",
+    "thanos_digest",
+]
 
 log = logging.getLogger(__name__)
 
-_SEP = b"\xff"
 _VANISH_RETRIES = 3
-_READ_CHUNK = 1 << 20
-
-# (st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns) of the resolved file
-Identity = tuple[int, int, int, int, int]
-
-# One cached file, 80 bytes: identity (st_dev, st_ino unsigned; size, mtime_ns, ctime_ns signed),
-# the moment it was hashed (ns), sha256(content). A bytes record instead of an object with a tuple
-# of five big ints: ~110 bytes per file instead of ~600.
-_IDENT = struct.Struct("<QQqqq")
-_HASHED_AT = struct.Struct("<q")
-_ID_END = _IDENT.size
-_DIGEST_AT = _ID_END + _HASHED_AT.size
-
-# dir -> name -> record; the inner dicts of a published snapshot are never mutated (copy on write)
-_Tree = dict[str, dict[str, bytes]]
-
-
-KUBELET_DATA = "..data"
-"""kubelet AtomicWriter's symlink to the current payload dir; each key is a link ``name -> ..data/name``
-(kubernetes ``pkg/volume/util/atomic_writer.go``)."""
-
-
-def is_kubelet_internal(name: str) -> bool:
-    """True for names kubelet's AtomicWriter reserves (``..data``, ``..data_tmp``, ``..<timestamp>``).
-
-    Source: kubernetes ``pkg/volume/util/atomic_writer.go`` (names starting with ``..`` are reserved).
-    """
-    return name.startswith("..")
-
-
-class FileDigests(Mapping[str, bytes]):
-    """Read-only ``path -> sha256(content)`` view of one snapshot (what ``Snapshot.files`` is).
-
-    Built in O(number of directories): it shares the snapshotter's per-directory records, which are
-    copied before they change, so a view keeps showing the moment it was taken. Iteration order is
-    grouped by directory, in cache order (not sorted). A lookup is one ``str.rpartition`` and two
-    dict lookups.
-    """
-
-    __slots__ = ("_len", "_tree")
-
-    def __init__(self, tree: _Tree) -> None:
-        self._tree = tree
-        self._len = sum(len(recs) for recs in tree.values())
-
-    def __getitem__(self, path: str) -> bytes:
-        if not isinstance(path, str):
-            raise KeyError(path)
-        d, _, name = path.rpartition(os.sep)
-        recs = self._tree.get(d or os.sep)
-        rec = None if recs is None else recs.get(name)
-        if rec is None:
-            raise KeyError(path)
-        return rec[_DIGEST_AT:]
-
-    def __contains__(self, path: object) -> bool:
-        if not isinstance(path, str):
-            return False
-        d, _, name = path.rpartition(os.sep)
-        recs = self._tree.get(d or os.sep)
-        return recs is not None and name in recs
-
-    def __iter__(self) -> Iterator[str]:
-        for d, recs in self._tree.items():
-            prefix = d if d.endswith(os.sep) else d + os.sep
-            for name in recs:
-                yield prefix + name
-
-    def items(self) -> ItemsView[str, bytes]:
-        return _FileDigestItems(self)
-
-    def under(self, path: str) -> Iterator[tuple[str, bytes]]:
-        """``(path, sha256)`` of every file in directory ``path`` or below it."""
-        prefix = path + os.sep
-        for d, recs in self._tree.items():
-            if d == path or d.startswith(prefix):
-                sep = d if d.endswith(os.sep) else d + os.sep
-                for name, rec in recs.items():
-                    yield sep + name, rec[_DIGEST_AT:]
-
-    def identity(self, path: str) -> Identity | None:
-        """The identity ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` of ``path`` as
-        it was when its digest was taken (``fstat`` of the descriptor after the read), or
-        ``None`` if ``path`` is not in this snapshot."""
-        d, _, name = path.rpartition(os.sep)
-        recs = self._tree.get(d or os.sep)
-        rec = None if recs is None else recs.get(name)
-        if rec is None:
-            return None
-        ident: Identity = _IDENT.unpack_from(rec)
-        return ident
-
-    def __len__(self) -> int:
-        return self._len
-
-    def __repr__(self) -> str:
-        return f"FileDigests({len(self)} files)"
-
-
-class _FileDigestItems(ItemsView[str, bytes]):
-    """``(path, sha256)`` pairs straight from the records (no per-path lookup)."""
-
-    _mapping: FileDigests
-
-    def __iter__(self) -> Iterator[tuple[str, bytes]]:
-        for d, recs in self._mapping._tree.items():
-            prefix = d if d.endswith(os.sep) else d + os.sep
-            for name, rec in recs.items():
-                yield prefix + name, rec[_DIGEST_AT:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,33 +108,6 @@ class SnapshotStats:
     bytes_hashed: int = 0
 
 
-def _identity(st: os.stat_result) -> bytes:
-    return _IDENT.pack(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _fs(path: str) -> bytes:
-    return path.encode("utf-8", "surrogateescape")
-
-
-def thanos_digest(paths: Iterable[str]) -> bytes:
-    """Thanos' exact digest: ``sha256`` over ``0xFF ‖ path ‖ 0xFF ‖ content`` for ``sorted(paths)``.
-
-    Reads every file (no cache). Source: thanos ``pkg/reloader/reloader.go`` ``hashFile``.
-
-    Raises:
-        OSError: a file cannot be read.
-    """
-    h = hashlib.sha256()
-    for path in sorted(paths):
-        h.update(_SEP)
-        h.update(os.fsencode(path))
-        h.update(_SEP)
-        with open(path, "rb") as f:
-            while chunk := f.read(_READ_CHUNK):
-                h.update(chunk)
-    return h.digest()
-
-
 class Snapshotter:
     """Digests ``dirs`` (recursively) and ``extra_files`` with a per-file cache keyed by identity.
 
@@ -252,7 +137,7 @@ class Snapshotter:
         self.extra_files = tuple(os.path.abspath(f) for f in extra_files)
         self.stats = SnapshotStats()
         self._racy_ns = int(racy_margin * 1e9)
-        self._tree: _Tree = {}  # never holds an empty inner dict
+        self._tree: Tree = {}  # never holds an empty inner dict
         self._private: set[str] = set()  # dirs whose inner dict no published snapshot shares
         self._dir_digests: dict[str, bytes] = {}  # cached; absent = recompute
         self._digest: bytes | None = None  # cached top level; None = recompute
@@ -304,10 +189,10 @@ class Snapshotter:
             if dd is None:
                 recs = tree[d]
                 dd = hashlib.sha256(
-                    b"".join([_SEP + _fs(n) + _SEP + recs[n][_DIGEST_AT:] for n in sorted(recs)])
+                    b"".join([SEP + fs_bytes(n) + SEP + recs[n][DIGEST_AT:] for n in sorted(recs)])
                 ).digest()
                 cache[d] = dd
-            top.update(_SEP + _fs(d) + _SEP + dd)
+            top.update(SEP + fs_bytes(d) + SEP + dd)
         return top.digest()
 
     def _writable(self, d: str) -> dict[str, bytes]:
@@ -532,10 +417,10 @@ class Snapshotter:
         if not stat.S_ISREG(st.st_mode):
             self._drop_names(d, (name,))
             return False
-        ident = _identity(st)
+        ident = identity_record(st)
         recs = self._tree.get(d)
         cached = None if recs is None else recs.get(name)
-        if cached is not None and cached[:_ID_END] == ident and not self._racy(cached):
+        if cached is not None and cached[:ID_END] == ident and not self._racy(cached):
             return True
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
@@ -554,7 +439,7 @@ class Snapshotter:
             size = 0
             # a buffer sized to the file, not 1 MiB per file: 10,000 short-lived 1 MiB buffers
             # fragment the worker thread's malloc arena (+0.6 MiB RSS measured in a thread)
-            want = min(_READ_CHUNK, before.st_size + 1)
+            want = min(READ_CHUNK, before.st_size + 1)
             while chunk := os.read(fd, want):
                 h.update(chunk)
                 size += len(chunk)
@@ -563,12 +448,12 @@ class Snapshotter:
             raise SnapshotError(f"cannot read {path}: {exc.strerror}", path=path) from exc
         finally:
             os.close(fd)
-        ident_after = _identity(after)
-        if _identity(before) != ident_after:
+        ident_after = identity_record(after)
+        if identity_record(before) != ident_after:
             raise _Changed  # written while we read it: read again
         self.stats.files_hashed += 1
         self.stats.bytes_hashed += size
-        rec = ident_after + _HASHED_AT.pack(started) + h.digest()
+        rec = ident_after + HASHED_AT.pack(started) + h.digest()
         if rec != cached:
             self._store(d, name, rec)
         return True
@@ -579,8 +464,8 @@ class Snapshotter:
         log.debug("skipping symlink loop in watched dir", extra={"cfg_path": path})
 
     def _racy(self, rec: bytes) -> bool:
-        mtime_ns = _IDENT.unpack_from(rec)[3]
-        hashed_at_ns: int = _HASHED_AT.unpack_from(rec, _ID_END)[0]
+        mtime_ns = IDENT.unpack_from(rec)[3]
+        hashed_at_ns: int = HASHED_AT.unpack_from(rec, ID_END)[0]
         return bool(mtime_ns >= hashed_at_ns - self._racy_ns)
 
 

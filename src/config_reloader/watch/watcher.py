@@ -17,6 +17,9 @@ never reads file contents. See docs/watch-internals.md for the whole story. In s
 * ``IN_Q_OVERFLOW`` or a read error: immediate rescan batch;
 * ``InotifyLimitError`` (EMFILE on init, ENOSPC on add) or ``force_polling``: poll by stat-ing the
   watched paths every ``poll_interval`` seconds, with one warning naming the sysctl.
+
+Parts: where the watches go (``plan.py``), which paths an event hints at (``route.py``), what is
+known of writers (``writers.py``), the polling fallback (``poll.py``), debouncing (``settle.py``).
 """
 
 from __future__ import annotations
@@ -26,100 +29,34 @@ import contextlib
 import errno
 import logging
 import os
-import stat
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
 from config_reloader.atomic import temp_prefix
 from config_reloader.errors import InotifyLimitError
+from config_reloader.fileid import FileIdentity
 from config_reloader.watch.ignore import PathFilter, keep_all
 from config_reloader.watch.inotify import (
-    IN_ATTRIB,
-    IN_CLOSE_WRITE,
-    IN_CREATE,
-    IN_DELETE,
-    IN_DELETE_SELF,
-    IN_IGNORED,
-    IN_ISDIR,
-    IN_MODIFY,
-    IN_MOVE_SELF,
-    IN_MOVED_FROM,
-    IN_MOVED_TO,
-    IN_ONLYDIR,
     IN_Q_OVERFLOW,
-    IN_UNMOUNT,
     Inotify,
     InotifyEvent,
 )
+from config_reloader.watch.plan import (
+    WATCH_MASK,
+    Role,
+    plan_watches,
+)
+from config_reloader.watch.poll import poll_loop, poll_signature
+from config_reloader.watch.route import route_event
 from config_reloader.watch.settle import ChangeBatch, Settler
-from config_reloader.watch.snapshot import KUBELET_DATA, is_kubelet_internal
+from config_reloader.watch.writers import Writers
 
 __all__ = ["DEFAULT_POLL_INTERVAL", "WATCH_MASK", "ChangeBatch", "ChangeSource"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL_INTERVAL = 1.0
-WATCH_MASK = (
-    IN_MODIFY
-    | IN_ATTRIB
-    | IN_CLOSE_WRITE
-    | IN_MOVED_FROM
-    | IN_MOVED_TO
-    | IN_CREATE
-    | IN_DELETE
-    | IN_DELETE_SELF
-    | IN_MOVE_SELF
-    | IN_ONLYDIR
-)
-_SELF_GONE = IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT
-_NAME_GONE = IN_DELETE | IN_MOVED_FROM
-_NAME_CHANGED = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
-# Events that may change what a reader of the file sees (IN_ATTRIB alone, a touch or chmod, does not).
-_CONTENT_EVENTS = (IN_MODIFY | IN_CLOSE_WRITE | _NAME_CHANGED | _SELF_GONE) & ~IN_ATTRIB
-
-RoleKind = Literal["dir", "parent", "resolved", "link", "ancestor"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Role:
-    """Why a directory is watched.
-
-    kind: ``dir`` = a watched dir (every name is a hint); ``parent`` = parent of config file
-    ``target`` (only ``name`` and ``..*`` are hints); ``resolved`` = directory of the file a
-    symlinked config file ``target`` resolves to (``name`` = the resolved file's name); ``link`` =
-    parent of the symlink ``target`` (``name`` changing re-arms); ``ancestor`` = nearest existing
-    ancestor of the missing ``target`` (``name`` = next path component; its appearance re-arms).
-    """
-
-    kind: RoleKind
-    target: str
-    name: str
-
-
-PollIdentity = tuple[int, int, int, int, int] | None
-FileIdentity = tuple[int, int, int, int, int]
-"""``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` of a file (symlinks followed)."""
-
-
-def file_identity(st: os.stat_result) -> FileIdentity:
-    """The :data:`FileIdentity` of a ``stat``/``fstat`` result."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def _stat_identity(path: str) -> FileIdentity | None:
-    try:
-        return file_identity(os.stat(path))
-    except OSError:
-        return None
-
-
-def _is_regular(path: str) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 class ChangeSource:
@@ -184,7 +121,7 @@ class ChangeSource:
         self._factory = inotify_factory
         self._ino: Inotify | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wd_roles: dict[int, list[_Role]] = {}
+        self._wd_roles: dict[int, list[Role]] = {}
         self._wake = asyncio.Event()
         self._poll_task: asyncio.Task[None] | None = None
         self._missing_task: asyncio.Task[None] | None = None
@@ -192,13 +129,7 @@ class ChangeSource:
         # then does the re-plan loop tick, so an idle watcher has no timer wake-ups at all.
         self._missing = asyncio.Event()
         self._closed = False
-        # Bumped on every sign of an in-place write (IN_MODIFY, IN_CREATE of a regular file) and
-        # on every hint whose kind is unknown (overflow, re-arm, poll): a generation, never a count
-        # anyone asserts on. mark()/writes_since() compare it around a read.
-        self._write_gen = 0
-        # path -> identity when a writer was last seen finished with it (IN_CLOSE_WRITE,
-        # IN_MOVED_TO, or max_open_wait ran out): see finished_identity().
-        self._finished: dict[str, FileIdentity | None] = {}
+        self._writers = Writers(self._settler)
         # Bumped on every hint that may change content (not IN_ATTRIB alone): see change_gen.
         self._change_gen = 0
 
@@ -255,7 +186,7 @@ class ChangeSource:
                 batch = self._settler.take()
                 for path in self._settler.expired:
                     # The bound ran out: whatever is there now counts as the writer's result.
-                    self._finished[path] = _stat_identity(path)
+                    self._writers.finished_now(path)
                 return batch
             self._wake.clear()
             if due is None:
@@ -300,7 +231,7 @@ class ChangeSource:
     def mark(self) -> int:
         """Drain, then return an opaque mark to pass to :meth:`writes_since` after a read."""
         self.drain()
-        return self._write_gen
+        return self._writers.gen
 
     def writes_since(self, mark: int) -> bool:
         """Drain; True if a file may have been written in place since :meth:`mark` returned
@@ -312,7 +243,7 @@ class ChangeSource:
         later (the reconciler waits ``RACE_RECHECK``).
         """
         self.drain()
-        return self._write_gen != mark or bool(self._settler.open_files)
+        return self._writers.gen != mark or bool(self._settler.open_files)
 
     @property
     def change_gen(self) -> int:
@@ -330,7 +261,7 @@ class ChangeSource:
         A read whose identity equals it shows exactly what that writer left; a different one
         (e.g. the file emptied in place, its ``IN_MODIFY`` not queued yet) may be mid-write.
         """
-        return self._finished.get(path)
+        return self._writers.finished_identity(path)
 
     def _is_own(self, path: str) -> bool:
         """``path`` is one of ``own_paths`` or the temp file :func:`atomic_write` uses for it."""
@@ -351,43 +282,12 @@ class ChangeSource:
         self._wake.set()
 
     def _hint_rescan(self, reason: str, *, urgent: bool = False) -> None:
-        self._write_gen += 1  # unknown what changed: treat it as a possible in-place write
+        self._writers.unknown_change()
         self._change_gen += 1
         self._settler.hint(None, reason=reason, rescan=True, urgent=urgent)
         self._wake.set()
 
     # --- inotify --------------------------------------------------------------------------------
-    def _plan(self) -> list[tuple[str, _Role]]:
-        """Which directory to watch for which reason, from the filesystem as it is now."""
-        plan: list[tuple[str, _Role]] = []
-
-        def want_dir(path: str, role: _Role) -> None:
-            if os.path.isdir(path):
-                plan.append((path, role))
-                if os.path.islink(path):
-                    parent = os.path.dirname(path)
-                    if os.path.isdir(parent):
-                        plan.append((parent, _Role("link", path, os.path.basename(path))))
-                return
-            child = path
-            ancestor = os.path.dirname(path)
-            while not os.path.isdir(ancestor) and ancestor != os.path.dirname(ancestor):
-                child, ancestor = ancestor, os.path.dirname(ancestor)
-            plan.append((ancestor, _Role("ancestor", path, os.path.basename(child))))
-
-        for d in self.dirs:
-            want_dir(d, _Role("dir", d, ""))
-        for f in self.files:
-            want_dir(os.path.dirname(f), _Role("parent", f, os.path.basename(f)))
-            if os.path.islink(f):
-                # A config file that links elsewhere (a git checkout, a kubelet volume): watch
-                # where it resolves to as well, so replacing the real file is seen at once.
-                real = os.path.realpath(f)
-                real_dir = os.path.dirname(real)
-                if os.path.isdir(real_dir):
-                    plan.append((real_dir, _Role("resolved", f, os.path.basename(real))))
-        return plan
-
     def _rearm(self) -> bool:
         """(Re)compute every watch; True if the set of watched inodes or roles changed.
 
@@ -395,11 +295,11 @@ class ChangeSource:
             InotifyLimitError: ENOSPC while adding a watch (the caller falls back to polling).
         """
         assert self._ino is not None
-        new: dict[int, list[_Role]] = {}
+        new: dict[int, list[Role]] = {}
         for attempt in range(5):
             new.clear()
             retry = False
-            for path, role in self._plan():
+            for path, role in plan_watches(self.files, self.dirs):
                 try:
                     wd = self._ino.add_watch(path, WATCH_MASK)
                 except InotifyLimitError:
@@ -471,48 +371,11 @@ class ChangeSource:
         roles = self._wd_roles.get(ev.wd)
         if not roles:
             return False
-        # Of the kubelet's internal names only the ..data swap changes what a reader sees (its
-        # ..<timestamp> dirs come and go around it, ..data_tmp is renamed onto it).
-        content = bool(ev.mask & _CONTENT_EVENTS) and (
-            not ev.name or not is_kubelet_internal(ev.name) or ev.name == KUBELET_DATA
-        )
-        if ev.mask & _SELF_GONE:
-            for role in roles:
-                if role.kind in ("dir", "parent", "resolved"):
-                    self._hint(role.target, content=content)
-            return True
-        rearm = False
-        for role in roles:
-            name = ev.name
-            if role.kind == "dir":
-                if not name or is_kubelet_internal(name):
-                    self._hint(role.target, content=content)
-                else:
-                    path = os.path.join(role.target, name)
-                    if not self.path_filter(path):
-                        continue  # a writer's temp file, an editor backup: not configuration
-                    self._track_writer(path, ev.mask)
-                    self._hint(path, content=content and not self._is_own(path))
-            elif role.kind == "parent":
-                if name == role.name:
-                    self._track_writer(role.target, ev.mask)
-                    self._hint(role.target, content=content)
-                    # the name now may be (or no longer be) a symlink to elsewhere
-                    rearm |= bool(ev.mask & _NAME_CHANGED)
-                elif is_kubelet_internal(name):
-                    self._hint(role.target, content=content)
-                    rearm |= bool(ev.mask & _NAME_CHANGED) and os.path.islink(role.target)
-            elif role.kind == "resolved":
-                if name == role.name:
-                    self._track_writer(role.target, ev.mask)
-                    self._hint(role.target, content=content)
-                    rearm |= bool(ev.mask & _NAME_CHANGED)
-            elif role.kind == "link":
-                if name == role.name:
-                    self._hint(role.target, content=content)
-                    rearm = True
-            elif name == role.name:  # ancestor: the next component of a missing path moved
-                rearm = True
+        hints, rearm = route_event(ev.mask, ev.name, roles, self.path_filter, self._is_own)
+        for h in hints:
+            if h.writer:
+                self._writers.event(h.path, ev.mask)
+            self._hint(h.path, content=h.content)
         return rearm
 
     async def _missing_loop(self) -> None:
@@ -537,25 +400,6 @@ class ChangeSource:
             except Exception:
                 self._on_event("error")
                 log.exception("re-arming watches failed")
-
-    def _track_writer(self, path: str, mask: int) -> None:
-        if mask & (IN_CLOSE_WRITE | _NAME_GONE):
-            self._settler.closed(path)
-            if mask & IN_CLOSE_WRITE:
-                self._finished[path] = _stat_identity(path)
-            else:
-                self._finished.pop(path, None)
-        elif mask & IN_MODIFY:
-            self._write_gen += 1
-            self._settler.writing(path)
-        elif mask & IN_CREATE and not mask & IN_ISDIR and _is_regular(path):
-            # open(O_CREAT) of a new file: its creator holds it open and writes next (a vim-style
-            # save creates the file empty). A hard link (no close follows) waits max_open_wait.
-            self._write_gen += 1
-            self._settler.writing(path)
-        elif mask & IN_MOVED_TO:
-            # An atomic replacement: the renamed-in file is complete.
-            self._finished[path] = _stat_identity(path)
 
     def _stop_inotify(self) -> None:
         if self._ino is not None:
@@ -591,47 +435,21 @@ class ChangeSource:
         if self._poll_task is None and self._loop is not None:
             self._poll_task = self._loop.create_task(self._poll_loop(), name="config-reloader-poll")
 
-    def _poll_signature(self) -> dict[str, PollIdentity]:
-        """Identity of every polled path: config files, watched dirs and their direct entries."""
-        sig: dict[str, PollIdentity] = {}
-
-        def ident(path: str) -> PollIdentity:
-            try:
-                st = os.stat(path)
-            except OSError:
-                return None
-            return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-        for f in self.files:
-            sig[f] = ident(f)
-        for d in self.dirs:
-            sig[d] = ident(d)
-            try:
-                with os.scandir(d) as it:
-                    names = [e.name for e in it]
-            except OSError:
-                continue
-            for name in names:
-                path = os.path.join(d, name)
-                if self.path_filter(path):
-                    sig[path] = ident(path)
-        return sig
-
     async def _poll_loop(self) -> None:
-        previous = self._poll_signature()
-        while True:
-            await asyncio.sleep(self.poll_interval)
-            try:
-                current = self._poll_signature()
-            except Exception:
-                self._on_event("error")
-                log.exception("polling failed; rescanning")
-                self._hint_rescan("poll")
-                continue
-            changed = [p for p in previous.keys() | current.keys() if previous.get(p) != current.get(p)]
-            previous = current
-            if changed:
-                for path in changed:
-                    self._settler.hint(path, reason="poll")
-                    self._finished.pop(path, None)  # no close signal in poll mode
-                self._hint_rescan("poll")
+        await poll_loop(
+            lambda: poll_signature(self.files, self.dirs, self.path_filter),
+            self.poll_interval,
+            changed=self._polled,
+            failed=self._poll_failed,
+        )
+
+    def _polled(self, changed: list[str]) -> None:
+        for path in changed:
+            self._settler.hint(path, reason="poll")
+            self._writers.forget(path)  # no close signal in poll mode
+        self._hint_rescan("poll")
+
+    def _poll_failed(self) -> None:
+        self._on_event("error")
+        log.exception("polling failed; rescanning")
+        self._hint_rescan("poll")

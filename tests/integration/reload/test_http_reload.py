@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from config_reloader._recording import RecordingEndpoint
 from config_reloader.errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
+from config_reloader.recording import RecordingEndpoint
 from config_reloader.reload import ReloadAction
 from config_reloader.reload.http import HttpReload
 

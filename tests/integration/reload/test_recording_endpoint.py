@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from config_reloader._recording import RecordingEndpoint, read_paths
+from config_reloader.recording import RecordingEndpoint, read_paths
 from config_reloader.reload.verify import parse_rfc3339_ns
 
 

@@ -325,3 +325,21 @@ def test_invalid_arguments() -> None:
         SignalReload(signal=signal.SIGHUP, target=lambda: 5, timeout=0)
     with pytest.raises(ValueError, match="basename"):
         ProcessName("/usr/bin/prometheus")
+
+
+async def test_process_match_all_and_single(children: Children, tmp_path: Path) -> None:
+    """Several processes with the name: --process-match=all signals each, single refuses."""
+    exe, env = fake_exe(tmp_path, "fake-prom-many")
+    _, m1 = children.start("handler", exe=exe, env=env)
+    _, m2 = children.start("handler", exe=exe, env=env)
+    single = SignalReload(
+        signal=signal.SIGHUP, target=ProcessName("fake-prom-many", match="single"), timeout=5
+    )
+    with pytest.raises(TargetNotFound, match=r"2 processes named 'fake-prom-many'.*--process-match"):
+        await single.trigger()
+    assert hups(m1) == hups(m2) == 0
+    every = SignalReload(signal=signal.SIGHUP, target=ProcessName("fake-prom-many", match="all"), timeout=5)
+    await every.trigger()
+    await await_until(lambda: hups(m1) == 1 and hups(m2) == 1, what="both signalled")
+    with pytest.raises(ValueError, match="process match"):
+        ProcessName("x", match="first")

@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from config_reloader._recording import RecordingEndpoint
 from config_reloader.errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound, VerifyFailed
+from config_reloader.recording import RecordingEndpoint
 from config_reloader.reload.http import HttpReload
 from config_reloader.reload.signal import SignalReload
 from config_reloader.reload.verify import VerifiedReload, runtimeinfo_ready

@@ -9,6 +9,7 @@ import logging
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +68,63 @@ def test_bad_arguments_and_redaction() -> None:
     assert logs.redact_url("http://h/-/reload") == "http://h/-/reload"
     with pytest.raises(AttributeError):
         _ = logs.NoSuchFormatter
+
+
+def test_logfmt_booleans_are_lower_case(restore_logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    logs.setup_logging("logfmt", "info", stream)
+    logging.getLogger("config_reloader.cli.run").info("condition checked", extra={"passed": True, "x": False})
+    line = stream.getvalue().strip()
+    assert "passed=true x=false" in line, line
+
+
+_UNCONFIGURED = """
+import asyncio, sys
+from config_reloader import Reloader, ReloaderOptions
+from config_reloader.testing import wait_until
+
+class Never:
+    method = "http"
+    async def trigger(self) -> None:
+        raise AssertionError("no reload without a config file")
+
+async def main() -> None:
+    r = Reloader(ReloaderOptions(config_file=sys.argv[1], watch_interval=3600), action=Never())
+    task = asyncio.create_task(r.run())
+    await wait_until(lambda: r._owner._apply_error is not None, timeout=20)  # logged by then
+    task.cancel()
+
+asyncio.run(main())
+"""
+
+
+def test_library_errors_keep_their_fields_when_logging_is_not_configured(tmp_path: Path) -> None:
+    """An application that configures no logging still sees why an apply failed (Python's own
+    last-resort handler would print the constant message alone)."""
+    missing = tmp_path / "missing.yml"
+    r = subprocess.run(
+        [sys.executable, "-c", _UNCONFIGURED, str(missing)], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stderr.splitlines() if "apply failed" in x)
+    assert f"config file {missing} does not exist" in line and "level=error" in line, r.stderr
+
+
+_CONFIGURED = """
+import logging, sys
+from config_reloader import Reloader, ReloaderOptions
+logging.basicConfig(stream=sys.stdout, format="APP %(message)s")
+Reloader(ReloaderOptions(config_file=sys.argv[1]))
+logging.getLogger("config_reloader.reconcile").error("apply failed", extra={"err": "boom"})
+"""
+
+
+def test_library_fallback_stays_silent_once_the_application_logs(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-c", _CONFIGURED, str(tmp_path / "c.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "APP apply failed" and r.stderr == ""

@@ -217,7 +217,7 @@ def test_actions_built_from_options() -> None:
 
 
 @pytest.mark.parametrize(
-    ("given", "level"), [("all", "debug"), ("none", "error"), ("WARN", "warn"), ("info", "info")]
+    ("given", "level"), [("all", "debug"), ("none", "none"), ("WARN", "warn"), ("info", "info")]
 )
 def test_log_level_accepts_prometheus_config_reloader_values(given: str, level: str) -> None:
     args = build_parser().parse_args(["watch", "--config-file=/c", f"--log-level={given}"])

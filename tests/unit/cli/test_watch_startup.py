@@ -95,19 +95,26 @@ def test_one_shot_render_imports_no_event_loop_http_or_tls(slot: Path) -> None:
 
 
 def _sidecar_modules(argv: list[str]) -> set[str]:
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, "watch", *argv], stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
+    # Logs go to stdout, the MODULE lines to stderr: one pipe for both, read line by line (the
+    # test's timeout bounds a readline that never returns).
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, "watch", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
     lines = []
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            line = proc.stderr.readline()
+            line = proc.stdout.readline()
             assert line, "watch exited early:\n" + "".join(lines)
             lines.append(line)
             if "started watching" in line:
                 break
         proc.send_signal(signal.SIGTERM)
-        _, rest = proc.communicate(timeout=30)
+        rest, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

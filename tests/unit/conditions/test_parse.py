@@ -122,9 +122,29 @@ def test_simplify_path() -> None:
     assert simplify_path("/a/../b") == "/a/../b"
 
 
-def test_type_table_has_every_252_type() -> None:
-    assert len(TYPES) == len(set(TYPES)) == 33
-    assert {"CPUFeature", "Memory", "CPUs", "OSRelease", "CPUPressure", "Credential"} <= set(TYPES)
+def test_type_table_has_every_252_and_261_type() -> None:
+    from config_reloader.conditions.names import TYPES_252, TYPES_NEWER
+
+    assert len(TYPES_252) == len(set(TYPES_252)) == 33
+    assert {"CPUFeature", "Memory", "CPUs", "OSRelease", "CPUPressure", "Credential"} <= set(TYPES_252)
+    # systemd 261's condition.h: 37 types; ours has KernelVersion besides Version (its alias)
+    assert len(TYPES) == len(set(TYPES)) == 38 and set(TYPES) == set(TYPES_252) | set(TYPES_NEWER)
+
+
+def test_newer_types_are_unknown_to_systemd_252() -> None:
+    newer = ("ConditionVersion", "AssertKernelModuleLoaded", "ConditionPathIsSocket", "ConditionFraction")
+    for name in newer:
+        assert parse_assignment(f"{name}=/x") is not None
+        with pytest.raises(UnknownConditionError, match="newer than systemd 252"):
+            parse_assignment(f"{name}=/x", systemd_compat=True)
+        with pytest.raises(UnknownConditionError, match="newer than systemd 252"):
+            parse_assignments([f"{name}="], systemd_compat=True)  # a reset too, as 252 cannot parse it
+    warnings: list[str] = []
+    text = "[Unit]\nConditionMachineTag=x\nConditionHost=y\n"
+    conds = parse_unit_text(text, systemd_compat=True, warn=warnings.append)
+    assert [c.type for c in conds] == ["Host"]  # 252: "Unknown key ... in section [Unit], ignoring."
+    assert len(warnings) == 1 and "unit:2: ConditionMachineTag= is newer than systemd 252" in warnings[0]
+    assert [c.type for c in parse_unit_text("[Unit]\nConditionMachineTag=x\n")] == ["MachineTag"]
 
 
 UNIT = """\

@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 from config_reloader.conditions import Condition, ConditionResult, EvalOptions, Verdict
-from config_reloader.cpu._record import Record
+from config_reloader.record import Record
 
 
 def test_value_semantics() -> None:

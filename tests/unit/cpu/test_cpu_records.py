@@ -9,8 +9,8 @@ import pickle
 import pytest
 
 from config_reloader.cpu import CpuFeatures, FeatureCheck, MachineFeatures, check_features
-from config_reloader.cpu._record import Record
 from config_reloader.cpu.features import X86_FEATURES, Feature
+from config_reloader.record import Record
 
 AVX2 = frozenset({"avx", "avx2"})
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from config_reloader._recording import _format_rfc3339_ns
+from config_reloader.recording import format_rfc3339_ns
 from config_reloader.reload.verify import parse_rfc3339_ns
 
 BASE = calendar.timegm((2026, 11, 29, 19, 30, 0, 0, 0, 0)) * 1_000_000_000
@@ -58,4 +58,4 @@ def test_rejects_garbage(text: str) -> None:
 
 @given(st.integers(min_value=0, max_value=253402300799 * 10**9 + 999_999_999))
 def test_property_round_trip_with_recording_endpoint_format(ns: int) -> None:
-    assert parse_rfc3339_ns(_format_rfc3339_ns(ns)) == ns
+    assert parse_rfc3339_ns(format_rfc3339_ns(ns)) == ns

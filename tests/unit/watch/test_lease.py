@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from config_reloader.fileid import file_identity
 from config_reloader.watch.lease import probe_writers
-from config_reloader.watch.watcher import file_identity
 
 
 def ident(path: Path) -> tuple[int, int, int, int, int]:

@@ -1,0 +1,39 @@
+"""``--listen-address``: the one parser of the status server's address, like Go's ``net.Listen``."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+__all__ = ["parse_listen_address"]
+
+_HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def parse_listen_address(address: str) -> tuple[str | None, int]:
+    """``HOST:PORT``, ``:PORT`` (all interfaces) or ``[IPV6]:PORT`` -> ``(host or None, port)``.
+
+    PORT is 0-65535 (0 = any free port); HOST is an IP address or a syntactically valid host name
+    (RFC 1123; not resolved). Syntax only: an address in use is found when binding.
+
+    Raises:
+        ValueError: what is wrong, with the address.
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen address must be HOST:PORT or :PORT with PORT 0-65535, got {address!r}")
+    if host.startswith("[") != host.endswith("]"):
+        raise ValueError(f"unbalanced brackets in listen address {address!r}")
+    bracketed = host.startswith("[")
+    try:
+        if bracketed:
+            ipaddress.IPv6Address(host[1:-1])
+        elif host and (":" in host or "[" in host or "]" in host):
+            raise ValueError("an IPv6 address needs brackets: [ADDR]:PORT")
+        elif host and all(c.isdigit() or c == "." for c in host):
+            ipaddress.IPv4Address(host)
+        elif host and not all(_HOSTNAME_LABEL.fullmatch(lb) for lb in host.removesuffix(".").split(".")):
+            raise ValueError("not a host name")
+    except ValueError as exc:
+        raise ValueError(f"bad host in listen address {address!r}: {exc}") from None
+    return (host[1:-1] if bracketed else host) or None, int(port)

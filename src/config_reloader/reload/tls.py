@@ -1,0 +1,151 @@
+"""TLS for the reload and runtime-info clients: the :class:`ssl.SSLContext` from
+:class:`~config_reloader.reload.client.HttpClientConfig`, and the ``https`` connection.
+
+Imported only for ``https`` URLs or when a CA file or client certificate is checked at start, so
+that the plain-http path never imports :mod:`ssl` through this package.
+
+Contexts are cached per (config, verify) and rebuilt when a CA, certificate or key file changes
+(by inode, size, mtime and ctime), so certificate rotation (cert-manager, a renewed Secret) needs no
+restart, while a poll every 100 ms does not reload the system CA bundle each time.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import ssl
+import threading
+
+from .client import HttpClientConfig, TlsFailure
+
+__all__ = ["HTTPSConnection", "check_files", "context_for"]
+
+_FIX_VERIFY = (
+    "give the CA that signed it with --reload-tls-ca-file, the name the certificate holds with "
+    "--reload-tls-server-name, or turn verification off with --reload-tls-insecure-skip-verify"
+)
+
+_Signature = tuple[tuple[int, int, int, int] | None, ...]
+_cache: dict[tuple[HttpClientConfig, bool], tuple[_Signature, ssl.SSLContext]] = {}
+_lock = threading.Lock()  # contexts are built in the exchange's worker thread
+
+
+def _signature(config: HttpClientConfig) -> _Signature:
+    out: list[tuple[int, int, int, int] | None] = []
+    for path in (config.tls_ca_file, config.tls_cert_file, config.tls_key_file):
+        if path is None:
+            out.append(None)
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            out.append((-1, -1, -1, -1))  # missing now: building the context says why
+        else:
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(out)
+
+
+def _build(config: HttpClientConfig, verify: bool) -> ssl.SSLContext:
+    """Raises ValueError naming the flag of a file that does not load."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # TLS 1.2+, hostname check and CERT_REQUIRED
+    if verify:
+        if config.tls_ca_file is not None:
+            try:
+                ctx.load_verify_locations(cafile=config.tls_ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(
+                    f"--reload-tls-ca-file {config.tls_ca_file}: {_reason(exc)} (a PEM CA bundle is expected)"
+                ) from None
+        else:
+            ctx.load_default_certs()
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if config.tls_cert_file is not None and config.tls_key_file is not None:
+        try:
+            ctx.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"--reload-tls-cert-file {config.tls_cert_file} / --reload-tls-key-file "
+                f"{config.tls_key_file}: {_reason(exc)} (PEM certificate and its unencrypted key)"
+            ) from None
+    return ctx
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason or str(exc)
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
+
+
+def context_for(config: HttpClientConfig, verify: bool) -> ssl.SSLContext:
+    """The context for ``config``; rebuilt when one of its files changed.
+
+    Raises:
+        ValueError: the CA file, certificate or key does not load (the flag is named).
+    """
+    key = (config, verify)
+    sig = _signature(config)
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None and cached[0] == sig:
+            return cached[1]
+    ctx = _build(config, verify)
+    with _lock:
+        _cache[key] = (sig, ctx)
+    return ctx
+
+
+def check_files(config: HttpClientConfig) -> None:
+    """Load the CA file and client certificate once (start-up check).
+
+    Raises:
+        ValueError: as :func:`context_for`.
+    """
+    _build(config, verify=config.tls_ca_file is not None)
+
+
+class HTTPSConnection(http.client.HTTPSConnection):
+    """:class:`http.client.HTTPSConnection` with ``--reload-tls-server-name`` (SNI and the name
+    checked) and handshake errors turned into :class:`TlsFailure` naming the flags that fix them.
+
+    Args:
+        netloc: ``host[:port]`` of the URL.
+        host: the URL's host (decides the default verification).
+        config: TLS settings; ``None`` = defaults.
+        timeout: socket timeout in seconds.
+        target: redacted URL for messages.
+
+    Raises:
+        ValueError: a CA, certificate or key file does not load (from the constructor).
+    """
+
+    def __init__(
+        self, netloc: str, *, host: str, config: HttpClientConfig | None, timeout: float, target: str
+    ) -> None:
+        cfg = config or HttpClientConfig()
+        self._verify = cfg.verifies(host)
+        self._server_name = cfg.tls_server_name
+        self._target = target
+        super().__init__(netloc, timeout=timeout, context=context_for(cfg, self._verify))
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        name = self._server_name or self.host
+        try:
+            self.sock = self._context.wrap_socket(self.sock, server_hostname=name)  # type: ignore[attr-defined]
+        except ssl.SSLCertVerificationError as exc:
+            self.sock.close()
+            what = exc.verify_message or exc.reason or str(exc)
+            raise TlsFailure(f"certificate of {name} rejected: {what}; {_FIX_VERIFY}") from None
+        except ssl.SSLError as exc:
+            self.sock.close()
+            hint = (
+                "; the target may require a client certificate "
+                "(--reload-tls-cert-file, --reload-tls-key-file)"
+                if "CERTIFICATE_REQUIRED" in str(exc).upper()
+                else ""
+            )
+            raise TlsFailure(f"TLS handshake with {name} failed: {_reason(exc)}{hint}") from None

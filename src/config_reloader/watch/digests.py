@@ -1,0 +1,170 @@
+"""The snapshot's building blocks: the per-file cache record, the read-only ``path -> sha256``
+view (:class:`FileDigests`), kubelet's reserved names, and Thanos' reference digest.
+
+A cached file is one 80-byte record: identity (st_dev, st_ino unsigned; size, mtime_ns, ctime_ns
+signed), the moment it was hashed (ns), sha256(content); a bytes record instead of an object with a
+tuple of five big ints: ~110 bytes per file instead of ~600.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from collections.abc import ItemsView, Iterable, Iterator, Mapping
+
+from config_reloader.fileid import FileIdentity, file_identity
+
+__all__ = [
+    "DIGEST_AT",
+    "HASHED_AT",
+    "IDENT",
+    "ID_END",
+    "KUBELET_DATA",
+    "READ_CHUNK",
+    "SEP",
+    "FileDigests",
+    "Tree",
+    "fs_bytes",
+    "identity_record",
+    "is_kubelet_internal",
+    "thanos_digest",
+]
+
+SEP = b"\xff"
+READ_CHUNK = 1 << 20
+
+
+# One cached file, 80 bytes: identity (st_dev, st_ino unsigned; size, mtime_ns, ctime_ns signed),
+# the moment it was hashed (ns), sha256(content). A bytes record instead of an object with a tuple
+# of five big ints: ~110 bytes per file instead of ~600.
+IDENT = struct.Struct("<QQqqq")
+HASHED_AT = struct.Struct("<q")
+ID_END = IDENT.size
+DIGEST_AT = ID_END + HASHED_AT.size
+
+# dir -> name -> record; the inner dicts of a published snapshot are never mutated (copy on write)
+Tree = dict[str, dict[str, bytes]]
+
+
+KUBELET_DATA = "..data"
+"""kubelet AtomicWriter's symlink to the current payload dir; each key is a link ``name -> ..data/name``
+(kubernetes ``pkg/volume/util/atomic_writer.go``)."""
+
+
+def is_kubelet_internal(name: str) -> bool:
+    """True for names kubelet's AtomicWriter reserves (``..data``, ``..data_tmp``, ``..<timestamp>``).
+
+    Source: kubernetes ``pkg/volume/util/atomic_writer.go`` (names starting with ``..`` are reserved).
+    """
+    return name.startswith("..")
+
+
+class FileDigests(Mapping[str, bytes]):
+    """Read-only ``path -> sha256(content)`` view of one snapshot (what ``Snapshot.files`` is).
+
+    Built in O(number of directories): it shares the snapshotter's per-directory records, which are
+    copied before they change, so a view keeps showing the moment it was taken. Iteration order is
+    grouped by directory, in cache order (not sorted). A lookup is one ``str.rpartition`` and two
+    dict lookups.
+    """
+
+    __slots__ = ("_len", "_tree")
+
+    def __init__(self, tree: Tree) -> None:
+        self._tree = tree
+        self._len = sum(len(recs) for recs in tree.values())
+
+    def __getitem__(self, path: str) -> bytes:
+        if not isinstance(path, str):
+            raise KeyError(path)
+        d, _, name = path.rpartition(os.sep)
+        recs = self._tree.get(d or os.sep)
+        rec = None if recs is None else recs.get(name)
+        if rec is None:
+            raise KeyError(path)
+        return rec[DIGEST_AT:]
+
+    def __contains__(self, path: object) -> bool:
+        if not isinstance(path, str):
+            return False
+        d, _, name = path.rpartition(os.sep)
+        recs = self._tree.get(d or os.sep)
+        return recs is not None and name in recs
+
+    def __iter__(self) -> Iterator[str]:
+        for d, recs in self._tree.items():
+            prefix = d if d.endswith(os.sep) else d + os.sep
+            for name in recs:
+                yield prefix + name
+
+    def items(self) -> ItemsView[str, bytes]:
+        return _FileDigestItems(self)
+
+    def under(self, path: str) -> Iterator[tuple[str, bytes]]:
+        """``(path, sha256)`` of every file in directory ``path`` or below it."""
+        prefix = path + os.sep
+        for d, recs in self._tree.items():
+            if d == path or d.startswith(prefix):
+                sep = d if d.endswith(os.sep) else d + os.sep
+                for name, rec in recs.items():
+                    yield sep + name, rec[DIGEST_AT:]
+
+    def identity(self, path: str) -> FileIdentity | None:
+        """The identity ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` of ``path`` as
+        it was when its digest was taken (``fstat`` of the descriptor after the read), or
+        ``None`` if ``path`` is not in this snapshot."""
+        d, _, name = path.rpartition(os.sep)
+        recs = self._tree.get(d or os.sep)
+        rec = None if recs is None else recs.get(name)
+        if rec is None:
+            return None
+        ident: FileIdentity = IDENT.unpack_from(rec)
+        return ident
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __repr__(self) -> str:
+        return f"FileDigests({len(self)} files)"
+
+
+class _FileDigestItems(ItemsView[str, bytes]):
+    """``(path, sha256)`` pairs straight from the records (no per-path lookup)."""
+
+    _mapping: FileDigests
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+        for d, recs in self._mapping._tree.items():
+            prefix = d if d.endswith(os.sep) else d + os.sep
+            for name, rec in recs.items():
+                yield prefix + name, rec[DIGEST_AT:]
+
+
+def identity_record(st: os.stat_result) -> bytes:
+    """The identity part of a record (the first ``ID_END`` bytes) for a ``stat`` result."""
+    return IDENT.pack(*file_identity(st))
+
+
+def fs_bytes(path: str) -> bytes:
+    """A path as the bytes the digests hash (undecodable names kept, as the OS gave them)."""
+    return path.encode("utf-8", "surrogateescape")
+
+
+def thanos_digest(paths: Iterable[str]) -> bytes:
+    """Thanos' exact digest: ``sha256`` over ``0xFF ‖ path ‖ 0xFF ‖ content`` for ``sorted(paths)``.
+
+    Reads every file (no cache). Source: thanos ``pkg/reloader/reloader.go`` ``hashFile``.
+
+    Raises:
+        OSError: a file cannot be read.
+    """
+    h = hashlib.sha256()
+    for path in sorted(paths):
+        h.update(SEP)
+        h.update(os.fsencode(path))
+        h.update(SEP)
+        with open(path, "rb") as f:
+            while chunk := f.read(READ_CHUNK):
+                h.update(chunk)
+    return h.digest()

@@ -1,0 +1,117 @@
+"""HttpClientConfig: which hosts are verified, which settings go together, how secret files read."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from config_reloader.errors import ReloadError
+from config_reloader.reload.client import (
+    CREDENTIAL_FILE_LIMIT,
+    HttpClientConfig,
+    is_loopback_host,
+    read_secret_file,
+)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.3.2.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("::ffff:127.0.0.1", True),
+        ("localhost", True),
+        ("LOCALHOST.", True),
+        ("prom.localhost", True),
+        ("10.0.0.1", False),
+        ("prometheus.monitoring.svc", False),
+        ("localhost.example.com", False),
+        ("", False),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+
+
+def test_default_verifies_every_host_but_loopback() -> None:
+    c = HttpClientConfig()
+    assert not c.verifies("127.0.0.1")
+    assert c.verifies("prometheus.monitoring.svc")
+    assert HttpClientConfig(tls_ca_file="/ca.pem").verifies("127.0.0.1")  # a CA file means "verify"
+    assert HttpClientConfig(tls_insecure_skip_verify=False).verifies("localhost")
+    assert not HttpClientConfig(tls_insecure_skip_verify=True).verifies("prometheus.example")
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"tls_cert_file": "/c"}, "--reload-tls-key-file"),
+        ({"tls_key_file": "/k"}, "--reload-tls-cert-file"),
+        ({"basic_auth_username": "u"}, "--reload-basic-auth-password-file"),
+        ({"basic_auth_password_file": "/p"}, "--reload-basic-auth-username"),
+        (
+            {"basic_auth_username": "u", "basic_auth_password_file": "/p", "bearer_token_file": "/t"},
+            "exclude",
+        ),
+        ({"basic_auth_username": "a:b", "basic_auth_password_file": "/p"}, "':'"),
+        ({"tls_insecure_skip_verify": True, "tls_ca_file": "/ca"}, "contradict"),
+    ],
+)
+def test_settings_that_do_not_go_together(kw: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        HttpClientConfig(**kw)  # type: ignore[arg-type]
+
+
+def test_empty_strings_mean_unset() -> None:
+    assert HttpClientConfig(tls_ca_file="", basic_auth_username="") == HttpClientConfig()
+
+
+def test_secret_file_errors_name_flag_and_path_never_content(tmp_path: Path) -> None:
+    flag = "--reload-bearer-token-file"
+    good = tmp_path / "t"
+    good.write_text("  tok\n")
+    assert read_secret_file(str(good), flag) == "tok"
+    cases = {
+        "missing": (tmp_path / "nope", "cannot read"),
+        "dir": (tmp_path, "not a regular file"),
+        "empty": (tmp_path / "empty", "is empty"),
+        "big": (tmp_path / "big", "larger than"),
+        "binary": (tmp_path / "bin", "not UTF-8"),
+    }
+    (tmp_path / "empty").write_text("\n\n")
+    (tmp_path / "big").write_bytes(b"x" * (CREDENTIAL_FILE_LIMIT + 1))
+    (tmp_path / "bin").write_bytes(b"\xff\xfesecret")
+    for path, match in cases.values():
+        with pytest.raises(ValueError, match=match) as ei:
+            read_secret_file(str(path), flag)
+        assert flag in str(ei.value) and str(path) in str(ei.value)
+        assert "secret" not in str(ei.value).replace(str(tmp_path), "")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_secret_file(str(fifo), flag)  # must not block waiting for a writer
+
+
+def test_auth_headers_read_at_each_call(tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("one")
+    c = HttpClientConfig(basic_auth_username="u", basic_auth_password_file=str(pw))
+    first = c.auth_headers()
+    pw.write_text("two")
+    assert c.auth_headers() != first
+    pw.unlink()
+    with pytest.raises(ReloadError, match="cannot read"):
+        c.auth_headers()
+    with pytest.raises(ValueError, match="cannot read"):
+        c.check()
+
+
+def test_tls_files_checked_only_when_tls_is_used(tmp_path: Path) -> None:
+    c = HttpClientConfig(tls_ca_file=str(tmp_path / "missing-ca.pem"))
+    c.check(tls=False)  # only http URLs: ssl need not even be imported
+    with pytest.raises(ValueError, match="--reload-tls-ca-file"):
+        c.check()
