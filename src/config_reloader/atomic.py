@@ -1,4 +1,4 @@
-"""Atomic file replacement (DESIGN §3 rule 6; recipe: research/python-watch-libs.md §3.3).
+"""Atomic file replacement (rule R6 in docs/design.md).
 
 A reader of ``path`` sees the old bytes or the new bytes, never a mix, and after a crash the file is
 one or the other. Steps: unique temp file in the same directory (``O_EXCL``, never a fixed
@@ -21,7 +21,7 @@ import tempfile
 
 from config_reloader.errors import AtomicWriteError
 
-__all__ = ["atomic_write", "temp_prefix"]
+__all__ = ["atomic_write", "current_umask", "inherited_mode", "temp_prefix"]
 
 DEFAULT_MODE = 0o644
 
@@ -36,16 +36,56 @@ def temp_prefix(path: str) -> str:
     return "." + os.path.basename(path) + "."
 
 
-def atomic_write(path: str, data: bytes, mode: int | None = None, *, durable: bool = True) -> None:
+def current_umask() -> int:
+    """The process umask, read from ``/proc/self/status`` (Linux >= 4.7).
+
+    Falls back to setting and restoring it with :func:`os.umask`, which briefly changes it for
+    every thread: files other threads create in that instant would get mode bits they should not.
+    """
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def inherited_mode(st: os.stat_result) -> int:
+    """Permission bits a new output may take from ``st`` (the input's, or a previous output's).
+
+    Only the ``rwx`` bits (no setuid/setgid/sticky). A file another user owns gives its bits
+    without group and other write: such a user could otherwise make our output writable for
+    everyone by pre-creating a 0666 file, then append to what we render.
+    """
+    mode = stat.S_IMODE(st.st_mode) & 0o777
+    if st.st_uid != os.geteuid():
+        mode &= ~0o022
+    return mode
+
+
+def atomic_write(
+    path: str, data: bytes, mode: int | None = None, *, new_mode: int = DEFAULT_MODE, durable: bool = True
+) -> None:
     """Replace ``path`` with ``data`` atomically.
 
     Args:
         path: target file; its directory must exist.
         data: the complete new content (bytes).
-        mode: permission bits for the result; ``None`` = the previous target's mode (following a
-            symlink), or ``0o644`` for a new file (not reduced by the umask: mkstemp's 0600 must not
-            leak into outputs, the atomicwrites bug).
+        mode: exact permission bits for the result (not reduced by the umask). ``None``: the
+            previous target's ``rwx`` bits if it is a regular file owned by this process' user,
+            else ``new_mode``; either reduced by the umask (what Go's ``os.WriteFile`` gives a new
+            file). mkstemp's 0600 never leaks into outputs (the atomicwrites bug).
+        new_mode: bits for a new file (or one replacing something this user does not own, or
+            that is not a regular file) before the umask; default ``0o644``.
         durable: ``False`` skips both fsyncs (benchmarks and bursty tests only).
+
+    Ownership: the result is owned by this process' user. A previous target owned by the same
+    user also passes on its group (when this user may set it). Nothing is taken over from a
+    file another user created (nor from what a symlink there points to), a FIFO or a device.
 
     Raises:
         TypeError: ``data`` is not bytes-like (a ``str`` must be encoded first); nothing is written.
@@ -64,11 +104,14 @@ def atomic_write(path: str, data: bytes, mode: int | None = None, *, durable: bo
     directory = os.path.dirname(path)
     previous: os.stat_result | None
     try:
-        previous = os.stat(path)
+        previous = os.stat(path)  # a symlink to our own regular file passes on that file's mode
     except OSError:
         previous = None
+    if previous is not None and (not stat.S_ISREG(previous.st_mode) or previous.st_uid != os.geteuid()):
+        previous = None
     if mode is None:
-        mode = stat.S_IMODE(previous.st_mode) if previous is not None else DEFAULT_MODE
+        base = stat.S_IMODE(previous.st_mode) & 0o777 if previous is not None else new_mode & 0o777
+        mode = base & ~current_umask()
 
     step = "create"
     try:
@@ -90,11 +133,11 @@ def atomic_write(path: str, data: bytes, mode: int | None = None, *, durable: bo
                 step = "fsync"
                 _fsync(fd)
             step = "chmod"
-            _fchmod(fd, mode)
-            if previous is not None and os.geteuid() == 0:
-                # Keep the owner of the file we replace when we can (root); EPERM is not fatal.
+            if previous is not None and previous.st_gid != os.fstat(fd).st_gid:
+                # Keep the group of our own previous file (root:prometheus 0640); EPERM: not ours to give.
                 with contextlib.suppress(PermissionError):
-                    os.fchown(fd, previous.st_uid, previous.st_gid)
+                    os.fchown(fd, -1, previous.st_gid)
+            _fchmod(fd, mode)  # after fchown, which clears setgid bits
         finally:
             os.close(fd)
         step = "rename"

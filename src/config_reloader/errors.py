@@ -13,6 +13,7 @@ Tree::
     ├── SnapshotError                 a watched path could not be read (.path)
     ├── RenderError                   the output could not be rendered (.path)
     │   ├── GzipError                 input has gzip magic but is not valid gzip
+    │   ├── ConfigTooLarge            input / gunzipped / expanded size over --max-config-size (.limit)
     │   ├── EnvExpansionError         $(VAR) unset under --strict-env (.names)
     │   └── ValidationFailed          --validate-command rejected the candidate (.returncode, .output)
     ├── AtomicWriteError              atomic write failed at a step (.path, .step)
@@ -47,6 +48,7 @@ __all__ = [
     "ConditionError",
     "ConditionSyntaxError",
     "ConfigReloaderError",
+    "ConfigTooLarge",
     "CpuidError",
     "EnvExpansionError",
     "GzipError",
@@ -110,6 +112,19 @@ class RenderError(ConfigReloaderError):
 
 class GzipError(RenderError):
     """The input starts with the gzip magic bytes but does not decompress."""
+
+
+class ConfigTooLarge(RenderError):
+    """The input, its decompressed form or its ``$(VAR)`` expansion exceeds the size limit
+    (``--max-config-size``); nothing beyond the limit was kept in memory.
+
+    Attributes:
+        limit: the limit in bytes.
+    """
+
+    def __init__(self, message: str, *, path: str, limit: int) -> None:
+        super().__init__(message, path=path)
+        self.limit = limit
 
 
 class EnvExpansionError(RenderError):

@@ -7,8 +7,8 @@ calls :func:`setup_logging`. Credentials and query values in URLs must be masked
 
 Importing this module imports neither ``logging`` (~3-5 ms) nor ``json`` nor ``urllib``: they are
 imported when a handler is installed or a URL is redacted, so that modules on the start-up path of
-``config-reloader condition`` may use it (issue 3). The formatter classes are built on first use and
-are also reachable as ``logs.LogfmtFormatter`` / ``logs.JsonFormatter``.
+``config-reloader condition`` may use it (budget B1 in docs/design.md). The formatter classes are
+built on first use and are also reachable as ``logs.LogfmtFormatter`` / ``logs.JsonFormatter``.
 """
 
 from __future__ import annotations
@@ -18,17 +18,26 @@ import sys
 TYPE_CHECKING = False  # typing/logging are not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     import logging
+    from collections.abc import Iterable
     from typing import IO, Any
     from urllib.parse import SplitResult
 
 __all__ = [
     "LOG_FORMATS",
     "LOG_LEVELS",
+    "REDACTED",
     "install_fallback_handler",
     "redact_text",
     "redact_url",
+    "redact_values",
     "setup_logging",
 ]
+
+REDACTED = "***"
+# Values shorter than this are masked only where they stand alone (not inside a longer word or
+# number): masking every "0" of a validator's output for STATEFULSET_ORDINAL_NUMBER=0 would
+# leave nothing readable, and a 1-3 character value is no secret worth that.
+_SHORT_VALUE = 4
 
 LOG_FORMATS = ("logfmt", "json")
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -49,6 +58,8 @@ def redact_url(url: str) -> str:
       is one value and masked.
     * a fragment is kept, unless it holds ``name=value`` pairs (``#access_token=...``): those
       values are masked like the query's. The fragment is never sent, but it is still logged.
+    * with no ``//authority`` at all (``:pw@host``, or ``user:pw@host`` whose ``user`` reads as
+      a scheme: a URL missing its ``http://``), everything before the last ``@`` becomes ``***``.
     * a URL whose port is not a number while an ``@`` follows it (a password with an unescaped
       ``/``, ``?`` or ``#``: ``http://u:pa/ss@h/``) is not shown at all (``"<unparsable url>"``).
 
@@ -72,12 +83,56 @@ def redact_url(url: str) -> str:
         # ``http://user:pa/ss@host/``: an unescaped / ? or # in a password ends the authority
         # early, so the password looks like a port and its tail like the path, query or fragment.
         return "<unparsable url>"
+    path = parts.path
+    if not parts.netloc and "@" in path:
+        # No ``//authority`` was recognised: no scheme, or ``user:pw@host`` read as scheme
+        # ``user`` (a --reload-url missing its ``http://``). What stands before the last ``@``
+        # of the path may be credentials.
+        path = "***@" + path.rpartition("@")[2]
     netloc = f"***@{hostport}" if at else parts.netloc
     query = _mask_values(parts.query)
     fragment = _mask_values(parts.fragment) if "=" in parts.fragment else parts.fragment
-    if netloc == parts.netloc and query == parts.query and fragment == parts.fragment:
+    if netloc == parts.netloc and path == parts.path and query == parts.query and fragment == parts.fragment:
         return url
+    if path != parts.path:
+        scheme = f"{parts.scheme}:" if parts.scheme else ""
+        return scheme + path + (f"?{query}" if query else "") + (f"#{fragment}" if fragment else "")
     return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def redact_values(text: str, values: Iterable[str]) -> str:
+    """``text`` with every occurrence of each of ``values`` replaced by ``***``.
+
+    For the ``$(VAR)`` values a render put into a candidate: a validator such as ``promtool``
+    quotes the offending value in its complaint. Longer values are masked first (a value that
+    contains another is masked whole). Each value is also masked in its JSON / Go ``%q`` escaped
+    form (``"a\\"b"`` for ``a"b``), as a validator may print it quoted. Values of 1-3 characters
+    are masked only as a whole word (between characters that are not letters, digits or ``_``);
+    empty values are skipped.
+
+    Never raises; with no non-empty value, returns ``text`` unchanged.
+    """
+    forms: set[str] = set()
+    for value in values:
+        if not value:
+            continue
+        forms.add(value)
+        import json
+
+        escaped = json.dumps(value)[1:-1]
+        if escaped != value:
+            forms.add(escaped)
+    if not forms or not text:
+        return text
+    import re
+
+    alternatives = []
+    for form in sorted(forms, key=lambda v: (-len(v), v)):
+        if len(form) >= _SHORT_VALUE:
+            alternatives.append(re.escape(form))
+        else:
+            alternatives.append(r"(?<![0-9A-Za-z_])" + re.escape(form) + r"(?![0-9A-Za-z_])")
+    return re.sub("|".join(alternatives), REDACTED, text)
 
 
 _TRAILING = ".,:;)]}"

@@ -1,7 +1,7 @@
 """Metrics and the status server (``--listen-address``: ``/metrics``, ``/healthz``, ``/ready``).
 
-Metric names, types and meaning follow Thanos ``pkg/reloader`` exactly (research reloader-anchors
-§1.11, DESIGN §3 rule 9) so that existing dashboards and the kube-prometheus alert
+Metric names, types and meaning follow Thanos ``pkg/reloader`` exactly (rule R9 in
+docs/design.md) so that existing dashboards and the kube-prometheus alert
 ``ConfigReloaderSidecarErrors`` (``max_over_time(reloader_last_reload_successful[5m]) == 0``) keep
 working; our additions use the same ``reloader_`` prefix. ``registry=None`` means a fresh
 private :class:`~config_reloader.promtext.Registry`; there is no process-wide registry.
@@ -36,7 +36,7 @@ WATCH_MODES = ("inotify", "poll")
 HEALTHZ_BODY = b'{"status":"up"}\n'
 """Body of ``/healthz``: prometheus-config-reloader's (Go's json.Encoder ends it with a newline)."""
 
-# Reloads range from milliseconds (small config, HTTP) to tens of seconds (PO#5346: 34 s).
+# Reloads range from milliseconds (small config, HTTP) to tens of seconds (prometheus-operator#5346: 34 s).
 RELOAD_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -60,8 +60,9 @@ class ReloaderMetrics:
     Ours: ``reloader_watch_mode{mode="inotify"|"poll"}`` (1 for the active mode),
     ``reloader_watch_overflows_total``, ``reloader_config_validation_failures_total``,
     ``reloader_reload_duration_seconds`` (histogram, per attempt), ``reloader_pending_reload``
-    (1 while the desired content is not applied). With several reload targets, per target
-    (``target`` = the URL with credentials and query values masked):
+    (1 while the desired content is not applied), ``reloader_config_empty`` (1 while the last
+    rendered output is empty: nothing but whitespace and ``#`` comments). With several reload
+    targets, per target (``target`` = the URL with credentials and query values masked):
     ``reloader_target_reloads_total{target}``, ``reloader_target_reloads_failed_total{target}``,
     ``reloader_target_last_reload_successful{target}``; the Thanos metrics stay the aggregate.
 
@@ -143,6 +144,11 @@ class ReloaderMetrics:
             "reloader_reload_duration_seconds",
             "Duration of one reload attempt in seconds, successful or not.",
             buckets=RELOAD_DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.config_empty = Gauge(
+            "reloader_config_empty",
+            "1 if the last rendered configuration was empty (only whitespace and # comments), else 0.",
             registry=reg,
         )
         self.pending_reload = Gauge(

@@ -1,7 +1,6 @@
 """Render the config output: gunzip, ``$(VAR)`` expansion, validate hook, atomic write.
 
-Semantics follow Thanos ``pkg/reloader`` / prometheus-config-reloader (research/reloader-anchors.md
-§1.8-§1.10):
+Semantics follow Thanos ``pkg/reloader`` / prometheus-config-reloader:
 
 * gzip is detected by the magic bytes ``1f 8b`` at the start of the input, never by file name; the
   output is always plain;
@@ -15,30 +14,41 @@ Semantics follow Thanos ``pkg/reloader`` / prometheus-config-reloader (research/
 Unlike Thanos the output is rewritten only when its bytes differ (no needless rename, so the
 service's own watcher sees nothing), and an optional validate command must accept a candidate
 first. On any failure the previous output is untouched.
+
+Bounds: the input, its gunzipped form and its expansion are each limited to ``max_size`` bytes
+(``--max-config-size``), checked while decompressing and expanding; the input and the previous
+output are read only if they are regular files (:mod:`config_reloader.bounded_read`). The
+validator runs from :mod:`config_reloader.validate`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gzip
 import hashlib
 import os
 import re
-import stat
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from config_reloader.atomic import atomic_write
-from config_reloader.errors import EnvExpansionError, GzipError, RenderError, ValidationFailed
+from config_reloader.atomic import DEFAULT_MODE, atomic_write, inherited_mode
+from config_reloader.bounded_read import FileTooLarge, NotRegularFile, output_matches, read_stable
+from config_reloader.errors import ConfigTooLarge, EnvExpansionError, GzipError, RenderError
 from config_reloader.fileid import FileIdentity, file_identity
+from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE, format_size
+from config_reloader.validate import DEFAULT_VALIDATE_TIMEOUT, kill_validators, run_validate, validate_argv
 
 __all__ = [
+    "DEFAULT_MAX_CONFIG_SIZE",
+    "DEFAULT_VALIDATE_TIMEOUT",
     "ENV_REFERENCE",
     "GZIP_MAGIC",
     "Rendered",
     "expand_env",
+    "gunzip",
+    "is_empty_config",
+    "kill_validators",
+    "output_matches",
     "render_bytes",
     "render_file",
     "render_file_async",
@@ -49,8 +59,9 @@ __all__ = [
 GZIP_MAGIC = b"\x1f\x8b"
 # Source: thanos pkg/reloader/reloader.go (envVarRegexp); Kubernetes' $(VAR) dependent-variable syntax.
 ENV_REFERENCE = re.compile(rb"\$\(([a-zA-Z_0-9]+)\)")
-_OUTPUT_LIMIT = 4096  # characters of validator output kept in ValidationFailed
-DEFAULT_VALIDATE_TIMEOUT = 30.0
+_FEED_CHUNK = 1 << 16  # input bytes per zlib call: its unconsumed tail is copied on every call
+_ZEROS = re.compile(rb"\x00*")
+_INFLATE_CHUNK = 1 << 20  # output bytes per zlib call: memory stays within the limit + 1 MiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +79,11 @@ class Rendered:
         source_identity: ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` of the input
             (fstat of the descriptor read), equal before and after the read (:func:`render_file`;
             ``None`` from :func:`render_bytes`).
+        source_mode: permission bits a new output takes from the input
+            (:func:`~config_reloader.atomic.inherited_mode`: no group/other write from a file
+            another user owns); ``None`` from :func:`render_bytes`.
+        expanded_values: the values ``$(VAR)`` expansion put into ``data``, to be masked in
+            anything logged (:func:`~config_reloader.logs.redact_values`); not in the repr.
     """
 
     data: bytes
@@ -76,27 +92,125 @@ class Rendered:
     written: bool = False
     source_digest: bytes = b""
     source_identity: FileIdentity | None = None
+    source_mode: int | None = None
+    expanded_values: tuple[str, ...] = dataclasses.field(default=(), repr=False)
 
 
-def expand_env(data: bytes, env: Mapping[str, str]) -> tuple[bytes, tuple[str, ...]]:
+def expand_env(
+    data: bytes, env: Mapping[str, str], *, limit: int | None = None, source: str = "config"
+) -> tuple[bytes, tuple[str, ...]]:
     """Expand ``$(NAME)`` references in ``data``; returns ``(expanded, sorted unset names)``.
 
     Unset references are kept verbatim. Values are encoded with :func:`os.fsencode`.
-    """
-    unset: set[str] = set()
 
-    def sub(m: re.Match[bytes]) -> bytes:
+    Args:
+        data: the (decompressed) input.
+        env: the variables.
+        limit: maximum size of the result in bytes (``None``: unbounded); checked while the
+            result is built, so 20,000 references to a 100 KB value fail after ``limit`` bytes.
+        source: the input's path, for the error message.
+
+    Raises:
+        ConfigTooLarge: the result would exceed ``limit``.
+    """
+    expanded, unset, _values = _expand(data, env, limit=limit, source=source)
+    return expanded, unset
+
+
+def _expand(
+    data: bytes, env: Mapping[str, str], *, limit: int | None, source: str
+) -> tuple[bytes, tuple[str, ...], tuple[str, ...]]:
+    """:func:`expand_env` that also returns the values it inserted (sorted, each once)."""
+    unset: set[str] = set()
+    values: set[str] = set()
+    out = bytearray()
+    last = 0
+    for m in ENV_REFERENCE.finditer(data):
         name = m.group(1).decode("ascii")
         value = env.get(name)
         if value is None:
             unset.add(name)
-            return m.group(0)
-        return os.fsencode(value)
+            continue
+        out += data[last : m.start()]
+        out += os.fsencode(value)
+        last = m.end()
+        if value:
+            values.add(value)
+        if limit is not None and len(out) > limit:
+            raise _too_large(source, "the size after $(VAR) expansion", limit)
+    if last == 0:
+        return data, tuple(sorted(unset)), ()
+    out += data[last:]
+    if limit is not None and len(out) > limit:
+        raise _too_large(source, "the size after $(VAR) expansion", limit)
+    return bytes(out), tuple(sorted(unset)), tuple(sorted(values))
 
-    return ENV_REFERENCE.sub(sub, data), tuple(sorted(unset))
+
+def _too_large(source: str, what: str, limit: int) -> ConfigTooLarge:
+    return ConfigTooLarge(
+        f"{source}: {what} exceeds --max-config-size={format_size(limit)} "
+        "(raise the limit if a config this large is intended)",
+        path=source,
+        limit=limit,
+    )
 
 
-def render_bytes(raw: bytes, *, source: str, env: Mapping[str, str], strict_env: bool) -> Rendered:
+def gunzip(raw: bytes, *, limit: int, source: str = "config") -> bytes:
+    """Decompress a gzip stream (all members, zero padding between them allowed, as
+    :func:`gzip.decompress` and Go's multistream reader accept), stopping at ``limit`` output bytes.
+
+    Input is fed in 64 KiB pieces and output taken 1 MiB per zlib call, so memory stays within
+    ``raw`` + ``limit`` + 1 MiB whatever the compression ratio.
+
+    Raises:
+        GzipError: not a valid gzip stream (bad header, corrupt data, truncated, bad CRC/length).
+        ConfigTooLarge: more than ``limit`` bytes of output.
+    """
+    out = bytearray()
+    view = memoryview(raw)
+    pos = 0
+    try:
+        while True:
+            d = zlib.decompressobj(wbits=31)  # 16 + MAX_WBITS: gzip header and trailer checked
+            pending: bytes | memoryview = b""
+            while not d.eof:
+                if not pending:
+                    if pos >= len(raw):
+                        break  # the input ended inside this member
+                    pending = view[pos : pos + _FEED_CHUNK]
+                    pos += len(pending)
+                chunk = d.decompress(pending, min(_INFLATE_CHUNK, limit + 1 - len(out)))
+                out += chunk
+                if len(out) > limit:
+                    raise _too_large(source, "the gunzipped size", limit)
+                tail = d.unconsumed_tail
+                if not chunk and len(tail) == len(pending):
+                    break  # no progress (cannot happen with zlib; never loop on it)
+                pending = tail
+            if not d.eof:
+                raise GzipError(
+                    f"{source}: starts with the gzip magic bytes but does not decompress: "
+                    "truncated gzip stream",
+                    path=source,
+                )
+            pos -= len(d.unused_data) + len(d.unconsumed_tail)
+            pos = _ZEROS.match(raw, pos).end()  # type: ignore[union-attr]  # [...]* always matches
+            if pos >= len(raw):
+                return bytes(out)
+    except zlib.error as exc:
+        raise GzipError(
+            f"{source}: starts with the gzip magic bytes but does not decompress: {exc}", path=source
+        ) from exc
+
+
+def render_bytes(
+    raw: bytes,
+    *,
+    source: str,
+    env: Mapping[str, str],
+    strict_env: bool,
+    max_size: int = DEFAULT_MAX_CONFIG_SIZE,
+) -> Rendered:
     """Gunzip (by magic bytes) and expand ``$(VAR)`` references in ``raw``.
 
     Args:
@@ -104,22 +218,22 @@ def render_bytes(raw: bytes, *, source: str, env: Mapping[str, str], strict_env:
         source: the input's path, for error messages.
         env: variables for expansion (usually ``os.environ``).
         strict_env: unset references are an error instead of being kept verbatim.
+        max_size: bound in bytes of ``raw``, of its decompressed form and of the expanded result
+            (``--max-config-size``).
 
     Raises:
         GzipError: ``raw`` starts with ``1f 8b`` but is not a valid gzip stream.
+        ConfigTooLarge: ``raw``, its decompressed form or the expansion exceeds ``max_size``.
         EnvExpansionError: ``strict_env`` and at least one referenced variable is unset
             (``.names`` lists all of them).
     """
+    if len(raw) > max_size:
+        raise _too_large(source, f"the size ({len(raw)} bytes)", max_size)
     source_digest = hashlib.sha256(raw).digest()
     is_gzip = raw[:2] == GZIP_MAGIC
     if is_gzip:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise GzipError(
-                f"{source}: starts with the gzip magic bytes but does not decompress: {exc}", path=source
-            ) from exc
-    data, unset = expand_env(raw, env)
+        raw = gunzip(raw, limit=max_size, source=source)
+    data, unset, values = _expand(raw, env, limit=max_size, source=source)
     if unset and strict_env:
         names = ", ".join(unset)
         raise EnvExpansionError(
@@ -128,94 +242,31 @@ def render_bytes(raw: bytes, *, source: str, env: Mapping[str, str], strict_env:
             path=source,
             names=unset,
         )
-    return Rendered(data=data, unset_vars=unset, source_gzip=is_gzip, source_digest=source_digest)
-
-
-def validate_argv(command: Sequence[str], candidate: str) -> list[str]:
-    """``command`` with every ``{}`` replaced by ``candidate``; appended when there is no ``{}``."""
-    if any("{}" in arg for arg in command):
-        return [arg.replace("{}", candidate) for arg in command]
-    return [*command, candidate]
-
-
-def _run_validate(
-    command: Sequence[str], data: bytes, *, output_file: str | None, source: str, timeout: float
-) -> None:
-    # Imported here, with asyncio in render_file_async: this module is on the init container's
-    # one-shot path, which runs no validator most of the time (subprocess, selectors) and no
-    # event loop (asyncio: ~35 ms CPU); config_reloader.reconcile.once says why that counts.
-    import subprocess
-    import tempfile
-
-    directory = os.path.dirname(output_file) if output_file else tempfile.gettempdir()
-    name = os.path.basename(output_file or source)
-    fd, candidate = tempfile.mkstemp(
-        dir=directory, prefix=f".{name}.validate-", suffix=os.path.splitext(name)[1]
+    return Rendered(
+        data=data, unset_vars=unset, source_gzip=is_gzip, source_digest=source_digest, expanded_values=values
     )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        argv = validate_argv(command, candidate)
-        try:
-            proc = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            out = (exc.output or b"").decode(errors="replace")
-            raise ValidationFailed(
-                f"{source}: validate command {argv[0]} did not finish within {timeout:g}s",
-                path=source,
-                returncode=-1,
-                output=out[-_OUTPUT_LIMIT:],
-            ) from exc
-        except OSError as exc:
-            raise ValidationFailed(
-                f"{source}: cannot run validate command {argv[0]}: {exc.strerror}",
-                path=source,
-                returncode=-1,
-                output="",
-            ) from exc
-        if proc.returncode != 0:
-            out = proc.stdout.decode(errors="replace")
-            raise ValidationFailed(
-                f"{source}: validate command {argv[0]} rejected the rendered config "
-                f"(exit status {proc.returncode})",
-                path=source,
-                returncode=proc.returncode,
-                output=out[-_OUTPUT_LIMIT:],
-            )
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(candidate)
 
 
-_READ_ATTEMPTS = 5
+_BLANK = re.compile(rb"[ \t\r\n]*")
 
 
-def _read_stable(path: str) -> tuple[bytes, int, FileIdentity]:
-    """Read ``path``; returns ``(bytes, permission bits, identity)``. A read during which the
-    file's identity (size, mtime, ctime) changed was torn by a writer: read again (at most
-    ``_READ_ATTEMPTS`` times; the last read is returned, the caller's race checks catch it).
+def is_empty_config(data: bytes) -> bool:
+    """True if ``data`` holds nothing but whitespace and ``#`` comment lines: to Prometheus (and
+    any YAML reader) an empty document, so every scrape target and rule would be dropped.
 
-    Raises:
-        RenderError: the file cannot be opened or read.
+    Linear in ``len(data)``, and stops at the first byte that is neither.
     """
-    try:
-        for _ in range(_READ_ATTEMPTS):
-            with open(path, "rb") as f:
-                before = os.fstat(f.fileno())
-                raw = f.read()
-                after = os.fstat(f.fileno())
-            if file_identity(before) == file_identity(after):
-                break
-    except OSError as exc:
-        raise RenderError(f"cannot read config file {path}: {exc.strerror}", path=path) from exc
-    return raw, stat.S_IMODE(after.st_mode), file_identity(after)
+    pos = 0
+    while True:
+        pos = _BLANK.match(data, pos).end()  # type: ignore[union-attr]  # [...]* always matches
+        if pos == len(data):
+            return True
+        if data[pos] != 0x23:  # "#"
+            return False
+        end = data.find(b"\n", pos)
+        if end < 0:
+            return True
+        pos = end + 1
 
 
 def render_file(
@@ -227,47 +278,64 @@ def render_file(
     validate_command: Sequence[str] | None = None,
     validate_timeout: float = DEFAULT_VALIDATE_TIMEOUT,
     write: bool = True,
+    max_size: int = DEFAULT_MAX_CONFIG_SIZE,
 ) -> Rendered:
     """Read ``config_file``, render it, validate it, and write ``output_file`` if its bytes changed.
 
     Blocking (file I/O and maybe a child process); use :func:`render_file_async` from a loop.
 
     Args:
-        config_file: input path (may be gzip-compressed; symlinks followed).
+        config_file: input path (may be gzip-compressed; symlinks followed; must be a regular file).
         output_file: where to write; ``None`` = render (and validate) only.
-        env, strict_env: see :func:`render_bytes`.
+        env, strict_env, max_size: see :func:`render_bytes`.
         validate_command: argv run on a candidate temp file written next to the output (``{}`` in
             any argument is replaced by its path; with no ``{}`` the path is appended). Non-zero
-            exit rejects the render.
+            exit rejects the render. Its output, kept in :class:`ValidationFailed`, has every
+            expanded value masked.
         validate_timeout: seconds before the validator is killed (counts as a rejection).
         write: False = stop after validation (the candidate is still placed next to
             ``output_file``, so relative paths in the config resolve as they will); write later
             with :func:`write_output`.
 
     Returns:
-        :class:`Rendered`; ``written`` tells whether ``output_file`` was replaced. A new output
-        gets the input's mode; an existing output keeps its own.
+        :class:`Rendered`; ``written`` tells whether ``output_file`` was replaced. Modes: see
+        :func:`write_output`.
 
     Raises:
-        RenderError: the input cannot be read. GzipError, EnvExpansionError: see
-            :func:`render_bytes`. ValidationFailed: the validator rejected the candidate, timed out
-            or could not run. AtomicWriteError: the output could not be written.
+        RenderError: the input cannot be read or is not a regular file. GzipError,
+            ConfigTooLarge, EnvExpansionError: see :func:`render_bytes`. ValidationFailed: the
+            validator rejected the candidate, timed out or could not run. AtomicWriteError: the
+            output could not be written.
     """
-    raw, in_mode, identity = _read_stable(config_file)
+    try:
+        raw, st = read_stable(config_file, max_size)
+    except NotRegularFile as exc:
+        raise RenderError(
+            f"cannot read config file {config_file}: {exc.kind}, not a regular file", path=config_file
+        ) from exc
+    except FileTooLarge as exc:
+        what = f"the size ({exc.size} bytes)" if exc.size >= 0 else "the size (grown while read)"
+        raise _too_large(config_file, what, max_size) from exc
+    except OSError as exc:
+        raise RenderError(f"cannot read config file {config_file}: {exc.strerror}", path=config_file) from exc
     rendered = dataclasses.replace(
-        render_bytes(raw, source=config_file, env=env, strict_env=strict_env), source_identity=identity
+        render_bytes(raw, source=config_file, env=env, strict_env=strict_env, max_size=max_size),
+        source_identity=file_identity(st),
+        source_mode=inherited_mode(st),
     )
+    del raw
     if validate_command:
-        _run_validate(
+        run_validate(
             validate_command,
             rendered.data,
             output_file=output_file,
             source=config_file,
             timeout=validate_timeout,
+            secrets=rendered.expanded_values,
         )
     if output_file is None or not write:
         return rendered
-    return write_output(output_file, rendered, new_mode=in_mode)
+    return write_output(output_file, rendered)
 
 
 def write_output(output_file: str, rendered: Rendered, *, new_mode: int | None = None) -> Rendered:
@@ -277,11 +345,16 @@ def write_output(output_file: str, rendered: Rendered, *, new_mode: int | None =
     changes between rendering and writing (the reconciler asks the change source whether a write
     raced the read, and then renders again instead of writing a possibly half-written input).
 
+    Modes (see :func:`config_reloader.atomic.atomic_write`): a previous output that is a regular
+    file owned by this user keeps its permission bits; otherwise the output gets ``new_mode``, or
+    ``rendered.source_mode`` (the input's bits, without group/other write if another user owns
+    the input), or 0644; in every case reduced by the umask. Owner and group are never taken from
+    a file another user created.
+
     Args:
         output_file: where to write.
         rendered: what :func:`render_bytes` / :func:`render_file` returned.
-        new_mode: permission bits if the output does not exist yet (``None`` = 0o644); an
-            existing output keeps its own mode.
+        new_mode: permission bits for a new output (before the umask); ``None``: see above.
 
     Returns:
         ``rendered`` with ``written=True`` if the output was replaced, else ``rendered`` unchanged.
@@ -289,16 +362,11 @@ def write_output(output_file: str, rendered: Rendered, *, new_mode: int | None =
     Raises:
         AtomicWriteError: the output could not be written (the previous output is untouched).
     """
-    try:
-        with open(output_file, "rb") as f:
-            current: bytes | None = f.read()
-    except FileNotFoundError:
-        current = None
-    except OSError:
-        current = None  # unreadable: rewrite it
-    if current == rendered.data:
+    if output_matches(output_file, rendered.data):
         return rendered
-    atomic_write(output_file, rendered.data, mode=None if current is not None else new_mode)
+    if new_mode is None:
+        new_mode = rendered.source_mode if rendered.source_mode is not None else DEFAULT_MODE
+    atomic_write(output_file, rendered.data, new_mode=new_mode)
     return dataclasses.replace(rendered, written=True)
 
 
@@ -310,9 +378,10 @@ async def render_file_async(
     strict_env: bool,
     validate_command: Sequence[str] | None = None,
     validate_timeout: float = DEFAULT_VALIDATE_TIMEOUT,
+    max_size: int = DEFAULT_MAX_CONFIG_SIZE,
 ) -> Rendered:
     """:func:`render_file` in a worker thread (arguments, result and errors are the same)."""
-    import asyncio  # see _run_validate
+    import asyncio  # here: the init container's one-shot render never loads the event loop
 
     return await asyncio.to_thread(
         render_file,
@@ -322,4 +391,5 @@ async def render_file_async(
         strict_env=strict_env,
         validate_command=validate_command,
         validate_timeout=validate_timeout,
+        max_size=max_size,
     )

@@ -375,6 +375,8 @@ def load_web_config(path: str) -> WebConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise WebConfigError(f"web config {path}: invalid YAML: {exc}") from None
+    except RecursionError:  # PyYAML's composer recurses once per nesting level: "[[[[..."
+        raise WebConfigError(f"web config {path}: invalid YAML: nested too deeply") from None
     top = _mapping(data, path, "the top level", _TOP_KEYS)
     base = os.path.dirname(path)
     interval, burst = _parse_rate(top.get("rate_limit"), path)

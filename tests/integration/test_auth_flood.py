@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import bcrypt
+import childproc
 
 from config_reloader.testing import RecordingEndpoint, atomic_replace, wait_until
 
@@ -73,7 +74,7 @@ async def test_wrong_password_flood_delays_neither_reloads_nor_healthz(tmp_path:
     hashed = bcrypt.hashpw(b"scrape", bcrypt.gensalt(12)).decode()
     web.write_text(f"basic_auth_users:\n  prom: {hashed}\n")
     async with RecordingEndpoint([str(cfg)]) as ep:
-        proc = await asyncio.create_subprocess_exec(
+        proc = await childproc.exec_async(
             sys.executable, "-m", "config_reloader", "watch", f"--config-file={cfg}",
             f"--reload-url={ep.reload_url}", "--delay-interval=0", "--log-format=json",
             "--listen-address=127.0.0.1:0", f"--web-config-file={web}",
@@ -94,7 +95,7 @@ async def test_wrong_password_flood_delays_neither_reloads_nor_healthz(tmp_path:
             # seconds from the container's start).
             assert (await asyncio.to_thread(_get, port, "/healthz", _auth("prom", "scrape")))[0] == 200
 
-            flood = await asyncio.create_subprocess_exec(
+            flood = await childproc.exec_async(
                 sys.executable, "-c", FLOOD, str(port), str(FLOOD_CLIENTS),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             )  # fmt: skip

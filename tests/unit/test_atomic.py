@@ -19,15 +19,51 @@ def leftovers(d: Path) -> list[str]:
     return sorted(p.name for p in d.iterdir() if p.name.endswith(".tmp"))
 
 
-def test_new_file_gets_0644_regardless_of_umask(tmp_path: Path) -> None:
+def test_new_file_gets_0644_masked_by_the_umask(tmp_path: Path) -> None:
     old = os.umask(0o077)
     try:
         atomic_write(str(tmp_path / "out"), b"data")
+        assert atomic.current_umask() == 0o077
     finally:
         os.umask(old)
     assert (tmp_path / "out").read_bytes() == b"data"
-    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o644
+    # Go's os.WriteFile(0644) gives 0644 &^ umask; mkstemp's 0600 is not what decides it.
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o600
     assert leftovers(tmp_path) == []
+    old = os.umask(0o022)
+    try:
+        atomic_write(str(tmp_path / "out2"), b"data")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out2").stat().st_mode) == 0o644
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create a file owned by another user")
+def test_file_of_another_user_passes_on_neither_owner_nor_mode(tmp_path: Path) -> None:
+    tmp_path.chmod(0o1777)  # a sticky shared directory such as /tmp
+    out = tmp_path / "out"
+    out.write_bytes(b"planted")
+    os.chown(out, 65534, 65534)
+    out.chmod(0o666)
+    old = os.umask(0o022)
+    try:
+        atomic_write(str(out), b"secret")
+    finally:
+        os.umask(old)
+    st = out.stat()
+    assert (st.st_uid, st.st_gid) == (0, 0)
+    assert stat.S_IMODE(st.st_mode) == 0o644
+    assert out.read_bytes() == b"secret"
+
+
+def test_inherited_mode_drops_group_other_write_of_another_users_file(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"")
+    f.chmod(0o4777)
+    st = f.stat()
+    assert atomic.inherited_mode(st) == 0o777  # ours: rwx kept, setuid never
+    other = os.stat_result((st.st_mode, 0, 0, 1, os.geteuid() + 1, 0, 0, 0, 0, 0))
+    assert atomic.inherited_mode(other) == 0o755
 
 
 def test_previous_mode_preserved_and_explicit_mode_wins(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
+import childproc
 import pytest
 
 from config_reloader.listen import parse_listen_address
@@ -19,7 +20,7 @@ from config_reloader.reconcile.service import cli_registry
 FAMILIES_FILE = Path(__file__).parent / "data" / "metric_families.txt"
 
 THANOS_NAMES = {
-    # name as exposed -> type (research reloader-anchors §1.11)
+    # name as exposed -> type (Thanos pkg/reloader's names)
     "reloader_reloads_total": "counter",
     "reloader_reloads_failed_total": "counter",
     "reloader_last_reload_successful": "gauge",
@@ -250,7 +251,6 @@ async def test_status_server_port_in_use_raises_oserror() -> None:
 
 
 def test_build_info_labels_are_read_at_the_first_scrape() -> None:
-    import subprocess
     import sys
 
     from config_reloader import buildinfo, metrics
@@ -267,5 +267,5 @@ def test_build_info_labels_are_read_at_the_first_scrape() -> None:
         "print('config_reloader.buildinfo' in sys.modules,"
         " 'prometheus_config_reloader_build_info{' in text)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    out = childproc.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["False", "True", "True"], out

@@ -86,3 +86,23 @@ def test_redact_text_masks_urls_inside_error_messages(text: str, shown: str) -> 
     """Reload errors quote URLs anywhere in their text: credentials and query values are masked
     there too, and the punctuation after a URL stays where it was."""
     assert redact_text(text) == shown
+
+
+def test_redact_values_masks_raw_quoted_and_whole_word_short_values() -> None:
+    from config_reloader.logs import redact_values
+
+    text = 'password "TopSecretPW123" at line 10, ordinal 0; user ad\\"min'
+    out = redact_values(text, ["TopSecretPW123", "0", 'ad"min', ""])
+    assert "TopSecretPW123" not in out and 'ad\\"min' not in out
+    assert "line 10" in out  # a 1-3 character value only where it stands alone
+    assert "ordinal ***" in out
+    assert redact_values(text, []) == text
+    assert redact_values("abcdef", ["abcd", "abcdef"]) == "***"  # the longer value first
+
+
+def test_redact_url_without_an_authority_masks_what_precedes_the_at_sign() -> None:
+    from config_reloader.logs import redact_url
+
+    assert redact_url("admin:pw@localhost:9090/-/reload") == "admin:***@localhost:9090/-/reload"
+    assert redact_url(":pw@127.0.0.1") == "***@127.0.0.1"
+    assert redact_url("x@y?token=z") == "***@y?token=***"

@@ -30,6 +30,7 @@ src/analyze/analyze-condition.c (v252).
 from __future__ import annotations
 
 from config_reloader.conditions.names import PATH_TYPES, TYPES, Condition, split_name
+from config_reloader.conditions.unitfile import read_unit
 from config_reloader.errors import ConditionSyntaxError, SpecifierError, UnknownConditionError
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
@@ -325,14 +326,6 @@ def parse_unit_text(
     return result
 
 
-def _read_unit(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConditionSyntaxError(f"{path}: cannot read unit file: {exc}", text=path) from exc
-
-
 def parse_unit_file(
     path: str,
     *,
@@ -363,7 +356,7 @@ def parse_unit_file(
 
     unit = UnitName(os.path.basename(path), fragment=path)
     result = parse_unit_text(
-        _read_unit(path), filename=path, systemd_compat=systemd_compat, warn=warn, unit=unit
+        read_unit(path), filename=path, systemd_compat=systemd_compat, warn=warn, unit=unit
     )
     dropin_dir = f"{path}.d"
     if dropins and os.path.isdir(dropin_dir):
@@ -372,7 +365,7 @@ def parse_unit_file(
                 continue
             conf = os.path.join(dropin_dir, name)
             result = parse_unit_text(
-                _read_unit(conf),
+                read_unit(conf),
                 filename=conf,
                 systemd_compat=systemd_compat,
                 warn=warn,

@@ -10,19 +10,14 @@
   digests and the reload worker (retries, supersede);
 * :mod:`~config_reloader.reconcile.loop`: :class:`Reloader`, the loop that ties them together;
 * :mod:`~config_reloader.reconcile.service`: running it as a process (signals, exit statuses).
-* :mod:`~config_reloader.reconcile.once`: the init container's one-shot render, without the loop.
-
-Names are imported from their modules on first use (module ``__getattr__``): ``ReloaderOptions``
-and the one-shot render must not load the loop (asyncio, metrics) for the CLI's flag checks and
-the init container.
 """
 
 from __future__ import annotations
 
+from config_reloader.lazy import lazy_attributes
+
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
-    from typing import Any
-
     from config_reloader.reconcile.actions import build_action
     from config_reloader.reconcile.loop import Reloader
     from config_reloader.reconcile.options import (
@@ -45,29 +40,19 @@ __all__ = [
     "statefulset_ordinal",
 ]
 
-_LAZY = {
-    "DEFAULT_RELOAD_URL": "options",
-    "DEFAULT_RUNTIMEINFO_URL": "options",
-    "ReloaderOptions": "options",
-    "statefulset_ordinal": "options",
-    "ChangeSourceProtocol": "source",
-    "Clock": "source",
-    "ScriptedChangeSource": "source",
-    "Reloader": "loop",
-    "build_action": "actions",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+# Imported on first use: the CLI checks its flags with ReloaderOptions without loading the loop
+# (asyncio, the metrics).
+__getattr__, __dir__ = lazy_attributes(
+    globals(),
+    {
+        "DEFAULT_RELOAD_URL": "config_reloader.reconcile.options",
+        "DEFAULT_RUNTIMEINFO_URL": "config_reloader.reconcile.options",
+        "ReloaderOptions": "config_reloader.reconcile.options",
+        "statefulset_ordinal": "config_reloader.reconcile.options",
+        "ChangeSourceProtocol": "config_reloader.reconcile.source",
+        "Clock": "config_reloader.reconcile.source",
+        "ScriptedChangeSource": "config_reloader.reconcile.source",
+        "Reloader": "config_reloader.reconcile.loop",
+        "build_action": "config_reloader.reconcile.actions",
+    },
+)

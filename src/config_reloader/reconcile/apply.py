@@ -13,9 +13,9 @@ whether the read may have met a write, then calls :meth:`Applier.write`.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
+import logging
 import os
 from collections.abc import Mapping, Sequence
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from config_reloader.watch.ignore import PathFilter
     from config_reloader.watch.snapshot import Snapshot
 
-__all__ = ["VALIDATE_OUTPUT_SHOWN", "Applier", "error_fields", "not_a_file"]
+__all__ = ["VALIDATE_OUTPUT_SHOWN", "Applier", "error_fields", "not_a_file", "warn_about"]
 
 VALIDATE_OUTPUT_SHOWN = 2000
 """Characters of ``--validate-command`` output kept in the log (its end)."""
@@ -63,6 +63,25 @@ def error_fields(exc: BaseException) -> dict[str, object]:
     if isinstance(exc, ValidationFailed) and exc.output.strip():
         fields["validate_output"] = exc.output.strip()[-VALIDATE_OUTPUT_SHOWN:]
     return fields
+
+
+def warn_about(rendered: Rendered, options: ReloaderOptions, log: logging.Logger) -> bool:
+    """Log what an accepted render should warn about (init mode and watch mode alike): unset
+    ``$(VAR)`` references left verbatim, and an empty output. Returns whether it is empty."""
+    from config_reloader.render import is_empty_config
+
+    if rendered.unset_vars and log.isEnabledFor(logging.WARNING):
+        log.warning(
+            "unset environment variables left verbatim",
+            extra={"vars": ",".join(rendered.unset_vars), "cfg_in": options.config_file},
+        )
+    empty = is_empty_config(rendered.data)
+    if empty:
+        log.warning(
+            "rendered config is empty: the target will run with no configuration",
+            extra={"cfg_in": options.config_file, "cfg_out": options.config_envsubst_file},
+        )
+    return empty
 
 
 class Applier:
@@ -128,6 +147,7 @@ class Applier:
             strict_env=o.strict_env,
             validate_command=o.validate_command if validate else None,
             write=False,
+            max_size=o.max_config_size,
         )
 
     def read(
@@ -170,8 +190,5 @@ class Applier:
         o = self.options
         if o.config_envsubst_file is None:
             return
-        new_mode: int | None = None
-        if o.config_file is not None:
-            with contextlib.suppress(OSError):
-                new_mode = os.stat(o.config_file).st_mode & 0o7777
-        write_output(o.config_envsubst_file, rendered, new_mode=new_mode)
+        # A new output takes the input's mode (rendered.source_mode, read with the input).
+        write_output(o.config_envsubst_file, rendered)

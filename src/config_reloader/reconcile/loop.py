@@ -228,6 +228,25 @@ class Reloader:
             self._state.ready = True
         return snap
 
+    def rescan(self, reason: str = "rescan") -> bool:
+        """Ask for a full rescan now (every file re-read, output re-rendered; a reload follows
+        only if the content changed), as if ``watch_interval`` had run out. Call it from the
+        loop's thread (``loop.add_signal_handler``: SIGHUP in the CLI).
+
+        Args:
+            reason: shown in the ``reason`` field of the pass's log lines.
+
+        Returns:
+            False if :meth:`run` is not watching (yet): nothing was queued.
+        """
+        wake = self._state.wake
+        if wake is None:
+            return False
+        self._state.pending.rescan = True
+        self._state.pending.reasons.add(reason)
+        wake.set()
+        return True
+
     # -- the loop ----------------------------------------------------------------------------------
     async def run(self, *, initial_reload: bool = True) -> None:
         """Watch and reload until cancelled.

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Mapping
 
 from config_reloader.errors import ConfigReloaderError
-from config_reloader.reconcile.apply import Applier, error_fields
+from config_reloader.reconcile.apply import Applier, error_fields, warn_about
 from config_reloader.reconcile.options import expansion_env
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
@@ -60,10 +60,7 @@ def run_once(options: ReloaderOptions) -> int:
     except (ConfigReloaderError, OSError) as exc:
         log.error("render failed (--watch-interval=0): exiting", extra=error_fields(exc))
         return 1
-    if rendered is not None and rendered.unset_vars:
-        log.warning(
-            "unset environment variables left verbatim",
-            extra={"vars": ",".join(rendered.unset_vars), "cfg_in": options.config_file},
-        )
+    if rendered is not None:
+        warn_about(rendered, options, log)
     log.info("rendered once (--watch-interval=0): exiting", extra={"out": options.config_envsubst_file or ""})
     return 0

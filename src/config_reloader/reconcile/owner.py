@@ -77,9 +77,19 @@ class ApplyOwner:
         self._state.desired = desired
         self.last_snapshot = snap
         if rendered is not None:
-            self.last_rendered = rendered
-            self._metrics.config_environment_variable_expansion_errors.set(len(rendered.unset_vars))
+            self._accepted(rendered)
         return snap
+
+    def _accepted(self, rendered: Rendered) -> None:
+        """Record an accepted render (both modes: init mode warns exactly like watch mode):
+        unset ``$(VAR)`` references and an empty output are a warning line and a metric each."""
+        from config_reloader.reconcile.apply import warn_about
+
+        m = self._metrics
+        self.last_rendered = rendered
+        self._state.secrets = rendered.expanded_values
+        m.config_environment_variable_expansion_errors.set(len(rendered.unset_vars))
+        m.config_empty.set(1 if warn_about(rendered, self._options, log) else 0)
 
     async def pump(self, source: ChangeSourceProtocol) -> None:
         """Move settled batches from ``source`` into the pending hints and wake the owner."""
@@ -177,13 +187,7 @@ class ApplyOwner:
             s.changes.update(self._changed_paths(rendered, snap))
         self.last_snapshot = snap
         if rendered is not None:
-            self.last_rendered = rendered
-            m.config_environment_variable_expansion_errors.set(len(rendered.unset_vars))
-            if rendered.unset_vars and log.isEnabledFor(logging.WARNING):
-                log.warning(
-                    "unset environment variables left verbatim",
-                    extra={"vars": ",".join(rendered.unset_vars), "cfg_in": self._options.config_file},
-                )
+            self._accepted(rendered)
         if desired != s.desired:
             s.desired = desired
             s.desired_at = self._clock.monotonic()

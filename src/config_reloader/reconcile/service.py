@@ -5,18 +5,27 @@ and hands the options to :func:`run_watch`; ``run`` uses :func:`cli_registry` an
 
 Exit statuses of :func:`run_watch`: 0 on SIGTERM/SIGINT or after ``watch_interval == 0`` rendered
 the output; 1 when rendering fails in init mode, the status server cannot listen, or the loop dies.
+
+Signals while watching: SIGTERM/SIGINT stop (within :data:`STOP_GRACE` seconds whatever a worker
+thread is blocked in); SIGHUP asks for an immediate full rescan (the Go reloaders die on it, exit
+129; a reloader that an operator or a process manager HUPs should look again, not stop).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
+import os
 import signal
+import sys
+import threading
 from typing import TYPE_CHECKING
 
 from config_reloader.errors import ConfigReloaderError
 from config_reloader.reconcile.loop import Reloader
+from config_reloader.render import kill_validators
 
 if TYPE_CHECKING:
     from config_reloader.promtext import Registry
@@ -25,6 +34,31 @@ if TYPE_CHECKING:
 __all__ = ["cli_registry", "listen_error", "run_watch"]
 
 log = logging.getLogger("config_reloader.cli.watch")
+
+# After SIGTERM the loop is cancelled, then asyncio.run() joins the default executor's threads
+# and the interpreter joins them again at exit (they are not daemon threads): one blocked in a
+# read that never returns or waiting for a hung validator would keep the process alive forever.
+# A daemon timer armed by the signal ends the process this many seconds later in any case.
+STOP_GRACE = 1.5
+
+
+def _exit_anyway_after(seconds: float, status: int) -> None:
+    def hard_exit() -> None:
+        log.warning(
+            "a worker thread is still busy after the stop signal: exiting without waiting for it",
+            extra={"grace_seconds": seconds},
+        )
+        for handler in logging.getLogger("config_reloader").handlers:
+            with contextlib.suppress(Exception):
+                handler.flush()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
+
+    timer = threading.Timer(seconds, hard_exit)
+    timer.daemon = True  # never itself a reason to stay alive
+    timer.start()
 
 
 def cli_registry() -> Registry:
@@ -71,10 +105,17 @@ async def run_watch(options: ReloaderOptions) -> int:
         if not stopping:
             log.info("received signal, exiting", extra={"signal": signame})
             stopping.append(signame)
+            kill_validators()  # a validator's worker thread then returns at once
+            _exit_anyway_after(STOP_GRACE, 0)
             task.cancel()
+
+    def rescan() -> None:
+        queued = reloader.rescan(reason="sighup")
+        log.info("received SIGHUP: full rescan" if queued else "received SIGHUP before watching started")
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig.name)
+    loop.add_signal_handler(signal.SIGHUP, rescan)
     try:
         await reloader.run()
     except asyncio.CancelledError:
@@ -94,6 +135,6 @@ async def run_watch(options: ReloaderOptions) -> int:
         )
         return 1
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
     return 0

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import bcrypt
+import childproc
 import pytest
 
 # Runs the CLI like the console script does; at exit prints every module it imported that the
@@ -81,7 +82,7 @@ def _modules(stderr: str) -> set[str]:
 
 
 def test_one_shot_render_imports_no_event_loop_http_or_tls(slot: Path) -> None:
-    proc = subprocess.run(
+    proc = childproc.run(
         [sys.executable, "-c", _CHILD, "watch", "--watch-interval=0", "--listen-address=:0", *_flags(slot)],
         capture_output=True, text=True, timeout=60,
         env={"POD_NAME": "prometheus-k8s-0", "PATH": "/usr/bin:/bin"},
@@ -97,7 +98,7 @@ def test_one_shot_render_imports_no_event_loop_http_or_tls(slot: Path) -> None:
 def _sidecar_modules(argv: list[str]) -> set[str]:
     # Logs go to stdout, the MODULE lines to stderr: one pipe for both, read line by line (the
     # test's timeout bounds a readline that never returns).
-    proc = subprocess.Popen(
+    proc = childproc.popen(
         [sys.executable, "-c", _CHILD, "watch", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -157,9 +158,9 @@ def test_prometheus_config_reloader_name_means_watch(slot: Path, tmp_path: Path)
     link.parent.mkdir()
     link.symlink_to(script)
     env = {"POD_NAME": "prometheus-k8s-1", "PATH": "/usr/bin:/bin"}
-    version = subprocess.run([str(link), "--version"], capture_output=True, text=True, timeout=60, env=env)
+    version = childproc.run([str(link), "--version"], capture_output=True, text=True, timeout=60, env=env)
     assert version.returncode == 0 and version.stdout.strip(), version
-    once = subprocess.run(
+    once = childproc.run(
         [str(link), "--watch-interval=0", *_flags(slot)], capture_output=True, text=True, timeout=60, env=env
     )
     assert once.returncode == 0, once.stderr
