@@ -29,10 +29,22 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 work="$here/build"   # ignored by git (.gitignore: /deploy/container/build/)
 
-BASE_IMAGE=${BASE_IMAGE:-localhost/config-reloader-base:bookworm}
-IMAGE=${IMAGE:-localhost/config-reloader:latest}
-PROM_IMAGE=${PROM_IMAGE:-localhost/config-reloader-prometheus:bookworm}
-RUN_IMAGE=${RUN_IMAGE:-localhost/config-reloader-run:latest}
+# ARCH (Debian architecture, default the host's): ARCH=arm64 builds arm64 images on an amd64 host
+# (Debian's qemu-user-static and binfmt_misc run the image's RUN steps); their default tags end
+# in -arm64.
+host_arch=$(dpkg --print-architecture)
+ARCH=${ARCH:-$host_arch}
+sfx=$([ "$ARCH" = "$host_arch" ] || echo "-$ARCH")
+BASE_IMAGE=${BASE_IMAGE:-localhost/config-reloader-base:bookworm$sfx}
+IMAGE=${IMAGE:-localhost/config-reloader:latest$sfx}
+PROM_IMAGE=${PROM_IMAGE:-localhost/config-reloader-prometheus:bookworm$sfx}
+RUN_IMAGE=${RUN_IMAGE:-localhost/config-reloader-run:latest$sfx}
+work="$work${sfx:+/$ARCH}"
+case "$ARCH" in
+  amd64) wheel_arch=x86_64 ;;
+  arm64) wheel_arch=aarch64 ;;
+  *) echo "build.sh: ARCH=$ARCH is not supported (amd64, arm64)" >&2; exit 2 ;;
+esac
 PYTHON=${PYTHON:-python3}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBIAN_SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
@@ -50,7 +62,7 @@ done
 
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
 podman=(podman --runtime runc --cgroup-manager cgroupfs)
-build_flags=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --layers)
+build_flags=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --layers --arch "$ARCH")
 
 for tool in podman runc mmdebstrap "$PYTHON"; do
   command -v "$tool" >/dev/null || { echo "build.sh: $tool not found (run .ci/container-setup.sh)" >&2; exit 1; }
@@ -69,7 +81,7 @@ if [ "$rebuild_base" = 1 ] || ! "${podman[@]}" image exists "$BASE_IMAGE"; then
   log "building base $BASE_IMAGE with mmdebstrap"
   rootfs="$work/rootfs.tar"
   rm -f "$rootfs"
-  mmdebstrap --variant=apt --mode=root --format=tar \
+  mmdebstrap --arch="$ARCH" --variant=apt --mode=root --format=tar \
     --include=python3,python3-venv,ca-certificates \
     --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' \
@@ -81,7 +93,7 @@ if [ "$rebuild_base" = 1 ] || ! "${podman[@]}" image exists "$BASE_IMAGE"; then
     "deb $DEBIAN_MIRROR bookworm main" \
     "deb $DEBIAN_MIRROR bookworm-updates main" \
     "deb $DEBIAN_SECURITY_MIRROR bookworm-security main" </dev/null
-  "${podman[@]}" import \
+  "${podman[@]}" import --arch "$ARCH" \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \
     --change 'CMD ["/bin/bash"]' \
@@ -95,11 +107,11 @@ fi
 
 # 2. Wheels: the project (from the working tree, copied so the build leaves no build/ behind in
 #    the checkout) and its runtime dependencies, built/downloaded on the host for the image's
-#    Python (Debian bookworm: CPython 3.11, glibc 2.36, x86-64).
+#    Python (Debian bookworm: CPython 3.11, glibc 2.36, $ARCH).
 ctx="$work/context"
 rm -rf "$ctx"
 mkdir -p "$ctx/wheels" "$ctx/src-copy"
-cp -a "$repo/pyproject.toml" "$repo/README.md" "$ctx/src-copy/"
+cp -a "$repo/pyproject.toml" "$repo/README.md" "$repo/scripts" "$ctx/src-copy/"
 cp -a "$repo/src" "$ctx/src-copy/"
 find "$ctx/src-copy" \( -name '__pycache__' -o -name '*.egg-info' \) -prune -exec rm -rf {} +
 # (grep: the host's pip.conf may name local indexes that do not exist; pip warns per package)
@@ -111,8 +123,8 @@ rm -rf "$ctx/src-copy"
 image_python=3.11
 quiet_pip download -q -d "$ctx/wheels" --only-binary=:all: \
   --python-version "$image_python" --implementation cp --abi "cp${image_python/./}" --abi abi3 --abi none \
-  --platform manylinux_2_36_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-  --platform manylinux2014_x86_64 --platform any \
+  --platform "manylinux_2_36_$wheel_arch" --platform "manylinux_2_28_$wheel_arch" \
+  --platform "manylinux_2_17_$wheel_arch" --platform "manylinux2014_$wheel_arch" --platform any \
   "$(ls "$ctx"/wheels/config_reloader-*.whl)"
 cp "$here/Containerfile" "$here/prometheus.Containerfile" "$here/run.Containerfile" "$ctx/"
 log "wheels ready after $(elapsed)s: $(cd "$ctx/wheels" && ls | tr '\n' ' ')"

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from typing import Any, Literal
 
     from config_reloader.conditions.evaluate import Verdict
+    from config_reloader.conditions.parse import Condition
 
-__all__ = ["DEFAULTS", "ConditionArgs", "parse_fast", "register", "run"]
+__all__ = ["DEFAULTS", "ConditionArgs", "binary_condition", "parse_fast", "register", "run"]
 
 #: Option defaults (attribute name -> value), shared by the argparse parser and :func:`parse_fast`.
 DEFAULTS: dict[str, object] = {
@@ -43,6 +44,7 @@ DEFAULTS: dict[str, object] = {
     "systemd_compat": False,
     "exec_condition": False,
     "quiet": False,
+    "binary": None,
 }
 
 
@@ -59,6 +61,7 @@ class ConditionArgs:
     systemd_compat: bool
     exec_condition: bool
     quiet: bool
+    binary: list[str] | None
 
     def __init__(self, assignments: list[str]) -> None:
         self.__dict__.update(DEFAULTS)
@@ -162,6 +165,14 @@ def register(subparsers: Any) -> None:
         help="exit statuses for systemd's ExecCondition=: 0 start, 1 skip (a condition failed), "
         "255 fail the unit (an assert failed or the input is wrong)",
     )
+    p.add_argument(
+        "--binary",
+        action="append",
+        metavar="PATH",
+        help="add ConditionCPUFeature=x86-64.x86-64-vN for the level this ELF binary's "
+        "GNU_PROPERTY_X86_ISA_1_NEEDED note names (gcc -mneeded); a binary without the note is an "
+        "error (repeatable)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing, only set the exit status")
     p.set_defaults(func=run, **DEFAULTS)
     p.__class__ = _intermixed_parser_class()
@@ -190,7 +201,8 @@ def _print_text(verdict: Verdict) -> None:
     out = sys.stdout
     for r in verdict.results:
         word = "succeeded" if r.passed else "failed"
-        out.write(f"{r.condition} {word}: {r.reason}\n")
+        src = f" (from {r.condition.source})" if r.condition.source.startswith("binary ") else ""
+        out.write(f"{r.condition}{src} {word}: {r.reason}\n")
     kinds = {r.condition.kind for r in verdict.results}
     if "Assert" in kinds:
         out.write("Asserts succeeded.\n" if verdict.asserts_ok else "Asserts failed.\n")
@@ -226,6 +238,23 @@ def _print_json(verdict: Verdict) -> None:
     print(json.dumps(doc, indent=2, default=str))
 
 
+def binary_condition(path: str, *, kind: str = "Condition", systemd_compat: bool = False) -> Condition:
+    """``ConditionCPUFeature=x86-64.x86-64-vN`` for the ISA level the ELF binary at ``path`` needs.
+
+    Raises:
+        ElfNoteError: unreadable or not ELF, or no ``GNU_PROPERTY_X86_ISA_1_NEEDED`` note.
+        ValueError: with ``systemd_compat`` (systemd has no such check).
+    """
+    from config_reloader.conditions.parse import parse_assignment
+    from config_reloader.cpu.elfnote import read_isa_needed
+
+    if systemd_compat:
+        raise ValueError("--binary cannot be combined with --systemd-compat (systemd has no such check)")
+    cond = parse_assignment(f"{kind}CPUFeature={read_isa_needed(path).feature()}", source=f"binary {path}")
+    assert cond is not None  # a non-empty value always gives a condition
+    return cond
+
+
 def run(args: argparse.Namespace | ConditionArgs) -> int:
     """Parse, evaluate, print; return the exit status (0 pass, 1 fail, 2 bad input)."""
     from config_reloader.conditions.evaluate import EvalOptions, evaluate
@@ -236,8 +265,8 @@ def run(args: argparse.Namespace | ConditionArgs) -> int:
         if not args.quiet:
             print(f"config-reloader condition: warning: {msg}", file=sys.stderr)
 
-    if not args.assignments and args.unit is None:
-        return _error(args, ValueError("give Condition*=/Assert*= assignments or --unit FILE"))
+    if not args.assignments and args.unit is None and not args.binary:
+        return _error(args, ValueError("give Condition*=/Assert*= assignments, --unit FILE or --binary PATH"))
     machine = None
     try:
         conditions = []
@@ -252,6 +281,8 @@ def run(args: argparse.Namespace | ConditionArgs) -> int:
                     kind = "Assert" if name.startswith("Assert") else "Condition"
                     conditions = [c for c in conditions if c.kind != kind]
             conditions = conditions + more
+        for path in args.binary or ():
+            conditions.append(binary_condition(path, systemd_compat=args.systemd_compat))
         if args.cpu_data is not None:
             if args.systemd_compat:
                 raise ValueError(

@@ -45,7 +45,15 @@ def register(subparsers: Any) -> None:
         nargs="+",
         metavar="NAME",
         default=None,
-        help="print only the cpulist where all NAMEs hold (exit 1 if empty)",
+        help="print only the cpulist where all NAMEs hold (exit 1 if empty); a NAME may be a "
+        "microarchitecture target (skylake_avx512, znver4, neoverse-v1): all its features",
+    )
+    p.add_argument(
+        "--microarch",
+        action="store_true",
+        help="name, per CPU, the best microarchitecture target (archspec's table: skylake_avx512, "
+        "zen4, neoverse_v1) and the best generic one (x86_64_v3) whose features hold (--view, "
+        "default usable)",
     )
     p.add_argument(
         "--dump",
@@ -118,6 +126,8 @@ def _run(args: argparse.Namespace) -> int:
                 return 2
         return 0
 
+    if args.microarch:
+        return _print_microarch(machine, args.view if args.view in _VIEWS else "usable", args.json)
     try:
         if args.pin_set is not None:
             view: Any = args.view if args.view in _VIEWS else "usable"
@@ -137,6 +147,8 @@ def _run(args: argparse.Namespace) -> int:
                 print(format_cpulist(cpus))
             if not cpus:
                 _err(f"no CPU has all of {', '.join(args.pin_set)} in the {view} view")
+                for line in _why_not(machine, args.pin_set, view):
+                    _err(line)
                 return 1
             return 0
         names = [model.resolve_feature(n) for n in args.names]
@@ -317,3 +329,70 @@ def _report(machine: MachineFeatures, names: list[str]) -> dict[str, Any]:
         "cpus": cpus,
         "features": feats,
     }
+
+
+def _why_not(machine: MachineFeatures, names: list[str], view: Any) -> list[str]:
+    """For each microarchitecture target among ``names``: why it holds nowhere."""
+    from config_reloader.cpu import microarch, model
+    from config_reloader.cpu.topology import format_cpulist
+
+    lines = []
+    for n in names:
+        canon = model.resolve_feature(n).rpartition(".")[2]
+        try:
+            target = microarch.table().get(canon)
+        except microarch.MicroarchUnavailable:
+            return []
+        if target is None:
+            continue
+        if target.arch != machine.arch:
+            lines.append(f"{target.name} is an {target.arch} target; the CPUs are {machine.arch}")
+            continue
+        by_missing: dict[tuple[str, ...], list[int]] = {}
+        for c in machine.targets():
+            f = machine.cpus.get(c)
+            have = f.view(view) if f is not None else None
+            if have is not None:
+                by_missing.setdefault(target.missing(have, kernel_view=view == "kernel"), []).append(c)
+        for miss, cpus in sorted(by_missing.items(), key=lambda kv: kv[1]):
+            lines.append(f"{target.name} needs on CPUs {format_cpulist(cpus)}: {', '.join(miss)}")
+    return lines
+
+
+def _print_microarch(machine: MachineFeatures, view: Any, as_json: bool) -> int:
+    """``--microarch``: per CPU, the best vendor target and generic target (archspec's table)."""
+    from config_reloader.cpu import microarch
+    from config_reloader.cpu.topology import format_cpulist
+
+    vendors = None
+    if machine.arch == "arm64" and machine.backend == "hwcaps":
+        vendors = {c: microarch.arm_vendor(c) for c in machine.cpus}
+    try:
+        rows = microarch.per_cpu(machine, view=view, vendors=vendors)
+    except microarch.MicroarchUnavailable as exc:
+        _err(str(exc))
+        return 1
+    if as_json:
+        doc = {
+            "view": view,
+            "arch": machine.arch,
+            "backend": machine.backend,
+            "cpus": {
+                str(c): None if r is None else {"vendor": r.vendor, "best": r.best, "generic": r.generic}
+                for c, r in rows.items()
+            },
+        }
+        print(_json(doc))
+        return 0
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for c, r in rows.items():
+        key = ("?", "unknown", "unknown") if r is None else (r.vendor or "?", r.best or "-", r.generic or "-")
+        groups.setdefault(key, []).append(c)
+    print("\n".join(_header(machine)))
+    print(f"view: {view}   (targets: archspec's microarchitectures table; - = none fits)")
+    print()
+    _table(
+        ["cpus", "vendor", "best target", "generic"],
+        [[format_cpulist(cpus), *key] for key, cpus in sorted(groups.items(), key=lambda kv: kv[1])],
+    )
+    return 0

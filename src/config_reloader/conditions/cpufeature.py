@@ -92,7 +92,27 @@ def check_cpu_feature(p: str, ctx: Context) -> Outcome:
         )
         return Outcome(True, f"{label} {fc.view} on {where} ({cpu.format_cpulist(have)})", detail)
     where = cpu.format_cpulist(missing) or cpu.format_cpulist(all_cpus)
-    hint = ""
+    hint = _target_lacks(machine, name, missing, fc.view)
     if have:  # a heterogeneous machine: say where it would run
-        hint = f"; {fc.view} on CPUs {cpu.format_cpulist(have)} (pin there: run --pin-cpus, or taskset)"
+        hint += f"; {fc.view} on CPUs {cpu.format_cpulist(have)} (pin there: run --pin-cpus, or taskset)"
     return Outcome(False, f"{label} not {fc.view} on CPUs {where}{hint}", detail)
+
+
+def _target_lacks(machine: Any, name: str, cpus: list[int], view: Any) -> str:
+    """For a microarchitecture target: ``" (lacks a, b on CPU n)"`` or ``" (an arm64 target)"``."""
+    from config_reloader.cpu import microarch
+
+    try:
+        target = microarch.table().get(name.rpartition(".")[2])
+    except microarch.MicroarchUnavailable:
+        return ""
+    if target is None:
+        return ""
+    if target.arch != machine.arch:
+        return f" (an {target.arch} target; the CPUs are {machine.arch})"
+    feats = machine.cpus.get(cpus[0]) if cpus else None
+    have = feats.view(view) if feats is not None else None
+    if have is None:
+        return ""
+    lacking = target.missing(have, kernel_view=view == "kernel")
+    return f" (CPU {cpus[0]} lacks {', '.join(lacking)})"

@@ -1,6 +1,6 @@
 """CPUID backends and the decoding of raw registers into the ``cpu`` and ``usable`` views.
 
-Backends (DESIGN §4 rule 6), tried in this order by :func:`config_reloader.cpu.probe_machine`:
+Backends (rule C6 in docs/design.md), tried in this order by :func:`config_reloader.cpu.probe_machine`:
 
 ``cpuid-stub``
     ~40 bytes of x86-64 machine code (CPUID with explicit subleaf, XGETBV) in an anonymous page
@@ -17,7 +17,7 @@ Backends (DESIGN §4 rule 6), tried in this order by :func:`config_reloader.cpu.
 ``proc-cpuinfo``
     the kernel's ``flags`` per processor only; the ``cpu``/``usable`` views are approximated by it.
 
-Hygiene (DESIGN §4 rule 4): the subleaf is always passed, the max basic / extended leaf is read
+Hygiene (rule C4 in docs/design.md): the subleaf is always passed, the max basic / extended leaf is read
 first and leaves above it are never queried, XGETBV runs only when CPUID.1:ECX.OSXSAVE[27] is set.
 
 Sources: Intel SDM vol. 2A "CPUID", "XGETBV"; Linux ``arch/x86/kernel/cpuid.c`` (the device's offset
@@ -27,9 +27,9 @@ encoding), ``Documentation/arch/x86/xstate.rst`` (arch_prctl ARCH_GET_XCOMP_SUPP
 
 from __future__ import annotations
 
+import _thread  # not threading: its import costs ~0.6 ms of the `condition` start-up
 import errno
 import os
-import threading
 
 from config_reloader.cpu import features as ft
 from config_reloader.errors import BackendUnavailable
@@ -232,7 +232,7 @@ class StubCpuid:
             None, ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)
         )(addr)
         self._xgetbv = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint32)(addr + 64)
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def cpuid(self, leaf: int, subleaf: int) -> Regs:
         with self._lock:
@@ -258,10 +258,19 @@ def run_pinned(cpus: Iterable[int], fn: Callable[[int], T]) -> dict[int, T | Non
     result: dict[int, T | None] = {}
     failure: list[BaseException] = []
 
+    order_given = list(cpus)
+    order = list(order_given)
+
     def work() -> None:
+        from config_reloader.cpu.topology import current_cpu
+
         original = os.sched_getaffinity(0)
+        # Start on the CPU this thread already runs on: pinning there migrates nothing, and each
+        # migration waits for the target CPU to be free (milliseconds on a loaded machine).
+        here = current_cpu()
+        order.sort(key=lambda c: c != here)
         try:
-            for cpu in cpus:
+            for cpu in order:
                 try:
                     os.sched_setaffinity(0, {cpu})
                 except OSError:
@@ -276,12 +285,20 @@ def run_pinned(cpus: Iterable[int], fn: Callable[[int], T]) -> dict[int, T | Non
             except OSError:
                 pass
 
-    t = threading.Thread(target=work, name="cpuid-pinned", daemon=True)
-    t.start()
-    t.join()
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def thread_main() -> None:
+        try:
+            work()
+        finally:
+            done.release()
+
+    _thread.start_new_thread(thread_main, ())
+    done.acquire()  # the join: released when the worker has restored its affinity
     if failure:
         raise failure[0]
-    return result
+    return {c: result[c] for c in order_given if c in result}  # in the order given
 
 
 # --- backend 2: /dev/cpu/N/cpuid ------------------------------------------------------------------

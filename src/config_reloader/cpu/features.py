@@ -223,7 +223,8 @@ _ROWS: list[Feature] = [
     Feature("amx_tile", _L7, 0, "edx", 24, XCR0_AMX, "amx_tile", ("amx-tile",)),
     Feature("amx_int8", _L7, 0, "edx", 25, XCR0_AMX, "amx_int8", ("amx-int8",)),
     *_t("flush_l1d arch_capabilities", _L7, 0, "edx", [28, 29]),
-    # --- leaf 7.1 EAX (kernel word 12)
+    # --- leaf 7.1 EAX (kernel word 12); SHA512/SM3/SM4 are VEX.256 instructions (AVX state)
+    *_t("sha512 sm3 sm4", _L7, 1, "eax", [0, 1, 2], xcr0=XCR0_AVX),
     Feature("avx_vnni", _L7, 1, "eax", 4, XCR0_AVX, "avx_vnni", ("avxvnni", "avx-vnni")),
     Feature("avx512_bf16", _L7, 1, "eax", 5, XCR0_AVX512, "avx512_bf16", ("avx512bf16",)),
     *_t(
@@ -268,7 +269,7 @@ _ROWS: list[Feature] = [
     *_t("overflow_recov succor smca", _E7, 0, "ebx", [0, 1, 3]),
     Feature("constant_tsc", _E7, 0, "edx", 8, None, "constant_tsc", ("invariant_tsc",), "constant_tsc"),
     # --- leaf 0x80000008 EBX (kernel word 13)
-    *_t("clzero irperf xsaveerptr rdpru wbnoinvd", _E8, 0, "ebx", [0, 1, 2, 4, 9]),
+    *_t("clzero irperf xsaveerptr rdpru wbnoinvd cppc", _E8, 0, "ebx", [0, 1, 2, 4, 9, 27]),
     # --- kernel-only (synthetic) flags: no CPUID location, only the kernel view can be true
     *(
         Feature(n, None, 0, "eax", 0, None, n)

@@ -2,7 +2,7 @@
 
 ``CpuFeatures`` is one CPU, ``MachineFeatures`` a machine (live probe or capture), ``FeatureCheck``
 the answer to "do these features hold?" with per-CPU detail. Unknown CPUs (offline, outside the
-cpuset, unreadable) are ``None`` and stay unknown, never false (DESIGN §4 rule 2).
+cpuset, unreadable) are ``None`` and stay unknown, never false (rule C2 in docs/design.md).
 
 The types are immutable :class:`~config_reloader.record.Record` values (equality, hash,
 ``repr``, ``replace()``, pickling), not dataclasses: ``import dataclasses`` alone costs ~6 ms of
@@ -19,6 +19,8 @@ TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy tre
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import Literal
+
+    from config_reloader.cpu import microarch
 
     View = Literal["cpu", "usable", "kernel"]
     Scope = Literal["all", "any", "current"]
@@ -226,21 +228,57 @@ def resolve_feature(name: str) -> str:
 
     ``"PCLMUL"`` -> ``"pclmulqdq"``, ``"fma3"`` -> ``"fma"``, ``"x86-64.SHA"`` -> ``"x86-64.sha_ni"``,
     ``"x86-64-v3"`` -> ``"x86-64-v3"``, ``"arm64.sve"`` -> ``"arm64.sve"``. An unprefixed name is
-    looked up in the x86 table, then in the arm64 hwcap table (``"sve"`` -> ``"sve"``).
+    looked up in the x86 table, then in the arm64 hwcap table (``"sve"`` -> ``"sve"``), then in
+    archspec's microarchitecture targets (``"skylake-avx512"`` -> ``"skylake_avx512"``,
+    ``"znver4"`` -> ``"zen4"``): a target holds where every feature it requires holds.
 
     Raises:
         UnknownFeatureError: unknown name or unknown architecture prefix (with suggestions).
     """
     arch, rest = ft.split_arch_prefix(name)
     if arch is not None:
-        return f"{arch}.{ft.canonical_name(rest, arch=_table(arch))}"
+        try:
+            return f"{arch}.{ft.canonical_name(rest, arch=_table(arch))}"
+        except UnknownFeatureError as exc:
+            target = _target_or_raise(rest, exc)
+            return f"{arch}.{target.name}"
     try:
         return ft.canonical_name(rest)
     except UnknownFeatureError as x86_error:
         try:
             return ft.canonical_name(rest, arch="arm64")
         except UnknownFeatureError:
-            raise x86_error from None
+            return _target_or_raise(rest, x86_error).name
+
+
+def _target_or_raise(name: str, feature_error: UnknownFeatureError) -> microarch.Target:
+    """The microarchitecture target ``name`` spells; else ``feature_error`` with target names
+    added to its suggestions. archspec is only read here, when a name is not a feature."""
+    from config_reloader.cpu import microarch
+
+    try:
+        target = microarch.find_target(name)
+    except microarch.MicroarchUnavailable as exc:
+        raise UnknownFeatureError(
+            f"{feature_error} (not a microarchitecture target either: {exc})",
+            name=feature_error.name,
+            suggestions=feature_error.suggestions,
+        ) from None
+    if target is None:
+        close = [*feature_error.suggestions, *microarch.suggestions(name)][:3]
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownFeatureError(
+            f"unknown CPU feature or microarchitecture {feature_error.name!r}{hint}",
+            name=feature_error.name,
+            suggestions=close,
+        ) from None
+    if target.unchecked:
+        raise UnknownFeatureError(
+            f"microarchitecture {target.name} requires {', '.join(target.unchecked)}, which this "
+            "build cannot check",
+            name=feature_error.name,
+        )
+    return target
 
 
 def _table(arch: str) -> str:
@@ -259,13 +297,28 @@ def _holds(feats: CpuFeatures, view: View, name: str, machine_arch: str) -> bool
     try:
         canon = ft.canonical_name(rest, arch=_table(machine_arch))
     except UnknownFeatureError:
-        return False
+        target = _find_target(rest)
+        if target is None or target.arch != machine_arch:
+            return False  # unknown here, or a target of another architecture
+        names = feats.view(view)
+        if names is None:
+            return None
+        return not target.missing(names, kernel_view=view == "kernel")
     names = feats.view(view)
     if names is None:
         return None
     if canon in ft.LEVELS:
         return canon in ft.levels_of(set(names), kernel_view=view == "kernel")
     return canon in names
+
+
+def _find_target(name: str) -> microarch.Target | None:
+    from config_reloader.cpu import microarch
+
+    try:
+        return microarch.find_target(name)
+    except microarch.MicroarchUnavailable:
+        return None
 
 
 def check_features(

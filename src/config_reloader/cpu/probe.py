@@ -53,10 +53,14 @@ def kernel_names(tokens: Iterable[str]) -> frozenset[str]:
     return frozenset(ft.kernel_token_to_name(t) or t for t in tokens)
 
 
-def read_proc_cpuinfo(proc_root: str = "/proc") -> dict[int, tuple[str, ...]]:
+def read_proc_cpuinfo(
+    proc_root: str = "/proc", keys: tuple[str, ...] = ("flags", "Features")
+) -> dict[int, tuple[str, ...]]:
     """Per-processor ``flags`` (x86) or ``Features`` (arm64) tokens from ``<proc_root>/cpuinfo``.
 
-    Only online CPUs appear. Returns ``{}`` if the file is unreadable.
+    ``keys``: the field names to read (``("Features",)`` on arm64: under qemu-user the file is the
+    host's, whose x86 ``flags`` are not this process's features). Only online CPUs appear.
+    Returns ``{}`` if the file is unreadable.
     """
     try:
         with open(os.path.join(proc_root, "cpuinfo"), encoding="utf-8", errors="replace") as fh:
@@ -75,7 +79,7 @@ def read_proc_cpuinfo(proc_root: str = "/proc") -> dict[int, tuple[str, ...]]:
                 cpu = int(value.strip())
             except ValueError:
                 cpu = None
-        elif key in ("flags", "Features") and cpu is not None:
+        elif key in keys and cpu is not None:
             out[cpu] = tuple(value.split())
     return out
 
@@ -220,16 +224,29 @@ def probe_machine(
         ValueError: unknown backend name.
     """
     arch = machine_arch()
+    if backend is not None and backend not in (*BACKENDS, "hwcaps"):
+        raise ValueError(f"unknown backend {backend!r} (known: {', '.join((*BACKENDS, 'hwcaps'))})")
+    if backend is not None and (backend == "hwcaps") != (arch == "arm64"):
+        raise ValueError(
+            f"backend {backend!r} cannot run on {arch} "
+            f"({'hwcaps is the only arm64 backend' if arch == 'arm64' else 'hwcaps is for arm64'})"
+        )
     aff = topology.affinity()
     current = topology.current_cpu()
     possible = topology.possible_cpus(sysfs_root) or frozenset()
     targets = sorted(set(cpus) if cpus is not None else (possible | aff))
-    kernel = read_proc_cpuinfo(proc_root)
+    kernel = read_proc_cpuinfo(proc_root, ("Features",) if arch == "arm64" else ("flags",))
     hostname = os.uname().nodename or None
     if arch == "arm64":
         from config_reloader.cpu import hwcaps
 
         names = hwcaps.decode_hwcaps(hwcaps.read_auxv_hwcaps())
+        arm_notes = ["arm64: HWCAPs are the kernel's system-wide sanitised value, identical on every CPU"]
+        if not kernel:
+            arm_notes.append(
+                f"{proc_root}/cpuinfo has no arm64 'Features' lines (under qemu-user it is the "
+                "host's file): kernel view unknown"
+            )
         online = topology.online_cpus(sysfs_root) or aff
         out = {
             c: (
@@ -243,7 +260,7 @@ def probe_machine(
             arch,
             "hwcaps",
             out,
-            ("arm64: HWCAPs are the kernel's system-wide sanitised value, identical on every CPU",),
+            tuple(arm_notes),
             aff,
             current,
             hostname,
@@ -254,9 +271,6 @@ def probe_machine(
             arch, "none", out2, (f"no CPU feature table for {arch}",), aff, current, hostname
         )
     order = [backend] if backend else list(BACKENDS)
-    for b in order:
-        if b not in BACKENDS:
-            raise ValueError(f"unknown backend {b!r} (known: {', '.join(BACKENDS)})")
     notes: list[str] = []
     last: BackendUnavailable | None = None
     for b in order:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -130,9 +131,7 @@ def test_capture_without_pinning_counts_only_the_cpus_of_the_mask():
 def _capture(tmp_path, per_cpu_dump_files: list[str], numbers: list[int] | None = None) -> str:
     """A heterogeneous `cpuid -r` capture: CPU blocks from different real dumps, renumbered
     0, 1, ... or as ``numbers`` says."""
-    dumps = "/work/shared/data/cpuid-dumps"
-    if not os.path.isdir(dumps):
-        pytest.skip("shared cpuid dumps not available")
+    dumps = str(Path(__file__).resolve().parents[2] / "data" / "cpuid-dumps")
     from config_reloader.cpu.capture import parse_cpuid_r
 
     out: list[str] = []

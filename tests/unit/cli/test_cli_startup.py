@@ -1,4 +1,5 @@
-"""Start-up guard for ``config-reloader condition`` (issue 3: within 1.3x of ``python -c pass``).
+"""Start-up guard for ``config-reloader condition`` (budget B1 in docs/design.md:
+within 1.3x of ``python -c pass``).
 
 These tests pin *what* the command imports, never how long it takes (timing belongs in ``bench/``):
 a heavy module creeping onto the path (dataclasses pulls inspect/ast/dis, logging, argparse, the
@@ -12,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import childproc
 import pytest
 
 import config_reloader
@@ -31,6 +33,9 @@ HEAVY = (
     "json",
     "subprocess",
     "difflib",
+    "threading",  # the pinned CPUID worker uses _thread
+    "config_reloader.cpu.microarch",  # archspec's table: only for microarchitecture names
+    "config_reloader.cpu.elfnote",  # only for --binary
     "config_reloader.conditions.checks",
     "config_reloader.conditions.specifiers",  # only for values with a % specifier
     "config_reloader.conditions.virt",
@@ -40,7 +45,10 @@ HEAVY = (
     "config_reloader.metrics",
 )
 # ...and, for a command line of assignments only, not argparse either (the fast path).
-FAST_PATH_HEAVY = (*HEAVY, "argparse", "gettext", "locale")
+# `re` (with enum, functools, collections: ~4.8 ms): the fast path does not need it (the command
+# is a plain script because pip's entry-point wrapper imports it);
+# `importlib`: the lazy names of config_reloader.cpu use __import__.
+FAST_PATH_HEAVY = (*HEAVY, "argparse", "gettext", "locale", "re", "importlib")
 
 ASSIGNMENT = "ConditionCPUFeature=avx2"
 SRC = str(Path(config_reloader.__file__).resolve().parent.parent)
@@ -67,7 +75,7 @@ def _imports_of(*argv: str, bare: bool = False) -> tuple[subprocess.CompletedPro
     if bare:
         code = f"import sys; sys.path.insert(0, {SRC!r})\n{_CHILD}"
     flags = ["-S"] if bare else []
-    proc = subprocess.run(
+    proc = childproc.run(
         [sys.executable, *flags, "-c", code, *argv], capture_output=True, text=True, timeout=60, check=False
     )
     mods = {line[7:] for line in proc.stderr.splitlines() if line.startswith("MODULE ")}
@@ -116,7 +124,7 @@ def test_condition_with_options_uses_argparse_but_still_nothing_heavy() -> None:
 
 def test_python_m_importtime_lists_nothing_heavy() -> None:
     """The entry point the issue names: ``python -X importtime -m config_reloader condition ...``."""
-    proc = subprocess.run(
+    proc = childproc.run(
         [sys.executable, "-X", "importtime", "-m", "config_reloader", "condition", ASSIGNMENT],
         capture_output=True,
         text=True,
@@ -182,7 +190,7 @@ def test_final_collection_is_skipped_only_for_the_program(capsys: pytest.Capture
 def test_program_exit_after_freeze_keeps_output_and_status() -> None:
     """As a program (`python -m`), output is complete and the status right after gc.freeze()."""
     for assignment, status in (("ConditionPathExists=/", 0), ("ConditionPathExists=/nonexistent-cr", 1)):
-        proc = subprocess.run(
+        proc = childproc.run(
             [sys.executable, "-m", "config_reloader", "condition", assignment],
             capture_output=True,
             text=True,

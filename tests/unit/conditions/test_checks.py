@@ -12,7 +12,7 @@ from config_reloader.conditions.base import Context
 from config_reloader.conditions.values import compare_versions, parse_size
 from config_reloader.errors import ConditionSyntaxError, NotSupportedHere
 
-DUMPS = Path("/work/shared/data/cpuid-dumps")
+DUMPS = Path(__file__).resolve().parents[2] / "data" / "cpuid-dumps"
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 
 from config_reloader.cli import main
 
-DUMPS = Path("/work/shared/data/cpuid-dumps")
+DUMPS = Path(__file__).resolve().parents[2] / "data" / "cpuid-dumps"
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

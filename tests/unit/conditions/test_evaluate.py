@@ -10,7 +10,7 @@ from config_reloader.conditions import EvalOptions, evaluate, parse_assignments,
 from config_reloader.cpu import CpuFeatures, MachineFeatures, load_capture
 from config_reloader.errors import ConditionSyntaxError, NotSupportedHere, UnknownFeatureError
 
-DUMPS = Path("/work/shared/data/cpuid-dumps")
+DUMPS = Path(__file__).resolve().parents[2] / "data" / "cpuid-dumps"
 ENV = {"YES": "1"}  # ConditionEnvironment=YES is true, =NO is false: deterministic building blocks
 
 

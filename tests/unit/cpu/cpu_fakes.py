@@ -13,14 +13,11 @@ Regs = tuple[int, int, int, int]
 _IDX = {"eax": 0, "ebx": 1, "ecx": 2, "edx": 3}
 
 
-def dumps_dir() -> Path | None:
-    """shared/data/cpuid-dumps beside the checkout (CI) or at /work/shared (developers)."""
-    here = Path(__file__).resolve()
-    for cand in (here.parents[3].parent / "shared/data/cpuid-dumps", Path("/work/shared/data/cpuid-dumps")):
-        if (cand / "README.md").exists():
-            return cand
+def dumps_dir() -> Path:
+    """The real ``cpuid -r`` dumps shipped with the tests (tests/data/cpuid-dumps), or the
+    directory named by ``CPUID_DUMPS`` (the arm64 rootfs run binds them elsewhere)."""
     env = os.environ.get("CPUID_DUMPS")
-    return Path(env) if env else None
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "data" / "cpuid-dumps"
 
 
 def leaves_with(

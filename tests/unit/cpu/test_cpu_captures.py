@@ -14,7 +14,7 @@ from config_reloader.cpu.model import MachineFeatures
 from config_reloader.cpu.topology import masked_leaves
 from config_reloader.errors import CpuidError
 
-# From shared/data/cpuid-dumps/README.md "Expected truth" (decoded by `cpuid -f`).
+# Expected truth as `cpuid -f` decodes each dump (tests/data/cpuid-dumps/README.md).
 # file: (cpus, avx, avx2, avx512f, sha_ni, amx_tile, level)
 TRUTH = {
     "intel-alderlake-i9-12900k.txt": (24, 1, 1, 0, 1, 0, 3),

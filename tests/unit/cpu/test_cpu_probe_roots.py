@@ -22,6 +22,13 @@ def _roots(tmp_path: Path, cpuinfo: str, possible: str) -> tuple[str, str]:
     return str(proc), str(tmp_path / "sys")
 
 
+@pytest.fixture
+def x86(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The x86 branch, whatever this machine is (the proc-cpuinfo backend needs no CPUID)."""
+    monkeypatch.setattr(probe_mod, "machine_arch", lambda machine=None: "x86-64")
+
+
+@pytest.mark.usefixtures("x86")
 def test_proc_cpuinfo_backend_per_cpu_and_unknown(tmp_path: Path) -> None:
     aff = sorted(os.sched_getaffinity(0))
     a, b = aff[0], aff[-1] if len(aff) > 1 else aff[0] + 1
@@ -43,6 +50,7 @@ def test_proc_cpuinfo_backend_per_cpu_and_unknown(tmp_path: Path) -> None:
     assert a in pin_set(m, ["avx2"], view="kernel")
 
 
+@pytest.mark.usefixtures("x86")
 def test_proc_cpuinfo_missing_is_backend_unavailable(tmp_path: Path) -> None:
     from config_reloader.errors import BackendUnavailable
 
@@ -53,6 +61,36 @@ def test_proc_cpuinfo_missing_is_backend_unavailable(tmp_path: Path) -> None:
 def test_unknown_backend_name() -> None:
     with pytest.raises(ValueError, match="unknown backend"):
         probe_machine(backend="cpuid-magic")
+
+
+def test_backend_of_the_other_architecture_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An x86 backend on arm64 was silently ignored (found running under qemu-aarch64)."""
+    monkeypatch.setattr(probe_mod, "machine_arch", lambda machine=None: "arm64")
+    with pytest.raises(ValueError, match="cannot run on arm64"):
+        probe_machine(backend="cpuid-stub")
+    monkeypatch.setattr(probe_mod, "machine_arch", lambda machine=None: "x86-64")
+    with pytest.raises(ValueError, match="hwcaps is for arm64"):
+        probe_machine(backend="hwcaps")
+
+
+def test_arm64_under_qemu_user_ignores_the_hosts_x86_cpuinfo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """qemu-user (Debian 12's 7.2) shows the host's /proc/cpuinfo, x86 `flags` lines: they are not
+    the arm64 process's features (they were read as the kernel view: `aes` and `cpuid` "yes")."""
+    aff = sorted(os.sched_getaffinity(0))
+    info = "".join(
+        f"processor\t: {c}\nmodel name\t: AMD EPYC\nflags\t\t: fpu aes cpuid sse2\n\n" for c in aff
+    )
+    proc, sysfs = _roots(tmp_path, info, f"0-{max(aff)}")
+    monkeypatch.setattr(probe_mod, "machine_arch", lambda machine=None: "arm64")
+    monkeypatch.setattr(hwcaps, "read_auxv_hwcaps", lambda getauxval=None: {16: 0b1011, 26: 0, 29: 0})
+    m = probe_machine(proc_root=proc, sysfs_root=sysfs)
+    f = m.cpus[aff[0]]
+    assert f is not None and f.kernel is None and f.usable == {"fp", "asimd", "aes"}
+    assert any("no arm64 'Features' lines" in n for n in m.notes)
+    assert check_features(m, ["aes"], view="kernel").result is None
+    assert check_features(m, ["aes"]).result is True
 
 
 def test_arm64_branch_with_injected_hwcaps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
