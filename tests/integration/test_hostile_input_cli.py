@@ -504,3 +504,40 @@ def test_reload_url_without_scheme_does_not_show_its_password(tmp_path: Path, ur
     assert r.returncode == 2, r.stderr
     assert "--reload-url" in r.stderr and "***@127.0.0.1" in r.stderr
     assert "S3cretPW" not in r.stderr
+
+
+async def test_reload_error_quoting_the_config_masks_expanded_values(tmp_path: Path) -> None:
+    """A target that rejects the config may quote the bad line in its answer (Prometheus does);
+    the logged error masks the values that $(VAR) expansion put there."""
+    from aiohttp import web
+
+    cfg = tmp_path / "in.yaml"
+    out = tmp_path / "out.yaml"
+    log = tmp_path / "log"
+    atomic_replace(cfg, b"remote_write: [{url: x, password: $(REMOTE_PW)}]\n")
+
+    async def reject(_request: web.Request) -> web.Response:
+        quoted = out.read_text().strip()
+        return web.Response(status=500, text=f"failed to reload config: bad line {quoted!r}")
+
+    app = web.Application()
+    app.router.add_post("/-/reload", reject)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    env = {**os.environ, "REMOTE_PW": "TopSecretPW123"}
+    try:
+        proc = await start_watch(log, f"--config-file={cfg}", f"--config-envsubst-file={out}",
+                                 f"--reload-url=http://127.0.0.1:{port}/-/reload", env=env)  # fmt: skip
+        try:
+            await wait_until(lambda: "failed to reload config" in log.read_text(), timeout=30)
+        finally:
+            await stop(proc)
+    finally:
+        await runner.cleanup()
+    text = log.read_text()
+    assert "password: ***" in text, text
+    assert "TopSecretPW123" not in text
+    assert out.read_text() == "remote_write: [{url: x, password: TopSecretPW123}]\n"

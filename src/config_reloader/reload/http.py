@@ -56,13 +56,21 @@ def split_credentials(url: str) -> tuple[str, dict[str, str]]:
         (RFC 7617, UTF-8) when the URL had credentials, else is empty. Percent-escapes in user and
         password are decoded.
 
+    This is the one check of a reload or runtime-info URL: the CLI runs it on ``--reload-url`` and
+    ``--runtimeinfo-url`` (:func:`config_reloader.cli.watch.parse_http_url`).
+
     Raises:
-        ValueError: ``url`` is not an ``http``/``https`` URL with a host, or holds a space or a
-            control character (``http.client`` would refuse it at every attempt, quoting the raw
-            path and query in its error, secrets included).
+        ValueError: ``url`` is not an ``http``/``https`` URL with a host and a port 0-65535 (or
+            none), or holds a space or a control character (``http.client`` would refuse it at
+            every attempt, quoting the raw path and query in its error, secrets included).
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # ValueError when not a number or not 0-65535
+    except ValueError:
+        ok = False
+    if not ok:
         raise ValueError(f"not an http(s) URL with a host: {redact_url(url)!r}")
     if any(ch <= " " or ch == "\x7f" for ch in url):
         raise ValueError(

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from config_reloader.durations import seconds_problem
+
 __all__ = ["REASONS", "ChangeBatch", "Settler"]
 
 log = logging.getLogger(__name__)
@@ -54,8 +56,10 @@ class Settler:
     def __init__(
         self, delay: float, max_open_wait: float = 5.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        if delay < 0 or max_open_wait < 0:
-            raise ValueError("delay and max_open_wait must be >= 0 seconds")
+        for name, value in (("delay", delay), ("max_open_wait", max_open_wait)):
+            problem = seconds_problem(value)
+            if problem is not None:
+                raise ValueError(f"{name} {problem}")
         self.delay = delay
         self.max_open_wait = max_open_wait
         self._clock = clock

@@ -112,6 +112,8 @@ def test_auth_headers_read_at_each_call(tmp_path: Path) -> None:
 
 def test_tls_files_checked_only_when_tls_is_used(tmp_path: Path) -> None:
     c = HttpClientConfig(tls_ca_file=str(tmp_path / "missing-ca.pem"))
-    c.check(tls=False)  # only http URLs: ssl need not even be imported
+    c.check()  # the credential files only: ssl need not even be imported
+    from config_reloader.reload.tls import check_files
+
     with pytest.raises(ValueError, match="--reload-tls-ca-file"):
-        c.check()
+        check_files(c)
