@@ -305,9 +305,6 @@ def run(args: argparse.Namespace) -> int:
                 options,
                 reloader_options=reloader_options,
                 reload_method=args.reload_method,
-                reload_url=args.reload_url,
-                runtimeinfo_url=args.runtimeinfo_url or None,
-                reload_timeout=args.reload_timeout,
                 listen_address=args.listen_address or None,
                 registry=cli_registry() if args.listen_address else None,
             )
