@@ -60,6 +60,9 @@ ONE_SHOT_NEVER = (
     "config_reloader.reload",
     "config_reloader.reload.client",
     "config_reloader.reload.urls",
+    # Rendering once hashes no watched dir.
+    "config_reloader.watch.snapshot",
+    "config_reloader.watch.digests",
 )
 # Never in the sidecar without TLS.
 SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp")
