@@ -63,6 +63,8 @@ ONE_SHOT_NEVER = (
     # Rendering once hashes no watched dir.
     "config_reloader.watch.snapshot",
     "config_reloader.watch.digests",
+    # logfmt lines of strings need no json.
+    "json",
 )
 # Never in the sidecar without TLS.
 SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp")
