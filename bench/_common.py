@@ -322,7 +322,7 @@ def cd_tmp(prefix: str) -> Iterator[Path]:
 
 # ---------------------------------------------------------------------------------------- writers
 # The project's own helpers (config_reloader.testing) are used when they exist; the fallbacks below
-# follow the same recipes (DESIGN §3.6, research reloader-anchors §4.4) so the harness also runs
+# follow the same recipes (rule R6 in docs/design.md; kubelet's AtomicWriter) so the harness also runs
 # against peers before the engine lands.
 
 

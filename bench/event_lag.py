@@ -20,9 +20,9 @@ import tempfile
 import threading
 import time
 
+from config_reloader.fileid import file_identity
 from config_reloader.watch.inotify import IN_CLOSE_WRITE, IN_MODIFY, Inotify
 from config_reloader.watch.lease import probe_writers
-from config_reloader.watch.watcher import file_identity
 
 
 def main() -> None:

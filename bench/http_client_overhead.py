@@ -1,6 +1,7 @@
 """HTTP client overhead of a reload: aiohttp vs httpx, POST round trip on loopback + import time.
 
-DESIGN §7: the reload request is most of our latency budget, so the client is chosen by measuring.
+The reload request is most of our latency budget (docs/design.md, "Dependencies"), so the client
+is chosen by measuring.
 The server is a plain aiohttp app answering ``POST /-/reload`` with 200, in a separate process so
 its CPU time is not charged to the client's event loop. Variants, interleaved in rounds so that a
 load spike from other processes hits all of them alike:

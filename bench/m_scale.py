@@ -4,7 +4,7 @@ Ours: ``config-reloader watch --watched-dir=D1 ... --watched-dir=D100 --delay-in
   start-up = spawn to the initial reload request (the first full snapshot is in that time);
   RSS = VmRSS after start-up and after the changes; latency = start of one file's atomic replacement to the
   reload request carrying its new content (repeated, median). The curve should be flat: a hint for
-  one file must rehash that file only (DESIGN §3 rule 5), so latency(10,000) / latency(100) ~ 1.
+  one file must rehash that file only (rule R5 in docs/design.md), so latency(10,000) / latency(100) ~ 1.
 Peers watch the parent of the 100 dirs recursively (their natural use): start-up = spawn to the
 first delivered event of a probe file; latency = change to last delivered event.
 """

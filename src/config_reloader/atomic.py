@@ -1,4 +1,4 @@
-"""Atomic file replacement (DESIGN §3 rule 6; recipe: research/python-watch-libs.md §3.3).
+"""Atomic file replacement (rule R6 in docs/design.md).
 
 A reader of ``path`` sees the old bytes or the new bytes, never a mix, and after a crash the file is
 one or the other. Steps: unique temp file in the same directory (``O_EXCL``, never a fixed

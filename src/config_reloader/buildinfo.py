@@ -21,6 +21,8 @@ import platform
 import sys
 from importlib.metadata import PackageNotFoundError, distribution
 
+from config_reloader.version import version_text
+
 __all__ = ["BUILD_INFO_NAME", "build_info"]
 
 BUILD_INFO_NAME = "prometheus_config_reloader_build_info"
@@ -99,10 +101,6 @@ def build_info() -> dict[str, str]:
     """The label values: ``version``, ``revision``, ``branch``, ``python_version``,
     ``python_implementation``, ``os``, ``arch``. Never raises (unknown parts are ``"unknown"``
     or empty)."""
-    try:
-        version = distribution("config-reloader").version
-    except PackageNotFoundError:
-        version = "0+unknown"
     revision, branch = "unknown", ""
     direct = _from_direct_url()
     if direct is not None:
@@ -112,7 +110,7 @@ def build_info() -> dict[str, str]:
         if found is not None:
             revision, branch = found
     return {
-        "version": version,
+        "version": version_text(),
         "revision": revision,
         "branch": branch,
         "python_version": platform.python_version(),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["parse_duration"]
+__all__ = ["format_duration", "parse_duration", "seconds_problem"]
 
 _UNITS = {
     "ns": 1e-9,
@@ -54,3 +54,25 @@ def parse_duration(text: str) -> float:
     if not s or pos != len(s) or math.isnan(total):
         raise ValueError(f"invalid duration {text!r}: use Go syntax such as 0, 500ms, 5s, 3m or 1h30m")
     return total
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as the shortest Go duration that reads back the same (``180.0`` -> ``"3m"``,
+    ``1.0`` -> ``"1s"``, ``0.5`` -> ``"500ms"``): the defaults in ``--help``."""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return "0" if seconds == 0 else f"{seconds * 1000:g}ms"
+
+
+def seconds_problem(value: object, *, positive: bool = False) -> str | None:
+    """What is wrong with ``value`` as a duration in seconds, or None: it must be a finite int or
+    float >= 0 (> 0 when ``positive``), not a bool. The one check of every duration setting; the
+    caller puts the setting's name in front (``"retry_interval must be > 0 seconds, got 0"``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
+        return f"must be a number of seconds >= 0, got {value!r}"
+    if math.isinf(value):
+        return f"must be finite, got {value!r}"
+    if positive and value == 0:
+        return f"must be > 0 seconds, got {value!r}"
+    return None

@@ -7,8 +7,8 @@ calls :func:`setup_logging`. Credentials and query values in URLs must be masked
 
 Importing this module imports neither ``logging`` (~3-5 ms) nor ``json`` nor ``urllib``: they are
 imported when a handler is installed or a URL is redacted, so that modules on the start-up path of
-``config-reloader condition`` may use it (issue 3). The formatter classes are built on first use and
-are also reachable as ``logs.LogfmtFormatter`` / ``logs.JsonFormatter``.
+``config-reloader condition`` may use it (budget B1 in docs/design.md). The formatter classes are
+built on first use and are also reachable as ``logs.LogfmtFormatter`` / ``logs.JsonFormatter``.
 """
 
 from __future__ import annotations

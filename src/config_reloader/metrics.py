@@ -1,7 +1,7 @@
 """Metrics and the status server (``--listen-address``: ``/metrics``, ``/healthz``, ``/ready``).
 
-Metric names, types and meaning follow Thanos ``pkg/reloader`` exactly (research reloader-anchors
-§1.11, DESIGN §3 rule 9) so that existing dashboards and the kube-prometheus alert
+Metric names, types and meaning follow Thanos ``pkg/reloader`` exactly (rule R9 in
+docs/design.md) so that existing dashboards and the kube-prometheus alert
 ``ConfigReloaderSidecarErrors`` (``max_over_time(reloader_last_reload_successful[5m]) == 0``) keep
 working; our additions use the same ``reloader_`` prefix. Nothing here touches prometheus_client's
 global ``REGISTRY``: ``registry=None`` means a fresh private registry.
@@ -22,7 +22,7 @@ from config_reloader.listen import parse_listen_address
 
 if TYPE_CHECKING:
     # aiohttp is imported by StatusServer only: ReloaderMetrics is used by every `watch`, and
-    # aiohttp alone costs ~21 MiB RSS (issue 5, docs/DEPENDENCIES.md).
+    # aiohttp alone costs ~21 MiB RSS (docs/DEPENDENCIES.md).
     from aiohttp import web
 
     from config_reloader.webconfig import WebConfig
@@ -41,7 +41,7 @@ WATCH_MODES = ("inotify", "poll")
 HEALTHZ_BODY = b'{"status":"up"}\n'
 """Body of ``/healthz``: prometheus-config-reloader's (Go's json.Encoder ends it with a newline)."""
 
-# Reloads range from milliseconds (small config, HTTP) to tens of seconds (PO#5346: 34 s).
+# Reloads range from milliseconds (small config, HTTP) to tens of seconds (prometheus-operator#5346: 34 s).
 RELOAD_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -279,7 +279,7 @@ class StatusServer:
 
     - ``/metrics``: the registry in Prometheus text format (OpenMetrics if the scraper asks for it).
     - ``/healthz``: 200 ``{"status":"up"}`` (JSON) while the process serves: liveness only, body
-      and content type as prometheus-config-reloader's (research reloader-anchors §2.2).
+      and content type as prometheus-config-reloader's.
     - ``/ready``: 200 ``ready`` once ``ready()`` is true, else 503 with the reason.
 
     Args:
@@ -321,7 +321,7 @@ class StatusServer:
     async def _healthz(self, request: web.Request) -> web.Response:
         from aiohttp import web
 
-        # prometheus-config-reloader's answer (research reloader-anchors §2.2), so existing
+        # prometheus-config-reloader's answer, so existing
         # probes and scripts that parse it keep working.
         return web.Response(body=HEALTHZ_BODY, content_type="application/json")
 

@@ -124,14 +124,17 @@ class RecordingEndpoint:
 
     @property
     def reload_url(self) -> str:
+        """Prometheus' reload URL here: ``POST`` records a reload."""
         return self.url + "/-/reload"
 
     @property
     def runtimeinfo_url(self) -> str:
+        """Prometheus' runtime-info URL here (``reloadConfigSuccess``, ``lastConfigTime``)."""
         return self.url + "/api/v1/status/runtimeinfo"
 
     @property
     def ready_url(self) -> str:
+        """``GET`` answers 200 while :attr:`ready` is true, else 503."""
         return self.url + "/-/ready"
 
     @property

@@ -1,7 +1,6 @@
 """Render the config output: gunzip, ``$(VAR)`` expansion, validate hook, atomic write.
 
-Semantics follow Thanos ``pkg/reloader`` / prometheus-config-reloader (research/reloader-anchors.md
-§1.8-§1.10):
+Semantics follow Thanos ``pkg/reloader`` / prometheus-config-reloader:
 
 * gzip is detected by the magic bytes ``1f 8b`` at the start of the input, never by file name; the
   output is always plain;

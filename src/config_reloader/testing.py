@@ -8,7 +8,7 @@ Writers:
 * :func:`write_in_place` - truncate-then-write, optionally in chunks with pauses: the non-atomic
   writer that makes naive reloaders read empty or partial files;
 * :class:`KubeletAtomicWriter` - kubelet's ConfigMap/Secret volume update (timestamped dir,
-  ``..data`` symlink swap), step for step as research/reloader-anchors.md §4.1.
+  ``..data`` symlink swap), step for step as kubernetes' ``atomic_writer.go``.
 
 Processes: :func:`kill_run` ends a ``config-reloader run`` process and its child's process group
 (a test's last resort when a graceful stop failed).
@@ -127,7 +127,7 @@ class KubeletAtomicWriter:
     every key written (open/write/close + chmod), ``..data_tmp -> <new dir>`` symlink renamed over
     ``..data``, a ``<key> -> ..data/<key>`` link for each new top-level key, removal of links of
     keys that disappeared, removal of the old dir. An identical payload changes nothing on disk.
-    Source: kubernetes ``pkg/volume/util/atomic_writer.go`` (research/reloader-anchors.md §4.1).
+    Source: kubernetes ``pkg/volume/util/atomic_writer.go``.
 
     Args:
         target_dir: the volume directory (created if missing).
@@ -146,7 +146,10 @@ class KubeletAtomicWriter:
         self.target_dir = os.path.abspath(os.fspath(target_dir))
         self.mode = mode
         self._hook = hook or (lambda step: None)
-        os.makedirs(self.target_dir, exist_ok=True)
+        if not os.path.isdir(self.target_dir):
+            # kubelet's volume dir is world-readable whatever the umask of the process creating it
+            os.makedirs(self.target_dir)
+            os.chmod(self.target_dir, 0o755)
 
     def _validate(self, key: str) -> str:
         norm = os.path.normpath(key)
@@ -185,7 +188,12 @@ class KubeletAtomicWriter:
         os.chmod(new_dir, 0o755)
         for key, data in payload.items():
             full = os.path.join(new_dir, key)
-            os.makedirs(os.path.dirname(full), exist_ok=True)
+            sub = os.path.dirname(key)
+            for depth in range(1, len(sub.split(os.sep)) + 1 if sub else 0):
+                d = os.path.join(new_dir, *sub.split(os.sep)[:depth])
+                if not os.path.isdir(d):
+                    os.mkdir(d)
+                    os.chmod(d, 0o755)  # like the timestamped dir: not the caller's umask
             with open(full, "wb") as f:
                 f.write(data)
             os.chmod(full, self.mode)

@@ -6,10 +6,10 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.cpu import probe_machine
@@ -26,7 +26,7 @@ def glibc_levels(env: dict[str, str] | None = None) -> set[str]:
     """Levels glibc marks "(supported, searched)" under glibc-hwcaps (glibc >= 2.33)."""
     if not LDSO.exists():
         pytest.skip(f"{LDSO} missing")
-    proc = subprocess.run(
+    proc = childproc.run(
         [str(LDSO), "--help"], capture_output=True, text=True, timeout=30, env=env, check=False
     )
     text = proc.stdout
@@ -53,7 +53,7 @@ def test_glibc_tunable_masking_avx512f_drops_v4_in_both() -> None:
         "m = probe_machine(backend='glibc'); "
         "print(json.dumps(sorted(next(f for f in m.cpus.values() if f).levels)))"
     )
-    proc = subprocess.run(
+    proc = childproc.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     assert proc.returncode == 0, proc.stderr

@@ -14,10 +14,10 @@ import contextlib
 import io
 import os
 import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+import childproc
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -36,7 +36,7 @@ def systemd(args: Sequence[str], *, unit_dir: str | None = None, unit: str | Non
     env = dict(os.environ)
     if unit_dir is not None:
         env["SYSTEMD_UNIT_PATH"] = f"{unit_dir}:"
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env, check=False).returncode
+    return childproc.run(cmd, capture_output=True, text=True, timeout=30, env=env, check=False).returncode
 
 
 def ours(args: Sequence[str], *, compat: bool = True) -> int:

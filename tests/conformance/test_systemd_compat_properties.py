@@ -11,8 +11,8 @@ import contextlib
 import io
 import os
 import shutil
-import subprocess
 
+import childproc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,7 +45,7 @@ def assignment(draw: st.DrawFn) -> str:
 def test_random_lists_match_systemd(args: list[str]) -> None:
     env = dict(os.environ, CR_PROP_YES="1")
     env.pop("CR_PROP_NO", None)
-    want = subprocess.run(
+    want = childproc.run(
         ["systemd-analyze", "condition", *args],
         capture_output=True,
         text=True,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import random
 import shutil
-import subprocess
 
+import childproc
 import pytest
 
 from config_reloader.conditions.values import compare_versions
@@ -49,7 +49,7 @@ def _random_versions(n: int, seed: int = 252) -> list[tuple[str, str]]:
 
 
 def _systemd_compare(a: str, b: str) -> int:
-    code = subprocess.run(
+    code = childproc.run(
         ["systemd-analyze", "compare-versions", "--", a, b], capture_output=True, timeout=30, check=False
     ).returncode
     return {0: 0, 11: 1, 12: -1}[code]

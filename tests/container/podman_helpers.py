@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import childproc
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,7 +55,7 @@ class Podman:
     def __call__(
         self, *args: str, check: bool = True, timeout: float = 120.0, input_: bytes | None = None
     ) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(
+        r = childproc.run(
             [self.binary, *args],
             capture_output=True,
             text=True,
@@ -174,7 +175,7 @@ def _probe_rootfs(path: Path) -> None:
     """A rootfs tar with /bin/true and the shared libraries it needs (from ldd)."""
     true_bin = shutil.which("true") or "/bin/true"
     files = {os.path.realpath(true_bin): "bin/true"}
-    out = subprocess.run(["ldd", true_bin], capture_output=True, text=True, check=True).stdout
+    out = childproc.run(["ldd", true_bin], capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
         for token in line.split():
             if token.startswith("/") and os.path.exists(token):
@@ -191,10 +192,10 @@ def podman_cannot_run_containers(tmp: Path) -> str | None:
         return "podman is not installed (bash .ci/container-setup.sh installs it)"
     env = podman_env()
     try:
-        if subprocess.run([binary, "image", "exists", PROBE_IMAGE], env=env, timeout=60).returncode != 0:
+        if childproc.run([binary, "image", "exists", PROBE_IMAGE], env=env, timeout=60).returncode != 0:
             rootfs = tmp / "probe.tar"
             _probe_rootfs(rootfs)
-            r = subprocess.run(
+            r = childproc.run(
                 [binary, "import", str(rootfs), PROBE_IMAGE],
                 capture_output=True,
                 text=True,
@@ -203,7 +204,7 @@ def podman_cannot_run_containers(tmp: Path) -> str | None:
             )
             if r.returncode != 0:
                 return f"podman import fails: {r.stderr.strip()[-400:]}"
-        r = subprocess.run(
+        r = childproc.run(
             [binary, "run", "--rm", "--network", "none", PROBE_IMAGE, "/bin/true"],
             capture_output=True,
             text=True,

@@ -16,11 +16,11 @@ import argparse
 import os
 import shlex
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import childproc
 import kubernetes_validate
 import pytest
 import yaml
@@ -287,7 +287,7 @@ def test_configmap_contents_pass_promtool(tmp_path: Path) -> None:
     for key, text in rules.items():
         f = tmp_path / key
         f.write_text(text)
-        r = subprocess.run([promtool, "check", "rules", str(f)], capture_output=True, text=True, timeout=60)
+        r = childproc.run([promtool, "check", "rules", str(f)], capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, f"{key}: {r.stdout}{r.stderr}"
     config = cms["prometheus-config"]["data"]["prometheus.yml"]
     rules_dir = tmp_path / "rules"
@@ -300,7 +300,7 @@ def test_configmap_contents_pass_promtool(tmp_path: Path) -> None:
     )
     cfg = tmp_path / "prometheus.yml"
     cfg.write_text(rendered)
-    r = subprocess.run([promtool, "check", "config", str(cfg)], capture_output=True, text=True, timeout=60)
+    r = childproc.run([promtool, "check", "config", str(cfg)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS: 1 rule files found" in r.stdout + r.stderr
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.cli import build_parser
@@ -26,7 +26,7 @@ UNITS = sorted(p.name for p in UNIT_DIR.glob("*.service"))
 
 
 def _installed_binary() -> str:
-    path = shutil.which("config-reloader")
+    path = childproc.console_script()
     assert path, "config-reloader console script not installed (pip install -e .)"
     return os.path.realpath(path)
 
@@ -61,7 +61,7 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     sa = shutil.which("systemd-analyze")
     assert sa, "systemd-analyze missing (Debian package systemd)"
     units = _substituted_copy(tmp_path)
-    r = subprocess.run(
+    r = childproc.run(
         [sa, "verify", "--man=no", *map(str, units)],
         capture_output=True,
         text=True,
@@ -80,7 +80,7 @@ def test_verify_would_catch_a_missing_binary(tmp_path: Path) -> None:
     assert not os.path.exists(UNIT_BINARY)
     unit = tmp_path / "prometheus.service"
     unit.write_text((UNIT_DIR / "prometheus.service").read_text())
-    r = subprocess.run(
+    r = childproc.run(
         ["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=120
     )
     assert r.returncode != 0
@@ -121,7 +121,7 @@ def test_exec_condition_exit_status_is_start_or_skip() -> None:
     binary = _installed_binary()
     (argv,) = [a for n, k, a in RELOADER_LINES if k == "ExecCondition"]
     build_parser().parse_args(argv)  # a usage error (argparse exits 2) must not pass as "skip"
-    r = subprocess.run([binary, *argv], capture_output=True, text=True, timeout=60)
+    r = childproc.run([binary, *argv], capture_output=True, text=True, timeout=60)
     assert 0 <= r.returncode <= 254, f"exit {r.returncode}: {r.stderr}"
 
 
@@ -133,6 +133,6 @@ def test_exec_condition_fails_the_unit_on_bad_input() -> None:
     assert "--exec-condition" in argv
     typo = [a.replace("ConditionCPUFeature=avx2", "ConditionCPUFeature=avx2x") for a in argv]
     assert typo != argv
-    r = subprocess.run([binary, *typo], capture_output=True, text=True, timeout=60)
+    r = childproc.run([binary, *typo], capture_output=True, text=True, timeout=60)
     assert r.returncode == 255, f"exit {r.returncode}: {r.stderr}"
     assert "avx2x" in r.stderr

@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+import childproc
 from prometheus import WebConfig, free_port
 
 __all__ = ["ALERTMANAGER_BIN", "AlertmanagerProcess", "alertmanager_available", "start_alertmanager"]
@@ -90,7 +91,7 @@ def start_alertmanager(
     if web is not None:
         args.append(f"--web.config.file={web.path}")
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = childproc.popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     am = AlertmanagerProcess(proc=proc, port=port, log_path=log_path, web=web)
     deadline = time.monotonic() + timeout
     while True:

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import childproc
+
 __all__ = [
     "PROMETHEUS_BIN",
     "PrometheusProcess",
@@ -87,7 +89,7 @@ def self_signed_cert(directory: str, name: str = "server") -> tuple[str, str]:
     """A self-signed certificate for ``127.0.0.1`` and ``localhost`` made by the openssl CLI
     (EC P-256, 2 days): returns ``(cert_path, key_path)``."""
     cert, key = os.path.join(directory, f"{name}.crt"), os.path.join(directory, f"{name}.key")
-    subprocess.run(
+    childproc.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
          "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN={name}",
          "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
@@ -290,7 +292,7 @@ def start_prometheus(
         args.append(f"--web.config.file={web.path}")
     args.extend(extra_args)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = childproc.popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     p = PrometheusProcess(
         proc=proc,
         port=port,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import childproc
 import pytest
 from prometheus import PROMETHEUS_BIN, PrometheusProcess, free_port, prometheus_available, wait_for
 
@@ -68,7 +69,7 @@ def prom_run(tmp_path: Path):
         ]  # fmt: skip
         env = dict(os.environ, REPLICA="r1")
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
+            proc = childproc.popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
         procs.append(proc)
@@ -88,7 +89,7 @@ def prom_run(tmp_path: Path):
 def test_run_prometheus_signal_reload_verified(prom_run):
     p, paths = prom_run()
     assert p.rule_names() == {"rule_a"}
-    assert "replica: r1" in p.loaded_config()  # rendered before the first start (B12)
+    assert "replica: r1" in p.loaded_config()  # rendered before the first start
     before = p.runtimeinfo()
     assert before["reloadConfigSuccess"] is True
 
@@ -187,7 +188,7 @@ def test_docs_container_example_command_works(tmp_path):
     assert "--" in argv and host("/usr/bin/prometheus") in argv
     log_path = tmp_path / "run.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
+        proc = childproc.popen(
             argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, POD_NAME="prom-0"),
             start_new_session=True,
         )  # fmt: skip

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+import childproc
 import pytest
 from prometheus import PrometheusProcess, wait_for
 
@@ -49,7 +50,7 @@ class Watcher:
     def __init__(self, argv: list[str], log_path: Path, env: dict[str, str]) -> None:
         self.log_path = log_path
         with open(log_path, "wb") as log:
-            self.proc = subprocess.Popen(
+            self.proc = childproc.popen(
                 [sys.executable, "-m", "config_reloader", "watch", *argv],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -112,7 +113,7 @@ def setup_files(tmp_path: Path, note: str = "one") -> dict[str, Path]:
 
 
 def init_render(files: dict[str, Path], **env: str) -> None:
-    res = subprocess.run(
+    res = childproc.run(
         [
             sys.executable,
             "-m",
@@ -187,7 +188,7 @@ def test_watch_http_reloads_real_prometheus(
 def test_watch_signal_mode_holds_sighup_until_prometheus_is_ready(
     tmp_path: Path, prometheus_factory: Callable[..., PrometheusProcess], watchers: Callable[..., Watcher]
 ) -> None:
-    """Bug B14: SIGHUP before Prometheus installed its handler kills it. Start the reloader
+    """SIGHUP before Prometheus installed its handler kills it. Start the reloader
     first, then Prometheus; the initial reload must wait for runtime info, then be verified."""
     env = {"CLUSTER": "eu2"}
     f = setup_files(tmp_path)

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import childproc
 import pytest
 from alertmanager import alertmanager_available, start_alertmanager
 from prometheus import PrometheusProcess, WebConfig, make_web_config, wait_for
@@ -38,7 +39,7 @@ class Watcher:
     def __init__(self, argv: list[str], log_path: Path) -> None:
         self.log_path = log_path
         with open(log_path, "wb") as log:
-            self.proc = subprocess.Popen(
+            self.proc = childproc.popen(
                 [sys.executable, "-m", "config_reloader", "watch", *argv],
                 stdout=log,
                 stderr=subprocess.STDOUT,

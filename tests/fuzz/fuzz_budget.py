@@ -13,7 +13,7 @@ from collections import Counter
 from hypothesis import HealthCheck, settings
 
 BUDGET = os.environ.get("FUZZ_BUDGET", "ci")
-_EXAMPLES = {"ci": 150, "long": 10_000}
+_EXAMPLES = {"ci": 150, "long": 15_000}
 if BUDGET not in _EXAMPLES:
     raise RuntimeError(f"FUZZ_BUDGET must be one of {', '.join(_EXAMPLES)}, got {BUDGET!r}")
 

@@ -21,6 +21,7 @@ import time
 import zlib
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.testing import RecordingEndpoint, atomic_replace, wait_until
@@ -38,7 +39,7 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     # `watch` logs to stdout (as prometheus-config-reloader), `condition` and `run` to stderr, flag
     # errors go to stderr: the tests read one merged stream, as a container's log shows it.
-    proc = subprocess.run(
+    proc = childproc.run(
         [sys.executable, "-m", "config_reloader", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -63,7 +64,7 @@ def peak_rss_of(*argv: str, timeout: float = 120) -> tuple[int, str, int]:
         "sys.stderr.write(p.stdout)\n"
         "sys.exit(p.returncode)\n"
     )
-    proc = subprocess.run(
+    proc = childproc.run(
         [sys.executable, "-c", probe, sys.executable, "-m", "config_reloader", *argv],
         capture_output=True,
         text=True,
@@ -178,7 +179,7 @@ async def test_fifo_planted_at_the_output_in_watch_mode_does_not_stop_reloads(tm
     out = tmp_path / "out.yaml"
     atomic_replace(cfg, b"v: 1\n")
     async with RecordingEndpoint([str(out)]) as ep:
-        proc = await asyncio.create_subprocess_exec(
+        proc = await childproc.exec_async(
             sys.executable, "-m", "config_reloader", "watch", f"--config-file={cfg}",
             f"--config-envsubst-file={out}", f"--reload-url={ep.reload_url}", "--delay-interval=0",
             "--watch-interval=1s", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -324,7 +325,7 @@ def test_unit_file_with_a_nul_byte_is_refused(tmp_path: Path, cmd: str) -> None:
 async def start_watch(log: Path, *argv: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        return await asyncio.create_subprocess_exec(
+        return await childproc.exec_async(
             sys.executable, "-m", "config_reloader", "watch", "--log-format=json", *argv,
             stdout=fd, stderr=fd, env=env, preexec_fn=_limit_memory,
         )  # fmt: skip
@@ -503,3 +504,40 @@ def test_reload_url_without_scheme_does_not_show_its_password(tmp_path: Path, ur
     assert r.returncode == 2, r.stderr
     assert "--reload-url" in r.stderr and "***@127.0.0.1" in r.stderr
     assert "S3cretPW" not in r.stderr
+
+
+async def test_reload_error_quoting_the_config_masks_expanded_values(tmp_path: Path) -> None:
+    """A target that rejects the config may quote the bad line in its answer (Prometheus does);
+    the logged error masks the values that $(VAR) expansion put there."""
+    from aiohttp import web
+
+    cfg = tmp_path / "in.yaml"
+    out = tmp_path / "out.yaml"
+    log = tmp_path / "log"
+    atomic_replace(cfg, b"remote_write: [{url: x, password: $(REMOTE_PW)}]\n")
+
+    async def reject(_request: web.Request) -> web.Response:
+        quoted = out.read_text().strip()
+        return web.Response(status=500, text=f"failed to reload config: bad line {quoted!r}")
+
+    app = web.Application()
+    app.router.add_post("/-/reload", reject)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    env = {**os.environ, "REMOTE_PW": "TopSecretPW123"}
+    try:
+        proc = await start_watch(log, f"--config-file={cfg}", f"--config-envsubst-file={out}",
+                                 f"--reload-url=http://127.0.0.1:{port}/-/reload", env=env)  # fmt: skip
+        try:
+            await wait_until(lambda: "failed to reload config" in log.read_text(), timeout=30)
+        finally:
+            await stop(proc)
+    finally:
+        await runner.cleanup()
+    text = log.read_text()
+    assert "password: ***" in text, text
+    assert "TopSecretPW123" not in text
+    assert out.read_text() == "remote_write: [{url: x, password: TopSecretPW123}]\n"

@@ -9,13 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.testing import atomic_replace
 
 
 def cli(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return childproc.run(
         [sys.executable, "-m", "config_reloader", "watch", *argv],
         capture_output=True,
         text=True,
@@ -78,7 +79,7 @@ def test_reload_command_runs_on_each_change_output_logged_masked(tmp_path: Path)
     script = f'cat "$1" >> {marker}; echo; echo "reloaded $1 with tok-s3cret via http://u:pw@h/x?k=v"'
     log = tmp_path / "watch.log"
     with log.open("wb") as f:
-        proc = subprocess.Popen(
+        proc = childproc.popen(
             [
                 sys.executable, "-m", "config_reloader", "watch", f"--config-file={cfg}",
                 f"--config-envsubst-file={out}", "--delay-interval=0",
@@ -110,7 +111,7 @@ def test_reload_command_runs_on_each_change_output_logged_masked(tmp_path: Path)
 def test_failing_reload_command_is_retried_and_named(tmp_path: Path) -> None:
     cfg = tmp_path / "prometheus.yml"
     atomic_replace(cfg, b"v1")
-    r = subprocess.Popen(
+    r = childproc.popen(
         [sys.executable, "-m", "config_reloader", "watch", f"--config-file={cfg}", "--delay-interval=0",
          "--retry-interval=50ms", "--reload-command=sh -c 'echo nope >&2; exit 3'"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import childproc
 import pytest
 from test_reloader_support import start_reloader_fixture  # noqa: F401  (the start_reloader fixture)
 
@@ -627,7 +628,7 @@ async def _run_writer_process(code: str) -> None:
     """Run ``code`` in a separate Python process (its own scheduling, like a real writer)."""
     import sys
 
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code)
+    proc = await childproc.exec_async(sys.executable, "-c", code)
     try:
         async with asyncio.timeout(120):
             assert await proc.wait() == 0

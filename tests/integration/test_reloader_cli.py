@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.testing import RecordingEndpoint, atomic_replace, wait_until
@@ -26,7 +27,7 @@ def hups(marker: Path) -> int:
 
 
 async def start_cli(*argv: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+    return await childproc.exec_async(
         sys.executable,
         "-m",
         "config_reloader",
@@ -59,7 +60,7 @@ async def test_init_mode_renders_and_exits_0_without_request(tmp_path: Path) -> 
     out = tmp_path / "out.yml"
     atomic_replace(cfg, b"pod: $(POD_NAME) n: $(STATEFULSET_ORDINAL_NUMBER)\n")
     async with RecordingEndpoint([str(out)]) as ep:
-        proc = await asyncio.create_subprocess_exec(
+        proc = await childproc.exec_async(
             sys.executable,
             "-m",
             "config_reloader",
@@ -161,7 +162,7 @@ async def test_signal_mode_by_process_executable_name(tmp_path: Path) -> None:
         f"open({str(ready)!r}, 'w').close()\n"
         "while True: time.sleep(0.05)\n"
     )
-    target = await asyncio.create_subprocess_exec(str(exe), "-c", script)
+    target = await childproc.exec_async(str(exe), "-c", script)
     cfg = tmp_path / "app.conf"
     atomic_replace(cfg, b"v1")
     try:
@@ -274,7 +275,7 @@ async def test_web_config_with_missing_certificate_is_refused_at_start(tmp_path:
 def cli_run(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """``config-reloader ARGV`` as a process; ``run`` gets ``-- true`` appended."""
     tail = ["--", "true"] if argv[0] == "run" else []
-    r = subprocess.run(
+    r = childproc.run(
         [sys.executable, "-m", "config_reloader", *argv, *tail],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,  # logs on stdout, flag errors on stderr: both, in order
@@ -449,7 +450,7 @@ async def start_cli_logging_to(log: Path, *argv: str) -> asyncio.subprocess.Proc
     """``config-reloader watch ARGV --log-level=debug`` with stderr and stdout in ``log`` (a file:
     debug output never fills a pipe nobody reads, and the test can wait for a line in it)."""
     with log.open("wb") as f:
-        return await asyncio.create_subprocess_exec(
+        return await childproc.exec_async(
             sys.executable, "-m", "config_reloader", "watch", *argv, "--log-level=debug", stdout=f, stderr=f
         )
 

@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import childproc
+
 from config_reloader.testing import atomic_replace
 
 
 def watch(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return childproc.run(
         [sys.executable, "-m", "config_reloader", "watch", *argv],
         capture_output=True,
         text=True,

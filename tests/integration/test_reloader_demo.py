@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
-import subprocess
 import sys
 from pathlib import Path
+
+import childproc
 
 from config_reloader.demo import run_demo
 
@@ -34,7 +35,7 @@ async def test_demo_engine_steps(tmp_path: Path) -> None:
 
 
 def test_demo_cli_exits_0() -> None:
-    res = subprocess.run([sys.executable, "-m", "config_reloader", "demo"], capture_output=True, timeout=60)
+    res = childproc.run([sys.executable, "-m", "config_reloader", "demo"], capture_output=True, timeout=60)
     assert res.returncode == 0, res.stderr.decode()
     text = res.stdout.decode()
     assert "reload #5" in text and "identical rewrite" in text and "ms" in text

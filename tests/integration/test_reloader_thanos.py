@@ -1,5 +1,5 @@
 """Port of Thanos' pkg/reloader tests TestReloader_DirectoriesApply and
-TestReloader_DirectoriesApplyBasedOnWatchInterval (research reloader-anchors §1.12): the same
+TestReloader_DirectoriesApplyBasedOnWatchInterval: the same
 file-system steps (atomic renames from a staging dir, 2-hop symlink chains created in an unwatched
 dir and renamed in, a symlinked watched dir), a reload endpoint failing every second request,
 assertions on reloads, attempts and the content each reload saw - not on event counts.

@@ -8,13 +8,13 @@ import base64
 import os
 import shutil
 import ssl
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import bcrypt
+import childproc
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs t
 
 
 def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+    childproc.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
 
 def make_cert(d: Path, name: str, san: str, *, ca: str = "ca") -> None:
@@ -192,7 +192,7 @@ async def test_cli_serves_https_with_basic_auth(tmp_path: Path, pki: Path) -> No
         f"basic_auth_users:\n  prom: {hash_pw('scrape')}\n"
     )
     async with RecordingEndpoint([str(cfg)]) as ep:
-        proc = await asyncio.create_subprocess_exec(
+        proc = await childproc.exec_async(
             sys.executable, "-m", "config_reloader", "watch", f"--config-file={cfg}",
             f"--reload-url={ep.reload_url}", "--log-format=json", "--listen-address=127.0.0.1:0",
             f"--web-config-file={web}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
@@ -225,7 +225,7 @@ async def test_cli_refuses_a_broken_web_config_at_start(tmp_path: Path) -> None:
     atomic_replace(cfg, b"v1")
     web = tmp_path / "web.yml"
     web.write_text("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n")
-    proc = await asyncio.create_subprocess_exec(
+    proc = await childproc.exec_async(
         sys.executable, "-m", "config_reloader", "watch", f"--config-file={cfg}", f"--web-config-file={web}",
         stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
     )  # fmt: skip

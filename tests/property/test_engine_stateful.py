@@ -1,4 +1,4 @@
-"""Stateful property test of the whole engine: real files -> watch -> render -> reload (issue 5).
+"""Stateful property test of the whole engine: real files -> watch -> render -> reload.
 
 Hypothesis drives random sequences of filesystem operations on real files (atomic replace,
 in-place write in chunks with pauses, delete, create, mkdir/rmdir, symlink swap, kubelet-style

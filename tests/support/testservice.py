@@ -11,7 +11,7 @@ JSON state file (written atomically: temp in the same dir, fsync, rename, fsync 
 
 Options:
   --ready-after-ms N   install the SIGHUP handler only N ms after start (before that SIGHUP has its
-                       default action and kills the process, like Prometheus before #14924)
+                       default action and kills the process, like Prometheus before its PR 14924)
   --ready-port P       serve GET /ready on 127.0.0.1:P (0 = any free port; 200 once ready, else 503)
   --term-exit-code N   exit with N on SIGTERM / SIGINT (default 0)
   --ignore-term        record SIGTERM but do not exit (the stop ladder must escalate to SIGKILL)

@@ -12,12 +12,13 @@ import base64
 import http.server
 import shutil
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import childproc
 
 __all__ = ["Request", "TlsTarget", "have_openssl", "make_cert", "make_pki", "tls_target"]
 
@@ -27,7 +28,7 @@ def have_openssl() -> bool:
 
 
 def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+    childproc.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
 
 def _make_ca(d: Path, name: str) -> None:

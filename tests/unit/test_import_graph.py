@@ -159,8 +159,8 @@ def test_the_walk_sees_the_known_edges() -> None:
     assert "config_reloader.reconcile.loop" in g["config_reloader.reconcile.service"]
     assert "config_reloader.reconcile.service" in g["config_reloader.cli.watch"]  # inside run()
     assert "config_reloader.errors" in g["config_reloader.render"]
-    # TYPE_CHECKING-only: the worker names ReloadAction for mypy, never imports it
-    assert "config_reloader.reload" not in g["config_reloader.reconcile.worker"]
+    # TYPE_CHECKING-only: the worker names the guard for mypy, never imports it
+    assert "config_reloader.reconcile.guard" not in g["config_reloader.reconcile.worker"]
 
 
 def test_no_import_cycle() -> None:

@@ -10,7 +10,7 @@ from config_reloader.listen import parse_listen_address
 from config_reloader.metrics import ReloaderMetrics, StatusServer, SupervisorMetrics
 
 THANOS_NAMES = {
-    # name as exposed -> type (research reloader-anchors §1.11)
+    # name as exposed -> type (Thanos pkg/reloader's names)
     "reloader_reloads_total": "counter",
     "reloader_reloads_failed_total": "counter",
     "reloader_last_reload_successful": "gauge",

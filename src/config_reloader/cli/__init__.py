@@ -6,7 +6,7 @@ Each subcommand lives in its own module of this package and exposes::
     def run(args: argparse.Namespace) -> int   # imports its engine lazily, returns the exit status
 
 Engines are imported inside ``run`` so that ``config-reloader condition`` never pays for aiohttp,
-prometheus_client or the inotify layer (DESIGN §7: start within 1.3x of a bare interpreter).
+prometheus_client or the inotify layer (budget B1 in docs/design.md: start within 1.3x of a bare interpreter).
 For the same budget, ``argparse`` is imported only when a parser is built: a ``condition`` command
 line made of assignments only is parsed by ``condition.parse_fast`` (argparse, its gettext
 look-ups and ``locale`` cost ~4 ms, a third of the budget); anything else goes through argparse.
@@ -94,7 +94,7 @@ def _skip_final_collection() -> None:
     """Spare the interpreter's last cycle collection at exit (``condition`` run as a program).
 
     ``gc.freeze()`` moves every object to the permanent generation, which the collection that
-    ``Py_FinalizeEx`` runs does not walk: ~5 ms here, as much as the command's own work (issue 3;
+    ``Py_FinalizeEx`` runs does not walk: ~5 ms here, as much as the command's own work (budget B1;
     mypy's ``hard_exit`` skips the same teardown with ``os._exit``). Unlike ``os._exit``, atexit
     handlers still run and stdout/stderr are still flushed; what is lost is only the finalizers
     of objects left in reference cycles, and ``condition`` leaves none that hold data.

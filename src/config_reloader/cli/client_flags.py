@@ -142,7 +142,12 @@ def client_config_from_args(args: argparse.Namespace) -> HttpClientConfig | None
     if config == HttpClientConfig():
         return None
     https = any(u.lower().startswith("https:") for _, u in urls)
-    config.check(tls=https)  # no https URL: the TLS files are never used, ssl need not load
+    config.check()
+    if https and (config.tls_ca_file is not None or config.tls_cert_file is not None):
+        # no https URL: the TLS files are never used, and ssl need not load
+        from config_reloader.reload.tls import check_files
+
+        check_files(config)
     if config.has_tls_settings and not https:
         log.warning("--reload-tls-* flags given but no URL is https: they are not used")
     return config

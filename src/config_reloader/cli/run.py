@@ -9,8 +9,8 @@ errors (bad flags, bad conditions, unknown CPU feature names).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
-import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from config_reloader.cli.watch import (
     parse_duration_arg,
     parse_signal,
 )
+from config_reloader.durations import format_duration
 
 if TYPE_CHECKING:
     from config_reloader.conditions.parse import Condition
@@ -120,11 +121,15 @@ def register(subparsers: Any) -> None:
         "affinity mask count)",
     )
 
+    # The defaults live once, in SuperviseOptions (as do the checks).
+    from config_reloader.supervise.options import RESTART_POLICIES, SuperviseOptions
+
+    default: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(SuperviseOptions)}
     s = p.add_argument_group("supervision")
     s.add_argument(
         "--stop-signal",
         type=parse_signal,
-        default=int(signal.SIGTERM),
+        default=int(default["stop_signal"]),
         metavar="SIGNAL",
         help="signal run sends to the child's process group when it stops the child itself (restart "
         "reload, loop failure) (default: SIGTERM)",
@@ -132,28 +137,28 @@ def register(subparsers: Any) -> None:
     s.add_argument(
         "--stop-timeout",
         type=parse_duration_arg,
-        default=10.0,
+        default=default["stop_timeout"],
         metavar="DURATION",
         help="wait this long after the stop signal (or a forwarded SIGTERM/SIGINT/SIGQUIT) before "
-        "SIGKILL of the child's process group (default: 10s)",
+        f"SIGKILL of the child's process group (default: {format_duration(default['stop_timeout'])})",
     )
     s.add_argument(
         "--restart",
-        choices=("no", "on-failure", "always"),
-        default="no",
+        choices=RESTART_POLICIES,
+        default=default["restart"],
         help="restart the child when it exits (default: %(default)s)",
     )
     s.add_argument(
         "--restart-delay",
         type=parse_duration_arg,
-        default=1.0,
+        default=default["restart_delay"],
         metavar="DURATION",
-        help="wait between an exit and the restart (default: 1s)",
+        help=f"wait between an exit and the restart (default: {format_duration(default['restart_delay'])})",
     )
     s.add_argument(
         "--max-restarts-per-minute",
         type=_nonneg_int,
-        default=5,
+        default=default["max_restarts_per_minute"],
         metavar="N",
         help="give up (exit with the last status) rather than restart more often than this in any "
         "60 s window (default: %(default)s)",
@@ -170,9 +175,7 @@ def register(subparsers: Any) -> None:
         help="or: the child is ready this long after it started (default: ready at once)",
     )
 
-    add_watch_arguments(p, default_reload_method="signal", reload_methods=_RELOAD_METHODS)
-    # run verifies only when asked, and its signal target is always its child
-    p.set_defaults(runtimeinfo_url="")
+    add_watch_arguments(p, default_reload_method="signal", reload_methods=_RELOAD_METHODS, for_run=True)
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS", help="the command to run")
     p.set_defaults(func=run)
 
@@ -230,8 +233,13 @@ def run(args: argparse.Namespace) -> int:
         return input_error("no command given: use config-reloader run [options] -- COMMAND ARGS...")
     if args.ready_url and args.ready_delay is not None:
         return input_error("give --ready-url or --ready-delay, not both")
-    if args.pid_file:
-        return input_error("--pid-file is not used by run: reload signals go to its child")
+    for flag, given in (
+        ("--pid-file", args.pid_file),
+        ("--process-executable-name", args.process_executable_name is not None),
+        ("--process-match", args.process_match is not None),
+    ):
+        if given:
+            return input_error(f"{flag} is not used by run: reload signals go to its child")
     setup_logging(args.log_format, args.log_level)
 
     machine = None
@@ -297,9 +305,6 @@ def run(args: argparse.Namespace) -> int:
                 options,
                 reloader_options=reloader_options,
                 reload_method=args.reload_method,
-                reload_url=args.reload_url,
-                runtimeinfo_url=args.runtimeinfo_url or None,
-                reload_timeout=args.reload_timeout,
                 listen_address=args.listen_address or None,
                 registry=cli_registry() if args.listen_address else None,
             )

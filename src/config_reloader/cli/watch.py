@@ -1,6 +1,6 @@
 """``config-reloader watch``: a drop-in for prometheus-operator's ``prometheus-config-reloader``.
 
-Flags keep that program's names, defaults and meaning (research reloader-anchors §2.1; kingpin
+Flags keep that program's names, defaults and meaning (kingpin
 accepts both ``--flag=value`` and ``--flag value``, so does argparse). Durations are Go durations
 (``0``, ``500ms``, ``5s``, ``3m``). Ours: ``--validate-command``, ``--reload-signal``,
 ``--pid-file``, ``--strict-env``, ``--force-polling``.
@@ -10,31 +10,46 @@ Exit statuses: 2 on bad flags; otherwise those of
 after ``--watch-interval=0`` rendered the output; 1 when rendering fails in init mode or the loop
 dies).
 
-``add_watch_arguments`` and ``watch_options_from_args`` are reused by ``config-reloader run``.
+``add_watch_arguments`` and ``watch_options_from_args`` are reused by ``config-reloader run``;
+the flags' ``type=`` functions are in :mod:`~config_reloader.cli.argtypes`, the compatibility-only
+flags in :mod:`~config_reloader.cli.compat`.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
-import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from config_reloader.durations import parse_duration
-from config_reloader.listen import parse_listen_address
-from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
-from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE, format_size, parse_size
+from config_reloader.cli.argtypes import (
+    ReloadUrlAction,
+    WatchIgnoreAction,
+    parse_duration_arg,
+    parse_http_url,
+    parse_listen_address_arg,
+    parse_log_level,
+    parse_optional_http_url,
+    parse_signal,
+    parse_size_arg,
+)
+from config_reloader.cli.compat import add_compat_arguments, check_web_config_file
+from config_reloader.durations import format_duration
+from config_reloader.logs import LOG_FORMATS
+from config_reloader.sizes import format_size
 
 if TYPE_CHECKING:
     from config_reloader.reconcile.options import ReloaderOptions
 
 __all__ = [
+    "FLAGS_NAMED_OTHERWISE",
     "add_compat_arguments",
     "add_watch_arguments",
     "check_web_config_file",
+    "flag_of",
     "parse_duration_arg",
     "parse_http_url",
     "parse_listen_address_arg",
@@ -47,114 +62,13 @@ __all__ = [
     "watch_options_from_args",
 ]
 
-DEFAULT_RELOAD_URL = "http://127.0.0.1:9090/-/reload"
-DEFAULT_RUNTIMEINFO_URL = "http://127.0.0.1:9090/api/v1/status/runtimeinfo"
-
-
-def parse_duration_arg(text: str) -> float:
-    """argparse ``type=`` for Go durations (``0``, ``500ms``, ``5s``, ``3m``, ``1h30m``) -> seconds.
-
-    Raises:
-        argparse.ArgumentTypeError: not a valid duration (the message says why).
-    """
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def parse_size_arg(text: str) -> int:
-    """argparse ``type=`` for ``--max-config-size``: ``32MiB``, ``512KiB``, ``1GiB`` or bytes (>= 1).
-
-    Raises:
-        argparse.ArgumentTypeError: not such a size, or 0.
-    """
-    try:
-        size = parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if size < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 byte, got {text!r}")
-    return size
-
-
-def parse_http_url(text: str) -> str:
-    """argparse ``type=`` for ``--reload-url``: an ``http``/``https`` URL with a host (the rule of
-    :func:`config_reloader.reload.http.split_credentials`, checked here without importing aiohttp).
-
-    Raises:
-        argparse.ArgumentTypeError: another scheme, no host, or a bad port; the message never shows
-            credentials.
-    """
-    from urllib.parse import urlsplit
-
-    from config_reloader.logs import redact_url
-
-    try:
-        parts = urlsplit(text)
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-        _ = parts.port  # ValueError when not 0-65535 or not a number
-    except ValueError:
-        ok = False
-    if not ok:
-        raise argparse.ArgumentTypeError(f"not an http(s) URL with a host: {redact_url(text)!r}")
-    from config_reloader.reload.http import split_credentials
-
-    try:
-        split_credentials(text)  # the reload client's own checks (spaces, control characters)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def parse_optional_http_url(text: str) -> str:
-    """argparse ``type=`` for ``--runtimeinfo-url``: empty (= off) or as :func:`parse_http_url`."""
-    return text if text == "" else parse_http_url(text)
-
-
-def parse_listen_address_arg(text: str) -> str:
-    """argparse ``type=`` for ``--listen-address``: empty (= off) or an address
-    :func:`config_reloader.listen.parse_listen_address` accepts.
-
-    Raises:
-        argparse.ArgumentTypeError: what is wrong, with the value.
-    """
-    if text != "":
-        try:
-            parse_listen_address(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def parse_signal(text: str) -> int:
-    """``SIGHUP``, ``HUP``, ``hup`` or ``1`` -> the signal number.
-
-    Raises:
-        argparse.ArgumentTypeError: not a known signal name or number.
-    """
-    t = text.strip()
-    if t.isdigit():
-        num = int(t)
-        if 0 < num < signal.NSIG:
-            return num
-    else:
-        name = t.upper()
-        if not name.startswith("SIG"):
-            name = "SIG" + name
-        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
-        if sig is not None:
-            return int(sig)
-    raise argparse.ArgumentTypeError(
-        f"unknown signal {text!r}: use a name such as SIGHUP or a number such as 1"
-    )
-
 
 def add_watch_arguments(
     parser: argparse.ArgumentParser,
     *,
     default_reload_method: str = "http",
     reload_methods: tuple[str, ...] = ("http", "signal"),
+    for_run: bool = False,
 ) -> None:
     """Add the prometheus-config-reloader flags (and ours) to ``parser``.
 
@@ -162,7 +76,14 @@ def add_watch_arguments(
         parser: the (sub)parser.
         default_reload_method: ``"http"`` for ``watch``; ``run`` passes its own.
         reload_methods: accepted values of ``--reload-method``.
+        for_run: ``run``'s wording: the target is its child, so the flags that find a process
+            (``--process-executable-name``, ``--pid-file``) are hidden (``run`` refuses them),
+            and runtime-info verification is off unless ``--runtimeinfo-url`` is given.
     """
+    # The defaults live once, in ReloaderOptions (as do the checks: watch_options_from_args).
+    from config_reloader.reconcile.options import ReloaderOptions
+
+    default: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(ReloaderOptions)}
     g = parser.add_argument_group("what to watch and render")
     g.add_argument(
         "--config-file",
@@ -185,7 +106,7 @@ def add_watch_arguments(
     g.add_argument(
         "--statefulset-ordinal-from-envvar",
         metavar="VAR",
-        default="POD_NAME",
+        default=default["statefulset_ordinal_from_envvar"],
         help="expose the trailing digits of this environment variable as "
         "$(STATEFULSET_ORDINAL_NUMBER) (default: %(default)s)",
     )
@@ -206,10 +127,10 @@ def add_watch_arguments(
         "--max-config-size",
         metavar="SIZE",
         type=parse_size_arg,
-        default=DEFAULT_MAX_CONFIG_SIZE,
+        default=default["max_config_size"],
         help="bound of the config file, of its gunzipped form and of the $(VAR)-expanded output "
         "(e.g. 64MiB); a bigger config is an error, the previous output is kept "
-        f"(default: {format_size(DEFAULT_MAX_CONFIG_SIZE)})",
+        f"(default: {format_size(default['max_config_size'])})",
     )
 
     t = parser.add_argument_group("timing")
@@ -217,39 +138,42 @@ def add_watch_arguments(
         "--watch-interval",
         metavar="DURATION",
         type=parse_duration_arg,
-        default=180.0,
+        default=default["watch_interval"],
         help="full resync period even without events; 0 = render once, no reload, exit 0 "
-        "(init container mode) (default: 3m)",
+        f"(init container mode) (default: {format_duration(default['watch_interval'])})",
     )
     t.add_argument(
         "--delay-interval",
         metavar="DURATION",
         type=parse_duration_arg,
-        default=1.0,
+        default=default["delay_interval"],
         help="quiet period after the last change before applying (debounce); 0 = at once "
-        "(in-place writes still wait for the writer to close the file) (default: 1s)",
+        "(in-place writes still wait for the writer to close the file) "
+        f"(default: {format_duration(default['delay_interval'])})",
     )
     t.add_argument(
         "--retry-interval",
         metavar="DURATION",
         type=parse_duration_arg,
-        default=5.0,
-        help="first wait between failed reload attempts, then doubling with jitter, "
-        "capped at 1m (default: 5s)",
+        default=default["retry_interval"],
+        help="first wait between failed reload attempts, then doubling with jitter, capped at "
+        f"{format_duration(default['retry_max_interval'])} "
+        f"(default: {format_duration(default['retry_interval'])})",
     )
     t.add_argument(
         "--reload-timeout",
         metavar="DURATION",
         type=parse_duration_arg,
-        default=30.0,
-        help="bound of one reload attempt; a timeout backs off, never re-sends at once (default: 30s)",
+        default=default["reload_timeout"],
+        help="bound of one reload attempt; a timeout backs off, never re-sends at once "
+        f"(default: {format_duration(default['reload_timeout'])})",
     )
     from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS
 
     t.add_argument(
         "--watch-ignore",
         metavar="GLOB",
-        action=_WatchIgnoreAction,
+        action=WatchIgnoreAction,
         default=None,
         help="base-name glob of files in the watched dirs that are not configuration: no reload, "
         "not hashed (repeatable; adds to the defaults; an empty value clears the list so far). "
@@ -266,49 +190,65 @@ def add_watch_arguments(
         "--reload-method",
         choices=reload_methods,
         default=default_reload_method,
-        help="http = POST --reload-url; signal = send --reload-signal to the process; command = run "
-        "--reload-command (default: %(default)s)",
+        help=(
+            "signal = send --reload-signal to the child; http = POST --reload-url; restart = "
+            "restart the child (stop it with the stop ladder, start it, wait until ready)"
+            if for_run
+            else "http = POST --reload-url; signal = send --reload-signal to the process; command = "
+            "run --reload-command"
+        )
+        + " (default: %(default)s)",
     )
     r.add_argument(
         "--reload-url",
         metavar="URL",
         type=parse_http_url,
-        action=_ReloadUrlAction,
-        default=DEFAULT_RELOAD_URL,
+        action=ReloadUrlAction,
+        default=default["reload_url"],
         help="URL POSTed to reload in http mode; success only on 200. Repeatable: several targets, "
         "applied when all answered 200, each retried on its own (default: %(default)s)",
     )
     r.add_argument(
         "--process-executable-name",
         metavar="NAME",
-        default="prometheus",
-        help="signal mode: the process to signal, by executable name (default: %(default)s)",
+        default=None if for_run else default["process_executable_name"],
+        help=argparse.SUPPRESS
+        if for_run
+        else "signal mode: the process to signal, by executable name (default: %(default)s)",
     )
     r.add_argument(
         "--process-match",
         choices=("oldest", "all", "single"),
-        default="oldest",
-        help="signal mode, several processes with that name: signal the oldest, all of them, or "
+        default=None if for_run else default["process_match"],
+        help=argparse.SUPPRESS
+        if for_run
+        else "signal mode, several processes with that name: signal the oldest, all of them, or "
         "none (single: an error) (default: %(default)s)",
     )
     r.add_argument(
         "--pid-file",
         metavar="PATH",
-        help="signal mode: read the pid to signal from this file (instead of the name)",
+        help=argparse.SUPPRESS
+        if for_run
+        else "signal mode: read the pid to signal from this file (instead of the name)",
     )
     r.add_argument(
         "--reload-signal",
         metavar="SIGNAL",
         type=parse_signal,
-        default=int(signal.SIGHUP),
-        help="signal mode: signal to send, name or number (default: SIGHUP)",
+        default=default["reload_signal"],
+        help=f"signal mode: signal to send{' to the child' if for_run else ''}, name or number "
+        "(default: SIGHUP)",
     )
     r.add_argument(
         "--runtimeinfo-url",
         metavar="URL",
         type=parse_optional_http_url,
-        default=DEFAULT_RUNTIMEINFO_URL,
-        help="signal mode: the signal is held back until this answers and the reload is "
+        default="" if for_run else default["runtimeinfo_url"],
+        help="verify each reload through this runtime info URL (reloadConfigSuccess, "
+        "lastConfigTime), e.g. http://127.0.0.1:9090/api/v1/status/runtimeinfo (default: off)"
+        if for_run
+        else "signal mode: the signal is held back until this answers and the reload is "
         "verified through it (reloadConfigSuccess, lastConfigTime); empty = no "
         "verification (default: %(default)s)",
     )
@@ -333,134 +273,13 @@ def add_watch_arguments(
     )
 
 
-class _ReloadUrlAction(argparse.Action):
-    """``--reload-url URL`` (repeatable): ``reload_url`` keeps the first, ``reload_urls`` all of
-    them (the default is replaced, not added to)."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        urls = list(getattr(namespace, "reload_urls", None) or [])
-        if str(values) in urls:
-            parser.error(f"argument --reload-url: {values!r} is given twice")
-        urls.append(str(values))
-        namespace.reload_urls = urls
-        namespace.reload_url = urls[0]
-
-
-class _WatchIgnoreAction(argparse.Action):
-    """``--watch-ignore GLOB`` (repeatable): starts from the defaults; ``--watch-ignore=`` clears."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS
-
-        current = getattr(namespace, self.dest, None)
-        globs = list(DEFAULT_IGNORE_GLOBS) if current is None else list(current)
-        text = str(values)
-        if text == "":
-            globs = []
-        elif "/" in text:
-            parser.error(f"argument --watch-ignore: {text!r} has a '/': globs match base names only")
-        else:
-            globs.append(text)
-        setattr(namespace, self.dest, globs)
-
-
-def parse_log_level(text: str) -> str:
-    """argparse ``type=`` for ``--log-level``: ours plus prometheus-config-reloader's ``all``
-    (= ``debug``) and ``none`` (nothing is logged, errors included, like go-kit's ``AllowNone``;
-    the exit status and ``/metrics`` still tell).
-
-    Raises:
-        argparse.ArgumentTypeError: not one of the accepted names.
-    """
-    level = text.strip().lower()
-    level = LOG_LEVEL_ALIASES.get(level, level)
-    if level not in (*LOG_LEVELS, "none"):
-        raise argparse.ArgumentTypeError(
-            f"invalid log level {text!r}: choose one of all, {', '.join(LOG_LEVELS)}, none"
-        )
-    return level
-
-
-LOG_LEVEL_ALIASES = {"all": "debug", "warning": "warn"}
-"""prometheus-config-reloader's extra ``--log-level`` values -> ours."""
-
-
-class _PrintVersion(argparse.Action):
-    """``--version`` / ``--short-version``: print and exit 0 (prometheus-config-reloader flags)."""
-
-    def __init__(self, option_strings: list[str], dest: str, short: bool = False, **kw: Any) -> None:
-        kw.setdefault("help", "print just the version and exit" if short else "print the version and exit")
-        super().__init__(option_strings, dest=argparse.SUPPRESS, nargs=0, default=argparse.SUPPRESS, **kw)
-        self.short = short
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kw: Any) -> None:
-        from config_reloader.version import version_text
-
-        v = version_text()
-        print(v if self.short else f"config-reloader {v}")
-        parser.exit()
-
-
-def add_compat_arguments(parser: argparse.ArgumentParser) -> None:
-    """prometheus-config-reloader flags that do not map to an option of ours (research
-    reloader-anchors §2.1): ``--version``, ``--short-version``, ``--auto-gomemlimit-ratio``
-    (accepted, no effect) and ``--web-config-file`` (checked at start by
-    :func:`check_web_config_file`)."""
-    c = parser.add_argument_group("prometheus-config-reloader compatibility")
-    c.add_argument("--version", action=_PrintVersion)
-    c.add_argument("--short-version", action=_PrintVersion, short=True)
-    c.add_argument(
-        "--auto-gomemlimit-ratio",
-        metavar="RATIO",
-        type=float,
-        default=0.0,
-        help="accepted for compatibility and ignored: it sets Go's GOMEMLIMIT, "
-        "there is no such limit in Python",
-    )
-    c.add_argument(
-        "--web-config-file",
-        metavar="PATH",
-        default="",
-        help="exporter-toolkit web config for the status server: TLS (cert_file, key_file, "
-        "client_auth_type, client_ca_file, client_allowed_sans, min/max_version), "
-        "basic_auth_users (bcrypt), headers, rate_limit; errors exit 2 at start",
-    )
-
-
-def check_web_config_file(path: str) -> None:
-    """Load ``--web-config-file`` once at start so that a mistake exits 2 with a clear message
-    (prometheus-config-reloader validates it at start too). Empty path = no web config.
-
-    Raises:
-        ValueError: (:class:`~config_reloader.webconfig.WebConfigError`) unreadable file, invalid
-            YAML, unknown or unsupported field, or a certificate/key that does not load.
-    """
-    if not path:
-        return
-    from config_reloader.webconfig import load_web_config
-
-    load_web_config(path)
-
-
 def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
     """Build :class:`~config_reloader.reconcile.options.ReloaderOptions` from parsed watch flags.
 
     Raises:
         ValueError: inconsistent flags (the message names the flag).
     """
-    from config_reloader.reconcile.options import ReloaderOptions
+    from config_reloader.reconcile.options import ReloaderOptions, SettingError
 
     validate: tuple[str, ...] | None = None
     if args.validate_command:
@@ -468,20 +287,14 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             validate = tuple(shlex.split(args.validate_command))
         except ValueError as exc:
             raise ValueError(f"--validate-command: cannot split {args.validate_command!r}: {exc}") from None
-        if not validate:
-            raise ValueError("--validate-command is empty")
-    if args.config_envsubst_file and not args.config_file:
-        raise ValueError("--config-envsubst-file needs --config-file (the input to render)")
-    if args.config_envsubst_file and _same_file(args.config_file, args.config_envsubst_file):
-        raise ValueError(
-            f"--config-file {args.config_file!r} and --config-envsubst-file "
-            f"{args.config_envsubst_file!r} are the same file: the output would overwrite its template"
-        )
     for d in args.watched_dir:
         if os.path.exists(d) and not os.path.isdir(d):
             raise ValueError(f"--watched-dir {d!r} is not a directory")
     method = args.reload_method
     extra: dict[str, Any] = {}
+    for name in ("process_executable_name", "process_match"):  # None under run (its target is its child)
+        if getattr(args, name) is not None:
+            extra[name] = getattr(args, name)
     ignore = getattr(args, "watch_ignore", None)
     if ignore is not None:
         extra["watch_ignore"] = tuple(ignore)
@@ -513,8 +326,6 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             reload_url=urls[0],
             extra_reload_urls=tuple(urls[1:]),
             reload_method=method if method in ("http", "signal", "command") else "signal",
-            process_executable_name=args.process_executable_name,
-            process_match=args.process_match,
             pid_file=args.pid_file or None,
             reload_signal=args.reload_signal,
             runtimeinfo_url=args.runtimeinfo_url or None,
@@ -526,22 +337,20 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
             max_config_size=args.max_config_size,
             force_polling=args.force_polling,
         )
-    except ValueError as exc:
-        # ReloaderOptions names fields; users know flags.
-        msg = str(exc)
-        for field in ("retry_interval", "reload_timeout", "watch_interval", "delay_interval"):
-            msg = msg.replace(f"ReloaderOptions.{field}", "--" + field.replace("_", "-"))
-        raise ValueError(msg) from None
+    except SettingError as exc:
+        raise ValueError(exc.describe(flag_of)) from None
 
 
-def _same_file(a: str, b: str) -> bool:
-    """The same file by real path (symlinks resolved), or by inode when both exist (hard links)."""
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one does not exist (yet)
-        return False
+FLAGS_NAMED_OTHERWISE = {"watched_dirs": "--watched-dir", "extra_reload_urls": "--reload-url"}
+"""The settings whose flag is not ``--`` + the field name with dashes. The one table from
+:class:`~config_reloader.reconcile.options.ReloaderOptions` fields to the flags of ``watch`` and
+``run``; their errors name the setting and are spelled with it (:func:`flag_of`)."""
+
+
+def flag_of(setting: str) -> str:
+    """The flag that sets the ``ReloaderOptions`` field ``setting`` (``retry_interval`` ->
+    ``--retry-interval``, ``watched_dirs`` -> ``--watched-dir``)."""
+    return FLAGS_NAMED_OTHERWISE.get(setting) or "--" + setting.replace("_", "-")
 
 
 def warn_missing_watched_dirs(dirs: Sequence[str]) -> None:

@@ -1,6 +1,6 @@
 """CPUID backends and the decoding of raw registers into the ``cpu`` and ``usable`` views.
 
-Backends (DESIGN §4 rule 6), tried in this order by :func:`config_reloader.cpu.probe_machine`:
+Backends (rule C6 in docs/design.md), tried in this order by :func:`config_reloader.cpu.probe_machine`:
 
 ``cpuid-stub``
     ~40 bytes of x86-64 machine code (CPUID with explicit subleaf, XGETBV) in an anonymous page
@@ -17,7 +17,7 @@ Backends (DESIGN §4 rule 6), tried in this order by :func:`config_reloader.cpu.
 ``proc-cpuinfo``
     the kernel's ``flags`` per processor only; the ``cpu``/``usable`` views are approximated by it.
 
-Hygiene (DESIGN §4 rule 4): the subleaf is always passed, the max basic / extended leaf is read
+Hygiene (rule C4 in docs/design.md): the subleaf is always passed, the max basic / extended leaf is read
 first and leaves above it are never queried, XGETBV runs only when CPUID.1:ECX.OSXSAVE[27] is set.
 
 Sources: Intel SDM vol. 2A "CPUID", "XGETBV"; Linux ``arch/x86/kernel/cpuid.c`` (the device's offset

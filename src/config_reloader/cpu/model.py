@@ -2,7 +2,7 @@
 
 ``CpuFeatures`` is one CPU, ``MachineFeatures`` a machine (live probe or capture), ``FeatureCheck``
 the answer to "do these features hold?" with per-CPU detail. Unknown CPUs (offline, outside the
-cpuset, unreadable) are ``None`` and stay unknown, never false (DESIGN §4 rule 2).
+cpuset, unreadable) are ``None`` and stay unknown, never false (rule C2 in docs/design.md).
 
 The types are immutable :class:`~config_reloader.record.Record` values (equality, hash,
 ``repr``, ``replace()``, pickling), not dataclasses: ``import dataclasses`` alone costs ~6 ms of

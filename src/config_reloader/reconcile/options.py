@@ -3,13 +3,14 @@ how to reload, checked once when built (each error names the field)."""
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import signal as _signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from config_reloader.durations import seconds_problem
 from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE
 from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS, PathFilter, compile_ignore
 
@@ -23,6 +24,7 @@ __all__ = [
     "PROCESS_MATCHES",
     "RELOAD_METHODS",
     "ReloaderOptions",
+    "SettingError",
     "glob_escape",
     "statefulset_ordinal",
 ]
@@ -36,13 +38,41 @@ PROCESS_MATCHES = ("oldest", "all", "single")
 """``process_match`` values (:class:`config_reloader.reload.signal.ProcessName`)."""
 
 
+class SettingError(ValueError):
+    """A reload setting is invalid; raised by :class:`ReloaderOptions`.
+
+    The message template names every setting it mentions as ``{field}``: ``str()`` spells them
+    ``ReloaderOptions.field``; :meth:`describe` lets a caller spell them its own way (the CLI
+    names its flags, from one table: :func:`config_reloader.cli.watch.flag_of`).
+
+    Attributes:
+        setting: the field that is wrong.
+    """
+
+    def __init__(self, setting: str, template: str, **values: object) -> None:
+        self.setting = setting
+        self.template = template
+        self.values = values
+        super().__init__(self.describe(lambda field: f"ReloaderOptions.{field}"))
+
+    def describe(self, spell: Callable[[str], str]) -> str:
+        """The message with each setting spelled by ``spell(field)``."""
+        return self.template.format_map(_Spelled(spell, self.values))
+
+
+class _Spelled(dict[str, object]):
+    def __init__(self, spell: Callable[[str], str], values: dict[str, object]) -> None:
+        super().__init__(values)
+        self._spell = spell
+
+    def __missing__(self, key: str) -> str:
+        return self._spell(key)
+
+
 def _check_duration(name: str, value: float, *, positive: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
-        raise ValueError(f"ReloaderOptions.{name} must be a number of seconds >= 0, got {value!r}")
-    if math.isinf(value):
-        raise ValueError(f"ReloaderOptions.{name} must be finite, got {value!r}")
-    if positive and value == 0:
-        raise ValueError(f"ReloaderOptions.{name} must be > 0 seconds, got {value!r}")
+    problem = seconds_problem(value, positive=positive)
+    if problem is not None:
+        raise SettingError(name, "{%s} {problem}" % name, problem=problem)  # noqa: UP031 - a template
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,9 +83,10 @@ class ReloaderOptions:
     Paths are made absolute here. ``None`` means "disabled", never "default".
 
     Raises:
-        ValueError: a negative/NaN/infinite duration, ``retry_interval`` or ``reload_timeout``
-            of 0, an unknown ``reload_method``, ``config_envsubst_file`` without ``config_file``,
-            an empty ``validate_command`` or one without ``{}``... the field is named in the message.
+        SettingError: (a ``ValueError``) a negative/NaN/infinite duration, ``retry_interval`` or
+            ``reload_timeout`` of 0, an unknown ``reload_method``, ``config_envsubst_file``
+            without ``config_file`` or naming the same file, an empty ``validate_command``...;
+            ``.setting`` is the field, and the message names it.
     """
 
     config_file: str | None = None
@@ -133,53 +164,75 @@ class ReloaderOptions:
         if self.poll_interval is not None:
             _check_duration("poll_interval", self.poll_interval, positive=True)
         if self.reload_method not in RELOAD_METHODS:
-            raise ValueError(
-                f"ReloaderOptions.reload_method must be one of {', '.join(RELOAD_METHODS)}, "
-                f"got {self.reload_method!r}"
+            raise SettingError(
+                "reload_method",
+                "{reload_method} must be one of {methods}, got {value!r}",
+                methods=", ".join(RELOAD_METHODS),
+                value=self.reload_method,
             )
         if self.config_envsubst_file and not self.config_file:
-            raise ValueError("ReloaderOptions.config_envsubst_file needs config_file (the input to render)")
+            raise SettingError(
+                "config_envsubst_file", "{config_envsubst_file} needs {config_file} (the input to render)"
+            )
         if (self.reload_method == "command") != (self.reload_command is not None):
-            raise ValueError(
-                "ReloaderOptions.reload_command is given exactly when reload_method is 'command'"
+            raise SettingError(
+                "reload_command", "{reload_command} is given exactly when {reload_method} is 'command'"
             )
         if self.reload_command is not None:
             object.__setattr__(self, "reload_command", tuple(self.reload_command))
             if not self.reload_command:
-                raise ValueError("ReloaderOptions.reload_command must not be empty")
+                raise SettingError("reload_command", "{reload_command} must not be empty")
         if self.process_match not in PROCESS_MATCHES:
-            raise ValueError(
-                f"ReloaderOptions.process_match must be one of {', '.join(PROCESS_MATCHES)}, "
-                f"got {self.process_match!r}"
+            raise SettingError(
+                "process_match",
+                "{process_match} must be one of {matches}, got {value!r}",
+                matches=", ".join(PROCESS_MATCHES),
+                value=self.process_match,
             )
         object.__setattr__(self, "extra_reload_urls", tuple(self.extra_reload_urls))
         if len(set(self.reload_urls)) != len(self.reload_urls):
-            raise ValueError("ReloaderOptions.extra_reload_urls: the same reload URL is given twice")
+            raise SettingError("extra_reload_urls", "{extra_reload_urls}: the same reload URL is given twice")
         if self.validate_command is not None and not self.validate_command:
-            raise ValueError("ReloaderOptions.validate_command must not be empty")
+            raise SettingError("validate_command", "{validate_command} must not be empty")
         if (
             isinstance(self.max_config_size, bool)
             or not isinstance(self.max_config_size, int)
             or self.max_config_size < 1
         ):
-            raise ValueError(
-                f"ReloaderOptions.max_config_size must be a positive integer, got {self.max_config_size!r}"
+            raise SettingError(
+                "max_config_size",
+                "{max_config_size} must be a positive integer, got {value!r}",
+                value=self.max_config_size,
             )
         if not isinstance(self.reload_signal, int) or not 0 < self.reload_signal < _signal.NSIG:
-            raise ValueError(
-                f"ReloaderOptions.reload_signal must be a signal number, got {self.reload_signal!r}"
+            raise SettingError(
+                "reload_signal",
+                "{reload_signal} must be a signal number, got {value!r}",
+                value=self.reload_signal,
             )
         # Paths are absolute after option parsing (docs/INTERFACES.md).
         for name in ("config_file", "config_envsubst_file", "pid_file", "web_config_file"):
             value = getattr(self, name)
             if value is not None:
                 if not value:
-                    raise ValueError(f"ReloaderOptions.{name} must not be empty (use None)")
+                    raise SettingError(name, "{%s} must not be empty (use None)" % name)  # noqa: UP031
                 object.__setattr__(self, name, os.path.abspath(value))
+        if (
+            self.config_file
+            and self.config_envsubst_file
+            and _same_file(self.config_file, self.config_envsubst_file)
+        ):
+            raise SettingError(
+                "config_envsubst_file",
+                "{config_file} {cfg!r} and {config_envsubst_file} {out!r} are the same file: the "
+                "output would overwrite its template",
+                cfg=self.config_file,
+                out=self.config_envsubst_file,
+            )
         dirs: list[str] = []
         for d in self.watched_dirs:
             if not d:
-                raise ValueError("ReloaderOptions.watched_dirs must not contain an empty path")
+                raise SettingError("watched_dirs", "{watched_dirs} must not contain an empty path")
             a = os.path.abspath(d)
             if a not in dirs:
                 dirs.append(a)
@@ -192,7 +245,7 @@ class ReloaderOptions:
         try:
             compile_ignore(self.watch_ignore)
         except ValueError as exc:
-            raise ValueError(f"ReloaderOptions.watch_ignore: {exc}") from None
+            raise SettingError("watch_ignore", "{watch_ignore}: {problem}", problem=str(exc)) from None
 
     @property
     def path_filter(self) -> PathFilter:
@@ -226,6 +279,16 @@ class ReloaderOptions:
             initial=self.retry_interval,
             maximum=max(self.retry_interval, self.retry_max_interval),
         )
+
+
+def _same_file(a: str, b: str) -> bool:
+    """The same file by real path (symlinks resolved), or by inode when both exist (hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet)
+        return False
 
 
 def glob_escape(name: str) -> str:

@@ -87,6 +87,7 @@ class ApplyOwner:
 
         m = self._metrics
         self.last_rendered = rendered
+        self._state.secrets = rendered.expanded_values
         m.config_environment_variable_expansion_errors.set(len(rendered.unset_vars))
         if rendered.unset_vars and log.isEnabledFor(logging.WARNING):
             log.warning(

@@ -37,6 +37,8 @@ class LoopState:
         changes: inputs whose content changed since the last successful reload (for its log line).
         pending: hints not looked at yet.
         wake: set when ``pending`` has something (created on the running loop).
+        secrets: the values ``$(VAR)`` expansion put into the current output: a target that
+            rejects the config may quote one in its answer, which is logged (masked with these).
     """
 
     def __init__(self, metrics: ReloaderMetrics) -> None:
@@ -52,6 +54,7 @@ class LoopState:
         self.changes: set[str] = set()
         self.pending = Pending()
         self.wake: asyncio.Event | None = None
+        self.secrets: tuple[str, ...] = ()
         self._changed: asyncio.Condition | None = None
 
     def cond(self) -> asyncio.Condition:

@@ -17,7 +17,7 @@ import random
 from typing import TYPE_CHECKING
 
 from config_reloader.errors import ReloadError, ReloadRejected, ReloadTimeout
-from config_reloader.logs import redact_text
+from config_reloader.logs import redact_text, redact_values
 from config_reloader.reload import PerTargetAction
 
 if TYPE_CHECKING:
@@ -188,4 +188,5 @@ class ReloadWorker:
             m.reload_succeeded(loop.time() - start)
             return None
         m.reload_failed(loop.time() - start)
-        return redact_text(err)
+        # Prometheus' answer to a bad config quotes the offending line: it may hold a secret.
+        return redact_values(redact_text(err), self._state.secrets)

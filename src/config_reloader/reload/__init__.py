@@ -1,4 +1,5 @@
-"""Reload actions: how a service is told to re-read its configuration (DESIGN §2, "Acting").
+"""Reload actions: how a service is told to re-read its configuration (the last step of the
+data flow in docs/design.md).
 
 Every action implements :class:`ReloadAction`, one async method that either returns (the target
 accepted the reload) or raises a :class:`config_reloader.errors.ReloadError` subclass:
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from config_reloader.durations import seconds_problem
 from config_reloader.lazy import lazy_attributes
 
 if TYPE_CHECKING:
@@ -81,8 +83,9 @@ class PerTargetAction(Protocol):
 
 def _require_positive_seconds(name: str, value: float) -> None:
     """The actions' duration check: ``ValueError`` naming ``name`` unless ``value`` > 0 seconds."""
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0 seconds, got {value!r}")
+    problem = seconds_problem(value, positive=True)
+    if problem is not None:
+        raise ValueError(f"{name} {problem}")
 
 
 _LAZY = {

@@ -182,11 +182,10 @@ class HttpClientConfig:
             return not self.tls_insecure_skip_verify
         return self.tls_ca_file is not None or not is_loopback_host(host)
 
-    def check(self, *, tls: bool = True) -> None:
-        """Read every file once, at start, so that a wrong path fails there and not at the first
-        change: the credential files and, with ``tls`` (some URL is ``https``), the CA file and
-        the client certificate and key (these load only with :mod:`ssl`, imported here only
-        when one is set).
+    def check(self) -> None:
+        """Read the credential files once, at start, so that a wrong path fails there and not at
+        the first change. The TLS files load only with :mod:`ssl`:
+        :func:`config_reloader.reload.tls.check_files` checks them (when some URL is ``https``).
 
         Raises:
             ValueError: the first file that cannot be used; the message names its flag.
@@ -195,10 +194,6 @@ class HttpClientConfig:
             read_secret_file(self.basic_auth_password_file, "--reload-basic-auth-password-file")
         if self.bearer_token_file is not None:
             read_secret_file(self.bearer_token_file, "--reload-bearer-token-file")
-        if tls and (self.tls_ca_file is not None or self.tls_cert_file is not None):
-            from .tls import check_files  # only TLS settings pay for importing ssl
-
-            check_files(self)
 
     def auth_headers(self) -> dict[str, str]:
         """The ``Authorization`` header for one attempt, files read now (rotation needs no restart).

@@ -1,15 +1,15 @@
 """Reload over HTTP: ``POST`` to the reload URL (Prometheus ``/-/reload``), and the runtime-info
 client used by :mod:`config_reloader.reload.verify`.
 
-Facts (research reloader-anchors §1.6, §2.1): Thanos' ``HTTPReloader`` sends a ``POST`` without a
+Facts: Thanos' ``HTTPReloader`` sends a ``POST`` without a
 body and counts only status 200 as success; Prometheus answers 403 (older releases 405) on
 ``/-/reload`` unless started with ``--web.enable-lifecycle``. prometheus-operator bounds the
-request with ``--reload-timeout`` (default 30s, PO#5349) and disables keep-alive; we do the same
-(one new connection per request) so a restarted target never meets a dead pooled connection.
+request with ``--reload-timeout`` (default 30s, prometheus-operator#5349) and disables keep-alive; we do
+the same (one new connection per request) so a restarted target never meets a dead pooled connection.
 
 The client is the standard library's :mod:`http.client`, run in a worker thread
 (:func:`asyncio.to_thread`): importing aiohttp for one request costs ~21 MiB RSS, most of the
-budget of ``watch`` (issue 5; docs/DEPENDENCIES.md). aiohttp stays for the server side.
+budget of ``watch`` (docs/DEPENDENCIES.md). aiohttp stays for the server side.
 
 Credentials: from files (:class:`~config_reloader.reload.client.HttpClientConfig`, re-read at every
 attempt) or, discouraged because every process can read ``/proc/PID/cmdline``, in the URL
@@ -56,13 +56,21 @@ def split_credentials(url: str) -> tuple[str, dict[str, str]]:
         (RFC 7617, UTF-8) when the URL had credentials, else is empty. Percent-escapes in user and
         password are decoded.
 
+    This is the one check of a reload or runtime-info URL: the CLI runs it on ``--reload-url`` and
+    ``--runtimeinfo-url`` (:func:`config_reloader.cli.watch.parse_http_url`).
+
     Raises:
-        ValueError: ``url`` is not an ``http``/``https`` URL with a host, or holds a space or a
-            control character (``http.client`` would refuse it at every attempt, quoting the raw
-            path and query in its error, secrets included).
+        ValueError: ``url`` is not an ``http``/``https`` URL with a host and a port 0-65535 (or
+            none), or holds a space or a control character (``http.client`` would refuse it at
+            every attempt, quoting the raw path and query in its error, secrets included).
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # ValueError when not a number or not 0-65535
+    except ValueError:
+        ok = False
+    if not ok:
         raise ValueError(f"not an http(s) URL with a host: {redact_url(url)!r}")
     if any(ch <= " " or ch == "\x7f" for ch in url):
         raise ValueError(

@@ -1,7 +1,7 @@
-"""Backoff between reload attempts (DESIGN §3 rule 7).
+"""Backoff between reload attempts (rule R7 in docs/design.md).
 
-Thanos retries at a fixed ``--retry-interval`` with neither backoff nor jitter (research
-reloader-anchors §1.7); a target that is slow to reload (prometheus-operator#5346, bug B9) is then
+Thanos retries at a fixed ``--retry-interval`` with neither backoff nor jitter; a target
+that is slow to reload (prometheus-operator#5346) is then
 hit again every interval. This policy starts at the same interval, grows geometrically, is capped
 and jittered so several reloaders do not retry in lockstep. It is pure: the loop owner
 (``reconcile/worker.py``) runs the attempts and sleeps; the policy only says how long.

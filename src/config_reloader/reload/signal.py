@@ -1,11 +1,10 @@
 """Reload by signal (default SIGHUP), Thanos ``PIDReloader`` style, with a readiness gate.
 
-Facts: Thanos finds the target by executable name through the process list (research
-reloader-anchors §1.6), which needs a shared PID namespace in Kubernetes
-(``shareProcessNamespace: true``). ``/proc/PID/comm`` holds at most 15 characters
+Facts: Thanos finds the target by executable name through the process list, which needs a shared
+PID namespace in Kubernetes (``shareProcessNamespace: true``). ``/proc/PID/comm`` holds at most 15 characters
 (``TASK_COMM_LEN`` 16 with the NUL, proc(5)), so longer names are matched through the basename of
 ``/proc/PID/exe`` (or the truncated comm as a fallback). A process that has not installed its
-handler yet is killed by SIGHUP's default action (prometheus/prometheus#14917, bug B14); the
+handler yet is killed by SIGHUP's default action (prometheus/prometheus#14917); the
 ``SigCgt`` mask in ``/proc/PID/status`` (proc(5)) tells whether a handler is installed.
 """
 

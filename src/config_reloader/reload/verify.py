@@ -1,6 +1,6 @@
 """Confirm a reload through Prometheus' runtime info (Thanos ``pkg/reloader/tracker.go`` semantics).
 
-Facts (research reloader-anchors §1.6): read ``reloadConfigSuccess`` and ``lastConfigTime`` before
+Facts: read ``reloadConfigSuccess`` and ``lastConfigTime`` before
 the trigger; afterwards the reload is confirmed once ``reloadConfigSuccess`` is true **and**
 ``lastConfigTime`` is later than before; if the target was healthy before and now reports
 ``reloadConfigSuccess=false`` the new config was rejected (fail fast). Thanos polls every second;
@@ -46,8 +46,8 @@ def runtimeinfo_ready(
 
     Prometheus serves the API only once its handlers (including the SIGHUP one, since
     prometheus/prometheus#14924) are installed, so this keeps a SIGHUP out of its start-up window
-    (bug B14). Any error reads as "not ready". ``client``: TLS settings and credential files (the
-    reload client's). Call ``aclose()`` on the result when done.
+    (rule R8 in docs/design.md). Any error reads as "not ready". ``client``: TLS settings and
+    credential files (the reload client's). Call ``aclose()`` on the result when done.
     """
     return ReadyCheck(runtimeinfo_url, timeout=timeout, client=client)
 

@@ -20,8 +20,9 @@ Parts, in the order ``run`` uses them:
   restart``, and "never signal a child before it is ready; apply a change that came early right
   after readiness").
 * :func:`supervise` wires gate, reloader (render once before the first start, so the child never
-  starts without its rendered config: prometheus-operator#3061, research B12), status server and
-  supervisor together and returns the exit status ``run`` exits with.
+  starts without its rendered config: the init-container ordering bug
+  prometheus-operator#3061), status server and supervisor together and returns the exit status
+  ``run`` exits with.
 
 Exit statuses follow shells and container runtimes: the child's exit code, or 128 + N when it died
 by signal N; 127 when the command is not found, 126 when it cannot be executed.
@@ -29,7 +30,7 @@ by signal N; 127 when the command is not found, 126 when it cannot be executed.
 Sources: ``prctl(2)`` (PR_SET_CHILD_SUBREAPER = 36), ``wait(2)``, ``setsid(2)``, ``proc(5)``
 (``/proc/PID/task/TID/children``, ``/proc/PID/stat`` field 3 state ``Z``, field 5 pgrp),
 ``signal(7)`` (PID 1 in a PID namespace receives only signals it has handlers for),
-prometheus/prometheus#14917 (SIGHUP during start-up kills the target; research B14).
+prometheus/prometheus#14917 (SIGHUP during start-up kills the target).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ from config_reloader.supervise.supervisor import Supervisor
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from config_reloader.reconcile.options import ReloaderOptions
+
 __all__ = [
     "FORWARDED_SIGNALS",
     "GROUP_SIGNALS",
@@ -85,11 +88,8 @@ log = logging.getLogger(__name__)
 async def supervise(
     options: SuperviseOptions,
     *,
-    reloader_options: Any = None,
-    reload_method: Literal["signal", "http", "restart", "none"] = "signal",
-    reload_url: str | None = None,
-    runtimeinfo_url: str | None = None,
-    reload_timeout: float = 30.0,
+    reloader_options: ReloaderOptions | None = None,
+    reload_method: Literal["signal", "http", "restart"] = "signal",
     listen_address: str | None = None,
     registry: CollectorRegistry | None = None,
     on_started: Callable[[Supervisor], None] | None = None,
@@ -98,11 +98,13 @@ async def supervise(
 
     Args:
         options: the supervision options (command, pin set, ladder, restart policy, readiness).
-        reloader_options: a ``ReloaderOptions`` (loop engine) or None for no config watching.
+        reloader_options: what to watch and how to reload (the one carrier of the reload
+            settings: URLs, runtime-info verification, timeouts), or None for no config watching.
+            Its ``reload_signal`` is replaced by ``options.reload_signal`` (the supervisor holds
+            that signal back until the child is ready) and it serves no status server of its own.
         reload_method: ``signal`` (``options.reload_signal`` to the child), ``http`` (POST
-            ``reload_url``), ``restart`` (graceful restart) or ``none``.
-        runtimeinfo_url: when given, reloads are verified (VerifiedReload, Thanos tracker.go).
-        reload_timeout: seconds per reload attempt (``--reload-timeout``).
+            ``reloader_options.reload_url``) or ``restart`` (graceful restart); verified through
+            ``reloader_options.runtimeinfo_url`` when set (Thanos tracker.go semantics).
         listen_address: ``host:port`` for /metrics /healthz /ready; None = no server.
         registry: metrics registry (a fresh one is made when serving and None).
         on_started: called once the supervisor object exists (tests, embedding).
@@ -130,19 +132,10 @@ async def supervise(
     if reloader_options is not None:
         from config_reloader.reconcile import Reloader, build_action
 
-        if reload_method == "http" and not reload_url:
-            raise ValueError("--reload-method http needs --reload-url")
-        # One status server for run (child + reloader readiness), so the reloader serves none;
-        # the reload settings given here win over those in reloader_options.
-        changes: dict[str, Any] = {
-            "listen_address": None,
-            "runtimeinfo_url": runtimeinfo_url,
-            "reload_timeout": reload_timeout,
-            "reload_signal": options.reload_signal,
-        }
-        if reload_url:
-            changes["reload_url"] = reload_url
-        reloader_options = dataclasses.replace(reloader_options, **changes)
+        # One status server for run (child + reloader readiness), so the reloader serves none.
+        reloader_options = dataclasses.replace(
+            reloader_options, listen_address=None, reload_signal=options.reload_signal
+        )
         action, closables = build_action(
             reloader_options,
             method=reload_method,
@@ -163,7 +156,7 @@ async def supervise(
             stack.push_async_callback(c.aclose)
         if reloader is not None:
             await stack.enter_async_context(reloader)
-            await reloader.render_once()  # B12: the child never starts without its rendered config
+            await reloader.render_once()  # the child never starts without its rendered config
         if listen_address is not None and registry is not None:
             from config_reloader.metrics import StatusServer
 

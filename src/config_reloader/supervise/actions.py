@@ -3,7 +3,7 @@
 * :class:`RestartReload`: ``--reload-method restart``, a graceful restart of the child.
 * :class:`ReadyGatedReload`: waits until the child runs and is ready, then triggers the inner
   action, so a change that arrives while the child starts is applied right after readiness rather
-  than after a retry backoff (research B14: never signal a process before it handles the signal).
+  than after a retry backoff (a process that has no handler yet dies of SIGHUP: rule R8 in docs/design.md).
 
 The action for ``--reload-method`` itself comes from the one factory,
 :func:`config_reloader.reconcile.actions.build_action` (see :func:`config_reloader.supervise.supervise`).
@@ -49,8 +49,8 @@ class ReadyGatedReload:
     """Wrap a ReloadAction so it waits until the child is running and ready, then triggers.
 
     A change that arrives while the child starts is applied right after readiness instead of
-    failing and waiting for the retry backoff (issue 4; research B14: never signal a process
-    that has not installed its handler yet).
+    failing and waiting for the retry backoff (never signal a process that has not installed its
+    handler yet: rule R8 in docs/design.md).
     """
 
     def __init__(self, inner: ReloadAction, supervisor: Supervisor) -> None:

@@ -4,7 +4,7 @@ Semantics are systemd's (``systemd.unit(5)``, "Conditions and Asserts"; engine i
 :mod:`config_reloader.conditions`): failing conditions skip the start (not an error), failing
 asserts are an error. The pin set is the set of CPUs in the current affinity mask
 (``sched_getaffinity(2)``) on which every feature named by a non-negated
-``ConditionCPUFeature=`` or ``AssertCPUFeature=`` is usable (DESIGN §4 rules 2-3; engine in
+``ConditionCPUFeature=`` or ``AssertCPUFeature=`` is usable (rules C2-C3 in docs/design.md; engine in
 :mod:`config_reloader.cpu`). Pinning is on by default only when a ``ConditionCPUFeature=`` is given.
 """
 
@@ -55,7 +55,7 @@ def gate(
 ) -> GateResult:
     """Compute the pin set, then evaluate conditions/asserts on the CPUs the child may run on.
 
-    With pinning, "every CPU the service could run on" (DESIGN §4 rule 3) is the pin set, so the
+    With pinning, "every CPU the service could run on" (rule C3 in docs/design.md) is the pin set, so the
     conditions are evaluated on a machine restricted to it: on a heterogeneous machine
     ``ConditionCPUFeature=avx512f`` passes when some CPUs have it (the child is pinned to those)
     and fails, as a skip, when none has it. Without pinning every CPU of the affinity mask counts.

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import math
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
+from config_reloader.durations import seconds_problem
 from config_reloader.supervise.signals import FORWARDED_SIGNALS
 
-__all__ = ["RestartPolicy", "SuperviseOptions"]
+__all__ = ["RESTART_POLICIES", "RestartPolicy", "SuperviseOptions"]
 
 RestartPolicy = Literal["no", "on-failure", "always"]
+RESTART_POLICIES: tuple[RestartPolicy, ...] = get_args(RestartPolicy)
+"""The values of :data:`RestartPolicy` (``--restart``)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,13 +53,12 @@ class SuperviseOptions:
     def __post_init__(self) -> None:
         if not self.argv:
             raise ValueError("argv: a command is required after --")
-        for name in ("stop_timeout", "restart_delay"):
-            v = getattr(self, name)
-            if math.isnan(v) or v < 0:
-                raise ValueError(f"{name}: must be a non-negative number of seconds, got {v!r}")
-        if self.ready_delay is not None and (math.isnan(self.ready_delay) or self.ready_delay < 0):
-            raise ValueError(f"ready_delay: must be a non-negative number of seconds, got {self.ready_delay}")
-        if self.restart not in ("no", "on-failure", "always"):
+        for name in ("stop_timeout", "restart_delay", "ready_delay"):
+            value = getattr(self, name)
+            problem = None if value is None else seconds_problem(value)
+            if problem is not None:
+                raise ValueError(f"{name}: {problem}")
+        if self.restart not in RESTART_POLICIES:
             raise ValueError(f"restart: must be no, on-failure or always, got {self.restart!r}")
         if self.max_restarts_per_minute < 0:
             raise ValueError("max_restarts_per_minute: must be >= 0")

@@ -8,11 +8,15 @@ tuple of five big ints: ~110 bytes per file instead of ~600.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import struct
+import time
 from collections.abc import ItemsView, Iterable, Iterator, Mapping
 
+from config_reloader.errors import SnapshotError
 from config_reloader.fileid import FileIdentity, file_identity
 
 __all__ = [
@@ -23,11 +27,14 @@ __all__ = [
     "KUBELET_DATA",
     "READ_CHUNK",
     "SEP",
+    "FileChanged",
     "FileDigests",
     "Tree",
     "fs_bytes",
     "identity_record",
     "is_kubelet_internal",
+    "is_racy",
+    "read_record",
     "thanos_digest",
 ]
 
@@ -168,3 +175,57 @@ def thanos_digest(paths: Iterable[str]) -> bytes:
             while chunk := f.read(READ_CHUNK):
                 h.update(chunk)
     return h.digest()
+
+
+class FileChanged(Exception):
+    """The file changed while it was being read (its identity before and after differ)."""
+
+
+def is_racy(rec: bytes, margin_ns: int) -> bool:
+    """True if the record's digest cannot be trusted by identity alone: the file's mtime is not at
+    least ``margin_ns`` older than the moment it was hashed (the "racy git" rule: a filesystem
+    with coarse timestamps can hide a same-size rewrite inside one tick)."""
+    mtime_ns = IDENT.unpack_from(rec)[3]
+    hashed_at_ns: int = HASHED_AT.unpack_from(rec, ID_END)[0]
+    return bool(mtime_ns >= hashed_at_ns - margin_ns)
+
+
+def read_record(path: str) -> tuple[bytes, int] | None:
+    """Hash the regular file ``path`` (symlinks followed) into a cache record: ``(record, bytes
+    read)``, or None if it is not a regular file once opened.
+
+    Raises:
+        FileNotFoundError: it vanished (also a symlink loop or a non-directory in the path).
+        FileChanged: its identity changed while it was read: read again.
+        SnapshotError: it cannot be read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise FileNotFoundError(exc.errno, exc.strerror, path) from exc
+        raise SnapshotError(f"cannot read {path}: {exc.strerror}", path=path) from exc
+    try:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            return None
+        started = time.time_ns()
+        h = hashlib.sha256()
+        size = 0
+        # a buffer sized to the file, not 1 MiB per file: 10,000 short-lived 1 MiB buffers
+        # fragment the worker thread's malloc arena (+0.6 MiB RSS measured in a thread)
+        want = min(READ_CHUNK, before.st_size + 1)
+        while chunk := os.read(fd, want):
+            h.update(chunk)
+            size += len(chunk)
+        after = os.fstat(fd)
+    except OSError as exc:
+        raise SnapshotError(f"cannot read {path}: {exc.strerror}", path=path) from exc
+    finally:
+        os.close(fd)
+    ident_after = identity_record(after)
+    if identity_record(before) != ident_after:
+        raise FileChanged
+    return ident_after + HASHED_AT.pack(started) + h.digest(), size

@@ -72,7 +72,8 @@ IN_CLOEXEC = 0o2000000  # == O_CLOEXEC on Linux
 IN_NONBLOCK = 0o4000  # == O_NONBLOCK on Linux
 
 _HEADER = struct.Struct("iIII")  # wd, mask, cookie, len
-_READ_SIZE = 64 * 1024  # large reads drain bursts quickly (research: overflow is a reader-speed problem)
+# Large reads drain bursts quickly: the queue overflows when the reader is slower than the writers.
+_READ_SIZE = 64 * 1024
 
 _NAMES = {
     v: k for k, v in globals().items() if k.startswith("IN_") and k not in ("IN_CLOEXEC", "IN_NONBLOCK")

@@ -9,11 +9,15 @@ existing ancestor.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from config_reloader.errors import InotifyLimitError
 from config_reloader.watch.inotify import (
     IN_ATTRIB,
     IN_CLOSE_WRITE,
@@ -29,6 +33,9 @@ from config_reloader.watch.inotify import (
     IN_UNMOUNT,
 )
 
+if TYPE_CHECKING:
+    from config_reloader.watch.inotify import Inotify
+
 __all__ = [
     "CONTENT_EVENTS",
     "NAME_CHANGED",
@@ -37,8 +44,11 @@ __all__ = [
     "WATCH_MASK",
     "Role",
     "RoleKind",
+    "arm_watches",
     "plan_watches",
 ]
+
+log = logging.getLogger("config_reloader.watch.watcher")
 
 WATCH_MASK = (
     IN_MODIFY
@@ -108,3 +118,49 @@ def plan_watches(files: Sequence[str], dirs: Sequence[str]) -> list[tuple[str, R
             if os.path.isdir(real_dir):
                 plan.append((real_dir, Role("resolved", f, os.path.basename(real))))
     return plan
+
+
+def arm_watches(
+    ino: Inotify,
+    files: Sequence[str],
+    dirs: Sequence[str],
+    old: Mapping[int, list[Role]],
+    *,
+    on_error: Callable[[], None],
+) -> dict[int, list[Role]]:
+    """Add the watches :func:`plan_watches` wants to ``ino`` and remove those of ``old`` it no
+    longer wants; return watch descriptor -> roles.
+
+    A directory that vanishes between the plan and the add is planned again (at most 5 times);
+    one that cannot be watched otherwise is logged and counted (``on_error``) and left to the
+    periodic resync.
+
+    Raises:
+        InotifyLimitError: ENOSPC while adding a watch (the caller falls back to polling).
+    """
+    new: dict[int, list[Role]] = {}
+    for attempt in range(5):
+        new.clear()
+        retry = False
+        for path, role in plan_watches(files, dirs):
+            try:
+                wd = ino.add_watch(path, WATCH_MASK)
+            except InotifyLimitError:
+                raise
+            except OSError as exc:
+                if exc.errno in (errno.ENOENT, errno.ENOTDIR) and attempt < 4:
+                    retry = True  # vanished between the plan and the add: plan again
+                    break
+                on_error()
+                log.warning(
+                    "cannot watch directory; changes there are seen only by the periodic resync",
+                    extra={"cfg_path": path, "err": exc.strerror},
+                )
+                continue
+            new.setdefault(wd, []).append(role)
+        if not retry:
+            break
+    for wd in old.keys() - new.keys():
+        with contextlib.suppress(OSError, ValueError):
+            ino.rm_watch(wd)
+    return new

@@ -1,10 +1,10 @@
-"""Settling raw hints into batches (DESIGN §3 rule 4): pure logic, the clock is injected.
+"""Settling raw hints into batches (rule R4 in docs/design.md): pure logic, the clock is injected.
 
 * Trailing-edge debounce: a batch is due ``delay`` seconds after the *last* hint; every hint
   restarts the quiet period.
 * A file that received ``IN_MODIFY`` and no ``IN_CLOSE_WRITE`` yet is still being written (a
-  truncate-then-write writer has an empty or partial file at that moment; research
-  python-watch-libs.md §1.4 "O_TRUNC demo"): the batch waits for its close, at most
+  truncate-then-write writer has an empty or partial file at that moment: a reader that
+  hashes it between the truncate and the write sees an empty file): the batch waits for its close, at most
   ``max_open_wait`` seconds after its first ``IN_MODIFY``; then it is emitted anyway with a warning.
 * Urgent hints (overflow, the initial batch) are due at once.
 
@@ -18,6 +18,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from config_reloader.durations import seconds_problem
 
 __all__ = ["REASONS", "ChangeBatch", "Settler"]
 
@@ -54,8 +56,10 @@ class Settler:
     def __init__(
         self, delay: float, max_open_wait: float = 5.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        if delay < 0 or max_open_wait < 0:
-            raise ValueError("delay and max_open_wait must be >= 0 seconds")
+        for name, value in (("delay", delay), ("max_open_wait", max_open_wait)):
+            problem = seconds_problem(value)
+            if problem is not None:
+                raise ValueError(f"{name} {problem}")
         self.delay = delay
         self.max_open_wait = max_open_wait
         self._clock = clock

@@ -1,6 +1,6 @@
-"""Content snapshots of the watched paths: per-file SHA-256 with an identity cache (DESIGN §3 rule 5).
+"""Content snapshots of the watched paths: per-file SHA-256 with an identity cache (rule R5, docs/design.md).
 
-What is hashed (Thanos ``pkg/reloader`` semantics, research/reloader-anchors.md §1.4):
+What is hashed (Thanos ``pkg/reloader`` semantics, so both compute the same digests):
 
 * each *extra file* (the config file) under its path as given, opened through symlinks;
 * every regular file below each watched dir, recursively, under ``<dir as configured>/<relative
@@ -12,7 +12,7 @@ What is hashed (Thanos ``pkg/reloader`` semantics, research/reloader-anchors.md 
   ``Snapshot.missing``;
 * names starting with ``..`` are skipped at every level (kubelet internals ``..data``,
   ``..2026_…``): the user-visible links already reach that content, and walking the timestamped dir
-  is what made Thanos crash mid-update (bug B5).
+  races kubelet removing it mid-update (Thanos failed its reload on that race).
 
 Digest format, two levels (a Merkle tree one directory deep), files grouped by the directory that
 holds them (``os.path.split(path)``; a nested dir is a group of its own):
@@ -48,17 +48,17 @@ from dataclasses import dataclass
 from config_reloader.errors import SnapshotError
 from config_reloader.watch.digests import (
     DIGEST_AT,
-    HASHED_AT,
     ID_END,
-    IDENT,
     KUBELET_DATA,
-    READ_CHUNK,
     SEP,
+    FileChanged,
     FileDigests,
     Tree,
     fs_bytes,
     identity_record,
     is_kubelet_internal,
+    is_racy,
+    read_record,
     thanos_digest,
 )
 from config_reloader.watch.ignore import PathFilter, keep_all
@@ -118,7 +118,7 @@ class Snapshotter:
         extra_files: single files (the config file); may not exist yet.
         racy_margin: seconds. A cached digest is trusted only if the file's mtime is at least this
             much older than the moment it was hashed (the "racy git" rule: filesystems with coarse
-            timestamps can hide a same-size rewrite inside one tick; research/python-watch-libs.md §4.2).
+            timestamps can hide a same-size rewrite inside one tick).
         path_filter: ``(path) -> bool``, False = not configuration (writers' temp files, editor
             backups: :mod:`config_reloader.watch.ignore`); applied to every entry below the watched
             dirs, never to ``extra_files``. ``None`` = keep everything (Thanos' digest).
@@ -390,7 +390,7 @@ class Snapshotter:
                 if attempt + 1 < _VANISH_RETRIES:
                     time.sleep(0.001 * (attempt + 1))
                 continue
-            except _Changed:
+            except FileChanged:
                 continue
         self._drop_names(d, (name,))
         return False
@@ -422,38 +422,12 @@ class Snapshotter:
         cached = None if recs is None else recs.get(name)
         if cached is not None and cached[:ID_END] == ident and not self._racy(cached):
             return True
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise FileNotFoundError(exc.errno, exc.strerror, path) from exc
-            raise SnapshotError(f"cannot read {path}: {exc.strerror}", path=path) from exc
-        try:
-            before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode):
-                return False
-            started = time.time_ns()
-            h = hashlib.sha256()
-            size = 0
-            # a buffer sized to the file, not 1 MiB per file: 10,000 short-lived 1 MiB buffers
-            # fragment the worker thread's malloc arena (+0.6 MiB RSS measured in a thread)
-            want = min(READ_CHUNK, before.st_size + 1)
-            while chunk := os.read(fd, want):
-                h.update(chunk)
-                size += len(chunk)
-            after = os.fstat(fd)
-        except OSError as exc:
-            raise SnapshotError(f"cannot read {path}: {exc.strerror}", path=path) from exc
-        finally:
-            os.close(fd)
-        ident_after = identity_record(after)
-        if identity_record(before) != ident_after:
-            raise _Changed  # written while we read it: read again
+        read = read_record(path)
+        if read is None:
+            return False
+        rec, size = read
         self.stats.files_hashed += 1
         self.stats.bytes_hashed += size
-        rec = ident_after + HASHED_AT.pack(started) + h.digest()
         if rec != cached:
             self._store(d, name, rec)
         return True
@@ -464,10 +438,4 @@ class Snapshotter:
         log.debug("skipping symlink loop in watched dir", extra={"cfg_path": path})
 
     def _racy(self, rec: bytes) -> bool:
-        mtime_ns = IDENT.unpack_from(rec)[3]
-        hashed_at_ns: int = HASHED_AT.unpack_from(rec, ID_END)[0]
-        return bool(mtime_ns >= hashed_at_ns - self._racy_ns)
-
-
-class _Changed(Exception):
-    """The file changed while it was being read."""
+        return is_racy(rec, self._racy_ns)

@@ -1,11 +1,11 @@
 """ChangeSource: directory watches, re-arming, overflow rescans and the polling fallback.
 
-Events are hints, never facts (DESIGN §3 rule 1): this module turns raw inotify events into
+Events are hints, never facts (rule R1 in docs/design.md): this module turns raw inotify events into
 "path P may have changed" / "rescan everything" hints and hands them to the :class:`Settler`; it
 never reads file contents. See docs/watch-internals.md for the whole story. In short:
 
 * every watched dir, and the parent dir of every config file, gets one non-recursive watch
-  (a file watch dies on the first atomic replacement: DESIGN §3 rule 2, bugs B1/B2/B17/B26);
+  (a file watch dies on the first atomic replacement: rule R2 in docs/design.md);
 * in a config file's parent only the file's own name and kubelet's ``..*`` names are hints; in a
   watched dir every name is;
 * a watched path that is a symlink also gets a watch on its parent, so a swap of the link
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -34,6 +33,7 @@ from types import TracebackType
 from typing import Literal
 
 from config_reloader.atomic import temp_prefix
+from config_reloader.durations import seconds_problem
 from config_reloader.errors import InotifyLimitError
 from config_reloader.fileid import FileIdentity
 from config_reloader.watch.ignore import PathFilter, keep_all
@@ -45,7 +45,7 @@ from config_reloader.watch.inotify import (
 from config_reloader.watch.plan import (
     WATCH_MASK,
     Role,
-    plan_watches,
+    arm_watches,
 )
 from config_reloader.watch.poll import poll_loop, poll_signature
 from config_reloader.watch.route import route_event
@@ -111,8 +111,9 @@ class ChangeSource:
         self.files = tuple(dict.fromkeys(os.path.abspath(f) for f in files))
         self.dirs = tuple(dict.fromkeys(os.path.abspath(d) for d in dirs))
         self.poll_interval = DEFAULT_POLL_INTERVAL if poll_interval is None else poll_interval
-        if self.poll_interval <= 0:
-            raise ValueError("poll_interval must be > 0 seconds")
+        problem = seconds_problem(self.poll_interval, positive=True)
+        if problem is not None:
+            raise ValueError(f"poll_interval {problem}")
         self.force_polling = force_polling
         self.mode: Literal["inotify", "poll"] = "poll" if force_polling else "inotify"
         self.watches = 0
@@ -295,32 +296,8 @@ class ChangeSource:
             InotifyLimitError: ENOSPC while adding a watch (the caller falls back to polling).
         """
         assert self._ino is not None
-        new: dict[int, list[Role]] = {}
-        for attempt in range(5):
-            new.clear()
-            retry = False
-            for path, role in plan_watches(self.files, self.dirs):
-                try:
-                    wd = self._ino.add_watch(path, WATCH_MASK)
-                except InotifyLimitError:
-                    raise
-                except OSError as exc:
-                    if exc.errno in (errno.ENOENT, errno.ENOTDIR) and attempt < 4:
-                        retry = True  # vanished between the plan and the add: plan again
-                        break
-                    self._on_event("error")
-                    log.warning(
-                        "cannot watch directory; changes there are seen only by the periodic resync",
-                        extra={"cfg_path": path, "err": exc.strerror},
-                    )
-                    continue
-                new.setdefault(wd, []).append(role)
-            if not retry:
-                break
         old = self._wd_roles
-        for wd in old.keys() - new.keys():
-            with contextlib.suppress(OSError, ValueError):
-                self._ino.rm_watch(wd)
+        new = arm_watches(self._ino, self.files, self.dirs, old, on_error=lambda: self._on_event("error"))
         self._wd_roles = {wd: list(roles) for wd, roles in new.items()}
         self.watches = len(self._wd_roles)
         if any(r.kind == "ancestor" for roles in self._wd_roles.values() for r in roles):

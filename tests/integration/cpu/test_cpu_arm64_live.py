@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 
+import childproc
 import pytest
 
 from config_reloader.cpu import check_features, hwcaps, microarch, probe_machine
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.skipif(os.uname().machine != "aarch64", reason="arm64 o
 
 
 def cr(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return childproc.run(
         [sys.executable, "-m", "config_reloader", *args],
         capture_output=True,
         text=True,
@@ -32,7 +33,7 @@ def cr(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def auxv_from_ld_so() -> dict[int, int]:
-    out = subprocess.run(
+    out = childproc.run(
         ["/bin/true"], env={**os.environ, "LD_SHOW_AUXV": "1"}, capture_output=True, text=True, check=True
     ).stdout
     values = {}

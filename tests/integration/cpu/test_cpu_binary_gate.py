@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.cpu.capture import parse_cpuid_r
@@ -31,7 +32,7 @@ def _dumps() -> Path:
 
 
 def cr(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return childproc.run(
         [sys.executable, "-m", "config_reloader", *args],
         capture_output=True,
         text=True,
@@ -68,7 +69,7 @@ def bins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         ("no-note", BARE_C, ["-static", "-nostdlib"]),
     ]:
         (tmp / f"{name}.c").write_text(src)
-        subprocess.run(
+        childproc.run(
             ["gcc", "-O2", *flags, "-o", str(tmp / name), str(tmp / f"{name}.c")], check=True, timeout=120
         )
         out[name] = str(tmp / name)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.cli import main
@@ -23,7 +24,7 @@ def _dumps() -> Path:
 
 
 def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return childproc.run(
         [sys.executable, "-m", "config_reloader", "cpu-features", *args],
         capture_output=True,
         text=True,
@@ -152,14 +153,12 @@ def test_module_import_is_light() -> None:
         "print(sorted(m for m in ('ctypes', 'mmap', 'json', 'config_reloader.cpu.cpuid', "
         "'config_reloader.cpu.probe') if m in sys.modules))"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    r = childproc.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
     code2 = (
         "import sys; import config_reloader.cpu as c; c.resolve_feature('avx2'); "
         "c.parse_capture; print('ctypes' in sys.modules)"
     )
-    r2 = subprocess.run(
-        [sys.executable, "-c", code2], capture_output=True, text=True, timeout=60, check=False
-    )
+    r2 = childproc.run([sys.executable, "-c", code2], capture_output=True, text=True, timeout=60, check=False)
     assert r2.stdout.strip() == "False", r2.stderr

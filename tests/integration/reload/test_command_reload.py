@@ -41,9 +41,13 @@ async def test_nonzero_exit_is_rejected_with_status_and_output_tail() -> None:
 
 
 async def test_killed_by_signal_is_negative_status() -> None:
-    action = CommandReload(
-        [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"], timeout=10
+    # The command runs in-process from pytest and inherits its dispositions (SIGTERM is ignored
+    # under some CI runners), so it restores SIGTERM's default action itself before the kill.
+    code = (
+        "import os, signal; signal.signal(signal.SIGTERM, signal.SIG_DFL); "
+        "os.kill(os.getpid(), signal.SIGTERM)"
     )
+    action = CommandReload([sys.executable, "-c", code], timeout=10)
     with pytest.raises(ReloadRejected) as err:
         await action.trigger()
     assert err.value.status == -15

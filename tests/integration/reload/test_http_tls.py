@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.errors import ReloadError
@@ -163,7 +163,7 @@ def test_plain_http_never_imports_the_tls_module() -> None:
         "try:\n    asyncio.run(a.trigger())\nexcept Exception:\n    pass\n"
         "print('config_reloader.reload.tls' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    out = childproc.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
 
 

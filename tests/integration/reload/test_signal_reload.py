@@ -1,7 +1,7 @@
 """SignalReload with real child processes and real signals."""
 
 # Child set-up (Popen, marker files) is deliberately blocking and short; the code under test is async.
-# ruff: noqa: ASYNC220, ASYNC240
+# ruff: noqa: ASYNC240
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.errors import ReloadTimeout, TargetNotFound, TargetNotReady
@@ -77,7 +78,7 @@ class Children:
         self, mode: str, *, exe: str = sys.executable, name: str = "c", env: dict[str, str] | None = None
     ) -> tuple[subprocess.Popen[bytes], Path]:
         marker = self.tmp / f"{name}-{len(self.procs)}.marker"
-        p = subprocess.Popen([exe, str(self.script), str(marker), mode], env=env)
+        p = childproc.popen([exe, str(self.script), str(marker), mode], env=env)
         self.procs.append(p)
         ready = Path(str(marker) + (".started" if mode == "late" else ".ready"))
         wait(lambda: ready.exists() or p.poll() is not None, what=f"{ready} or exit")
@@ -192,7 +193,7 @@ async def test_pid_file_cases(children: Children, tmp_path: Path) -> None:
     pidfile.write_text("")
     with pytest.raises(TargetNotFound, match="does not hold a pid"):
         await action.trigger()
-    gone = subprocess.Popen(["true"])
+    gone = childproc.popen(["true"])
     gone.wait()
     pidfile.write_text(f"{gone.pid}\n")
     with pytest.raises(TargetNotFound, match="stale"):
@@ -204,7 +205,7 @@ async def test_pid_file_cases(children: Children, tmp_path: Path) -> None:
 
 
 async def test_pid_file_naming_a_zombie_is_stale(tmp_path: Path) -> None:
-    z = subprocess.Popen(["true"])
+    z = childproc.popen(["true"])
     try:
         wait(
             lambda: Path(f"/proc/{z.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z",
@@ -268,7 +269,7 @@ async def test_process_name_sleep_copy_found_but_not_signalled_without_handler(
 ) -> None:
     exe = tmp_path / "fake-sleeper"
     shutil.copy2("/bin/sleep", exe)
-    p = subprocess.Popen([str(exe), "60"])
+    p = childproc.popen([str(exe), "60"])
     children.procs.append(p)
     wait(lambda: find_processes("fake-sleeper")[0] == [p.pid], what="sleep copy visible")
     action = SignalReload(signal=signal.SIGHUP, target=ProcessName("fake-sleeper"), timeout=5)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 import aiohttp
+import childproc
 import pytest
 from aiohttp import web
 
@@ -96,7 +97,7 @@ async def test_recovery_from_failed_state_is_confirmed() -> None:
     async with RecordingEndpoint(validator=lambda contents: good["ok"]) as ep:
         async with aiohttp.ClientSession() as s, s.post(ep.reload_url) as r:
             assert r.status == 500
-        good["ok"] = True  # the rollback case (bug B7): the fixed config must be confirmed
+        good["ok"] = True  # the rollback case: the fixed config must be confirmed
         async with VerifiedReload(
             LateReload(ep.reload_url, 0.1), runtimeinfo_url=ep.runtimeinfo_url, timeout=10
         ) as v:
@@ -200,7 +201,7 @@ async def test_real_prometheus_sighup_verified(tmp_path: Path) -> None:
     write_atomic(cfg, "global:\n  scrape_interval: 15s\n")
     port = free_port()
     log = open_log(tmp_path / "prometheus.log")
-    proc = await asyncio.create_subprocess_exec(
+    proc = await childproc.exec_async(
         "prometheus",
         f"--config.file={cfg}",
         f"--web.listen-address=127.0.0.1:{port}",

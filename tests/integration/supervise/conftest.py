@@ -6,6 +6,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import childproc
 import pytest
 from supervise_helpers import RunProc, run_argv, service_cmd
 
@@ -27,7 +28,7 @@ def run_cli(tmp_path: Path) -> Iterator[Callable[..., RunProc]]:
         log_path = tmp_path / f"run{len(procs)}.log"
         cmd = list(command) if command is not None else service_cmd(st, *service)
         with open(log_path, "wb") as logf:
-            proc = subprocess.Popen(
+            proc = childproc.popen(
                 [*prefix, *run_argv(run_args, cmd)],
                 stdout=logf,
                 stderr=subprocess.STDOUT,

@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import childproc
 from supervise_helpers import run_argv, wait_for
 
 from config_reloader.supervise import list_children
@@ -30,7 +31,7 @@ def _leads_own_group(pid: int) -> bool:
 def test_kill_run_ends_run_and_its_child_that_ignores_sigterm(tmp_path: Path) -> None:
     child_cmd = ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]
     with open(tmp_path / "run.log", "wb") as log:
-        proc = subprocess.Popen(
+        proc = childproc.popen(
             run_argv(["--stop-timeout=60s"], child_cmd),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -14,12 +14,12 @@ import fcntl
 import os
 import pty
 import signal
-import subprocess
 import sys
 import termios
 import threading
 from pathlib import Path
 
+import childproc
 import pytest
 from supervise_helpers import run_argv, wait_for
 
@@ -107,7 +107,7 @@ def test_ctrl_c_on_a_pseudo_terminal_reaches_the_child_once(tmp_path):
     def make_controlling_tty() -> None:  # after setsid (start_new_session), as login_tty(3) does
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-    proc = subprocess.Popen(
+    proc = childproc.popen(
         run_argv(["--stop-timeout", "60s"], _counter(out, "SIGUSR1")),
         stdin=slave,
         stdout=slave,

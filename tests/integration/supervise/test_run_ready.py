@@ -1,4 +1,4 @@
-"""Never signal the child before it is ready; a SIGHUP sent to run early is held back (B14)."""
+"""Never signal the child before it is ready; a SIGHUP sent to run early is held back."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_sighup_before_ready_delay_is_held_back(run_cli):
 
 
 def test_without_readiness_gate_an_early_sighup_kills_the_service(run_cli):
-    """The hazard the gate prevents (sanity check of the test service, prometheus#14917)."""
+    """The hazard the gate prevents (sanity check of the test service, prometheus/prometheus#14917)."""
     rp = run_cli(service=["--ready-after-ms", "3000"])
     rp.wait_state(lambda s: True, what="service started")
     rp.send(signal.SIGHUP)

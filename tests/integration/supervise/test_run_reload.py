@@ -1,5 +1,5 @@
 """Config change -> the child reloads the new content (signal and restart methods), render before
-start (B12), a change that arrives before readiness applied right after it."""
+start, a change that arrives before readiness applied right after it."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_rendered_before_start_and_reloaded(run_cli, tmp_path, monkeypatch):
         service=["--config", str(out)],
     )
     st = rp.wait_state(lambda s: s["ready"], what="service ready")
-    assert st["history"] == ["name=demo v1"]  # the child never saw a missing output (B12)
+    assert st["history"] == ["name=demo v1"]  # the child never saw a missing output
     rp.wait_log("started watching")
     atomic_write_text(src, "name=$(APP_NAME) v2")
     st = rp.wait_state(lambda s: s["config"] == "name=demo v2", what="v2 rendered and loaded")

@@ -394,7 +394,7 @@ async def test_dangling_symlink_dir_rearmed_when_its_target_appears(tmp_path: Pa
 
 
 async def test_vim_style_save_backup_rename_then_new_file(tmp_path: Path, harness: Any) -> None:
-    """B17: vim's default save renames F to F~, writes a new F in place, deletes F~."""
+    """vim's default save renames F to F~, writes a new F in place, deletes F~."""
     cfg = tmp_path / "app.conf"
     cfg.write_bytes(b"s0")
     h = await harness([cfg], [], delay=0.0)

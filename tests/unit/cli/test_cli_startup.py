@@ -1,4 +1,5 @@
-"""Start-up guard for ``config-reloader condition`` (issue 3: within 1.3x of ``python -c pass``).
+"""Start-up guard for ``config-reloader condition`` (budget B1 in docs/design.md:
+within 1.3x of ``python -c pass``).
 
 These tests pin *what* the command imports, never how long it takes (timing belongs in ``bench/``):
 a heavy module creeping onto the path (dataclasses pulls inspect/ast/dis, logging, argparse, the
@@ -12,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import childproc
 import pytest
 
 import config_reloader
@@ -73,7 +75,7 @@ def _imports_of(*argv: str, bare: bool = False) -> tuple[subprocess.CompletedPro
     if bare:
         code = f"import sys; sys.path.insert(0, {SRC!r})\n{_CHILD}"
     flags = ["-S"] if bare else []
-    proc = subprocess.run(
+    proc = childproc.run(
         [sys.executable, *flags, "-c", code, *argv], capture_output=True, text=True, timeout=60, check=False
     )
     mods = {line[7:] for line in proc.stderr.splitlines() if line.startswith("MODULE ")}
@@ -122,7 +124,7 @@ def test_condition_with_options_uses_argparse_but_still_nothing_heavy() -> None:
 
 def test_python_m_importtime_lists_nothing_heavy() -> None:
     """The entry point the issue names: ``python -X importtime -m config_reloader condition ...``."""
-    proc = subprocess.run(
+    proc = childproc.run(
         [sys.executable, "-X", "importtime", "-m", "config_reloader", "condition", ASSIGNMENT],
         capture_output=True,
         text=True,
@@ -188,7 +190,7 @@ def test_final_collection_is_skipped_only_for_the_program(capsys: pytest.Capture
 def test_program_exit_after_freeze_keeps_output_and_status() -> None:
     """As a program (`python -m`), output is complete and the status right after gc.freeze()."""
     for assignment, status in (("ConditionPathExists=/", 0), ("ConditionPathExists=/nonexistent-cr", 1)):
-        proc = subprocess.run(
+        proc = childproc.run(
             [sys.executable, "-m", "config_reloader", "condition", assignment],
             capture_output=True,
             text=True,

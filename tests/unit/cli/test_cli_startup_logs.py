@@ -6,11 +6,11 @@ from __future__ import annotations
 import io
 import json
 import logging
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader import logs
@@ -21,7 +21,7 @@ def test_import_pulls_in_no_logging() -> None:
         "import sys; before = set(sys.modules); import config_reloader.logs; "
         "print(' '.join(sorted(set(sys.modules) - before)))"
     )
-    out = subprocess.run(
+    out = childproc.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     ).stdout.split()
     assert "config_reloader.logs" in out
@@ -102,7 +102,7 @@ def test_library_errors_keep_their_fields_when_logging_is_not_configured(tmp_pat
     """An application that configures no logging still sees why an apply failed (Python's own
     last-resort handler would print the constant message alone)."""
     missing = tmp_path / "missing.yml"
-    r = subprocess.run(
+    r = childproc.run(
         [sys.executable, "-c", _UNCONFIGURED, str(missing)], capture_output=True, text=True, timeout=60
     )
     assert r.returncode == 0, r.stderr
@@ -120,7 +120,7 @@ logging.getLogger("config_reloader.reconcile").error("apply failed", extra={"err
 
 
 def test_library_fallback_stays_silent_once_the_application_logs(tmp_path: Path) -> None:
-    r = subprocess.run(
+    r = childproc.run(
         [sys.executable, "-c", _CONFIGURED, str(tmp_path / "c.yml")],
         capture_output=True,
         text=True,

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.buildinfo import BUILD_INFO_NAME, build_info
@@ -17,7 +18,7 @@ from config_reloader.cli import build_parser, main
 
 
 def cli(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return childproc.run(
         [sys.executable, "-m", "config_reloader", *argv],
         capture_output=True,
         text=True,
@@ -92,7 +93,7 @@ def test_help_long_and_man(capsys: pytest.CaptureFixture[str]) -> None:
 def test_man_page_renders(tmp_path: Path) -> None:
     page = tmp_path / "config-reloader-watch.1"
     page.write_text(cli("watch", "--help-man").stdout)
-    r = subprocess.run(
+    r = childproc.run(
         ["man", str(page)], capture_output=True, text=True, timeout=60, env={**os.environ, "MANPAGER": "cat"}
     )
     assert r.returncode == 0, r.stderr
@@ -129,14 +130,14 @@ def test_bash_completion_script_completes_through_the_program(tmp_path: Path) ->
         + "_config_reloader_complete; printf '%s\\n' \"${COMPREPLY[@]}\"\n"
     )
     env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"}
-    r = subprocess.run(["bash", "-c", driver], capture_output=True, text=True, timeout=60, env=env)
+    r = childproc.run(["bash", "-c", driver], capture_output=True, text=True, timeout=60, env=env)
     assert r.stdout.split() == ["--reload-method", "http"], r.stderr
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="needs zsh")
 def test_zsh_completion_script_parses(tmp_path: Path) -> None:
     script = cli("watch", "--completion-script-zsh").stdout
-    r = subprocess.run(["zsh", "-n", "-c", script], capture_output=True, text=True, timeout=60)
+    r = childproc.run(["zsh", "-n", "-c", script], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
 
 
@@ -175,7 +176,7 @@ def test_build_info_revision_is_the_checkout() -> None:
     root = Path(__file__).resolve().parents[3]
     if not (root / ".git").exists() or shutil.which("git") is None:
         pytest.skip("not running from a git checkout")
-    head = subprocess.run(
+    head = childproc.run(
         ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     )
     import config_reloader

@@ -294,3 +294,73 @@ def test_watch_ignore_with_slash_exits_2(capsys: pytest.CaptureFixture[str]) -> 
         build_parser().parse_args(["watch", "--config-file=/c", "--watch-ignore=rules/*.tmp"])
     assert exc.value.code == 2
     assert "--watch-ignore" in capsys.readouterr().err
+
+
+def test_every_setting_has_its_flag_in_the_one_table() -> None:
+    """Errors of ReloaderOptions name a setting; the CLI spells it as a flag through flag_of
+    (one table): every field maps to a real flag of watch and of run, except the library-only ones."""
+    import dataclasses
+
+    from config_reloader.cli.watch import flag_of
+
+    # http_client is set by the --reload-tls-*/--reload-basic-auth-*/--reload-bearer-token-file
+    # flags, which check their own values (cli/client_flags.py)
+    library_only = {"retry_max_interval", "poll_interval", "http_client"}
+    # run's status server takes no web config, and run has no reload-client flags
+    not_on = {"watch": set(), "run": {"web_config_file", "reload_command"}}
+    for command in ("watch", "run"):
+        parser = build_parser()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+        flags = set(sub._option_string_actions)
+        missing = [
+            (f.name, flag_of(f.name))
+            for f in dataclasses.fields(ReloaderOptions)
+            if f.name not in library_only | not_on[command] and flag_of(f.name) not in flags
+        ]
+        assert missing == [], command
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--watched-dir="], "--watched-dir must not contain an empty path"),
+        (["--config-file=/x", "--validate-command= "], "--validate-command must not be empty"),
+        (["--config-file=/x", "--reload-timeout=0"], "--reload-timeout must be > 0 seconds, got 0.0"),
+    ],
+)
+def test_setting_errors_name_the_flag(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["watch", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "ReloaderOptions" not in err
+
+
+def test_run_help_documents_what_run_does(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "restart = restart the child" in out and "send --reload-signal to the child" in out
+    assert "(default: )" not in out
+    # run's reload target is its child: the flags that find a process are not offered...
+    assert "--process-executable-name" not in out and "--pid-file" not in out
+    assert "--runtimeinfo-url URL verify each reload" in out and "(default: off)" in out
+
+
+@pytest.mark.parametrize("flag", ["--pid-file=/run/p.pid", "--process-executable-name=nginx"])
+def test_run_refuses_the_flags_that_find_a_process(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", flag, "--", "true"]) == 2  # ...and refused rather than ignored
+    assert f"{flag.split('=')[0]} is not used by run" in capsys.readouterr().err
+
+
+def test_flag_defaults_are_the_options_defaults() -> None:
+    """watch/run flags take their defaults from ReloaderOptions and SuperviseOptions (defined once)."""
+    import dataclasses
+
+    from config_reloader.supervise.options import SuperviseOptions
+
+    for cls, command in ((ReloaderOptions, "watch"), (SuperviseOptions, "run")):
+        args = vars(build_parser().parse_args([command, "--", "true"] if command == "run" else [command]))
+        for f in dataclasses.fields(cls):
+            if f.name in args and f.default is not dataclasses.MISSING and args[f.name] not in (None, ""):
+                assert args[f.name] == f.default, (command, f.name)

@@ -12,9 +12,9 @@ import platform
 import random
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.conditions import EvalOptions, evaluate, machine, parse_assignment, system
@@ -85,7 +85,7 @@ def test_version_malformed_expressions(expression: str, compat_error: bool) -> N
 
 
 def systemd_major() -> str:
-    out = subprocess.run(["systemctl", "--version"], capture_output=True, text=True, check=True).stdout
+    out = childproc.run(["systemctl", "--version"], capture_output=True, text=True, check=True).stdout
     return out.split()[1]
 
 

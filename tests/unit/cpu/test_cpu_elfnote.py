@@ -6,10 +6,10 @@ import os
 import re
 import shutil
 import struct
-import subprocess
 import threading
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.cpu.elfnote import ElfNoteError, read_isa_needed
@@ -28,13 +28,13 @@ def gcc(tmp: Path, name: str, source: str, *flags: str) -> Path:
     src = tmp / f"{name}.c"
     src.write_text(source)
     out = tmp / name
-    subprocess.run(["gcc", "-O2", *flags, "-o", str(out), str(src)], check=True, timeout=120)
+    childproc.run(["gcc", "-O2", *flags, "-o", str(out), str(src)], check=True, timeout=120)
     return out
 
 
 def readelf_levels(path: Path) -> tuple[str, ...]:
     """The levels `readelf -n` prints after "x86 ISA needed:" (baseline = our x86-64-v1)."""
-    text = subprocess.run(
+    text = childproc.run(
         ["readelf", "-n", str(path)], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     m = re.search(r"x86 ISA needed: (.*)", text)
@@ -102,7 +102,7 @@ def test_bad_files_are_one_line_errors(tmp_path: Path, built: dict[str, Path]) -
         read_isa_needed(str(tmp_path / "text"))
     obj = tmp_path / "m.o"
     (tmp_path / "m.c").write_text(MAIN_C)
-    subprocess.run(["gcc", "-c", "-mneeded", "-o", str(obj), str(tmp_path / "m.c")], check=True, timeout=60)
+    childproc.run(["gcc", "-c", "-mneeded", "-o", str(obj), str(tmp_path / "m.c")], check=True, timeout=60)
     with pytest.raises(ElfNoteError, match="not an executable or shared object"):
         read_isa_needed(str(obj))
     data = built["v3"].read_bytes()

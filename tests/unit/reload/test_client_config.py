@@ -113,18 +113,22 @@ def test_auth_headers_read_at_each_call(tmp_path: Path) -> None:
 
 def test_tls_files_checked_only_when_tls_is_used(tmp_path: Path) -> None:
     c = HttpClientConfig(tls_ca_file=str(tmp_path / "missing-ca.pem"))
-    c.check(tls=False)  # only http URLs: ssl need not even be imported
+    c.check()  # the credential files only: ssl need not even be imported
+    from config_reloader.reload.tls import check_files
+
     with pytest.raises(ValueError, match="--reload-tls-ca-file"):
-        c.check()
+        check_files(c)
 
 
 def _check_in_thread(config: HttpClientConfig) -> BaseException | None:
-    """config.check() on a daemon thread: what it raised; fails the test if it blocks."""
+    """check_files(config), the start-up check, on a daemon thread: what it raised (fails if it blocks)."""
     box: list[BaseException | None] = []
 
     def target() -> None:
+        from config_reloader.reload.tls import check_files
+
         try:
-            config.check()
+            check_files(config)
         except BaseException as exc:  # handed to the test
             box.append(exc)
         else:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
+
+import childproc
 
 import config_reloader.reload as reload
 from config_reloader.reload import ReloadAction
@@ -31,4 +32,4 @@ def test_signal_reload_does_not_import_aiohttp() -> None:
         "from config_reloader.reload import SignalReload, CommandReload, RetryPolicy\n"
         "assert 'aiohttp' not in sys.modules, 'aiohttp imported'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    childproc.run([sys.executable, "-c", code], check=True)

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.fileid import file_identity
@@ -34,7 +35,7 @@ def test_a_file_open_for_writing_in_another_process_is_not(tmp_path: Path) -> No
         "import os, sys\nfd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)\n"
         "print('open', flush=True)\nsys.stdin.read()\nos.close(fd)\n"
     )
-    with subprocess.Popen(
+    with childproc.popen(
         [sys.executable, "-c", code, str(f)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     ) as writer:
         assert writer.stdout is not None and writer.stdin is not None

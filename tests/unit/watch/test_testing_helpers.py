@@ -75,6 +75,21 @@ def layout(vol: Path) -> dict[str, str]:
     return out
 
 
+def test_kubelet_writer_modes_do_not_depend_on_the_umask(tmp_path: Path) -> None:
+    """A volume written under ``umask 077`` is as readable as kubelet's (other users, e.g. a
+    container's non-root user, traverse it): the volume dir and nested key dirs are 0755."""
+    old = os.umask(0o077)
+    try:
+        KubeletAtomicWriter(tmp_path / "vol").write({"a.yaml": b"1", "sub/deeper/b.yaml": b"2"})
+    finally:
+        os.umask(old)
+    vol = tmp_path / "vol"
+    data = vol / os.readlink(vol / "..data")
+    for d in (vol, data, data / "sub", data / "sub" / "deeper"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o755, d
+    assert stat.S_IMODE((data / "sub" / "deeper" / "b.yaml").stat().st_mode) == 0o644
+
+
 def test_kubelet_writer_layout_and_steps(tmp_path: Path) -> None:
     vol = tmp_path / "vol"
     steps: list[tuple[str, dict[str, str]]] = []

@@ -1,0 +1,181 @@
+"""argparse ``type=`` functions and actions of the ``watch`` and ``run`` flags: each turns the text
+of one flag into its value or raises :class:`argparse.ArgumentTypeError` saying what is wrong
+(argparse then names the flag); the actions handle the repeatable ``--reload-url`` and
+``--watch-ignore``. The rules themselves live with their owners (durations, the reload client's URL
+check, the listen address parser); these only adapt them to argparse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from typing import Any
+
+from config_reloader.durations import parse_duration
+from config_reloader.listen import parse_listen_address
+from config_reloader.logs import LOG_LEVELS
+from config_reloader.sizes import parse_size
+
+__all__ = [
+    "LOG_LEVEL_ALIASES",
+    "ReloadUrlAction",
+    "WatchIgnoreAction",
+    "parse_duration_arg",
+    "parse_http_url",
+    "parse_listen_address_arg",
+    "parse_log_level",
+    "parse_optional_http_url",
+    "parse_signal",
+    "parse_size_arg",
+]
+
+
+def parse_duration_arg(text: str) -> float:
+    """argparse ``type=`` for Go durations (``0``, ``500ms``, ``5s``, ``3m``, ``1h30m``) -> seconds.
+
+    Raises:
+        argparse.ArgumentTypeError: not a valid duration (the message says why).
+    """
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_size_arg(text: str) -> int:
+    """argparse ``type=`` for ``--max-config-size``: ``32MiB``, ``512KiB``, ``1GiB`` or bytes (>= 1).
+
+    Raises:
+        argparse.ArgumentTypeError: not such a size, or 0.
+    """
+    try:
+        size = parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 byte, got {text!r}")
+    return size
+
+
+def parse_http_url(text: str) -> str:
+    """argparse ``type=`` for ``--reload-url``: the reload client's own check of a URL
+    (:func:`config_reloader.reload.http.split_credentials`: http/https, a host, a valid port, no
+    space or control character).
+
+    Raises:
+        argparse.ArgumentTypeError: what is wrong; the message never shows credentials.
+    """
+    from config_reloader.reload.http import split_credentials
+
+    try:
+        split_credentials(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def parse_optional_http_url(text: str) -> str:
+    """argparse ``type=`` for ``--runtimeinfo-url``: empty (= off) or as :func:`parse_http_url`."""
+    return text if text == "" else parse_http_url(text)
+
+
+def parse_listen_address_arg(text: str) -> str:
+    """argparse ``type=`` for ``--listen-address``: empty (= off) or an address
+    :func:`config_reloader.listen.parse_listen_address` accepts.
+
+    Raises:
+        argparse.ArgumentTypeError: what is wrong, with the value.
+    """
+    if text != "":
+        try:
+            parse_listen_address(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def parse_signal(text: str) -> int:
+    """``SIGHUP``, ``HUP``, ``hup`` or ``1`` -> the signal number.
+
+    Raises:
+        argparse.ArgumentTypeError: not a known signal name or number.
+    """
+    t = text.strip()
+    if t.isdigit():
+        num = int(t)
+        if 0 < num < signal.NSIG:
+            return num
+    else:
+        name = t.upper()
+        if not name.startswith("SIG"):
+            name = "SIG" + name
+        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
+        if sig is not None:
+            return int(sig)
+    raise argparse.ArgumentTypeError(
+        f"unknown signal {text!r}: use a name such as SIGHUP or a number such as 1"
+    )
+
+
+class ReloadUrlAction(argparse.Action):
+    """``--reload-url URL`` (repeatable): ``reload_url`` keeps the first, ``reload_urls`` all of
+    them (the default is replaced, not added to)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        urls = list(getattr(namespace, "reload_urls", None) or [])
+        if str(values) in urls:
+            parser.error(f"argument --reload-url: {values!r} is given twice")
+        urls.append(str(values))
+        namespace.reload_urls = urls
+        namespace.reload_url = urls[0]
+
+
+class WatchIgnoreAction(argparse.Action):
+    """``--watch-ignore GLOB`` (repeatable): starts from the defaults; ``--watch-ignore=`` clears."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS
+
+        current = getattr(namespace, self.dest, None)
+        globs = list(DEFAULT_IGNORE_GLOBS) if current is None else list(current)
+        text = str(values)
+        if text == "":
+            globs = []
+        elif "/" in text:
+            parser.error(f"argument --watch-ignore: {text!r} has a '/': globs match base names only")
+        else:
+            globs.append(text)
+        setattr(namespace, self.dest, globs)
+
+
+def parse_log_level(text: str) -> str:
+    """argparse ``type=`` for ``--log-level``: ours plus prometheus-config-reloader's ``all``
+    (= ``debug``) and ``none`` (nothing is logged, errors included, like go-kit's ``AllowNone``;
+    the exit status and ``/metrics`` still tell).
+
+    Raises:
+        argparse.ArgumentTypeError: not one of the accepted names.
+    """
+    level = text.strip().lower()
+    level = LOG_LEVEL_ALIASES.get(level, level)
+    if level not in (*LOG_LEVELS, "none"):
+        raise argparse.ArgumentTypeError(
+            f"invalid log level {text!r}: choose one of all, {', '.join(LOG_LEVELS)}, none"
+        )
+    return level
+
+
+LOG_LEVEL_ALIASES = {"all": "debug", "warning": "warn"}
+"""prometheus-config-reloader's extra ``--log-level`` values -> ours."""
