@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import BENCH_DIR, Cell, Result, machine_description
 
-MEASURES = ("startup", "latency", "scale", "storm", "idle")
+MEASURES = ("startup", "latency", "scale", "storm", "idle", "slot")
 
 
 def _fmt(x: float | None, unit: str) -> str:

@@ -35,6 +35,7 @@ DESCRIPTIONS = {
     "cpu-features": "`cpu-features`: the three views, names, backends, captures",
     "run": "`run`: gate, pin, supervise and reload one command; container entrypoint; systemd",
     "deploy": "images, Kubernetes manifests (sidecar, signal reload, entrypoint), systemd units",
+    "operator": "prometheus-operator, kube-prometheus-stack: the reloader image, measured in its slot",
     "benchmarks": "every figure, how to reproduce it, what each measure means",
     "design": "how the parts fit: data flow, the rules of the domain and the module for each",
     "api": "library API reference, generated from the docstrings",

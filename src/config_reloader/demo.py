@@ -72,8 +72,7 @@ async def run_demo(out: TextIO, *, workdir: str | None = None, keep: bool = Fals
     Raises:
         TimeoutError: a reload did not arrive within 10 s (the demo failed).
     """
-    from prometheus_client import CollectorRegistry
-
+    from config_reloader.promtext import Registry as CollectorRegistry
     from config_reloader.reconcile import Reloader, ReloaderOptions
     from config_reloader.reload.retry import RetryPolicy
     from config_reloader.testing import KubeletAtomicWriter, RecordingEndpoint, atomic_replace, write_in_place

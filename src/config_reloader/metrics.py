@@ -3,29 +3,24 @@
 Metric names, types and meaning follow Thanos ``pkg/reloader`` exactly (rule R9 in
 docs/design.md) so that existing dashboards and the kube-prometheus alert
 ``ConfigReloaderSidecarErrors`` (``max_over_time(reloader_last_reload_successful[5m]) == 0``) keep
-working; our additions use the same ``reloader_`` prefix. Nothing here touches prometheus_client's
-global ``REGISTRY``: ``registry=None`` means a fresh private registry.
+working; our additions use the same ``reloader_`` prefix. ``registry=None`` means a fresh
+private :class:`~config_reloader.promtext.Registry`; there is no process-wide registry.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import choose_encoder
-
 from config_reloader.listen import parse_listen_address
+from config_reloader.promtext import CONTENT_TYPE, Counter, Gauge, Histogram, Registry, exposition
 
 if TYPE_CHECKING:
-    # aiohttp is imported by StatusServer only: ReloaderMetrics is used by every `watch`, and
-    # aiohttp alone costs ~21 MiB RSS (docs/DEPENDENCIES.md).
-    from aiohttp import web
-
+    from config_reloader.httpserve import HttpServer, Request, Response
     from config_reloader.webconfig import WebConfig
+    from config_reloader.webguard import WebGuard
 
 __all__ = [
     "ReloaderMetrics",
@@ -48,7 +43,7 @@ RELOAD_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 class ReloaderMetrics:
     """Every metric of the reloader, registered on one registry.
 
-    Thanos names (counters are exposed with the ``_total`` suffix, prometheus_client adds it):
+    Thanos names (counters are exposed with the ``_total`` suffix, the counter class adds it):
 
     - ``reloader_reloads_total`` (counter): reload attempts, each retry counts.
     - ``reloader_reloads_failed_total`` (counter): failed reload attempts.
@@ -72,19 +67,18 @@ class ReloaderMetrics:
     ``reloader_target_last_reload_successful{target}``; the Thanos metrics stay the aggregate.
 
     Args:
-        registry: where to register; ``None`` = a fresh private ``CollectorRegistry`` (``.registry``).
+        registry: where to register; ``None`` = a fresh private ``Registry`` (``.registry``).
         method: reload method for ``reloader_info{method}`` (``"http"``, ``"signal"``, ...).
         clock: Unix time in seconds, for the success timestamp (injectable in tests).
 
     Raises:
-        ValueError: the names are already registered on ``registry`` (prometheus_client's
-            duplicate check).
+        ValueError: the names are already registered on ``registry``.
     """
 
     def __init__(
-        self, registry: CollectorRegistry | None, *, method: str, clock: Callable[[], float] = time.time
+        self, registry: Registry | None, *, method: str, clock: Callable[[], float] = time.time
     ) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
+        self.registry = registry if registry is not None else Registry()
         self.clock = clock
         reg = self.registry
         # --- Thanos names --------------------------------------------------------------------
@@ -214,21 +208,43 @@ class ReloaderMetrics:
         self.last_reload_successful.set(0)
 
 
-def register_build_info(registry: CollectorRegistry) -> None:
+BUILD_INFO_NAME = "prometheus_config_reloader_build_info"
+"""The name prometheus-config-reloader registers its build metric under (= buildinfo's)."""
+
+
+class _BuildInfo:
+    """``prometheus_config_reloader_build_info``: its labels are read at the first scrape, not at
+    start: :mod:`config_reloader.buildinfo` needs ``importlib.metadata`` and ``platform``
+    (~40 ms of CPU at import), which would delay the sidecar's first reload by ~4 s at the 10m
+    CPU limit of prometheus-operator's reloader slot."""
+
+    name = BUILD_INFO_NAME
+    type = "gauge"
+    documentation = (
+        "A metric with a constant '1' value labeled by version, revision and branch from which "
+        "config-reloader was built, and the Python version, OS and machine it runs on."
+    )
+
+    def __init__(self) -> None:
+        self._labels: dict[str, str] | None = None
+
+    def samples(self) -> tuple[tuple[str, dict[str, str], float], ...]:
+        if self._labels is None:
+            from config_reloader.buildinfo import build_info
+
+            self._labels = build_info()
+        return ((self.name, self._labels, 1.0),)
+
+
+def register_build_info(registry: Registry) -> None:
     """Register ``prometheus_config_reloader_build_info`` (gauge, constant 1, the labels of
     :func:`config_reloader.buildinfo.build_info`) on ``registry``, as prometheus-config-reloader
-    does on its own."""
-    from config_reloader.buildinfo import BUILD_INFO_NAME, build_info
+    does on its own.
 
-    info = build_info()
-    gauge = Gauge(
-        BUILD_INFO_NAME,
-        "A metric with a constant '1' value labeled by version, revision and branch from which "
-        "config-reloader was built, and the Python version, OS and machine it runs on.",
-        list(info),
-        registry=registry,
-    )
-    gauge.labels(**info).set(1)
+    Raises:
+        ValueError: already registered on ``registry``.
+    """
+    registry.register(_BuildInfo())
 
 
 class SupervisorMetrics:
@@ -244,8 +260,8 @@ class SupervisorMetrics:
         registry: where to register; ``None`` = a fresh private registry.
     """
 
-    def __init__(self, registry: CollectorRegistry | None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry()
+    def __init__(self, registry: Registry | None) -> None:
+        self.registry = registry if registry is not None else Registry()
         reg = self.registry
         self.child_running = Gauge(
             "reloader_child_running", "1 while the supervised child runs.", registry=reg
@@ -275,9 +291,11 @@ class SupervisorMetrics:
 
 
 class StatusServer:
-    """HTTP server for ``/metrics``, ``/healthz`` and ``/ready``.
+    """HTTP server for ``/metrics``, ``/healthz`` and ``/ready``
+    (:class:`~config_reloader.httpserve.HttpServer`).
 
-    - ``/metrics``: the registry in Prometheus text format (OpenMetrics if the scraper asks for it).
+    - ``/metrics``: the registry in Prometheus text format 0.0.4 (what prometheus-config-reloader
+      serves; Prometheus asks for OpenMetrics first and accepts this).
     - ``/healthz``: 200 ``{"status":"up"}`` (JSON) while the process serves: liveness only, body
       and content type as prometheus-config-reloader's.
     - ``/ready``: 200 ``ready`` once ``ready()`` is true, else 503 with the reason.
@@ -288,7 +306,7 @@ class StatusServer:
         ready: readiness predicate (e.g. "the first reload succeeded").
         not_ready_reason: text of the 503 answer (default ``"not ready"``).
         web_config: ``--web-config-file`` settings (TLS, basic auth, headers, rate limit;
-            :mod:`config_reloader.webconfig`); ``None`` = plain HTTP, no auth.
+            :mod:`config_reloader.webguard`); ``None`` = plain HTTP, no auth.
 
     Raises:
         ValueError: bad ``listen_address``.
@@ -298,7 +316,7 @@ class StatusServer:
     def __init__(
         self,
         listen_address: str,
-        registry: CollectorRegistry,
+        registry: Registry,
         *,
         ready: Callable[[], bool],
         not_ready_reason: Callable[[], str] | None = None,
@@ -310,71 +328,65 @@ class StatusServer:
         self.ready = ready
         self.not_ready_reason = not_ready_reason
         self.port: int = self._requested_port
-        self._runner: web.AppRunner | None = None
+        self.guard: WebGuard | None = None
+        self._server: HttpServer | None = None
 
-    async def _metrics(self, request: web.Request) -> web.Response:
-        from aiohttp import web
+    async def _metrics(self, request: Request) -> Response:
+        from config_reloader.httpserve import Response
 
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        return web.Response(body=encoder(self.registry), headers={"Content-Type": content_type})
+        return Response(200, exposition(self.registry), {"Content-Type": CONTENT_TYPE})
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        from aiohttp import web
+    async def _healthz(self, request: Request) -> Response:
+        from config_reloader.httpserve import Response
 
-        # prometheus-config-reloader's answer, so existing
-        # probes and scripts that parse it keep working.
-        return web.Response(body=HEALTHZ_BODY, content_type="application/json")
+        return Response(200, HEALTHZ_BODY, {"Content-Type": "application/json"})
 
-    async def _ready(self, request: web.Request) -> web.Response:
-        from aiohttp import web
+    async def _ready(self, request: Request) -> Response:
+        from config_reloader.httpserve import Response
 
         if self.ready():
-            return web.Response(text="ready\n")
+            return Response.text(200, "ready\n")
         reason = self.not_ready_reason() if self.not_ready_reason else "not ready"
-        return web.Response(status=503, text=reason + "\n")
+        return Response.text(503, reason + "\n")
 
     async def start(self) -> None:
-        """Bind and serve; afterwards ``.port`` is the bound port."""
-        from aiohttp import web
+        """Bind and serve; afterwards ``.port`` is the bound port.
 
-        if self._runner is not None:
+        Raises:
+            OSError: the address cannot be bound.
+            RuntimeError: already started.
+        """
+        # Imported here: ReloaderMetrics is used by every `watch`, the server only with
+        # --listen-address (and the guard only with --web-config-file: bcrypt, YAML).
+        from config_reloader.httpserve import HttpServer, bind_socket
+
+        if self._server is not None:
             raise RuntimeError("StatusServer already started")
         ssl_context = None
-        middlewares = []
+        guard = None
         if self.web_config is not None:
-            from config_reloader.webconfig import WebGuard
+            from config_reloader.webguard import WebGuard
 
             guard = WebGuard(self.web_config)
             ssl_context = guard.server_context()
-            middlewares.append(guard.middleware())
-        app = web.Application(middlewares=middlewares)
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/ready", self._ready)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
+        routes = {"/metrics": self._metrics, "/healthz": self._healthz, "/ready": self._ready}
+        sock = bind_socket(self.host, self._requested_port)
+        server = HttpServer(
+            sock,
+            routes,
+            guard=guard.check if guard is not None else None,
+            extra_headers=guard.headers if guard is not None else None,
+            ssl_context=ssl_context,
+        )
         try:
-            site: web.BaseSite
-            if self.host is None:
-                # Go binds one dual-stack socket for ":PORT"; aiohttp's host=None would bind one
-                # socket per family, with different ports when PORT is 0.
-                if socket.has_dualstack_ipv6():
-                    sock = socket.create_server(
-                        ("", self._requested_port), family=socket.AF_INET6, dualstack_ipv6=True
-                    )
-                else:
-                    sock = socket.create_server(("", self._requested_port))
-                site = web.SockSite(runner, sock, ssl_context=ssl_context)
-            else:
-                site = web.TCPSite(runner, self.host, self._requested_port, ssl_context=ssl_context)
-            await site.start()
+            await server.start()
         except BaseException:
-            await runner.cleanup()
+            sock.close()
+            if guard is not None:
+                guard.close()
             raise
-        self._runner = runner
-        addresses = runner.addresses
-        if addresses:
-            self.port = int(addresses[0][1])
+        self._server, self.guard = server, guard
+        self.port = server.port
         log.info(
             "status server listening",
             extra={"host": self.host or "*", "port": self.port, "tls": ssl_context is not None},
@@ -382,9 +394,12 @@ class StatusServer:
 
     async def stop(self) -> None:
         """Stop serving (idempotent)."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        server, self._server = self._server, None
+        guard, self.guard = self.guard, None
+        if server is not None:
+            await server.stop()
+        if guard is not None:
+            guard.close()
 
     async def __aenter__(self) -> StatusServer:
         await self.start()

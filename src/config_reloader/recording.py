@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import os
 import socket
 import time
@@ -24,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from aiohttp import web
+from config_reloader.httpserve import HttpServer, Request, Response
 
 __all__ = ["RecordedReload", "RecordingEndpoint", "format_rfc3339_ns", "read_paths"]
 
@@ -112,8 +113,8 @@ class RecordingEndpoint:
     port: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        self._runner: web.AppRunner | None = None
-        self._site: web.SockSite | None = None
+        self._server: HttpServer | None = None
+        self._started = False
         self._event: asyncio.Event | None = None
 
     # --- addresses ------------------------------------------------------------------------
@@ -147,7 +148,7 @@ class RecordingEndpoint:
         if self._event is not None:
             self._event.set()
 
-    async def _reload(self, request: web.Request) -> web.Response:
+    async def _reload(self, request: Request) -> Response:
         n = len(self.reloads) + 1
         at = time.monotonic()
         contents = await asyncio.to_thread(read_paths, self.paths)
@@ -168,19 +169,19 @@ class RecordingEndpoint:
         self._notify()
         if self.delay > 0:
             await asyncio.sleep(self.delay)
-        return web.Response(status=status, text=text)
+        return Response.text(status, text)
 
-    async def _ready(self, request: web.Request) -> web.Response:
+    async def _ready(self, request: Request) -> Response:
         if self.ready:
-            return web.Response(text="Prometheus Server is Ready.\n")
-        return web.Response(status=503, text="Service Unavailable")
+            return Response.text(200, "Prometheus Server is Ready.\n")
+        return Response.text(503, "Service Unavailable")
 
-    async def _healthy(self, request: web.Request) -> web.Response:
-        return web.Response(text="Prometheus Server is Healthy.\n")
+    async def _healthy(self, request: Request) -> Response:
+        return Response.text(200, "Prometheus Server is Healthy.\n")
 
-    async def _runtimeinfo(self, request: web.Request) -> web.Response:
+    async def _runtimeinfo(self, request: Request) -> Response:
         self.runtimeinfo_requests += 1
-        return web.json_response(
+        body = json.dumps(
             {
                 "status": "success",
                 "data": {
@@ -193,50 +194,54 @@ class RecordingEndpoint:
                 },
             }
         )
+        return Response(200, body.encode(), {"Content-Type": "application/json; charset=utf-8"})
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         """Start listening on 127.0.0.1 (port 0 the first time, the same port after :meth:`down`)."""
         if self._event is None:
             self._event = asyncio.Event()
-        if self._runner is None:
-            app = web.Application()
-            app.router.add_post("/-/reload", self._reload)
-            app.router.add_get("/api/v1/status/runtimeinfo", self._runtimeinfo)
-            app.router.add_get("/-/ready", self._ready)
-            app.router.add_get("/-/healthy", self._healthy)
-            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-            await self._runner.setup()
+        self._started = True
         await self.up()
 
     async def up(self) -> None:
         """Listen again on the same port (no-op if already listening)."""
-        if self._site is not None:
+        if self._server is not None:
             return
-        assert self._runner is not None, "call start() first"
+        assert self._started, "call start() first"
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
+        sock.listen(128)
         self.port = sock.getsockname()[1]
-        site = web.SockSite(self._runner, sock)
-        await site.start()
-        self._site = site
+        server = HttpServer(
+            sock,
+            {
+                "/-/reload": self._reload,
+                "/api/v1/status/runtimeinfo": self._runtimeinfo,
+                "/-/ready": self._ready,
+                "/-/healthy": self._healthy,
+            },
+            methods={"/-/reload": ("POST",)},
+        )
+        try:
+            await server.start()
+        except BaseException:
+            sock.close()
+            raise
+        self._server = server
 
     async def down(self) -> None:
         """Go down like a crashed target: stop listening (new connections are refused until
         :meth:`up`) and close open keep-alive connections, aborting requests in flight."""
-        site, self._site = self._site, None
-        if site is not None:
-            await site.stop()
-        if self._runner is not None and self._runner.server is not None:
-            await self._runner.server.shutdown(0.1)
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop()
 
     async def stop(self) -> None:
         """Stop listening and release everything (idempotent)."""
         await self.down()
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        self._started = False
 
     async def __aenter__(self) -> RecordingEndpoint:
         await self.start()

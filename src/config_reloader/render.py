@@ -23,7 +23,6 @@ validator runs from :mod:`config_reloader.validate`.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import os
@@ -382,6 +381,8 @@ async def render_file_async(
     max_size: int = DEFAULT_MAX_CONFIG_SIZE,
 ) -> Rendered:
     """:func:`render_file` in a worker thread (arguments, result and errors are the same)."""
+    import asyncio  # here: the init container's one-shot render never loads the event loop
+
     return await asyncio.to_thread(
         render_file,
         config_file,

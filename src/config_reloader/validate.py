@@ -9,13 +9,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import tempfile
 import threading
 from collections.abc import Sequence
 
 from config_reloader.errors import ValidationFailed
 from config_reloader.logs import redact_values
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = ["DEFAULT_VALIDATE_TIMEOUT", "kill_validators", "run_validate", "validate_argv"]
 
@@ -45,6 +47,11 @@ def _run_child(argv: Sequence[str], timeout: float) -> tuple[int, bytes]:
             ``.output`` holds what it printed).
         OSError: it cannot be started.
     """
+    # subprocess and tempfile are imported where a validator runs: render imports this module,
+    # and the init container's one-shot render (no --validate-command, most of the time) should
+    # not pay for them (config_reloader.reconcile.once says why that counts).
+    import subprocess
+
     with subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -99,6 +106,9 @@ def run_validate(
     Its output is masked (every value in ``secrets``, e.g. one ``promtool`` quotes in its
     complaint) before it is cut to its last 4096 characters, so no cut can keep half a secret.
     """
+    import subprocess
+    import tempfile
+
     directory = os.path.dirname(output_file) if output_file else tempfile.gettempdir()
     name = os.path.basename(output_file or source)
     fd, candidate = tempfile.mkstemp(

@@ -9,7 +9,7 @@ docs/web-configuration.md), the one prometheus-config-reloader reads with the sa
   ``client_allowed_sans``, ``min_version``/``max_version`` (``TLS10``..``TLS13``; default
   ``TLS12``..``TLS13``), ``prefer_server_cipher_suites``;
 * ``http_server_config``: ``headers`` (the five security headers the toolkit allows),
-  ``http2`` (accepted; aiohttp serves HTTP/1.1 only);
+  ``http2`` (accepted; the status server speaks HTTP/1.1 only);
 * ``basic_auth_users``: user -> bcrypt hash (``$2a$``/``$2b$``/``$2y$``);
 * ``rate_limit``: ``interval`` (Go duration between requests, 0 = off) and ``burst``.
 
@@ -28,26 +28,16 @@ off, client auth, versions) needs a restart.
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import contextlib
-import hashlib
-import hmac
-import logging
 import os
-import ssl
 import tempfile
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+if TYPE_CHECKING:
+    import ssl
 
-__all__ = ["WebConfig", "WebConfigError", "WebGuard", "load_web_config"]
-
-log = logging.getLogger(__name__)
+__all__ = ["TlsSettings", "WebConfig", "WebConfigError", "build_server_context", "load_web_config"]
 
 _TOP_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"}
 _TLS_KEYS = {
@@ -78,32 +68,20 @@ _ALLOWED_HEADERS = {
         "Strict-Transport-Security",
     )
 }
-_TLS_VERSIONS = {
-    "TLS10": ssl.TLSVersion.TLSv1,
-    "TLS11": ssl.TLSVersion.TLSv1_1,
-    "TLS12": ssl.TLSVersion.TLSv1_2,
-    "TLS13": ssl.TLSVersion.TLSv1_3,
-}
+# Names only: the ssl module (OpenSSL, ~15 ms CPU and ~2.6 MiB at import) is imported when a
+# context is built, so a web config without TLS (basic auth, headers) never loads it.
+# toolkit name -> ssl.TLSVersion member name, in ascending order.
+_TLS_VERSIONS = {"TLS10": "TLSv1", "TLS11": "TLSv1_1", "TLS12": "TLSv1_2", "TLS13": "TLSv1_3"}
+_VERIFY_NONE, _VERIFY_OPTIONAL, _VERIFY_REQUIRED = "CERT_NONE", "CERT_OPTIONAL", "CERT_REQUIRED"
+# toolkit client_auth_type -> ssl.VerifyMode member name
 _CLIENT_AUTH = {
-    "": ssl.CERT_NONE,
-    "NoClientCert": ssl.CERT_NONE,
-    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
-    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+    "": _VERIFY_NONE,
+    "NoClientCert": _VERIFY_NONE,
+    "VerifyClientCertIfGiven": _VERIFY_OPTIONAL,
+    "RequireAndVerifyClientCert": _VERIFY_REQUIRED,
 }
 _UNVERIFIED_CLIENT_AUTH = ("RequestClientCert", "RequireAnyClientCert")
 _BCRYPT_PREFIXES = (b"$2a$", b"$2b$", b"$2y$")
-_dummy_hash: bytes | None = None
-
-
-def _dummy() -> bytes:
-    """A bcrypt hash of a random password (cost 10): a user that does not exist costs as much
-    time as a wrong password, so user names cannot be probed by timing."""
-    global _dummy_hash
-    if _dummy_hash is None:
-        import bcrypt
-
-        _dummy_hash = bcrypt.hashpw(os.urandom(16), bcrypt.gensalt(10))
-    return _dummy_hash
 
 
 class WebConfigError(ValueError):
@@ -115,7 +93,12 @@ class WebConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class TlsSettings:
-    """``tls_server_config`` with paths made absolute (inline PEM kept as text)."""
+    """``tls_server_config`` with paths made absolute (inline PEM kept as text).
+
+    ``verify_mode`` is the name of an :class:`ssl.VerifyMode` member (``"CERT_NONE"``,
+    ``"CERT_OPTIONAL"``, ``"CERT_REQUIRED"``); ``min_version``/``max_version`` name
+    :class:`ssl.TLSVersion` members (``"TLSv1_2"``).
+    """
 
     cert_file: str | None
     key_file: str | None
@@ -123,10 +106,10 @@ class TlsSettings:
     key: str | None
     client_ca_file: str | None
     client_ca: str | None
-    verify_mode: ssl.VerifyMode
+    verify_mode: str
     client_allowed_sans: tuple[str, ...]
-    min_version: ssl.TLSVersion
-    max_version: ssl.TLSVersion
+    min_version: str
+    max_version: str
     prefer_server_cipher_suites: bool
 
     def files(self) -> tuple[str, ...]:
@@ -161,7 +144,7 @@ class WebConfig:
         """
         if self.tls is None:
             return None
-        return _build_context(self.tls, self.path)
+        return build_server_context(self.tls, self.path)
 
 
 def _where(path: str, key: str) -> str:
@@ -240,12 +223,12 @@ def _parse_tls(raw: Any, path: str, base: str) -> TlsSettings | None:
         raise WebConfigError(
             f"{_where(path, 'tls_server_config')}: give client_ca or client_ca_file, not both"
         )
-    if (ca_file or ca) and verify_mode == ssl.CERT_NONE:
+    if (ca_file or ca) and verify_mode == _VERIFY_NONE:
         raise WebConfigError(
             f"{_where(path, 'tls_server_config')}: a client CA is configured without a client_auth_type "
             "that verifies (RequireAndVerifyClientCert or VerifyClientCertIfGiven)"
         )
-    if verify_mode != ssl.CERT_NONE and not (ca_file or ca):
+    if verify_mode != _VERIFY_NONE and not (ca_file or ca):
         raise WebConfigError(
             f"{_where(path, 'tls_server_config')}: client_auth_type {auth_name} needs client_ca_file"
         )
@@ -254,7 +237,7 @@ def _parse_tls(raw: Any, path: str, base: str) -> TlsSettings | None:
         raise WebConfigError(
             f"{_where(path, 'tls_server_config.client_allowed_sans')} must be a list of strings"
         )
-    if sans_raw and verify_mode != ssl.CERT_REQUIRED:
+    if sans_raw and verify_mode != _VERIFY_REQUIRED:
         raise WebConfigError(
             f"{_where(path, 'tls_server_config.client_allowed_sans')} needs client_auth_type "
             "RequireAndVerifyClientCert (otherwise a client may send no certificate at all)"
@@ -268,7 +251,8 @@ def _parse_tls(raw: Any, path: str, base: str) -> TlsSettings | None:
                 f"(one of {', '.join(_TLS_VERSIONS)})"
             )
         versions.append(_TLS_VERSIONS[name])
-    if versions[0] > versions[1]:
+    order = list(_TLS_VERSIONS.values())
+    if order.index(versions[0]) > order.index(versions[1]):
         raise _bad(path, "tls_server_config", ": min_version is above max_version")
     prefer = t.get("prefer_server_cipher_suites", True)
     if not isinstance(prefer, bool):
@@ -278,7 +262,7 @@ def _parse_tls(raw: Any, path: str, base: str) -> TlsSettings | None:
     if not has_cert:
         # The toolkit treats a tls_server_config without certificate as "TLS off"; settings that
         # only make sense with TLS must not be silently dropped.
-        if verify_mode != ssl.CERT_NONE or sans_raw:
+        if verify_mode != _VERIFY_NONE or sans_raw:
             raise WebConfigError(
                 f"{_where(path, 'tls_server_config')}: client authentication needs cert_file and key_file"
             )
@@ -408,10 +392,17 @@ def load_web_config(path: str) -> WebConfig:
     return cfg
 
 
-def _build_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
+def build_server_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
+    """A server context for ``tls`` (certificate and client CA loaded now).
+
+    Raises:
+        WebConfigError: a certificate, key or CA cannot be loaded (the message names ``path``).
+    """
+    import ssl  # only here: see _TLS_VERSIONS
+
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = tls.min_version
-    ctx.maximum_version = tls.max_version
+    ctx.minimum_version = ssl.TLSVersion[tls.min_version]
+    ctx.maximum_version = ssl.TLSVersion[tls.max_version]
     if tls.prefer_server_cipher_suites:
         ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
     try:
@@ -422,7 +413,7 @@ def _build_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
             ctx.load_cert_chain(tls.cert_file, tls.key_file)
     except (OSError, ssl.SSLError) as exc:
         raise WebConfigError(f"web config {path}: cannot load the server certificate/key: {exc}") from None
-    if tls.verify_mode != ssl.CERT_NONE:
+    if tls.verify_mode != _VERIFY_NONE:
         try:
             if tls.client_ca is not None:
                 ctx.load_verify_locations(cadata=tls.client_ca)
@@ -430,7 +421,7 @@ def _build_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
                 ctx.load_verify_locations(cafile=tls.client_ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise WebConfigError(f"web config {path}: cannot load the client CA: {exc}") from None
-        ctx.verify_mode = tls.verify_mode
+        ctx.verify_mode = ssl.VerifyMode[tls.verify_mode]
     return ctx
 
 
@@ -449,196 +440,3 @@ def _load_inline_chain(ctx: ssl.SSLContext, tls: TlsSettings) -> None:
                 f.write(tls.key)
         assert cert_path is not None
         ctx.load_cert_chain(cert_path, key_path)
-
-
-FileIdentity = tuple[int, int, int, int] | None
-
-
-def _identity(path: str) -> FileIdentity:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-class WebGuard:
-    """Applies a :class:`WebConfig` to a running aiohttp server, re-reading it when it changes.
-
-    Args:
-        config: the config loaded at start (:func:`load_web_config`).
-        clock: monotonic seconds (the rate limiter's clock).
-    """
-
-    def __init__(self, config: WebConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.config = config
-        self._clock = clock
-        self._config_id = _identity(config.path)
-        self._failed_id: FileIdentity = None
-        self._tls_ids = {f: _identity(f) for f in config.tls.files()} if config.tls else {}
-        self._context = config.ssl_context()
-        self._ok_cache: dict[tuple[str, bytes], bytes] = {}  # (user, sha256(password)) -> hash
-        self._tokens = float(config.rate_burst)
-        self._refilled = clock()
-
-    # --- TLS ------------------------------------------------------------------------------------
-    def server_context(self) -> ssl.SSLContext | None:
-        """The context to give the server (``None`` = plain HTTP). Its SNI callback swaps in a
-        fresh context when the certificate, key or CA files changed (rotation without restart)."""
-        if self._context is None:
-            return None
-        outer = self.config.ssl_context()
-        assert outer is not None
-
-        def on_hello(sslobj: Any, server_name: str | None, ctx: ssl.SSLContext) -> None:
-            current = self._current_context()
-            if current is not ctx:
-                sslobj.context = current
-
-        outer.sni_callback = on_hello
-        self._context = outer
-        return outer
-
-    def _current_context(self) -> ssl.SSLContext:
-        assert self._context is not None and self.config.tls is not None
-        ids = {f: _identity(f) for f in self.config.tls.files()}
-        if ids != self._tls_ids:
-            self._tls_ids = ids
-            try:
-                fresh = _build_context(self.config.tls, self.config.path)
-            except WebConfigError as exc:
-                log.error(
-                    "reloading TLS certificate failed; serving the previous one", extra={"err": str(exc)}
-                )
-            else:
-                log.info("TLS certificate reloaded", extra={"cfg_path": self.config.path})
-                fresh.sni_callback = self._context.sni_callback
-                self._context = fresh
-        return self._context
-
-    # --- per request ----------------------------------------------------------------------------
-    def _refresh(self) -> None:
-        ident = _identity(self.config.path)
-        if ident == self._config_id or ident == self._failed_id:
-            return
-        try:
-            fresh = load_web_config(self.config.path)
-        except WebConfigError as exc:
-            self._failed_id = ident
-            log.error(
-                "web config changed but is invalid; keeping the previous settings", extra={"err": str(exc)}
-            )
-            return
-        if (fresh.tls is None) != (self.config.tls is None) or (
-            fresh.tls is not None and self.config.tls is not None and fresh.tls != self.config.tls
-        ):
-            log.warning(
-                "web config: TLS policy changes take effect after a restart", extra={"cfg_path": fresh.path}
-            )
-            fresh = WebConfig(
-                path=fresh.path,
-                tls=self.config.tls,
-                headers=fresh.headers,
-                users=fresh.users,
-                rate_interval=fresh.rate_interval,
-                rate_burst=fresh.rate_burst,
-            )
-        self._config_id = ident
-        self._failed_id = None
-        if fresh.users != self.config.users:
-            self._ok_cache.clear()
-        if (fresh.rate_interval, fresh.rate_burst) != (self.config.rate_interval, self.config.rate_burst):
-            self._tokens = float(fresh.rate_burst)
-            self._refilled = self._clock()
-        self.config = fresh
-
-    def _rate_ok(self) -> bool:
-        cfg = self.config
-        if cfg.rate_interval <= 0:
-            return True
-        now = self._clock()
-        self._tokens = min(float(cfg.rate_burst), self._tokens + (now - self._refilled) / cfg.rate_interval)
-        self._refilled = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
-
-    def _sans_ok(self, request: web.Request) -> bool:
-        tls = self.config.tls
-        if tls is None or not tls.client_allowed_sans:
-            return True
-        transport = request.transport
-        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-        cert = ssl_object.getpeercert() if ssl_object is not None else None
-        if not cert:
-            return False
-        names = {str(value) for _kind, value in cert.get("subjectAltName", ())}
-        return any(s in names for s in tls.client_allowed_sans)
-
-    async def _auth_ok(self, request: web.Request) -> bool:
-        users = self.config.users
-        if not users:
-            return True
-        header = request.headers.get("Authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        user, sep, password = decoded.partition(":")
-        if not sep:
-            return False
-        key = (user, hashlib.sha256(password.encode()).digest())
-        hashed = users.get(user)
-        cached = self._ok_cache.get(key)
-        if cached is not None and hashed is not None and hmac.compare_digest(cached, hashed):
-            return True
-        ok = await asyncio.to_thread(_checkpw, password.encode(), hashed or _dummy())  # ~50 ms: off the loop
-        ok = ok and hashed is not None
-        if ok and hashed is not None:
-            if len(self._ok_cache) > 1024:
-                self._ok_cache.clear()
-            self._ok_cache[key] = hashed
-        return ok
-
-    def middleware(self) -> Any:
-        """The aiohttp middleware: rate limit, client SAN check and basic auth, then the handler;
-        adds the configured headers to every answer."""
-
-        @web.middleware
-        async def guard(
-            request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-        ) -> web.StreamResponse:
-            return await self._guard(request, handler)
-
-        return guard
-
-    async def _guard(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        self._refresh()
-        headers = self.config.headers
-        if not self._rate_ok():
-            response: web.StreamResponse = web.Response(status=429, text="Too Many Requests\n")
-        elif not self._sans_ok(request):
-            response = web.Response(status=403, text="client certificate SAN not allowed\n")
-        elif not await self._auth_ok(request):
-            response = web.Response(status=401, text="Unauthorized\n", headers={"WWW-Authenticate": "Basic"})
-        else:
-            response = await handler(request)
-        for name, value in headers.items():
-            with contextlib.suppress(RuntimeError):  # headers already sent (streaming responses)
-                response.headers[name] = value
-        return response
-
-
-def _checkpw(password: bytes, hashed: bytes) -> bool:
-    import bcrypt
-
-    try:
-        return bool(bcrypt.checkpw(password, hashed))
-    except ValueError:
-        return False

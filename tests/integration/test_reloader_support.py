@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
+from config_reloader.promtext import Registry as CollectorRegistry
 from config_reloader.reconcile import Reloader, ReloaderOptions
 from config_reloader.reload.retry import RetryPolicy
 from config_reloader.testing import wait_until

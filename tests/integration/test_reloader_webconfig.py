@@ -16,10 +16,10 @@ import aiohttp
 import bcrypt
 import childproc
 import pytest
-from prometheus_client import CollectorRegistry
 
 from config_reloader.atomic import atomic_write
 from config_reloader.metrics import StatusServer
+from config_reloader.promtext import Registry as CollectorRegistry
 from config_reloader.testing import RecordingEndpoint, atomic_replace
 from config_reloader.webconfig import load_web_config
 

@@ -160,7 +160,8 @@ class EngineMachine(RuleBasedStateMachine):
         self.states = 0  # changes of the state at rest
         self.temp_allowance = 0
         self.kubelet_allowance = 0  # keys added by kubelet updates at delay 0 (see kubelet_update)
-        self.kubelet_stall = 0.0  # seconds the kubelet writer stalls after its ..data swap
+        # called by the kubelet writer between its ..data swap and the new keys' links (None: go on)
+        self.kubelet_hold: Any = None
         self.version_n = 0
         self.digests: set[bytes] = set()  # sha256 of every complete content written anywhere
 
@@ -218,10 +219,10 @@ class EngineMachine(RuleBasedStateMachine):
         return self.mode == "fail"
 
     def _kubelet_step(self, step: str) -> None:
-        # A scripted test stalls the writer between the ..data swap and the new keys' links
-        # (hypothesis never does: kubelet_stall stays 0), as a descheduled kubelet would.
-        if step == "data-swapped" and self.kubelet_stall:
-            time.sleep(self.kubelet_stall)
+        # A scripted test holds the writer between the ..data swap and the new keys' links
+        # (hypothesis never does: kubelet_hold stays None), as a descheduled kubelet would.
+        if step == "data-swapped" and self.kubelet_hold is not None:
+            self.kubelet_hold()
 
     # ------------------------------------------------------------------------------ bookkeeping
     def _remember(self, path: str, data: bytes) -> None:
@@ -548,12 +549,21 @@ def test_kubelet_update_adding_a_key_is_two_states_at_delay_0() -> None:
     the key it adds (deterministic: the writer stalls 0.5 s after its ..data swap, so the engine
     reloads {a: new} before {a: new, b}). Fails without the kubelet allowance: 3 reloads, bound 2."""
     m = EngineMachine()
+    cm_a, cm_b = os.path.join(m.root, "cm", "a.yaml"), os.path.join(m.root, "cm", "b.yaml")
+
+    def swap_reloaded() -> None:
+        # the writer stays descheduled until the engine has reloaded the swap's moment (a
+        # condition with a deadline, not a fixed stall that a loaded machine can outlast)
+        moment = lambda: any(  # noqa: E731
+            r.contents.get(cm_a) == b"v: a1\n" and cm_b not in r.contents for r in m.ep.successful
+        )
+        assert m._wait(moment), m._why("the swap's moment (new a, no b yet) was never reloaded")
+
     try:
         m.start(delay=0.0, cfg=b"v: cfg\n", rule0=b"v: r0\n")
-        m.kubelet_stall = 0.5
+        m.kubelet_hold = swap_reloaded
         m.kubelet_update(a=b"v: a1\n", b=b"v: b1\n")
-        m.kubelet_stall = 0.0
-        cm_a, cm_b = os.path.join(m.cm, "a.yaml"), os.path.join(m.cm, "b.yaml")
+        m.kubelet_hold = None
         assert m._wait(lambda: len(m.ep.successful) >= 3), m._why("no reload of the final state")
         seen = [(r.contents.get(cm_a), r.contents.get(cm_b)) for r in m.ep.successful]
         # initial, the swap's moment (new a, no b yet), the final state

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aiohttp
+import childproc
 import pytest
-from prometheus_client import REGISTRY, CollectorRegistry
 
 from config_reloader.listen import parse_listen_address
 from config_reloader.metrics import ReloaderMetrics, StatusServer, SupervisorMetrics
+from config_reloader.promtext import Registry as CollectorRegistry
+from config_reloader.promtext import exposition
+from config_reloader.reconcile.service import cli_registry
+
+# The # HELP / # TYPE lines of every family, as prometheus_client wrote them before the switch to
+# config_reloader.promtext (the per-target families added since follow the same rules): dashboards
+# and alerts see the same names, types and help texts.
+FAMILIES_FILE = Path(__file__).parent / "data" / "metric_families.txt"
 
 THANOS_NAMES = {
     # name as exposed -> type (Thanos pkg/reloader's names)
@@ -27,11 +37,49 @@ THANOS_NAMES = {
 
 def families(registry: CollectorRegistry) -> dict[str, str]:
     out = {}
-    for fam in registry.collect():
-        for s in fam.samples:
-            if not s.name.endswith("_created"):
-                out[s.name] = fam.type
+    for fam in registry.families():
+        for name, _labels, _value in fam.samples():
+            out[name] = fam.type
     return out
+
+
+def test_help_and_type_lines_are_unchanged() -> None:
+    reg = CollectorRegistry()
+    ReloaderMetrics(reg, method="http")
+    SupervisorMetrics(reg)
+    got = [ln for ln in exposition(reg).decode().splitlines() if ln.startswith("# ")]
+    assert got == FAMILIES_FILE.read_text().splitlines()
+
+
+def test_exposition_escapes_and_formats() -> None:
+    reg = CollectorRegistry()
+    m = ReloaderMetrics(reg, method='a"b\\c\nd')
+    m.reload_succeeded(0.02)
+    text = exposition(reg).decode()
+    assert 'reloader_info{method="a\\"b\\\\c\\nd"} 1.0\n' in text
+    assert 'reloader_reload_duration_seconds_bucket{le="0.01"} 0.0\n' in text
+    assert 'reloader_reload_duration_seconds_bucket{le="0.025"} 1.0\n' in text
+    assert 'reloader_reload_duration_seconds_bucket{le="+Inf"} 1.0\n' in text
+    assert "reloader_reload_duration_seconds_count 1.0\n" in text
+    assert "reloader_reload_duration_seconds_sum 0.02\n" in text
+    assert text.endswith("\n")
+
+
+def test_cli_registry_has_the_process_metrics() -> None:
+    reg = cli_registry()
+    text = exposition(reg).decode()
+    for name in (
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+        "process_virtual_memory_bytes",
+    ):
+        assert f"# TYPE {name} " in text
+        value = reg.get_sample_value(name)
+        assert value is not None and value > 0, name
+    assert "# TYPE process_cpu_seconds_total counter" in text
 
 
 def test_every_thanos_name_with_its_type() -> None:
@@ -92,13 +140,10 @@ def test_our_counters_exist() -> None:
     assert reg.get_sample_value("reloader_pending_reload") == 1
 
 
-def test_none_registry_is_private_never_global() -> None:
-    before = {s.name for f in REGISTRY.collect() for s in f.samples}
+def test_none_registry_is_private() -> None:
     a = ReloaderMetrics(None, method="http")
     b = ReloaderMetrics(None, method="http")  # would raise on a shared registry
-    assert a.registry is not b.registry and a.registry is not REGISTRY
-    after = {s.name for f in REGISTRY.collect() for s in f.samples}
-    assert not any(n.startswith("reloader_") for n in after - before)
+    assert a.registry is not b.registry
 
 
 def test_duplicate_registration_fails_loudly() -> None:
@@ -167,9 +212,11 @@ async def test_status_server_serves_metrics_healthz_ready() -> None:
             assert "reloader_reloads_total 1.0" in text
             assert 'reloader_info{method="http"} 1.0' in text
             assert "reloader_last_reload_successful 1.0" in text
+            # Prometheus asks for OpenMetrics first; like prometheus-config-reloader we answer
+            # in text format 0.0.4, which it accepts.
             async with s.get(base + "/metrics", headers={"Accept": "application/openmetrics-text"}) as r:
-                assert r.headers["Content-Type"].startswith("application/openmetrics-text")
-                assert (await r.text()).rstrip().endswith("# EOF")
+                assert r.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+                assert "# TYPE reloader_reloads_total counter" in await r.text()
             async with s.get(base + "/healthz") as r:  # prometheus-config-reloader's answer
                 assert r.status == 200
                 assert r.headers["Content-Type"].startswith("application/json")
@@ -201,3 +248,24 @@ async def test_status_server_port_in_use_raises_oserror() -> None:
         second = StatusServer(f"127.0.0.1:{first.port}", reg, ready=lambda: True)
         with pytest.raises(OSError):
             await second.start()
+
+
+def test_build_info_labels_are_read_at_the_first_scrape() -> None:
+    import sys
+
+    from config_reloader import buildinfo, metrics
+
+    assert metrics.BUILD_INFO_NAME == buildinfo.BUILD_INFO_NAME
+    # In a fresh interpreter: registering does not import buildinfo (importlib.metadata), a scrape does.
+    code = (
+        "import sys\n"
+        "from config_reloader.reconcile.service import cli_registry\n"
+        "from config_reloader.promtext import exposition\n"
+        "reg = cli_registry()\n"
+        "print('config_reloader.buildinfo' in sys.modules)\n"
+        "text = exposition(reg).decode()\n"
+        "print('config_reloader.buildinfo' in sys.modules,"
+        " 'prometheus_config_reloader_build_info{' in text)\n"
+    )
+    out = childproc.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["False", "True", "True"], out

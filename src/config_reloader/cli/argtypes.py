@@ -65,7 +65,7 @@ def parse_http_url(text: str) -> str:
     Raises:
         argparse.ArgumentTypeError: what is wrong; the message never shows credentials.
     """
-    from config_reloader.reload.http import split_credentials
+    from config_reloader.reload.urls import split_credentials  # not .http: see that module
 
     try:
         split_credentials(text)

@@ -389,10 +389,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
-
     from config_reloader.logs import setup_logging
-    from config_reloader.reconcile.service import run_watch
 
     # Every level on stdout, as prometheus-config-reloader (go-kit/slog on os.Stdout); flag
     # errors stay on stderr (printed, not logged). Set up first: checking the flags may warn.
@@ -414,4 +411,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
     warn_missing_watched_dirs(options.watched_dirs)
+    if not options.reloads_enabled:
+        # The init container's path: one synchronous render, no event loop, metrics or HTTP
+        # (config_reloader.reconcile.once says why).
+        from config_reloader.reconcile.once import run_once
+
+        return run_once(options)
+    if not any(u and u.lower().startswith("https:") for u in (*options.reload_urls, options.runtimeinfo_url)):
+        from config_reloader.lean import forgo_ssl
+
+        forgo_ssl()  # before asyncio and the HTTP client load: config_reloader.lean says why
+    import asyncio
+    import gc
+
+    from config_reloader.reconcile.service import run_watch
+
+    if not gc.isenabled():  # turned off for start-up by config_reloader.cli._defer_collection
+        gc.freeze()  # start-up objects live as long as the process: never scan them again
+        gc.enable()
     return asyncio.run(run_watch(options))

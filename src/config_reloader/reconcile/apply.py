@@ -15,21 +15,22 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from config_reloader.errors import RenderError, ValidationFailed
 from config_reloader.render import render_file, write_output
 from config_reloader.watch.snapshot import Snapshotter
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     from config_reloader.reconcile.options import ReloaderOptions
     from config_reloader.render import Rendered
     from config_reloader.watch.ignore import PathFilter
     from config_reloader.watch.snapshot import Snapshot
 
-__all__ = ["VALIDATE_OUTPUT_SHOWN", "Applier", "error_fields", "not_a_file"]
+__all__ = ["VALIDATE_OUTPUT_SHOWN", "Applier", "error_fields", "not_a_file", "warn_about"]
 
 VALIDATE_OUTPUT_SHOWN = 2000
 """Characters of ``--validate-command`` output kept in the log (its end)."""
@@ -62,6 +63,25 @@ def error_fields(exc: BaseException) -> dict[str, object]:
     if isinstance(exc, ValidationFailed) and exc.output.strip():
         fields["validate_output"] = exc.output.strip()[-VALIDATE_OUTPUT_SHOWN:]
     return fields
+
+
+def warn_about(rendered: Rendered, options: ReloaderOptions, log: logging.Logger) -> bool:
+    """Log what an accepted render should warn about (init mode and watch mode alike): unset
+    ``$(VAR)`` references left verbatim, and an empty output. Returns whether it is empty."""
+    from config_reloader.render import is_empty_config
+
+    if rendered.unset_vars and log.isEnabledFor(logging.WARNING):
+        log.warning(
+            "unset environment variables left verbatim",
+            extra={"vars": ",".join(rendered.unset_vars), "cfg_in": options.config_file},
+        )
+    empty = is_empty_config(rendered.data)
+    if empty:
+        log.warning(
+            "rendered config is empty: the target will run with no configuration",
+            extra={"cfg_in": options.config_file, "cfg_out": options.config_envsubst_file},
+        )
+    return empty
 
 
 class Applier:
@@ -101,6 +121,35 @@ class Applier:
         extra = (self.options.config_file,) if self.options.config_file and not self.renders else ()
         return Snapshotter(self.options.watched_dirs, extra_files=extra, path_filter=self._path_filter)
 
+    def render(self, *, validate: bool = True) -> Rendered | None:
+        """Read, render and (unless ``validate=False``) validate the config file, without a
+        snapshot of the watched dirs; blocking.
+
+        Returns:
+            The rendered output, not written; ``None`` when nothing is rendered (no config file,
+            or neither an output file nor a validate command).
+
+        Raises:
+            RenderError: missing/unreadable config file, gzip, strict env, validation failure.
+            OSError: unexpected filesystem errors.
+        """
+        o = self.options
+        if o.config_file is None:
+            return None
+        if not os.path.isfile(o.config_file):
+            raise RenderError(not_a_file(o.config_file, watching=o.reloads_enabled), path=o.config_file)
+        if not self.renders:
+            return None
+        return render_file(
+            o.config_file,
+            o.config_envsubst_file,
+            env=self.env,
+            strict_env=o.strict_env,
+            validate_command=o.validate_command if validate else None,
+            write=False,
+            max_size=o.max_config_size,
+        )
+
     def read(
         self, hinted: Sequence[str] | None, *, validate: bool = True
     ) -> tuple[bytes, Rendered | None, Snapshot]:
@@ -115,23 +164,9 @@ class Applier:
             RenderError: missing/unreadable config file, gzip, strict env, validation failure.
             OSError: unexpected filesystem errors.
         """
-        o = self.options
         if self._snapshotter is None:
             self._snapshotter = self._make_snapshotter()
-        rendered: Rendered | None = None
-        if o.config_file is not None:
-            if not os.path.isfile(o.config_file):
-                raise RenderError(not_a_file(o.config_file, watching=o.reloads_enabled), path=o.config_file)
-            if self.renders:
-                rendered = render_file(
-                    o.config_file,
-                    o.config_envsubst_file,
-                    env=self.env,
-                    strict_env=o.strict_env,
-                    validate_command=o.validate_command if validate else None,
-                    write=False,
-                    max_size=o.max_config_size,
-                )
+        rendered = self.render(validate=validate)
         snap = self._snapshotter.snapshot(hinted)
         h = hashlib.sha256(b"cr1\xff")
         derived = self._derived_paths() if rendered is not None else frozenset()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
@@ -30,7 +29,7 @@ from config_reloader.logs import install_fallback_handler
 from config_reloader.reconcile.actions import Closable, build_action
 from config_reloader.reconcile.apply import Applier
 from config_reloader.reconcile.guard import ReadGuard
-from config_reloader.reconcile.options import ReloaderOptions, statefulset_ordinal
+from config_reloader.reconcile.options import ReloaderOptions, expansion_env
 from config_reloader.reconcile.owner import ApplyOwner
 from config_reloader.reconcile.source import (
     ChangeSourceFactory,
@@ -42,9 +41,8 @@ from config_reloader.reconcile.state import LoopState
 from config_reloader.reconcile.worker import ReloadWorker
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
     from config_reloader.metrics import ReloaderMetrics, StatusServer
+    from config_reloader.promtext import Registry
     from config_reloader.reload import ReloadAction
     from config_reloader.reload.retry import RetryPolicy
     from config_reloader.render import Rendered
@@ -70,7 +68,8 @@ class Reloader:
         action: the reload action; ``None`` = built from ``options`` by
             :func:`~config_reloader.reconcile.actions.build_action` (HTTP POST to ``reload_url``,
             or a signal wrapped in runtime-info verification).
-        registry: prometheus_client registry for the metrics; ``None`` = a fresh private one
+        registry: :class:`~config_reloader.promtext.Registry` for the metrics; ``None`` = a fresh
+            private one
             (the global registry is never touched).
         clock: time source (default: ``time.monotonic``/``time.time``).
         env: variables for ``$(VAR)`` expansion (default ``os.environ``), plus
@@ -101,7 +100,7 @@ class Reloader:
         options: ReloaderOptions,
         *,
         action: ReloadAction | None = None,
-        registry: CollectorRegistry | None = None,
+        registry: Registry | None = None,
         clock: Clock | None = None,
         env: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
@@ -109,25 +108,18 @@ class Reloader:
         change_source_factory: ChangeSourceFactory | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        # prometheus_client (and the metrics module) load here, not at import: importing the
-        # package for ReloaderOptions (CLI flag checks) stays free of them.
-        from prometheus_client import CollectorRegistry
-
         from config_reloader.metrics import ReloaderMetrics
+        from config_reloader.promtext import Registry
 
         install_fallback_handler()  # errors keep their fields when the application logs nothing
         self.options = options
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self.registry: CollectorRegistry = registry if registry is not None else CollectorRegistry()
+        self.registry: Registry = registry if registry is not None else Registry()
         self._action = action
         self._built_action = False  # True when _action came from build_action (rebuilt per run)
         method = action.method if action is not None else options.reload_method
         self.metrics: ReloaderMetrics = ReloaderMetrics(self.registry, method=method, clock=self._clock.time)
-        base_env = dict(os.environ if env is None else env)
-        if options.statefulset_ordinal_from_envvar:
-            base_env["STATEFULSET_ORDINAL_NUMBER"] = statefulset_ordinal(
-                base_env.get(options.statefulset_ordinal_from_envvar)
-            )
+        base_env = expansion_env(options, env)
         self._retry = retry if retry is not None else options.retry_policy
         self._ready_gate = ready_gate
         self._source_factory = change_source_factory
@@ -325,7 +317,8 @@ class Reloader:
     async def _start_server(self) -> None:
         o = self.options
         assert o.listen_address
-        # The status server's modules (aiohttp) load only when a listen address is set.
+        # The status server's modules (httpserve; webguard with a web config) load only when a
+        # listen address is set.
         from config_reloader.metrics import StatusServer
 
         web_config = None

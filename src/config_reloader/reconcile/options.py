@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import re
 import signal as _signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from config_reloader.durations import seconds_problem
 from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE
 from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS, PathFilter, compile_ignore
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     from config_reloader.reload.client import HttpClientConfig
     from config_reloader.reload.retry import RetryPolicy
@@ -25,6 +25,7 @@ __all__ = [
     "RELOAD_METHODS",
     "ReloaderOptions",
     "SettingError",
+    "expansion_env",
     "glob_escape",
     "statefulset_ordinal",
 ]
@@ -297,6 +298,17 @@ def glob_escape(name: str) -> str:
 
 
 _ORDINAL = re.compile(r"(\d+)$")
+
+
+def expansion_env(options: ReloaderOptions, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables ``$(VAR)`` expands from: ``env`` (default: the process environment) plus
+    ``STATEFULSET_ORDINAL_NUMBER`` when ``options.statefulset_ordinal_from_envvar`` is set."""
+    base = dict(os.environ if env is None else env)
+    if options.statefulset_ordinal_from_envvar:
+        base["STATEFULSET_ORDINAL_NUMBER"] = statefulset_ordinal(
+            base.get(options.statefulset_ordinal_from_envvar)
+        )
+    return base
 
 
 def statefulset_ordinal(value: str | None) -> str:

@@ -83,24 +83,13 @@ class ApplyOwner:
     def _accepted(self, rendered: Rendered) -> None:
         """Record an accepted render (both modes: init mode warns exactly like watch mode):
         unset ``$(VAR)`` references and an empty output are a warning line and a metric each."""
-        from config_reloader.render import is_empty_config
+        from config_reloader.reconcile.apply import warn_about
 
         m = self._metrics
         self.last_rendered = rendered
         self._state.secrets = rendered.expanded_values
         m.config_environment_variable_expansion_errors.set(len(rendered.unset_vars))
-        if rendered.unset_vars and log.isEnabledFor(logging.WARNING):
-            log.warning(
-                "unset environment variables left verbatim",
-                extra={"vars": ",".join(rendered.unset_vars), "cfg_in": self._options.config_file},
-            )
-        empty = is_empty_config(rendered.data)
-        m.config_empty.set(1 if empty else 0)
-        if empty:
-            log.warning(
-                "rendered config is empty: the target will run with no configuration",
-                extra={"cfg_in": self._options.config_file, "cfg_out": self._options.config_envsubst_file},
-            )
+        m.config_empty.set(1 if warn_about(rendered, self._options, log) else 0)
 
     async def pump(self, source: ChangeSourceProtocol) -> None:
         """Move settled batches from ``source`` into the pending hints and wake the owner."""

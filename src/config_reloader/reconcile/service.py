@@ -24,13 +24,11 @@ import threading
 from typing import TYPE_CHECKING
 
 from config_reloader.errors import ConfigReloaderError
-from config_reloader.reconcile.apply import error_fields
 from config_reloader.reconcile.loop import Reloader
 from config_reloader.render import kill_validators
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
+    from config_reloader.promtext import Registry
     from config_reloader.reconcile.options import ReloaderOptions
 
 __all__ = ["cli_registry", "listen_error", "run_watch"]
@@ -63,23 +61,16 @@ def _exit_anyway_after(seconds: float, status: int) -> None:
     timer.start()
 
 
-def cli_registry() -> CollectorRegistry:
-    """The registry a reloader process serves on ``/metrics``, like the Go peers' default one.
-
-    Process-wide settings, so only for command-line entry points (library code never calls
-    this): no ``*_created`` series (``prometheus_client.disable_created_metrics()``, so /metrics
-    matches Thanos), and ``process_*`` metrics (a ``ProcessCollector`` on the returned registry,
-    the counterpart of Go's process collector), and ``prometheus_config_reloader_build_info``
-    (:mod:`config_reloader.buildinfo`). The global ``REGISTRY`` is not touched.
-    """
-    import prometheus_client  # with the Reloader's metrics, not at import (see Reloader)
-    from prometheus_client import CollectorRegistry, ProcessCollector
-
+def cli_registry() -> Registry:
+    """The registry a reloader process serves on ``/metrics``, like the Go peers' default one:
+    a fresh :class:`~config_reloader.promtext.Registry` with the ``process_*`` metrics (the
+    counterpart of Go's process collector) and ``prometheus_config_reloader_build_info``
+    (:mod:`config_reloader.buildinfo`)."""
     from config_reloader.metrics import register_build_info
+    from config_reloader.promtext import ProcessCollector, Registry
 
-    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
-    registry = CollectorRegistry()
-    ProcessCollector(registry=registry)
+    registry = Registry()
+    ProcessCollector(registry)
     register_build_info(registry)
     return registry
 
@@ -99,19 +90,11 @@ def listen_error(exc: BaseException) -> OSError | None:
 
 async def run_watch(options: ReloaderOptions) -> int:
     """Run the reloader until SIGTERM/SIGINT (exit 0); init mode renders once (0, or 1 on error)."""
+    if not options.reloads_enabled:  # the CLI calls run_once itself, without an event loop
+        from config_reloader.reconcile.once import run_once
+
+        return await asyncio.to_thread(run_once, options)
     reloader = Reloader(options, registry=cli_registry())
-    if not options.reloads_enabled:
-        try:
-            await reloader.render_once()
-        except (ConfigReloaderError, OSError) as exc:
-            log.error("render failed (--watch-interval=0): exiting", extra=error_fields(exc))
-            return 1
-        finally:
-            await reloader.aclose()
-        log.info(
-            "rendered once (--watch-interval=0): exiting", extra={"out": options.config_envsubst_file or ""}
-        )
-        return 0
 
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()

@@ -9,7 +9,7 @@ the same (one new connection per request) so a restarted target never meets a de
 
 The client is the standard library's :mod:`http.client`, run in a worker thread
 (:func:`asyncio.to_thread`): importing aiohttp for one request costs ~21 MiB RSS, most of the
-budget of ``watch`` (docs/DEPENDENCIES.md). aiohttp stays for the server side.
+budget of ``watch`` (docs/DEPENDENCIES.md).
 
 Credentials: from files (:class:`~config_reloader.reload.client.HttpClientConfig`, re-read at every
 attempt) or, discouraged because every process can read ``/proc/PID/cmdline``, in the URL
@@ -22,7 +22,6 @@ attempt) or, discouraged because every process can read ``/proc/PID/cmdline``, i
 from __future__ import annotations
 
 import asyncio
-import base64
 import http.client
 import json
 import logging
@@ -31,13 +30,14 @@ import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
 from ..logs import redact_url
 from . import _require_positive_seconds
 from .client import HttpClientConfig, TlsFailure, log_tls_choice_once
 from .rfc3339 import parse_rfc3339_ns
+from .urls import split_credentials
 
 __all__ = ["HttpReload", "RuntimeInfo", "check_url", "fetch_ok", "fetch_runtimeinfo", "split_credentials"]
 
@@ -46,42 +46,6 @@ log = logging.getLogger(__name__)
 _BODY_LIMIT = 4096  # bytes read from an error response
 _BODY_SHOWN = 200  # characters of it kept in messages
 _LIFECYCLE_STATUSES = frozenset({403, 404, 405})
-
-
-def split_credentials(url: str) -> tuple[str, dict[str, str]]:
-    """Split ``user:pass@`` out of ``url``.
-
-    Returns:
-        ``(url_without_credentials, headers)``: ``headers`` holds ``Authorization: Basic ...``
-        (RFC 7617, UTF-8) when the URL had credentials, else is empty. Percent-escapes in user and
-        password are decoded.
-
-    This is the one check of a reload or runtime-info URL: the CLI runs it on ``--reload-url`` and
-    ``--runtimeinfo-url`` (:func:`config_reloader.cli.watch.parse_http_url`).
-
-    Raises:
-        ValueError: ``url`` is not an ``http``/``https`` URL with a host and a port 0-65535 (or
-            none), or holds a space or a control character (``http.client`` would refuse it at
-            every attempt, quoting the raw path and query in its error, secrets included).
-    """
-    try:
-        parts = urlsplit(url)
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-        _ = parts.port  # ValueError when not a number or not 0-65535
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(f"not an http(s) URL with a host: {redact_url(url)!r}")
-    if any(ch <= " " or ch == "\x7f" for ch in url):
-        raise ValueError(
-            f"URL holds a space or a control character (percent-encode it, e.g. %20): {redact_url(url)!r}"
-        )
-    if parts.username is None and parts.password is None:
-        return url, {}
-    netloc = parts.netloc.rpartition("@")[2]
-    bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
-    return bare, {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
 
 
 class _Unreachable(Exception):

@@ -57,8 +57,7 @@ from config_reloader.supervise.signals import FORWARDED_SIGNALS, GROUP_SIGNALS, 
 from config_reloader.supervise.supervisor import Supervisor
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
+    from config_reloader.promtext import Registry as CollectorRegistry
     from config_reloader.reconcile.options import ReloaderOptions
 
 __all__ = [
@@ -117,7 +116,7 @@ async def supervise(
             started; the CLI maps it to exit status 1).
     """
     if registry is None and listen_address is not None:
-        from prometheus_client import CollectorRegistry as _Registry
+        from config_reloader.promtext import Registry as _Registry
 
         registry = _Registry()
     metrics = ChildMetrics(registry) if registry is not None else None

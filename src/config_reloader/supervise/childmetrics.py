@@ -6,9 +6,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry
-
     from config_reloader.metrics import SupervisorMetrics
+    from config_reloader.promtext import Registry as CollectorRegistry
 
 __all__ = ["ChildMetrics", "format_cpus"]
 
@@ -30,9 +29,8 @@ class ChildMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry | None) -> None:
-        from prometheus_client import Counter, Gauge
-
         from config_reloader.metrics import SupervisorMetrics
+        from config_reloader.promtext import Counter, Gauge
 
         self.base: SupervisorMetrics = SupervisorMetrics(registry)
         reg = self.base.registry

@@ -1,0 +1,167 @@
+"""What ``watch`` imports on the paths that run in prometheus-operator's reloader slot (10m CPU,
+50Mi): the init container's one-shot render and the sidecar up to its first reload.
+
+Like test_cli_startup.py these pin *what* is imported, never how long it takes (bench/ measures
+that): a heavy module creeping back onto a path fails here with its name, on any machine.
+"""
+
+from __future__ import annotations
+
+import gzip
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import bcrypt
+import childproc
+import pytest
+
+# Runs the CLI like the console script does; at exit prints every module it imported that the
+# bare interpreter had not, and whether ssl is the real module.
+_CHILD = """
+import sys
+before = set(sys.modules)
+from config_reloader.cli import main
+try:
+    status = main(sys.argv[1:])
+finally:
+    new = sorted(set(sys.modules) - before)
+    real = sorted(m for m in new if sys.modules.get(m) is not None)
+    sys.stderr.write("\\n".join("MODULE " + m for m in real) + "\\n")
+raise SystemExit(status)
+"""
+
+# Never on the one-shot render (init container): the event loop, the HTTP client, TLS, metrics.
+ONE_SHOT_NEVER = (
+    "asyncio",
+    "ssl",
+    "_ssl",
+    "http.client",
+    "email",
+    "concurrent.futures",
+    "subprocess",
+    "prometheus_client",
+    "aiohttp",
+    "yaml",
+    "bcrypt",
+    "config_reloader.reconcile.loop",
+    "config_reloader.metrics",
+    "config_reloader.reload.http",
+    "config_reloader.watch.watcher",
+    "config_reloader.watch.inotify",
+)
+# Never in the sidecar without TLS.
+SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp")
+
+
+@pytest.fixture
+def slot(tmp_path: Path) -> Path:
+    """The operator's layout: a gzipped config, an output dir, a rule dir."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "prometheus.yaml.gz").write_bytes(
+        gzip.compress(b"global:\n  external_labels:\n    pod: $(POD_NAME)\n")
+    )
+    (tmp_path / "config_out").mkdir()
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "a.yaml").write_text("groups: []\n")
+    return tmp_path
+
+
+def _flags(d: Path) -> list[str]:
+    return [
+        f"--config-file={d / 'config' / 'prometheus.yaml.gz'}",
+        f"--config-envsubst-file={d / 'config_out' / 'prometheus.env.yaml'}",
+        f"--watched-dir={d / 'rules'}",
+    ]
+
+
+def _modules(stderr: str) -> set[str]:
+    return {line[7:] for line in stderr.splitlines() if line.startswith("MODULE ")}
+
+
+def test_one_shot_render_imports_no_event_loop_http_or_tls(slot: Path) -> None:
+    proc = childproc.run(
+        [sys.executable, "-c", _CHILD, "watch", "--watch-interval=0", "--listen-address=:0", *_flags(slot)],
+        capture_output=True, text=True, timeout=60,
+        env={"POD_NAME": "prometheus-k8s-0", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (slot / "config_out" / "prometheus.env.yaml").read_bytes().endswith(b"pod: prometheus-k8s-0\n")
+    mods = _modules(proc.stderr)
+    assert "config_reloader.reconcile.once" in mods, proc.stderr
+    loaded = sorted(m for m in ONE_SHOT_NEVER if m in mods)
+    assert loaded == [], f"the one-shot render imported {loaded}"
+
+
+def _sidecar_modules(argv: list[str]) -> set[str]:
+    # Logs go to stdout, the MODULE lines to stderr: one pipe for both, read line by line (the
+    # test's timeout bounds a readline that never returns).
+    proc = childproc.popen(
+        [sys.executable, "-c", _CHILD, "watch", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, "watch exited early:\n" + "".join(lines)
+            lines.append(line)
+            if "started watching" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, "".join(lines) + rest
+    mods = _modules(rest)
+    assert "config_reloader.reconcile.loop" in mods, rest
+    return mods
+
+
+def test_sidecar_without_tls_loads_no_ssl_nor_prometheus_client(slot: Path) -> None:
+    mods = _sidecar_modules(
+        ["--listen-address=127.0.0.1:0", "--reload-url=http://127.0.0.1:1/-/reload", *_flags(slot)]
+    )
+    assert "config_reloader.httpserve" in mods
+    loaded = sorted(m for m in SIDECAR_NEVER if m in mods)
+    assert loaded == [], f"the sidecar imported {loaded}"
+
+
+def test_sidecar_with_basic_auth_only_loads_no_ssl(slot: Path) -> None:
+    web = slot / "web.yml"
+    web.write_text(f"basic_auth_users:\n  prom: {bcrypt.hashpw(b'pw', bcrypt.gensalt(4)).decode()}\n")
+    mods = _sidecar_modules(["--listen-address=127.0.0.1:0", f"--web-config-file={web}", *_flags(slot)])
+    loaded = sorted(m for m in SIDECAR_NEVER if m in mods)
+    assert loaded == [], f"the sidecar imported {loaded}"
+
+
+def test_sidecar_with_an_https_reload_url_keeps_ssl(slot: Path) -> None:
+    mods = _sidecar_modules(["--reload-url=https://127.0.0.1:1/-/reload", *_flags(slot)])
+    assert "ssl" in mods and "_ssl" in mods
+
+
+def test_prometheus_config_reloader_name_means_watch(slot: Path, tmp_path: Path) -> None:
+    """Symlinked as ``prometheus-config-reloader`` (as in the image), the console script takes
+    prometheus-config-reloader's bare flags: no ``watch`` word."""
+    script = Path(sys.executable).parent / "config-reloader"
+    if not script.exists():
+        pytest.skip(f"no console script next to {sys.executable}")
+    link = tmp_path / "bin" / "prometheus-config-reloader"
+    link.parent.mkdir()
+    link.symlink_to(script)
+    env = {"POD_NAME": "prometheus-k8s-1", "PATH": "/usr/bin:/bin"}
+    version = childproc.run([str(link), "--version"], capture_output=True, text=True, timeout=60, env=env)
+    assert version.returncode == 0 and version.stdout.strip(), version
+    once = childproc.run(
+        [str(link), "--watch-interval=0", *_flags(slot)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert once.returncode == 0, once.stderr
+    assert (slot / "config_out" / "prometheus.env.yaml").read_bytes().endswith(b"pod: prometheus-k8s-1\n")
