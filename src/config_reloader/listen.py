@@ -24,7 +24,7 @@ def parse_listen_address(address: str) -> tuple[str | None, int]:
     if host.startswith("[") != host.endswith("]"):
         raise ValueError(f"unbalanced brackets in listen address {address!r}")
     bracketed = host.startswith("[")
-    # ipaddress (~1.5 ms of CPU) is imported only for a literal address: the operator's
+    # ipaddress (~2 ms of CPU) is imported only for a literal address: the operator's
     # ``:8080`` and host names do not need it (the init container's path).
     try:
         if bracketed:

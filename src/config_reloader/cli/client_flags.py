@@ -128,7 +128,7 @@ def client_config_from_args(args: argparse.Namespace) -> HttpClientConfig | None
     urls = [("--reload-url", u) for u in reload_urls] + [("--runtimeinfo-url", args.runtimeinfo_url or "")]
     if all(v is None or v == "" for v in settings.values()) and not any("@" in u for _, u in urls):
         # The usual case, and the init container's: the client module (with ipaddress, json and
-        # the reload package: ~4-5 ms of CPU) and urllib.parse are not loaded to find nothing.
+        # the reload package: ~5-7 ms of CPU) and urllib.parse are not loaded to find nothing.
         return None
 
     from urllib.parse import urlsplit

@@ -117,7 +117,7 @@ class Applier:
 
     def _make_snapshotter(self) -> Snapshotter:
         # Imported on the first read, not with this module: the init container's one-shot render
-        # (reconcile/once.py) never snapshots, and watch.snapshot with its digests costs ~3-5 ms
+        # (reconcile/once.py) never snapshots, and watch.snapshot with its digests costs ~2.5-3 ms
         # of CPU at start.
         from config_reloader.watch.snapshot import Snapshotter
 
