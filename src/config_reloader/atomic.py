@@ -89,7 +89,8 @@ def atomic_write(
 
     Raises:
         TypeError: ``data`` is not bytes-like (a ``str`` must be encoded first); nothing is written.
-        AtomicWriteError: with ``.step`` one of ``create``, ``write``, ``fsync``, ``chmod``,
+        AtomicWriteError: a device node is at ``path`` (step ``create``, nothing touched); or
+            with ``.step`` one of ``create``, ``write``, ``fsync``, ``chmod``,
             ``rename``, ``fsync-dir``. Before ``rename`` the target is untouched and the temp file
             is removed; a ``fsync-dir`` failure means the new content is visible but may not be
             durable. EINVAL/ENOTSUP from a directory fsync (filesystems that do not support it)
@@ -102,6 +103,7 @@ def atomic_write(
         )
     path = os.path.abspath(path)
     directory = os.path.dirname(path)
+    _refuse_device(path)
     previous: os.stat_result | None
     try:
         previous = os.stat(path)  # a symlink to our own regular file passes on that file's mode
@@ -152,6 +154,28 @@ def atomic_write(
         raise
     if durable:
         _fsync_dir(directory, path)
+
+
+def _refuse_device(path: str) -> None:
+    """A device node at ``path`` (``/dev/null``, ``/dev/zero`` given as an output by mistake), or
+    a symlink of our own user to one (``/dev/stdout``), is never replaced: as root the rename
+    would swap the system's device node for a regular file. Only a user with ``CAP_MKNOD`` can
+    create a device node, so refusing it gives nobody else a way to stop our writes; a symlink of
+    another user is replaced as before.
+    """
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode) and st.st_uid == os.geteuid():
+            st = os.stat(path)
+    except OSError:
+        return
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        kind = "character" if stat.S_ISCHR(st.st_mode) else "block"
+        raise AtomicWriteError(
+            f"atomic write of {path}: it is a {kind} device, not replaced (write to a regular file's path)",
+            path=path,
+            step="create",
+        )
 
 
 def _fsync_dir(directory: str, path: str) -> None:

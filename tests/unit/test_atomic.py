@@ -205,3 +205,20 @@ def test_text_instead_of_bytes_is_a_clear_type_error_and_writes_nothing(tmp_path
     with pytest.raises(TypeError, match=r"data must be bytes, not str \(encode text first"):
         atomic_write(str(target), "a: 1\n")  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_device_node_or_our_symlink_to_one_is_never_replaced(tmp_path: Path) -> None:
+    # A null device of our own (root's mknod; the test suite runs as root), never /dev/null
+    # itself: without the check this test would replace it.
+    dev = tmp_path / "null"
+    os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    with pytest.raises(AtomicWriteError, match="it is a character device, not replaced") as info:
+        atomic_write(str(dev), b"config")
+    assert info.value.step == "create"
+    assert stat.S_ISCHR(dev.lstat().st_mode)
+    link = tmp_path / "stdout"
+    link.symlink_to(dev)  # like /dev/stdout: ours, pointing to a device
+    with pytest.raises(AtomicWriteError, match="it is a character device"):
+        atomic_write(str(link), b"config")
+    assert link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null", "stdout"]  # no temp file left

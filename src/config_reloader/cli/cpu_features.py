@@ -143,7 +143,7 @@ def _run(args: argparse.Namespace) -> int:
                         }
                     )
                 )
-            else:
+            elif cpus:  # an empty set prints nothing, not an empty line (docs: stdout stays empty)
                 print(format_cpulist(cpus))
             if not cpus:
                 _err(f"no CPU has all of {', '.join(args.pin_set)} in the {view} view")

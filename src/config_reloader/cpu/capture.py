@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from config_reloader.bounded_read import FileTooLarge, NotRegularFile, read_stable
 from config_reloader.cpu import cpuid as cp
 from config_reloader.cpu.model import CpuFeatures, MachineFeatures
 from config_reloader.cpu.probe import build_cpu
@@ -229,20 +230,37 @@ def parse_capture(text: str, *, source: str = "<text>") -> MachineFeatures:
     return _from_cpuid_r(text, source)
 
 
+CAPTURE_LIMIT = 64 << 20
+"""Bytes a capture may hold: ``cpuid -r`` prints about 6 KB per CPU (6.4 MB for 1,024 CPUs)."""
+
+
 def load_capture(path: str) -> MachineFeatures:
     """Read a capture file (our JSON or ``cpuid -r`` text); ``"-"`` reads standard input.
 
+    At most :data:`CAPTURE_LIMIT` bytes; only a regular file (a FIFO or device is refused
+    without blocking or reading it).
+
     Raises:
-        CpuidError: unreadable or malformed file.
+        CpuidError: unreadable, not a regular file, too large, not UTF-8, or malformed.
     """
     try:
         if path == "-":
             import sys
 
-            text = sys.stdin.read()
+            text = sys.stdin.read(CAPTURE_LIMIT + 1)
+            if len(text) > CAPTURE_LIMIT:
+                raise CpuidError(
+                    f"cannot read CPU capture from standard input: more than {CAPTURE_LIMIT} bytes"
+                )
         else:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CpuidError(f"cannot read CPU capture {path}: {exc}") from exc
+            # A FIFO or device is refused without blocking; a huge file is not read into memory.
+            text = read_stable(path, CAPTURE_LIMIT)[0].decode("utf-8")
+    except NotRegularFile as exc:
+        raise CpuidError(f"cannot read CPU capture {path}: {exc.kind}, not a regular file") from exc
+    except FileTooLarge as exc:
+        raise CpuidError(f"cannot read CPU capture {path}: more than {CAPTURE_LIMIT} bytes") from exc
+    except OSError as exc:
+        raise CpuidError(f"cannot read CPU capture {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise CpuidError(f"cannot read CPU capture {path}: not UTF-8 text (byte {exc.start})") from exc
     return parse_capture(text, source=path)

@@ -15,8 +15,11 @@ bits 0-3); ``readelf -n`` prints the same as "x86 ISA needed: x86-64-baseline, x
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
 
+from config_reloader.bounded_read import file_kind
 from config_reloader.cpu._record import Record
 from config_reloader.errors import CpuidError
 
@@ -103,10 +106,16 @@ def read_isa_needed(path: str) -> BinaryNeeds:
         :class:`BinaryNeeds`; ``has_note`` is False when the binary has no such property.
 
     Raises:
-        ElfNoteError: unreadable file, not ELF, truncated or malformed headers/notes.
+        ElfNoteError: unreadable file, not a regular file (a FIFO is refused without blocking),
+            not ELF, truncated or malformed headers/notes.
     """
     try:
-        with open(path, "rb") as fh:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; only a regular file is read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        with open(fd, "rb") as fh:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise ElfNoteError(f"{path}: {file_kind(mode)}, not a regular file")
             return _read(fh, path)
     except OSError as exc:
         raise ElfNoteError(f"cannot read binary {path}: {exc.strerror or exc}") from exc

@@ -14,9 +14,11 @@ import asyncio
 import logging
 import os
 import signal as _signal
+import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from ..bounded_read import file_kind
 from ..errors import ReloadError, ReloadTimeout, TargetNotFound, TargetNotReady
 from . import _require_positive_seconds
 
@@ -279,8 +281,16 @@ class SignalReload:
 
     def _read_pid_file(self, path: str) -> int:
         try:
-            with open(path, encoding="ascii", errors="replace") as f:
-                text = f.read(64)
+            # O_NONBLOCK: this runs on the event loop's thread; the open of a FIFO would wait for a
+            # writer there, and not even SIGTERM would end the process.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+            with open(fd, "rb") as f:
+                mode = os.fstat(fd).st_mode
+                if not stat.S_ISREG(mode):
+                    raise TargetNotFound(
+                        f"pid file {path} is {file_kind(mode)}, not a regular file", target=self.target
+                    )
+                text = f.read(64).decode("ascii", errors="replace")
         except FileNotFoundError as exc:
             raise TargetNotFound(f"pid file {path} does not exist", target=self.target) from exc
         except OSError as exc:

@@ -14,7 +14,10 @@ from __future__ import annotations
 import http.client
 import os
 import ssl
+import stat
 import threading
+
+from config_reloader.bounded_read import file_kind
 
 from .client import HttpClientConfig, TlsFailure
 
@@ -45,8 +48,36 @@ def _signature(config: HttpClientConfig) -> _Signature:
     return tuple(out)
 
 
+PEM_FILE_LIMIT = 16 << 20
+"""Bytes a CA bundle, certificate or key file may hold (Debian's whole CA bundle is ~220 KB)."""
+
+
+def _check_pem_file(path: str, flag: str) -> None:
+    """OpenSSL opens and reads these files itself: refuse first what would block it (a FIFO waits
+    for a writer) or make it read without end (a device, a file of gigabytes).
+
+    Raises:
+        ValueError: naming ``flag`` and ``path``; a missing file is left to OpenSSL's message.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{flag} {path}: {file_kind(st.st_mode)}, not a regular file")
+    if st.st_size > PEM_FILE_LIMIT:
+        raise ValueError(f"{flag} {path}: larger than {PEM_FILE_LIMIT} bytes")
+
+
 def _build(config: HttpClientConfig, verify: bool) -> ssl.SSLContext:
     """Raises ValueError naming the flag of a file that does not load."""
+    for path, flag in (
+        (config.tls_ca_file if verify else None, "--reload-tls-ca-file"),
+        (config.tls_cert_file, "--reload-tls-cert-file"),
+        (config.tls_key_file, "--reload-tls-key-file"),
+    ):
+        if path is not None:
+            _check_pem_file(path, flag)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # TLS 1.2+, hostname check and CERT_REQUIRED
     if verify:
         if config.tls_ca_file is not None:

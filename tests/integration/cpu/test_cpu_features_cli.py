@@ -84,8 +84,9 @@ def test_per_cpu_and_differing_cells(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_pin_set_empty_exit_1_unknown_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     f = str(_dumps() / "intel-sandybridge-e-i7-3930k.txt")
     assert main(["cpu-features", "--cpu-data", f, "--pin-set", "avx2"]) == 1
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "no CPU has all of avx2" in err
+    assert out == ""  # nothing on stdout, not even an empty line (as documented)
     assert main(["cpu-features", "--cpu-data", f, "--pin-set", "avx22"]) == 2
     assert "did you mean" in capsys.readouterr().err
     assert main(["cpu-features", "--cpu-data", f, "avx-512"]) == 2

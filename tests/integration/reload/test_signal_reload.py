@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -344,3 +345,29 @@ async def test_process_match_all_and_single(children: Children, tmp_path: Path) 
     await await_until(lambda: hups(m1) == 1 and hups(m2) == 1, what="both signalled")
     with pytest.raises(ValueError, match="process match"):
         ProcessName("x", match="first")
+
+
+def test_pid_file_that_is_a_fifo_or_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    # The pid file is read on the event loop's thread: a blocking open there would stall the loop
+    # and its signal handling (SIGTERM did not end `watch`). Run on a thread of its own, so that
+    # a regression fails this test instead of hanging it.
+    fifo = tmp_path / "prometheus.pid"
+    os.mkfifo(fifo)
+    for path, kind in ((str(fifo), "a FIFO"), ("/dev/zero", "a character device")):
+        action = SignalReload(signal=signal.SIGHUP, target=PidFile(path), timeout=5)
+        box: list[BaseException | None] = []
+
+        def target(action: SignalReload = action, box: list[BaseException | None] = box) -> None:
+            try:
+                asyncio.run(action.trigger())
+            except BaseException as exc:  # handed to the test
+                box.append(exc)
+            else:
+                box.append(None)
+
+        worker = threading.Thread(target=target, daemon=True)
+        worker.start()
+        worker.join(timeout=20)
+        assert not worker.is_alive(), f"reading the pid file {path} blocked"
+        assert isinstance(box[0], TargetNotFound)
+        assert f"pid file {path} is {kind}, not a regular file" in str(box[0])

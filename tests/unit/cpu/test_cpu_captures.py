@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
 from cpu_fakes import concat_dumps
 
 from config_reloader.cpu import check_features, load_capture, pin_set
-from config_reloader.cpu.capture import NOTE_ASSUMED_XCR0, dump_capture, parse_capture, parse_cpuid_r
+from config_reloader.cpu.capture import (
+    CAPTURE_LIMIT,
+    NOTE_ASSUMED_XCR0,
+    dump_capture,
+    parse_capture,
+    parse_cpuid_r,
+)
 from config_reloader.cpu.model import MachineFeatures
 from config_reloader.cpu.topology import masked_leaves
 from config_reloader.errors import CpuidError
@@ -179,3 +187,45 @@ def test_malformed_captures_are_clear_errors(text: str) -> None:
 def test_load_capture_missing_file(tmp_path: Path) -> None:
     with pytest.raises(CpuidError, match="cannot read"):
         load_capture(str(tmp_path / "nope.txt"))
+
+
+def _load_in_thread(path: str) -> BaseException | None:
+    """load_capture(path) on a daemon thread: the error it raised, or fails the test if it blocks."""
+    box: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            load_capture(path)
+        except BaseException as exc:  # handed to the test
+            box.append(exc)
+        else:
+            box.append(None)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), f"load_capture({path}) blocked"
+    return box[0]
+
+
+def test_load_capture_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "capture.fifo"
+    os.mkfifo(fifo)
+    exc = _load_in_thread(str(fifo))
+    assert isinstance(exc, CpuidError)
+    assert "a FIFO, not a regular file" in str(exc)
+
+
+def test_load_capture_refuses_a_device() -> None:
+    exc = _load_in_thread("/dev/zero")
+    assert isinstance(exc, CpuidError)
+    assert "a character device, not a regular file" in str(exc)
+
+
+def test_load_capture_bounds_a_huge_file(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.txt"
+    with open(huge, "wb") as f:
+        f.truncate(CAPTURE_LIMIT + 1)  # sparse: costs no disk
+    exc = _load_in_thread(str(huge))
+    assert isinstance(exc, CpuidError)
+    assert f"more than {CAPTURE_LIMIT} bytes" in str(exc)

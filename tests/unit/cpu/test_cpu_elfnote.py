@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import struct
+import threading
 from pathlib import Path
 
 import childproc
@@ -126,3 +127,26 @@ def test_note_running_past_its_segment_is_an_error(tmp_path: Path, built: dict[s
     bad.write_bytes(bytes(data))
     with pytest.raises(ElfNoteError, match="runs past its segment"):
         read_isa_needed(str(bad))
+
+
+def test_a_fifo_or_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "app"
+    os.mkfifo(fifo)
+    box: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            read_isa_needed(str(fifo))
+        except BaseException as exc:  # handed to the test
+            box.append(exc)
+        else:
+            box.append(None)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "read_isa_needed blocked on a FIFO"
+    assert isinstance(box[0], ElfNoteError)
+    assert str(box[0]) == f"{fifo}: a FIFO, not a regular file"
+    with pytest.raises(ElfNoteError, match=r"^/dev/zero: a character device, not a regular file$"):
+        read_isa_needed("/dev/zero")

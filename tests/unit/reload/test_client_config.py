@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,56 @@ def test_tls_files_checked_only_when_tls_is_used(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="--reload-tls-ca-file"):
         check_files(c)
+
+
+def _check_in_thread(config: HttpClientConfig) -> BaseException | None:
+    """check_files(config), the start-up check, on a daemon thread: what it raised (fails if it blocks)."""
+    box: list[BaseException | None] = []
+
+    def target() -> None:
+        from config_reloader.reload.tls import check_files
+
+        try:
+            check_files(config)
+        except BaseException as exc:  # handed to the test
+            box.append(exc)
+        else:
+            box.append(None)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), f"{config} blocked"
+    return box[0]
+
+
+@pytest.mark.parametrize("flag", ["--reload-tls-ca-file", "--reload-tls-cert-file", "--reload-tls-key-file"])
+def test_tls_files_that_are_fifos_devices_or_huge_are_refused_without_blocking(
+    tmp_path: Path, flag: str
+) -> None:
+    from config_reloader.reload.tls import PEM_FILE_LIMIT
+
+    ca, cert, key = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    for p in (ca, cert, key):
+        p.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    fifo, huge = tmp_path / "fifo", tmp_path / "huge"
+    os.mkfifo(fifo)
+    with open(huge, "wb") as f:
+        f.truncate(PEM_FILE_LIMIT + 1)  # sparse
+    field = {"--reload-tls-ca-file": "tls_ca_file", "--reload-tls-cert-file": "tls_cert_file"}.get(
+        flag, "tls_key_file"
+    )
+    for bad, why in (
+        (fifo, "a FIFO, not a regular file"),
+        ("/dev/zero", "a character device, not a regular file"),
+        (huge, f"larger than {PEM_FILE_LIMIT} bytes"),
+    ):
+        files = {
+            "tls_ca_file": str(ca),
+            "tls_cert_file": str(cert),
+            "tls_key_file": str(key),
+            field: str(bad),
+        }
+        exc = _check_in_thread(HttpClientConfig(**files))
+        assert isinstance(exc, ValueError)
+        assert str(exc) == f"{flag} {bad}: {why}"
