@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from config_reloader.errors import ConfigReloaderError, EnvExpansionError, ValidationFailed
 from config_reloader.reconcile.apply import error_fields
+from config_reloader.watch.digests import FileDigests
 
 if TYPE_CHECKING:
     from config_reloader.metrics import ReloaderMetrics
@@ -254,8 +255,11 @@ class ApplyOwner:
         if previous is None:
             return set()
         old, new = previous.files, snap.files
-        changed = {p for p, digest in new.items() if old.get(p) != digest}
-        changed.update(p for p in old if p not in new)
+        if isinstance(new, FileDigests) and isinstance(old, FileDigests):
+            changed = new.changed_since(old)  # untouched directories are skipped unread
+        else:
+            changed = {p for p, digest in new.items() if old.get(p) != digest}
+            changed.update(p for p in old if p not in new)
         cfg = self._options.config_file
         before = self.last_rendered
         if rendered is not None and cfg is not None:
