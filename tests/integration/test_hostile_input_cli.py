@@ -151,11 +151,29 @@ def test_fifo_at_the_output_path_is_replaced_not_read(tmp_path: Path) -> None:
     assert out.read_bytes() == b"a: 1\n"
 
 
-def test_symlink_to_dev_zero_at_the_output_path_is_replaced_not_read(tmp_path: Path) -> None:
+def test_own_symlink_to_dev_zero_at_the_output_path_is_refused_not_read(tmp_path: Path) -> None:
+    # Our own link to a device is taken as meant (``--dump /dev/stdout``): never read (it would
+    # never end), never replaced (as root that would swap a system link for a regular file).
     cfg = tmp_path / "in.yaml"
     out = tmp_path / "out.yaml"
     cfg.write_bytes(b"a: 1\n")
     out.symlink_to("/dev/zero")
+    r = cli(
+        "watch", f"--config-file={cfg}", f"--config-envsubst-file={out}", "--watch-interval=0", timeout=20
+    )
+    assert r.returncode == 1, r.stderr
+    assert "character device, not replaced" in r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    assert os.readlink(out) == "/dev/zero"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="planting another user's symlink needs root (lchown)")
+def test_symlink_to_dev_zero_planted_by_another_user_is_replaced_not_read(tmp_path: Path) -> None:
+    cfg = tmp_path / "in.yaml"
+    out = tmp_path / "out.yaml"
+    cfg.write_bytes(b"a: 1\n")
+    out.symlink_to("/dev/zero")
+    os.lchown(out, 65534, 65534)  # nobody's link in a shared directory
     r = cli(
         "watch", f"--config-file={cfg}", f"--config-envsubst-file={out}", "--watch-interval=0", timeout=20
     )
