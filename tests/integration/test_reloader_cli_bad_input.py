@@ -1,0 +1,70 @@
+"""`config-reloader watch` given files and values that must be refused with one clear line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import childproc
+
+from config_reloader.webconfig import WEB_CONFIG_LIMIT
+
+
+def watch(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return childproc.run(
+        [sys.executable, "-m", "config_reloader", "watch", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def refused(r: subprocess.CompletedProcess[str], *needles: str) -> None:
+    said = r.stdout + r.stderr
+    assert r.returncode == 2, said
+    lines = [line for line in said.splitlines() if line.strip()]
+    assert len(lines) == 1, said  # one line, no traceback, no continuation line
+    for needle in needles:
+        assert needle in lines[0], said
+
+
+def test_web_config_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "web.yml"
+    os.mkfifo(fifo)
+    # Before the fix the open blocked until a writer came: the 60 s timeout raised.
+    refused(watch(f"--watched-dir={tmp_path}", f"--web-config-file={fifo}"), str(fifo), "a FIFO")
+
+
+def test_web_config_larger_than_the_limit_is_refused_unread(tmp_path: Path) -> None:
+    big = tmp_path / "web.yml"
+    with big.open("wb") as f:
+        f.truncate(1 << 30)  # sparse: costs no disk
+    refused(
+        watch(f"--watched-dir={tmp_path}", f"--web-config-file={big}", timeout=20),
+        str(big),
+        f"larger than {WEB_CONFIG_LIMIT} bytes",
+    )
+
+
+def test_web_config_invalid_yaml_is_one_line(tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("\t{\n")
+    r = watch(f"--watched-dir={tmp_path}", f"--web-config-file={web}")
+    refused(r, str(web), "invalid YAML", "line 1")
+    assert "<unicode string>" not in r.stdout + r.stderr
+
+
+def test_web_config_certificate_fifo_is_refused_before_openssl(tmp_path: Path) -> None:
+    fifo = tmp_path / "cert.pem"
+    os.mkfifo(fifo)
+    web = tmp_path / "web.yml"
+    web.write_text(f"tls_server_config:\n  cert_file: {fifo.name}\n  key_file: {fifo.name}\n")
+    refused(
+        watch(f"--watched-dir={tmp_path}", f"--web-config-file={web}"),
+        str(web),
+        "tls_server_config.cert_file",
+        "a FIFO",
+    )
