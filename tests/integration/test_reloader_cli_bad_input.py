@@ -68,3 +68,13 @@ def test_web_config_certificate_fifo_is_refused_before_openssl(tmp_path: Path) -
         "tls_server_config.cert_file",
         "a FIFO",
     )
+
+
+def test_listen_host_that_does_not_resolve_names_the_flag(tmp_path: Path) -> None:
+    # .invalid never resolves (RFC 6761); before the fix: "reloader stopped" with the bare errno.
+    r = watch(f"--watched-dir={tmp_path}", "--listen-address=nohost.invalid:8080")
+    said = r.stdout + r.stderr
+    assert r.returncode == 1, said
+    assert 'msg="cannot listen on --listen-address"' in said, said
+    assert "listen_address=nohost.invalid:8080" in said, said
+    assert "reloader stopped" not in said and "Traceback" not in said
