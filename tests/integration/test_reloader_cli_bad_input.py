@@ -78,3 +78,22 @@ def test_listen_host_that_does_not_resolve_names_the_flag(tmp_path: Path) -> Non
     assert 'msg="cannot listen on --listen-address"' in said, said
     assert "listen_address=nohost.invalid:8080" in said, said
     assert "reloader stopped" not in said and "Traceback" not in said
+
+
+def test_credentials_in_url_warning_names_each_url_masked(tmp_path: Path) -> None:
+    cfg = tmp_path / "in.yml"
+    cfg.write_text("a: 1\n")
+    r = watch(
+        f"--config-file={cfg}",
+        f"--config-envsubst-file={tmp_path / 'out.yml'}",
+        "--watch-interval=0",
+        "--reload-url=http://u:secret1@127.0.0.1:1/-/reload",
+        "--reload-url=http://u:secret2@127.0.0.1:2/-/reload",
+    )
+    said = r.stdout + r.stderr
+    assert r.returncode == 0, said
+    warnings = [line for line in said.splitlines() if "credentials in a URL" in line]
+    assert len(warnings) == 2, said
+    assert "url=http://***@127.0.0.1:1/-/reload" in warnings[0], said
+    assert "url=http://***@127.0.0.1:2/-/reload" in warnings[1], said
+    assert "secret1" not in said and "secret2" not in said

@@ -116,6 +116,7 @@ def client_config_from_args(args: argparse.Namespace) -> HttpClientConfig | None
     """
     from urllib.parse import urlsplit
 
+    from config_reloader.logs import redact_url
     from config_reloader.reload.client import HttpClientConfig
 
     config = HttpClientConfig(
@@ -137,7 +138,7 @@ def client_config_from_args(args: argparse.Namespace) -> HttpClientConfig | None
             log.warning(
                 "credentials in a URL can be read by every process in /proc/PID/cmdline; "
                 "use --reload-basic-auth-username and --reload-basic-auth-password-file",
-                extra={"flag": flag},
+                extra={"flag": flag, "url": redact_url(url)},
             )
     if config == HttpClientConfig():
         return None
