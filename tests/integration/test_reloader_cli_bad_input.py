@@ -97,3 +97,16 @@ def test_credentials_in_url_warning_names_each_url_masked(tmp_path: Path) -> Non
     assert "url=http://***@127.0.0.1:1/-/reload" in warnings[0], said
     assert "url=http://***@127.0.0.1:2/-/reload" in warnings[1], said
     assert "secret1" not in said and "secret2" not in said
+
+
+def test_reload_command_with_explicit_http_method_is_refused(tmp_path: Path) -> None:
+    # Before the fix the command silently won over the explicit --reload-method=http.
+    refused(
+        watch(f"--watched-dir={tmp_path}", "--reload-method=http", "--reload-command=true", timeout=20),
+        "--reload-command and --reload-method=http exclude each other",
+    )
+
+
+def test_empty_reload_command_is_refused(tmp_path: Path) -> None:
+    # Before the fix an empty command fell back to POSTing the default reload URL.
+    refused(watch(f"--watched-dir={tmp_path}", "--reload-command=", timeout=20), "--reload-command is empty")

@@ -97,7 +97,7 @@ def add_reload_client_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument(
         "--reload-command",
         metavar="CMD",
-        default="",
+        default=None,  # None = not given; an empty value is an error, not "use the URL"
         help="reload by running this command instead (no shell; split like a shell line; {} = the "
         "rendered config file): success is exit status 0, bounded by --reload-timeout, output in "
         "the log. Selects --reload-method=command",
@@ -162,7 +162,7 @@ def reload_command_from_args(args: argparse.Namespace) -> tuple[str, ...] | None
         ValueError: empty or unsplittable command, or ``{}`` without a config file.
     """
     text = args.reload_command
-    if not text:
+    if text is None:
         return None
     try:
         argv = shlex.split(text)

@@ -63,6 +63,21 @@ __all__ = [
 ]
 
 
+class _StoreGiven(argparse.Action):
+    """Store like ``store`` and set ``<dest>_given``: tells "--reload-method=http" written out
+    from the default, which conflicts with nothing."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, self.dest + "_given", True)
+
+
 def add_watch_arguments(
     parser: argparse.ArgumentParser,
     *,
@@ -188,6 +203,7 @@ def add_watch_arguments(
     r = parser.add_argument_group("how to reload")
     r.add_argument(
         "--reload-method",
+        action=_StoreGiven,
         choices=reload_methods,
         default=default_reload_method,
         help=(
@@ -304,8 +320,8 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
 
         command = reload_command_from_args(args)
         if command is not None:
-            if method == "signal":
-                raise ValueError("--reload-command and --reload-method=signal exclude each other")
+            if method == "signal" or (method == "http" and getattr(args, "reload_method_given", False)):
+                raise ValueError(f"--reload-command and --reload-method={method} exclude each other")
             method = "command"
         elif method == "command":
             raise ValueError("--reload-method=command needs --reload-command")
