@@ -369,18 +369,21 @@ def flag_of(setting: str) -> str:
     return FLAGS_NAMED_OTHERWISE.get(setting) or "--" + setting.replace("_", "-")
 
 
-def warn_missing_watched_dirs(dirs: Sequence[str]) -> None:
+def warn_missing_watched_dirs(dirs: Sequence[str], *, init_mode: bool = False) -> None:
     """Log one WARNING per ``--watched-dir`` that does not exist (yet): it is watched from its
-    parent and picked up when it appears, but a typo would otherwise go unnoticed."""
+    parent and picked up when it appears, but a typo would otherwise go unnoticed. In init mode
+    (``init_mode``: render once and exit) nothing is watched, and the warning says so."""
     import logging
 
     log = logging.getLogger("config_reloader.cli.watch")
+    msg = (
+        "watched dir does not exist; init mode (--watch-interval=0) exits without waiting for it"
+        if init_mode
+        else "watched dir does not exist yet; will be picked up when it appears"
+    )
     for d in dirs:
         if not os.path.exists(d):
-            log.warning(
-                "watched dir does not exist yet; will be picked up when it appears",
-                extra={"flag": "--watched-dir", "dir": d},
-            )
+            log.warning(msg, extra={"flag": "--watched-dir", "dir": d})
 
 
 def register(subparsers: Any) -> None:
@@ -426,7 +429,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
-    warn_missing_watched_dirs(options.watched_dirs)
+    warn_missing_watched_dirs(options.watched_dirs, init_mode=not options.reloads_enabled)
     if not options.reloads_enabled:
         # The init container's path: one synchronous render, no event loop, metrics or HTTP
         # (config_reloader.reconcile.once says why).
