@@ -451,6 +451,8 @@ def build_server_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
     """
     import ssl  # only here: see _TLS_VERSIONS
 
+    from config_reloader.pemload import chain_error, ssl_reason
+
     for file, key in (
         (tls.cert_file, "tls_server_config.cert_file"),
         (tls.key_file, "tls_server_config.key_file"),
@@ -470,7 +472,16 @@ def build_server_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
             assert tls.cert_file is not None
             ctx.load_cert_chain(tls.cert_file, tls.key_file)
     except (OSError, ssl.SSLError) as exc:
-        raise WebConfigError(f"web config {path}: cannot load the server certificate/key: {exc}") from None
+        which, problem = chain_error(exc, tls.cert_file if tls.cert is None else None)
+        where = {
+            "cert": f"tls_server_config.cert_file {tls.cert_file}: ",
+            "key": "tls_server_config.key: "
+            if tls.key is not None
+            else f"tls_server_config.key_file {tls.key_file}: ",
+        }.get(which, "")
+        raise WebConfigError(
+            f"web config {path}: cannot load the server certificate/key: {where}{problem}"
+        ) from None
     if tls.verify_mode != _VERIFY_NONE:
         try:
             if tls.client_ca is not None:
@@ -478,7 +489,11 @@ def build_server_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
             else:
                 ctx.load_verify_locations(cafile=tls.client_ca_file)
         except (OSError, ssl.SSLError) as exc:
-            raise WebConfigError(f"web config {path}: cannot load the client CA: {exc}") from None
+            where = "client_ca" if tls.client_ca is not None else f"client_ca_file {tls.client_ca_file}"
+            raise WebConfigError(
+                f"web config {path}: cannot load the client CA: tls_server_config.{where}: "
+                f"{ssl_reason(exc)} (a PEM CA bundle is expected)"
+            ) from None
         ctx.verify_mode = ssl.VerifyMode[tls.verify_mode]
     return ctx
 

@@ -110,3 +110,37 @@ def test_reload_command_with_explicit_http_method_is_refused(tmp_path: Path) -> 
 def test_empty_reload_command_is_refused(tmp_path: Path) -> None:
     # Before the fix an empty command fell back to POSTing the default reload URL.
     refused(watch(f"--watched-dir={tmp_path}", "--reload-command=", timeout=20), "--reload-command is empty")
+
+
+def _pem_pair(d: Path) -> tuple[Path, Path]:
+    cert, key = d / "c.pem", d / "k.pem"
+    request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost"]
+    childproc.run(
+        [*request, "-days", "1", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    return cert, key
+
+
+def test_bad_certificate_and_key_are_named_not_pem_lib(tmp_path: Path) -> None:
+    cert, key = _pem_pair(tmp_path)
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not pem\n")
+    web = tmp_path / "web.yml"
+    web.write_text(f"tls_server_config:\n  cert_file: {junk.name}\n  key_file: {key.name}\n")
+    r = watch(f"--watched-dir={tmp_path}", f"--web-config-file={web}")
+    refused(r, f"tls_server_config.cert_file {junk}: not a PEM certificate")
+    web.write_text(f"tls_server_config:\n  cert_file: {cert.name}\n  key_file: {cert.name}\n")
+    r = watch(f"--watched-dir={tmp_path}", f"--web-config-file={web}")
+    refused(r, f"tls_server_config.key_file {cert}: not a PEM private key")
+    r = watch(
+        f"--watched-dir={tmp_path}",
+        "--reload-url=https://127.0.0.1:1/-/reload",
+        f"--reload-tls-cert-file={cert}",
+        f"--reload-tls-key-file={junk}",
+    )
+    refused(r, f"--reload-tls-key-file {junk}: not a PEM private key")
+    for said in (r.stdout, r.stderr):
+        assert "PEM lib" not in said and "_ssl.c" not in said
