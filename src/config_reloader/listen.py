@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 __all__ = ["parse_listen_address"]
@@ -25,12 +24,18 @@ def parse_listen_address(address: str) -> tuple[str | None, int]:
     if host.startswith("[") != host.endswith("]"):
         raise ValueError(f"unbalanced brackets in listen address {address!r}")
     bracketed = host.startswith("[")
+    # ipaddress (~2 ms of CPU) is imported only for a literal address: the operator's
+    # ``:8080`` and host names do not need it (the init container's path).
     try:
         if bracketed:
+            import ipaddress
+
             ipaddress.IPv6Address(host[1:-1])
         elif host and (":" in host or "[" in host or "]" in host):
             raise ValueError("an IPv6 address needs brackets: [ADDR]:PORT")
         elif host and all(c.isdigit() or c == "." for c in host):
+            import ipaddress
+
             ipaddress.IPv4Address(host)
         elif host and not all(_HOSTNAME_LABEL.fullmatch(lb) for lb in host.removesuffix(".").split(".")):
             raise ValueError("not a host name")

@@ -5,7 +5,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["add_compat_arguments", "check_web_config_file"]
 

@@ -23,10 +23,10 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from config_reloader.cli.argtypes import (
     ReloadUrlAction,
+    UrlAction,
     WatchIgnoreAction,
     parse_duration_arg,
     parse_http_url,
@@ -41,7 +41,10 @@ from config_reloader.durations import format_duration
 from config_reloader.logs import LOG_FORMATS
 from config_reloader.sizes import format_size
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from typing import Any
+
     from config_reloader.reconcile.options import ReloaderOptions
 
 __all__ = [
@@ -218,7 +221,6 @@ def add_watch_arguments(
     r.add_argument(
         "--reload-url",
         metavar="URL",
-        type=parse_http_url,
         action=ReloadUrlAction,
         default=default["reload_url"],
         help="URL POSTed to reload in http mode; success only on 200. Repeatable: several targets, "
@@ -259,7 +261,7 @@ def add_watch_arguments(
     r.add_argument(
         "--runtimeinfo-url",
         metavar="URL",
-        type=parse_optional_http_url,
+        action=UrlAction,
         default="" if for_run else default["runtimeinfo_url"],
         help="verify each reload through this runtime info URL (reloadConfigSuccess, "
         "lastConfigTime), e.g. http://127.0.0.1:9090/api/v1/status/runtimeinfo (default: off)"

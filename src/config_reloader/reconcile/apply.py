@@ -21,14 +21,13 @@ from collections.abc import Mapping, Sequence
 
 from config_reloader.errors import RenderError, ValidationFailed
 from config_reloader.render import render_file, write_output
-from config_reloader.watch.snapshot import Snapshotter
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     from config_reloader.reconcile.options import ReloaderOptions
     from config_reloader.render import Rendered
     from config_reloader.watch.ignore import PathFilter
-    from config_reloader.watch.snapshot import Snapshot
+    from config_reloader.watch.snapshot import Snapshot, Snapshotter
 
 __all__ = ["VALIDATE_OUTPUT_SHOWN", "Applier", "error_fields", "not_a_file", "warn_about"]
 
@@ -117,6 +116,11 @@ class Applier:
         return frozenset(p for p in paths if any(p.startswith(d + os.sep) for d in o.watched_dirs))
 
     def _make_snapshotter(self) -> Snapshotter:
+        # Imported on the first read, not with this module: the init container's one-shot render
+        # (reconcile/once.py) never snapshots, and watch.snapshot with its digests costs ~2.5-3 ms
+        # of CPU at start.
+        from config_reloader.watch.snapshot import Snapshotter
+
         # When rendering, the rendered bytes stand for the config file (same read, consistent).
         extra = (self.options.config_file,) if self.options.config_file and not self.renders else ()
         return Snapshotter(self.options.watched_dirs, extra_files=extra, path_filter=self._path_filter)

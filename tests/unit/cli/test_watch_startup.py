@@ -51,6 +51,20 @@ ONE_SHOT_NEVER = (
     "config_reloader.reload.http",
     "config_reloader.watch.watcher",
     "config_reloader.watch.inotify",
+    # Flag machinery the one-shot does not use: the reload client's settings and URL check (the
+    # defaults and an absent TLS/credential flag load nothing), ipaddress for ``:PORT``, typing.
+    "typing",
+    "urllib.parse",
+    "ipaddress",
+    "base64",
+    "config_reloader.reload",
+    "config_reloader.reload.client",
+    "config_reloader.reload.urls",
+    # Rendering once hashes no watched dir.
+    "config_reloader.watch.snapshot",
+    "config_reloader.watch.digests",
+    # logfmt lines of strings need no json.
+    "json",
 )
 # Never in the sidecar without TLS.
 SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp")
