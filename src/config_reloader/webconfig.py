@@ -29,15 +29,33 @@ off, client auth, versions) needs a restart.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from config_reloader.bounded_read import FileTooLarge, NotRegularFile, file_kind, read_stable
+
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["TlsSettings", "WebConfig", "WebConfigError", "build_server_context", "load_web_config"]
+__all__ = [
+    "PEM_FILE_LIMIT",
+    "WEB_CONFIG_LIMIT",
+    "TlsSettings",
+    "WebConfig",
+    "WebConfigError",
+    "build_server_context",
+    "load_web_config",
+]
+
+WEB_CONFIG_LIMIT = 4 << 20
+"""Bytes a web config file may hold (a real one is a few hundred bytes; thousands of bcrypt users
+fit in well under 1 MiB)."""
+
+PEM_FILE_LIMIT = 16 << 20
+"""Bytes a cert_file, key_file or client_ca_file may hold (Debian's whole CA bundle is ~220 KB)."""
 
 _TOP_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"}
 _TLS_KEYS = {
@@ -365,16 +383,21 @@ def load_web_config(path: str) -> WebConfig:
 
     path = os.path.abspath(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        # Bounded and non-blocking: a FIFO or device named by mistake must not hang the start.
+        text = read_stable(path, WEB_CONFIG_LIMIT)[0].decode("utf-8")
+    except NotRegularFile as exc:
+        raise WebConfigError(f"web config {path}: {exc.kind}, not a regular file") from None
+    except FileTooLarge:
+        raise WebConfigError(f"web config {path}: larger than {WEB_CONFIG_LIMIT} bytes") from None
     except OSError as exc:
-        raise WebConfigError(f"web config {path}: cannot read: {exc.strerror}") from None
+        raise WebConfigError(f"web config {path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise WebConfigError(f"web config {path}: not UTF-8 text") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise WebConfigError(f"web config {path}: invalid YAML: {exc}") from None
+        # PyYAML's message spans lines ("...\n  in "<unicode string>", position 0"): one line.
+        raise WebConfigError(f"web config {path}: invalid YAML: {_one_line(exc)}") from None
     except RecursionError:  # PyYAML's composer recurses once per nesting level: "[[[[..."
         raise WebConfigError(f"web config {path}: invalid YAML: nested too deeply") from None
     top = _mapping(data, path, "the top level", _TOP_KEYS)
@@ -392,6 +415,34 @@ def load_web_config(path: str) -> WebConfig:
     return cfg
 
 
+def _one_line(exc: Exception) -> str:
+    """PyYAML's problem and its position, on one line (the mark names "<unicode string>")."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem is None:
+        return " ".join(str(exc).split())
+    context = getattr(exc, "context", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{context + ': ' if context else ''}{problem}{where}"
+
+
+def _check_pem_file(file: str, key: str, path: str) -> None:
+    """OpenSSL opens and reads these files itself: refuse first what would block it (a FIFO waits
+    for a writer) or make it read without end (a device, a file of gigabytes).
+
+    Raises:
+        WebConfigError: naming ``path`` and ``key``; a missing file is left to OpenSSL's message.
+    """
+    try:
+        st = os.stat(file)
+    except OSError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise _bad(path, key, f" {file}: {file_kind(st.st_mode)}, not a regular file")
+    if st.st_size > PEM_FILE_LIMIT:
+        raise _bad(path, key, f" {file}: larger than {PEM_FILE_LIMIT} bytes")
+
+
 def build_server_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
     """A server context for ``tls`` (certificate and client CA loaded now).
 
@@ -400,6 +451,15 @@ def build_server_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
     """
     import ssl  # only here: see _TLS_VERSIONS
 
+    from config_reloader.pemload import chain_error, ssl_reason
+
+    for file, key in (
+        (tls.cert_file, "tls_server_config.cert_file"),
+        (tls.key_file, "tls_server_config.key_file"),
+        (tls.client_ca_file if tls.verify_mode != _VERIFY_NONE else None, "tls_server_config.client_ca_file"),
+    ):
+        if file is not None:
+            _check_pem_file(file, key, path)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion[tls.min_version]
     ctx.maximum_version = ssl.TLSVersion[tls.max_version]
@@ -412,7 +472,16 @@ def build_server_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
             assert tls.cert_file is not None
             ctx.load_cert_chain(tls.cert_file, tls.key_file)
     except (OSError, ssl.SSLError) as exc:
-        raise WebConfigError(f"web config {path}: cannot load the server certificate/key: {exc}") from None
+        which, problem = chain_error(exc, tls.cert_file if tls.cert is None else None)
+        where = {
+            "cert": f"tls_server_config.cert_file {tls.cert_file}: ",
+            "key": "tls_server_config.key: "
+            if tls.key is not None
+            else f"tls_server_config.key_file {tls.key_file}: ",
+        }.get(which, "")
+        raise WebConfigError(
+            f"web config {path}: cannot load the server certificate/key: {where}{problem}"
+        ) from None
     if tls.verify_mode != _VERIFY_NONE:
         try:
             if tls.client_ca is not None:
@@ -420,7 +489,11 @@ def build_server_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
             else:
                 ctx.load_verify_locations(cafile=tls.client_ca_file)
         except (OSError, ssl.SSLError) as exc:
-            raise WebConfigError(f"web config {path}: cannot load the client CA: {exc}") from None
+            where = "client_ca" if tls.client_ca is not None else f"client_ca_file {tls.client_ca_file}"
+            raise WebConfigError(
+                f"web config {path}: cannot load the client CA: tls_server_config.{where}: "
+                f"{ssl_reason(exc)} (a PEM CA bundle is expected)"
+            ) from None
         ctx.verify_mode = ssl.VerifyMode[tls.verify_mode]
     return ctx
 

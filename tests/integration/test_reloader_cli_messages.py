@@ -48,3 +48,16 @@ def test_init_mode_logs_what_the_validate_command_said(tmp_path: Path) -> None:
     assert r.returncode == 1, said
     assert "validate_output=" in said and "unknown field frobnicate" in said
     assert not (tmp_path / "out.yml").exists()
+
+
+def test_init_mode_missing_watched_dir_does_not_promise_to_pick_it_up(tmp_path: Path) -> None:
+    cfg = tmp_path / "in.yml"
+    atomic_replace(cfg, b"a: 1\n")
+    r = watch(f"--config-file={cfg}", f"--watched-dir={tmp_path / 'rules'}", "--watch-interval=0")
+    said = r.stdout + r.stderr
+    assert r.returncode == 0, said
+    warned = [line for line in said.splitlines() if "watched dir does not exist" in line]
+    assert len(warned) == 1, said
+    assert "init mode (--watch-interval=0) exits without waiting for it" in warned[0], said
+    assert f"dir={tmp_path / 'rules'}" in warned[0], said
+    assert "picked up when it appears" not in said

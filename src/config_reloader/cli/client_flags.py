@@ -97,7 +97,7 @@ def add_reload_client_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument(
         "--reload-command",
         metavar="CMD",
-        default="",
+        default=None,  # None = not given; an empty value is an error, not "use the URL"
         help="reload by running this command instead (no shell; split like a shell line; {} = the "
         "rendered config file): success is exit status 0, bounded by --reload-timeout, output in "
         "the log. Selects --reload-method=command",
@@ -133,6 +133,7 @@ def client_config_from_args(args: argparse.Namespace) -> HttpClientConfig | None
 
     from urllib.parse import urlsplit
 
+    from config_reloader.logs import redact_url
     from config_reloader.reload.client import HttpClientConfig
 
     config = HttpClientConfig(**settings)
@@ -143,7 +144,7 @@ def client_config_from_args(args: argparse.Namespace) -> HttpClientConfig | None
             log.warning(
                 "credentials in a URL can be read by every process in /proc/PID/cmdline; "
                 "use --reload-basic-auth-username and --reload-basic-auth-password-file",
-                extra={"flag": flag},
+                extra={"flag": flag, "url": redact_url(url)},
             )
     if config == HttpClientConfig():
         return None
@@ -167,7 +168,7 @@ def reload_command_from_args(args: argparse.Namespace) -> tuple[str, ...] | None
         ValueError: empty or unsplittable command, or ``{}`` without a config file.
     """
     text = args.reload_command
-    if not text:
+    if text is None:
         return None
     try:
         argv = shlex.split(text)

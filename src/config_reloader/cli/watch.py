@@ -66,6 +66,21 @@ __all__ = [
 ]
 
 
+class _StoreGiven(argparse.Action):
+    """Store like ``store`` and set ``<dest>_given``: tells "--reload-method=http" written out
+    from the default, which conflicts with nothing."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, self.dest + "_given", True)
+
+
 def add_watch_arguments(
     parser: argparse.ArgumentParser,
     *,
@@ -191,6 +206,7 @@ def add_watch_arguments(
     r = parser.add_argument_group("how to reload")
     r.add_argument(
         "--reload-method",
+        action=_StoreGiven,
         choices=reload_methods,
         default=default_reload_method,
         help=(
@@ -306,8 +322,8 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
 
         command = reload_command_from_args(args)
         if command is not None:
-            if method == "signal":
-                raise ValueError("--reload-command and --reload-method=signal exclude each other")
+            if method == "signal" or (method == "http" and getattr(args, "reload_method_given", False)):
+                raise ValueError(f"--reload-command and --reload-method={method} exclude each other")
             method = "command"
         elif method == "command":
             raise ValueError("--reload-method=command needs --reload-command")
@@ -355,18 +371,21 @@ def flag_of(setting: str) -> str:
     return FLAGS_NAMED_OTHERWISE.get(setting) or "--" + setting.replace("_", "-")
 
 
-def warn_missing_watched_dirs(dirs: Sequence[str]) -> None:
+def warn_missing_watched_dirs(dirs: Sequence[str], *, init_mode: bool = False) -> None:
     """Log one WARNING per ``--watched-dir`` that does not exist (yet): it is watched from its
-    parent and picked up when it appears, but a typo would otherwise go unnoticed."""
+    parent and picked up when it appears, but a typo would otherwise go unnoticed. In init mode
+    (``init_mode``: render once and exit) nothing is watched, and the warning says so."""
     import logging
 
     log = logging.getLogger("config_reloader.cli.watch")
+    msg = (
+        "watched dir does not exist; init mode (--watch-interval=0) exits without waiting for it"
+        if init_mode
+        else "watched dir does not exist yet; will be picked up when it appears"
+    )
     for d in dirs:
         if not os.path.exists(d):
-            log.warning(
-                "watched dir does not exist yet; will be picked up when it appears",
-                extra={"flag": "--watched-dir", "dir": d},
-            )
+            log.warning(msg, extra={"flag": "--watched-dir", "dir": d})
 
 
 def register(subparsers: Any) -> None:
@@ -412,7 +431,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
-    warn_missing_watched_dirs(options.watched_dirs)
+    warn_missing_watched_dirs(options.watched_dirs, init_mode=not options.reloads_enabled)
     if not options.reloads_enabled:
         # The init container's path: one synchronous render, no event loop, metrics or HTTP
         # (config_reloader.reconcile.once says why).

@@ -19,6 +19,7 @@ import errno
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -77,7 +78,11 @@ def cli_registry() -> Registry:
 
 def listen_error(exc: BaseException) -> OSError | None:
     """The bind error in ``exc`` (itself or inside an exception group): EADDRINUSE or
-    EADDRNOTAVAIL, which only binding raises, so the caller can name ``--listen-address``."""
+    EADDRNOTAVAIL, which only binding raises, or a :class:`socket.gaierror` (the listen host
+    name does not resolve; reload URLs are resolved by the reload client, which retries and
+    never lets it out), so the caller can name ``--listen-address``."""
+    if isinstance(exc, socket.gaierror):
+        return exc
     if isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
         return exc
     if isinstance(exc, BaseExceptionGroup):

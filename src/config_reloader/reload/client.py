@@ -21,10 +21,9 @@ from __future__ import annotations
 import base64
 import ipaddress
 import logging
-import os
-import stat
 from dataclasses import dataclass
 
+from ..bounded_read import FileTooLarge, NotRegularFile, read_stable
 from ..errors import ReloadError
 
 __all__ = [
@@ -72,15 +71,15 @@ def read_secret_file(path: str, flag: str) -> str:
             the content.
     """
     try:
-        # Checked before opening: opening a FIFO for reading would block until a writer comes.
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise ValueError(f"{flag} {path}: not a regular file")
-        with open(path, "rb") as f:
-            data = f.read(CREDENTIAL_FILE_LIMIT + 1)
+        # Opened with O_NONBLOCK and checked on the descriptor (fstat): a check of the path before
+        # opening it lets a FIFO swapped in between block the open until a writer comes.
+        data = read_stable(path, CREDENTIAL_FILE_LIMIT)[0]
+    except NotRegularFile as exc:
+        raise ValueError(f"{flag} {path}: {exc.kind}, not a regular file") from None
+    except FileTooLarge:
+        raise ValueError(f"{flag} {path}: larger than {CREDENTIAL_FILE_LIMIT} bytes") from None
     except OSError as exc:
         raise ValueError(f"{flag} {path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > CREDENTIAL_FILE_LIMIT:
-        raise ValueError(f"{flag} {path}: larger than {CREDENTIAL_FILE_LIMIT} bytes")
     try:
         text = data.decode("utf-8").strip()
     except UnicodeDecodeError:

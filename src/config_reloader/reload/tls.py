@@ -18,6 +18,7 @@ import stat
 import threading
 
 from config_reloader.bounded_read import file_kind
+from config_reloader.pemload import chain_error, ssl_reason
 
 from .client import HttpClientConfig, TlsFailure
 
@@ -96,19 +97,20 @@ def _build(config: HttpClientConfig, verify: bool) -> ssl.SSLContext:
         try:
             ctx.load_cert_chain(config.tls_cert_file, config.tls_key_file)
         except (OSError, ssl.SSLError) as exc:
+            which, problem = chain_error(exc, config.tls_cert_file)
+            if which == "cert":
+                raise ValueError(f"--reload-tls-cert-file {config.tls_cert_file}: {problem}") from None
+            if which == "key":
+                raise ValueError(f"--reload-tls-key-file {config.tls_key_file}: {problem}") from None
             raise ValueError(
                 f"--reload-tls-cert-file {config.tls_cert_file} / --reload-tls-key-file "
-                f"{config.tls_key_file}: {_reason(exc)} (PEM certificate and its unencrypted key)"
+                f"{config.tls_key_file}: {problem} (PEM certificate and its unencrypted key)"
             ) from None
     return ctx
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError):
-        return exc.reason or str(exc)
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    return str(exc)
+    return ssl_reason(exc)
 
 
 def context_for(config: HttpClientConfig, verify: bool) -> ssl.SSLContext:
@@ -169,7 +171,9 @@ class HTTPSConnection(http.client.HTTPSConnection):
             self.sock = self._context.wrap_socket(self.sock, server_hostname=name)  # type: ignore[attr-defined]
         except ssl.SSLCertVerificationError as exc:
             self.sock.close()
-            what = exc.verify_message or exc.reason or str(exc)
+            # OpenSSL's verify message may end in a full stop ("...valid for 'localhost'."): one
+            # sentence, the fix follows after the semicolon.
+            what = (exc.verify_message or exc.reason or str(exc)).rstrip(".")
             raise TlsFailure(f"certificate of {name} rejected: {what}; {_FIX_VERIFY}") from None
         except ssl.SSLError as exc:
             self.sock.close()

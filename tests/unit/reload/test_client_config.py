@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import sys
 import threading
 from pathlib import Path
 
+import childproc
 import pytest
 
 from config_reloader.errors import ReloadError
@@ -171,3 +174,40 @@ def test_tls_files_that_are_fifos_devices_or_huge_are_refused_without_blocking(
         exc = _check_in_thread(HttpClientConfig(**files))
         assert isinstance(exc, ValueError)
         assert str(exc) == f"{flag} {bad}: {why}"
+
+
+def test_secret_file_swapped_for_a_fifo_never_blocks(tmp_path: Path) -> None:
+    """A FIFO renamed over the file between a path check and the open blocked that open until a
+    writer came; the descriptor is checked instead. Runs in a child so a hang is a failure."""
+    script = f"""
+import os, threading, time
+from config_reloader.reload.client import read_secret_file
+d = {str(tmp_path)!r}
+path, reg, fifo = d + "/token", d + "/reg", d + "/fifo"
+stop = threading.Event()
+def swap():
+    while not stop.is_set():
+        with open(reg, "w") as f:
+            f.write("tok")
+        os.rename(reg, path)
+        os.mkfifo(fifo)
+        os.rename(fifo, path)
+threading.Thread(target=swap, daemon=True).start()
+results = set()
+deadline = time.monotonic() + 3
+while time.monotonic() < deadline:
+    try:
+        results.add(read_secret_file(path, "--reload-bearer-token-file"))
+    except ValueError as exc:
+        results.add(str(exc).split(": ", 1)[1])
+stop.set()
+print(sorted(results))
+"""
+    r = childproc.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False)
+    assert r.returncode == 0, r.stderr
+    # Only the two honest outcomes (and a rename caught mid-way): never a hang.
+    assert set(ast.literal_eval(r.stdout)) <= {
+        "tok",
+        "a FIFO, not a regular file",
+        "cannot read: No such file or directory",
+    }
