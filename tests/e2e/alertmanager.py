@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 import urllib.request
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import childproc
-from prometheus import WebConfig, free_port
+from prometheus import WebConfig, free_port, terminate
 
 __all__ = ["ALERTMANAGER_BIN", "AlertmanagerProcess", "alertmanager_available", "start_alertmanager"]
 
@@ -63,13 +62,7 @@ class AlertmanagerProcess:
             return ""
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, timeout)
 
 
 def start_alertmanager(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
 from cpu_fakes import concat_dumps
+from nonblocking import outcome_without_blocking
 
 from config_reloader.cpu import check_features, load_capture, pin_set
 from config_reloader.cpu.capture import (
@@ -190,22 +190,8 @@ def test_load_capture_missing_file(tmp_path: Path) -> None:
 
 
 def _load_in_thread(path: str) -> BaseException | None:
-    """load_capture(path) on a daemon thread: the error it raised, or fails the test if it blocks."""
-    box: list[BaseException | None] = []
-
-    def target() -> None:
-        try:
-            load_capture(path)
-        except BaseException as exc:  # handed to the test
-            box.append(exc)
-        else:
-            box.append(None)
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(timeout=20)
-    assert not worker.is_alive(), f"load_capture({path}) blocked"
-    return box[0]
+    """load_capture(path): the error it raised, or fails the test if it blocks."""
+    return outcome_without_blocking(lambda: load_capture(path), f"load_capture({path})")
 
 
 def test_load_capture_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:

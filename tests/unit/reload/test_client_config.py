@@ -5,11 +5,11 @@ from __future__ import annotations
 import ast
 import os
 import sys
-import threading
 from pathlib import Path
 
 import childproc
 import pytest
+from nonblocking import outcome_without_blocking
 
 from config_reloader.errors import ReloadError
 from config_reloader.reload.client import (
@@ -124,24 +124,10 @@ def test_tls_files_checked_only_when_tls_is_used(tmp_path: Path) -> None:
 
 
 def _check_in_thread(config: HttpClientConfig) -> BaseException | None:
-    """check_files(config), the start-up check, on a daemon thread: what it raised (fails if it blocks)."""
-    box: list[BaseException | None] = []
+    """check_files(config), the start-up check: what it raised (fails if it blocks)."""
+    from config_reloader.reload.tls import check_files
 
-    def target() -> None:
-        from config_reloader.reload.tls import check_files
-
-        try:
-            check_files(config)
-        except BaseException as exc:  # handed to the test
-            box.append(exc)
-        else:
-            box.append(None)
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(timeout=20)
-    assert not worker.is_alive(), f"{config} blocked"
-    return box[0]
+    return outcome_without_blocking(lambda: check_files(config), str(config))
 
 
 @pytest.mark.parametrize("flag", ["--reload-tls-ca-file", "--reload-tls-cert-file", "--reload-tls-key-file"])
