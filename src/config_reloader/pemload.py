@@ -1,4 +1,4 @@
-"""Say which file of a certificate chain OpenSSL refused, in words.
+"""Say which file of a certificate chain OpenSSL refused, in words; refuse files OpenSSL must not read.
 
 :meth:`ssl.SSLContext.load_cert_chain` reports a certificate that is not PEM and a key that is
 not PEM alike, as ``[SSL] PEM lib (_ssl.c:3874)`` (only the C line tells them apart). Imported
@@ -7,9 +7,35 @@ only where :mod:`ssl` is already loaded.
 
 from __future__ import annotations
 
+import os
 import ssl
+import stat
 
-__all__ = ["chain_error", "ssl_reason"]
+from config_reloader.bounded_read import file_kind
+
+__all__ = ["PEM_FILE_LIMIT", "chain_error", "pem_file_problem", "ssl_reason"]
+
+PEM_FILE_LIMIT = 16 << 20
+"""Bytes a certificate, key or CA bundle file may hold (Debian's whole CA bundle is ~220 KB)."""
+
+
+def pem_file_problem(path: str) -> str | None:
+    """Why OpenSSL must not be handed ``path``, or ``None``.
+
+    OpenSSL opens and reads these files itself: a FIFO would block it until a writer comes, a
+    device or a file of gigabytes would be read without end. A missing file is ``None``: OpenSSL's
+    own message says so. The answer is ``"a FIFO, not a regular file"`` or ``"larger than N
+    bytes"``, for the caller to prefix with the flag or key that named the file.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return f"{file_kind(st.st_mode)}, not a regular file"
+    if st.st_size > PEM_FILE_LIMIT:
+        return f"larger than {PEM_FILE_LIMIT} bytes"
+    return None
 
 
 def ssl_reason(exc: BaseException) -> str:

@@ -29,19 +29,17 @@ off, client auth, versions) needs a restart.
 from __future__ import annotations
 
 import os
-import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from config_reloader.bounded_read import FileTooLarge, NotRegularFile, file_kind, read_stable
+from config_reloader.bounded_read import FileTooLarge, NotRegularFile, read_stable
 
 if TYPE_CHECKING:
     import ssl
 
 __all__ = [
-    "PEM_FILE_LIMIT",
     "WEB_CONFIG_LIMIT",
     "TlsSettings",
     "WebConfig",
@@ -54,8 +52,6 @@ WEB_CONFIG_LIMIT = 4 << 20
 """Bytes a web config file may hold (a real one is a few hundred bytes; thousands of bcrypt users
 fit in well under 1 MiB)."""
 
-PEM_FILE_LIMIT = 16 << 20
-"""Bytes a cert_file, key_file or client_ca_file may hold (Debian's whole CA bundle is ~220 KB)."""
 
 _TOP_KEYS = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"}
 _TLS_KEYS = {
@@ -426,23 +422,6 @@ def _one_line(exc: Exception) -> str:
     return f"{context + ': ' if context else ''}{problem}{where}"
 
 
-def _check_pem_file(file: str, key: str, path: str) -> None:
-    """OpenSSL opens and reads these files itself: refuse first what would block it (a FIFO waits
-    for a writer) or make it read without end (a device, a file of gigabytes).
-
-    Raises:
-        WebConfigError: naming ``path`` and ``key``; a missing file is left to OpenSSL's message.
-    """
-    try:
-        st = os.stat(file)
-    except OSError:
-        return
-    if not stat.S_ISREG(st.st_mode):
-        raise _bad(path, key, f" {file}: {file_kind(st.st_mode)}, not a regular file")
-    if st.st_size > PEM_FILE_LIMIT:
-        raise _bad(path, key, f" {file}: larger than {PEM_FILE_LIMIT} bytes")
-
-
 def build_server_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
     """A server context for ``tls`` (certificate and client CA loaded now).
 
@@ -451,15 +430,16 @@ def build_server_context(tls: TlsSettings, path: str) -> ssl.SSLContext:
     """
     import ssl  # only here: see _TLS_VERSIONS
 
-    from config_reloader.pemload import chain_error, ssl_reason
+    from config_reloader.pemload import chain_error, pem_file_problem, ssl_reason
 
     for file, key in (
         (tls.cert_file, "tls_server_config.cert_file"),
         (tls.key_file, "tls_server_config.key_file"),
         (tls.client_ca_file if tls.verify_mode != _VERIFY_NONE else None, "tls_server_config.client_ca_file"),
     ):
-        if file is not None:
-            _check_pem_file(file, key, path)
+        problem = None if file is None else pem_file_problem(file)
+        if problem is not None:
+            raise _bad(path, key, f" {file}: {problem}")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion[tls.min_version]
     ctx.maximum_version = ssl.TLSVersion[tls.max_version]

@@ -14,11 +14,9 @@ from __future__ import annotations
 import http.client
 import os
 import ssl
-import stat
 import threading
 
-from config_reloader.bounded_read import file_kind
-from config_reloader.pemload import chain_error, ssl_reason
+from config_reloader.pemload import chain_error, pem_file_problem, ssl_reason
 
 from .client import HttpClientConfig, TlsFailure
 
@@ -49,25 +47,11 @@ def _signature(config: HttpClientConfig) -> _Signature:
     return tuple(out)
 
 
-PEM_FILE_LIMIT = 16 << 20
-"""Bytes a CA bundle, certificate or key file may hold (Debian's whole CA bundle is ~220 KB)."""
-
-
 def _check_pem_file(path: str, flag: str) -> None:
-    """OpenSSL opens and reads these files itself: refuse first what would block it (a FIFO waits
-    for a writer) or make it read without end (a device, a file of gigabytes).
-
-    Raises:
-        ValueError: naming ``flag`` and ``path``; a missing file is left to OpenSSL's message.
-    """
-    try:
-        st = os.stat(path)
-    except OSError:
-        return
-    if not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"{flag} {path}: {file_kind(st.st_mode)}, not a regular file")
-    if st.st_size > PEM_FILE_LIMIT:
-        raise ValueError(f"{flag} {path}: larger than {PEM_FILE_LIMIT} bytes")
+    """Raises ValueError naming ``flag`` and ``path`` for a file OpenSSL must not read."""
+    problem = pem_file_problem(path)
+    if problem is not None:
+        raise ValueError(f"{flag} {path}: {problem}")
 
 
 def _build(config: HttpClientConfig, verify: bool) -> ssl.SSLContext:

@@ -134,7 +134,7 @@ def _check_in_thread(config: HttpClientConfig) -> BaseException | None:
 def test_tls_files_that_are_fifos_devices_or_huge_are_refused_without_blocking(
     tmp_path: Path, flag: str
 ) -> None:
-    from config_reloader.reload.tls import PEM_FILE_LIMIT
+    from config_reloader.pemload import PEM_FILE_LIMIT
 
     ca, cert, key = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
     for p in (ca, cert, key):
