@@ -128,20 +128,32 @@ def xcr0_of(provider: CpuidProvider, leaves: Mapping[LeafKey, Regs]) -> int | No
     return provider.xgetbv(0)
 
 
-def _present(leaves: Mapping[LeafKey, Regs], f: ft.Feature) -> bool:
-    if f.leaf is None:
-        return False
-    if f.leaf >= _EXT:
-        if f.leaf > _max_ext(leaves):
-            return False
-    elif f.leaf > leaves.get((0, 0), _ZERO)[0]:
-        return False
-    if f.leaf == 7 and f.subleaf > leaves.get((7, 0), _ZERO)[0]:
-        return False
-    regs = leaves.get((f.leaf, f.subleaf))
-    if regs is None:
-        return False
-    return bool((regs[_REG_INDEX[f.register]] >> f.bit) & 1)
+def _bit_table() -> tuple[tuple[tuple[int, int, int], tuple[tuple[int, str, int | None], ...]], ...]:
+    """The feature table grouped by the register that holds the bits:
+    ``((leaf, subleaf, register index), ((bit, name, xcr0 mask), ...)), ...`` in table order."""
+    groups: dict[tuple[int, int, int], list[tuple[int, str, int | None]]] = {}
+    for f in ft.X86_FEATURES:
+        if f.leaf is not None:
+            groups.setdefault((f.leaf, f.subleaf, _REG_INDEX[f.register]), []).append((f.bit, f.name, f.xcr0))
+    return tuple((key, tuple(bits)) for key, bits in groups.items())
+
+
+_BITS = _bit_table()
+_DECODED: dict[tuple[tuple[int, ...], int | None], tuple[frozenset[str], frozenset[str]]] = {}
+_DECODED_MAX = 64  # distinct (registers, XCR0) pairs remembered: CPU models in one machine or capture
+
+
+def _feature_registers(leaves: Mapping[LeafKey, Regs]) -> tuple[int, ...]:
+    """The registers the feature table reads, in ``_BITS`` order; 0 for a leaf above the maximum
+    basic/extended leaf or a leaf 7 subleaf above 7.0 EAX (never data of another leaf)."""
+    max_basic = leaves.get((0, 0), _ZERO)[0]
+    max_ext = _max_ext(leaves)
+    max7 = leaves.get((7, 0), _ZERO)[0]
+    out = []
+    for (leaf, subleaf, reg), _bits in _BITS:
+        valid = (leaf <= max_ext if leaf >= _EXT else leaf <= max_basic) and (leaf != 7 or subleaf <= max7)
+        out.append(leaves.get((leaf, subleaf), _ZERO)[reg] if valid else 0)
+    return tuple(out)
 
 
 def decode(leaves: Mapping[LeafKey, Regs], xcr0: int | None) -> tuple[frozenset[str], frozenset[str]]:
@@ -153,14 +165,30 @@ def decode(leaves: Mapping[LeafKey, Regs], xcr0: int | None) -> tuple[frozenset[
     ``arch_prctl(ARCH_REQ_XCOMP_PERM)`` that the service must make itself (cleared on exec); usable
     here means "the kernel enables it", not "this process already has permission".
 
+    A pure function of the feature registers and XCR0, so CPUs of one model (which differ only in
+    their APIC IDs) share one decoding: a 64-CPU machine decodes once or twice, not 64 times.
+
     Source: Intel SDM vol. 1 §14.3, §15.2, §18.2; glibc cpu-features.c (same rule).
     """
-    cpu = frozenset(f.name for f in ft.X86_FEATURES if _present(leaves, f))
+    regs = _feature_registers(leaves)
+    known = _DECODED.get((regs, xcr0))
+    if known is not None:
+        return known
     os_ok = osxsave(leaves)
-    usable = frozenset(
-        n for n in cpu if (m := ft.by_name(n).xcr0) is None or (os_ok and xcr0 is not None and xcr0 & m == m)
-    )
-    return cpu, usable
+    cpu: list[str] = []
+    usable: list[str] = []
+    for value, (_key, bits) in zip(regs, _BITS, strict=True):
+        if not value:
+            continue
+        for bit, name, mask in bits:
+            if (value >> bit) & 1:
+                cpu.append(name)
+                if mask is None or (os_ok and xcr0 is not None and xcr0 & mask == mask):
+                    usable.append(name)
+    result = (frozenset(cpu), frozenset(usable))
+    if len(_DECODED) < _DECODED_MAX:
+        _DECODED[(regs, xcr0)] = result
+    return result
 
 
 # --- backend 1: in-process machine-code stub ------------------------------------------------------

@@ -13,6 +13,7 @@ from config_reloader.cpu import cpuid as cp
 from config_reloader.cpu import features as ft
 from config_reloader.cpu import topology
 from config_reloader.cpu.model import CpuFeatures, MachineFeatures
+from config_reloader.cpu.native import NativeCpuid
 from config_reloader.errors import BackendUnavailable
 
 TYPE_CHECKING = False  # collections.abc is not imported at run time (start-up); mypy treats this as True
@@ -29,7 +30,7 @@ __all__ = [
     "systemd_has_feature",
 ]
 
-BACKENDS = ("cpuid-stub", "dev-cpu", "glibc", "proc-cpuinfo")
+BACKENDS = ("cpuid-native", "cpuid-stub", "dev-cpu", "glibc", "proc-cpuinfo")
 """x86 backends in the order they are tried (``hwcaps`` is the only arm64 backend)."""
 
 
@@ -116,14 +117,14 @@ def build_cpu(
     )
 
 
-def _stub(
-    targets: list[int], kernel: Mapping[int, tuple[str, ...]]
+def _in_process(
+    provider: cp.CpuidProvider, targets: list[int], kernel: Mapping[int, tuple[str, ...]]
 ) -> tuple[dict[int, CpuFeatures | None], list[str]]:
-    stub = cp.StubCpuid()
+    """CPUID and XGETBV run by this process on a worker thread pinned to each CPU in turn."""
 
     def one(cpu: int) -> CpuFeatures:
-        leaves = cp.read_leaves(stub)
-        xcr0 = cp.xcr0_of(stub, leaves)
+        leaves = cp.read_leaves(provider)
+        xcr0 = cp.xcr0_of(provider, leaves)
         return build_cpu(cpu, leaves, xcr0=xcr0, xcr0_source="xgetbv", kernel_tokens=kernel.get(cpu))
 
     got = cp.run_pinned(targets, one)
@@ -275,8 +276,10 @@ def probe_machine(
     last: BackendUnavailable | None = None
     for b in order:
         try:
-            if b == "cpuid-stub":
-                got, more = _stub(targets, kernel)
+            if b == "cpuid-native":
+                got, more = _in_process(NativeCpuid(), targets, kernel)
+            elif b == "cpuid-stub":
+                got, more = _in_process(cp.StubCpuid(), targets, kernel)
             elif b == "dev-cpu":
                 got, more = _dev_cpu(targets, kernel, dev_root)
             elif b == "glibc":
@@ -299,7 +302,8 @@ def systemd_has_feature(name: str, provider: cp.CpuidProvider | None = None) -> 
     The name is ASCII-lower-cased and looked up in systemd's 51-name table (an ``ARCH.`` prefix or
     any other name is unknown, hence ``False``, as systemd 252 does silently). CPUID runs once on the
     calling thread's CPU (leaf 7 with subleaf 0, leaves above the maximum are not read); no XGETBV,
-    no /proc/cpuinfo. Default provider: the stub, else /dev/cpu of the current CPU, else glibc.
+    no /proc/cpuinfo. Default provider: the C extension, else the stub, else /dev/cpu of the
+    current CPU, else glibc.
 
     Source: systemd src/basic/virt.c ``has_cpu_with_flag``; src/shared/condition.c (v252).
     """
@@ -314,6 +318,10 @@ def systemd_has_feature(name: str, provider: cp.CpuidProvider | None = None) -> 
 
 
 def _default_provider() -> cp.CpuidProvider:
+    try:
+        return NativeCpuid()
+    except BackendUnavailable:
+        pass
     try:
         return cp.StubCpuid()
     except BackendUnavailable:
