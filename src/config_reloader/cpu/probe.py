@@ -51,7 +51,7 @@ def machine_arch(machine: str | None = None) -> str:
 
 def kernel_names(tokens: Iterable[str]) -> frozenset[str]:
     """Map /proc/cpuinfo tokens to canonical names; tokens not in the table are kept as printed."""
-    return frozenset(ft.kernel_token_to_name(t) or t for t in tokens)
+    return ft.kernel_tokens_to_names(tokens)
 
 
 def read_proc_cpuinfo(
