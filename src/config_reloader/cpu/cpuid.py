@@ -75,9 +75,11 @@ class TableProvider:
         self.xcr0 = xcr0
 
     def cpuid(self, leaf: int, subleaf: int) -> Regs:
+        """The table's registers for ``(leaf, subleaf)``; zeros for a leaf it does not hold."""
         return self.leaves.get((leaf, subleaf), _ZERO)
 
     def xgetbv(self, xcr: int = 0) -> int | None:
+        """The table's XCR0 for ``xcr=0``; ``None`` (unknown) for any other register."""
         return self.xcr0 if xcr == 0 else None
 
 
