@@ -149,8 +149,8 @@ def detect_container() -> str:
 def _cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int] | None:
     """CPUID on this CPU: the cpu package's C extension or in-process stub (no root needed),
     else ``/dev/cpu/0/cpuid`` (root), else ``None``."""
-    from config_reloader.cpu.cpuid import StubCpuid
     from config_reloader.cpu.native import NativeCpuid
+    from config_reloader.cpu.stub import StubCpuid
 
     for provider in (NativeCpuid, StubCpuid):
         try:

@@ -279,7 +279,9 @@ def probe_machine(
             if b == "cpuid-native":
                 got, more = _in_process(NativeCpuid(), targets, kernel)
             elif b == "cpuid-stub":
-                got, more = _in_process(cp.StubCpuid(), targets, kernel)
+                from config_reloader.cpu.stub import StubCpuid  # only without the C extension
+
+                got, more = _in_process(StubCpuid(), targets, kernel)
             elif b == "dev-cpu":
                 got, more = _dev_cpu(targets, kernel, dev_root)
             elif b == "glibc":
@@ -322,8 +324,10 @@ def _default_provider() -> cp.CpuidProvider:
         return NativeCpuid()
     except BackendUnavailable:
         pass
+    from config_reloader.cpu.stub import StubCpuid  # only without the C extension
+
     try:
-        return cp.StubCpuid()
+        return StubCpuid()
     except BackendUnavailable:
         pass
     cur = topology.current_cpu()

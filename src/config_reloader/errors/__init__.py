@@ -209,27 +209,26 @@ class BackendUnavailable(CpuidError):
         self.reason = reason
 
 
+#: The names :mod:`config_reloader.errors.reloader` defines (its ``__all__``), loaded on first use.
+_RELOADER_ERRORS: tuple[str, ...] = (
+    "AtomicWriteError",
+    "ConfigTooLarge",
+    "EnvExpansionError",
+    "GzipError",
+    "InotifyLimitError",
+    "ReloadError",
+    "ReloadRejected",
+    "ReloadTimeout",
+    "RenderError",
+    "SnapshotError",
+    "SuperviseError",
+    "TargetNotFound",
+    "TargetNotReady",
+    "ValidationFailed",
+    "VerifyFailed",
+    "WatchError",
+)
+
 __getattr__, __dir__ = lazy_attributes(
-    globals(),
-    dict.fromkeys(
-        (
-            "AtomicWriteError",
-            "ConfigTooLarge",
-            "EnvExpansionError",
-            "GzipError",
-            "InotifyLimitError",
-            "ReloadError",
-            "ReloadRejected",
-            "ReloadTimeout",
-            "RenderError",
-            "SnapshotError",
-            "SuperviseError",
-            "TargetNotFound",
-            "TargetNotReady",
-            "ValidationFailed",
-            "VerifyFailed",
-            "WatchError",
-        ),
-        "config_reloader.errors.reloader",
-    ),
+    globals(), dict.fromkeys(_RELOADER_ERRORS, "config_reloader.errors.reloader")
 )

@@ -4,30 +4,13 @@
 
 from __future__ import annotations
 
-from config_reloader.errors import ConfigReloaderError
+from config_reloader.errors import _RELOADER_ERRORS, ConfigReloaderError
 
 TYPE_CHECKING = False  # collections.abc is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = [
-    "AtomicWriteError",
-    "ConfigTooLarge",
-    "EnvExpansionError",
-    "GzipError",
-    "InotifyLimitError",
-    "ReloadError",
-    "ReloadRejected",
-    "ReloadTimeout",
-    "RenderError",
-    "SnapshotError",
-    "SuperviseError",
-    "TargetNotFound",
-    "TargetNotReady",
-    "ValidationFailed",
-    "VerifyFailed",
-    "WatchError",
-]
+__all__ = list(_RELOADER_ERRORS)
 
 
 # --- watching -------------------------------------------------------------------------------------

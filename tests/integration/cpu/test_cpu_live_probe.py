@@ -147,7 +147,7 @@ _MDWE_CHILD = textwrap.dedent("""
     PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
     if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
         print(json.dumps({"mdwe": False, "errno": ctypes.get_errno()})); sys.exit(0)
-    from config_reloader.cpu.cpuid import StubCpuid
+    from config_reloader.cpu.stub import StubCpuid
     from config_reloader.cpu import probe_machine, check_features
     from config_reloader.errors import BackendUnavailable
     try:
@@ -207,7 +207,7 @@ def test_unpinnable_cpus_are_unknown() -> None:
 
 def _stub_ok() -> bool:
     try:
-        from config_reloader.cpu.cpuid import StubCpuid
+        from config_reloader.cpu.stub import StubCpuid
 
         StubCpuid()
         return True
