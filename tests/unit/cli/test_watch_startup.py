@@ -65,9 +65,13 @@ ONE_SHOT_NEVER = (
     "config_reloader.watch.digests",
     # logfmt lines of strings need no json.
     "json",
+    # The operator's plain --flag=value command line is read without argparse (cli.watchflags).
+    "argparse",
+    "gettext",
+    "locale",
 )
 # Never in the sidecar without TLS.
-SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp")
+SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp", "argparse")
 
 
 @pytest.fixture
