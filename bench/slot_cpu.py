@@ -1,6 +1,6 @@
 """CPU (user+sys, no quota) of the two runs prometheus-operator makes of the reloader per pod.
 
-    python bench/slot_cpu.py [--runs N] [--python PATH]... [--rule-files N]
+    python bench/slot_cpu.py [--runs N] [--python PATH[:SRC]]... [--rule-files N]
 
 * one-shot: the init container, ``prometheus-config-reloader --watch-interval=0`` rendering a
   gzipped config with a ``$(POD_NAME)`` reference; CPU from ``wait4`` of the process;
@@ -10,8 +10,9 @@
   finished ones included, in ns);
 * floor: ``python -I -c pass`` of the (first) interpreter, from ``wait4``.
 
-``--python`` names the venv's interpreter whose ``config-reloader`` script is measured; give it
-twice (e.g. a venv of the build before, then this one) to compare builds in the same loop.
+``--python`` names the venv's interpreter whose ``config-reloader`` script is measured, and
+optionally a ``src`` directory put first on ``PYTHONPATH`` for its runs (another commit's checkout
+with an editable install's venv); give it twice to compare two builds in the same loop.
 Runs are interleaved (floor, one-shot, sidecar, then the reverse order), so a change of machine
 load hits every cell alike; min and median in ms, and the medians' ratio to the floor, are printed.
 Under the slot's 10m CPU limit, wall time is about CPU time x 100.
@@ -92,17 +93,20 @@ def main() -> int:
         port = srv.getsockname()[1]
         env = {**os.environ, "POD_NAME": "prometheus-k8s-0"}
         common = ["--config-file=prometheus.yaml.gz", "--config-envsubst-file=out/p.yaml"]
-        cmds = {"python -I -c pass": lambda: _wait4_cpu([pythons[0], "-I", "-c", "pass"], root, env)}
-        for n, python in enumerate(pythons):
+        floor = [pythons[0].partition(":")[0], "-I", "-c", "pass"]
+        cmds = {"python -I -c pass": partial(_wait4_cpu, floor, root, env)}
+        for n, spec in enumerate(pythons):
+            python, _, src = spec.partition(":")
+            build_env = {**env, "PYTHONPATH": src} if src else env
             script = [python, str(Path(python).parent / "config-reloader"), "watch", *common]
             tag = f" [{n}]" if len(pythons) > 1 else ""
             cmds[f"one-shot (--watch-interval=0){tag}"] = partial(
-                _wait4_cpu, [*script, "--watch-interval=0"], root, env
+                _wait4_cpu, [*script, "--watch-interval=0"], root, build_env
             )
             cmds[f"sidecar to first reload ({a.rule_files} rule files){tag}"] = partial(
                 _first_reload_cpu,
                 [*script, f"--watched-dir={rules}", f"--reload-url=http://127.0.0.1:{port}/-/reload"],
-                root, env, srv,
+                root, build_env, srv,
             )  # fmt: skip
         times: dict[str, list[float]] = {name: [] for name in cmds}
         for fn in cmds.values():  # warm the page cache

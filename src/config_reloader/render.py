@@ -23,18 +23,17 @@ validator runs from :mod:`config_reloader.validate`.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from config_reloader.atomic import DEFAULT_MODE, atomic_write, inherited_mode
 from config_reloader.bounded_read import FileTooLarge, NotRegularFile, output_matches, read_stable
 from config_reloader.errors import ConfigTooLarge, EnvExpansionError, GzipError, RenderError
 from config_reloader.fileid import FileIdentity, file_identity
+from config_reloader.record import Record, record
 from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE, format_size
 from config_reloader.validate import DEFAULT_VALIDATE_TIMEOUT, kill_validators, run_validate, validate_argv
 
@@ -64,8 +63,8 @@ _ZEROS = re.compile(rb"\x00*")
 _INFLATE_CHUNK = 1 << 20  # output bytes per zlib call: memory stays within the limit + 1 MiB
 
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
+@record  # not a dataclass: the init container's one-shot render does not load dataclasses (record.py)
+class Rendered(Record):
     """Result of rendering one config file.
 
     Attributes:
@@ -93,7 +92,9 @@ class Rendered:
     source_digest: bytes = b""
     source_identity: FileIdentity | None = None
     source_mode: int | None = None
-    expanded_values: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    expanded_values: tuple[str, ...] = ()
+
+    _norepr = frozenset({"expanded_values"})
 
 
 def expand_env(
@@ -318,11 +319,9 @@ def render_file(
         raise _too_large(config_file, what, max_size) from exc
     except OSError as exc:
         raise RenderError(f"cannot read config file {config_file}: {exc.strerror}", path=config_file) from exc
-    rendered = dataclasses.replace(
-        render_bytes(raw, source=config_file, env=env, strict_env=strict_env, max_size=max_size),
-        source_identity=file_identity(st),
-        source_mode=inherited_mode(st),
-    )
+    rendered = render_bytes(
+        raw, source=config_file, env=env, strict_env=strict_env, max_size=max_size
+    ).replace(source_identity=file_identity(st), source_mode=inherited_mode(st))
     del raw
     if validate_command:
         run_validate(
@@ -367,7 +366,7 @@ def write_output(output_file: str, rendered: Rendered, *, new_mode: int | None =
     if new_mode is None:
         new_mode = rendered.source_mode if rendered.source_mode is not None else DEFAULT_MODE
     atomic_write(output_file, rendered.data, new_mode=new_mode)
-    return dataclasses.replace(rendered, written=True)
+    return rendered.replace(written=True)
 
 
 async def render_file_async(

@@ -18,7 +18,6 @@ flags in :mod:`~config_reloader.cli.compat`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shlex
 import sys
@@ -103,7 +102,7 @@ def add_watch_arguments(
     # The defaults live once, in ReloaderOptions (as do the checks: watch_options_from_args).
     from config_reloader.reconcile.options import ReloaderOptions
 
-    default: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(ReloaderOptions)}
+    default: dict[str, Any] = ReloaderOptions().as_dict()
     g = parser.add_argument_group("what to watch and render")
     g.add_argument(
         "--config-file",

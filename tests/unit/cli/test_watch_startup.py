@@ -69,6 +69,9 @@ ONE_SHOT_NEVER = (
     "argparse",
     "gettext",
     "locale",
+    # The settings and the render result are records, not dataclasses (config_reloader.record).
+    "dataclasses",
+    "inspect",
 )
 # Never in the sidecar without TLS.
 SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp", "argparse")
