@@ -20,12 +20,11 @@ each millisecond is 0.1 s of pod start.
 from __future__ import annotations
 
 import os
-import sys
 
 from config_reloader.cli.watchstart import start
 from config_reloader.durations import parse_duration
 from config_reloader.listen import parse_listen_address
-from config_reloader.logs import LOG_FORMATS, LOG_LEVELS, setup_logging
+from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
 from config_reloader.reconcile.options import ReloaderOptions
 from config_reloader.record import Record
 from config_reloader.sizes import parse_size
@@ -188,7 +187,6 @@ class WatchSettings(Record):
 
     def func(self, _args: object) -> int:
         """Run ``watch`` with these settings (the CLI's dispatch calls ``args.func(args)``)."""
-        setup_logging(self.log_format, self.log_level, sys.stdout)  # as cli.watch.run: stdout
         return start(self)
 
 

@@ -13,13 +13,19 @@ from __future__ import annotations
 import os
 import sys
 
+from config_reloader.logs import LineLog, setup_logging
+
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from config_reloader.cli.watchflags import WatchSettings
+    from config_reloader.logs import FieldLog
 
-__all__ = ["check_web_config_file", "start", "warn_missing_watched_dirs"]
+__all__ = ["LOGGER", "check_web_config_file", "start", "warn_missing_watched_dirs"]
+
+LOGGER = "config_reloader.cli.watch"
+"""The logger of ``watch``'s own lines (``caller=cli.watch``)."""
 
 
 def check_web_config_file(path: str) -> None:
@@ -37,13 +43,17 @@ def check_web_config_file(path: str) -> None:
     load_web_config(path)
 
 
-def warn_missing_watched_dirs(dirs: Sequence[str], *, init_mode: bool = False) -> None:
+def warn_missing_watched_dirs(
+    dirs: Sequence[str], *, init_mode: bool = False, log: FieldLog | None = None
+) -> None:
     """Log one WARNING per ``--watched-dir`` that does not exist (yet): it is watched from its
     parent and picked up when it appears, but a typo would otherwise go unnoticed. In init mode
-    (``init_mode``: render once and exit) nothing is watched, and the warning says so."""
-    import logging
+    (``init_mode``: render once and exit) nothing is watched, and the warning says so.
+    ``log``: where to (default: the ``config_reloader.cli.watch`` logger)."""
+    if log is None:
+        import logging
 
-    log = logging.getLogger("config_reloader.cli.watch")
+        log = logging.getLogger(LOGGER)
     msg = (
         "watched dir does not exist; init mode (--watch-interval=0) exits without waiting for it"
         if init_mode
@@ -55,7 +65,11 @@ def warn_missing_watched_dirs(dirs: Sequence[str], *, init_mode: bool = False) -
 
 
 def start(settings: WatchSettings) -> int:
-    """Run ``watch`` with ``settings``; logging is already set up (a reader of the flags may warn).
+    """Run ``watch`` with ``settings``, logging to stdout as prometheus-config-reloader does.
+
+    The one-shot render (``--watch-interval=0``) logs its few lines through a
+    :class:`~config_reloader.logs.LineLog` (the same lines, without loading :mod:`logging`); the
+    sidecar sets up :mod:`logging` (again, after argparse's path did to warn about its flags).
 
     Returns:
         The exit status: 2 when there is nothing to watch or the web config is wrong (a line on
@@ -74,13 +88,16 @@ def start(settings: WatchSettings) -> int:
     except ValueError as exc:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
-    warn_missing_watched_dirs(options.watched_dirs, init_mode=not options.reloads_enabled)
     if not options.reloads_enabled:
         # The init container's path: one synchronous render, no event loop, metrics or HTTP
         # (config_reloader.reconcile.once says why).
         from config_reloader.reconcile.once import run_once
 
-        return run_once(options)
+        log = LineLog(LOGGER, settings.log_format, settings.log_level, sys.stdout)
+        warn_missing_watched_dirs(options.watched_dirs, init_mode=True, log=log)
+        return run_once(options, log)
+    setup_logging(settings.log_format, settings.log_level, sys.stdout)
+    warn_missing_watched_dirs(options.watched_dirs)
     if not any(u and u.lower().startswith("https:") for u in (*options.reload_urls, options.runtimeinfo_url)):
         from config_reloader.lean import forgo_ssl
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import logging
 import os
 from collections.abc import Mapping, Sequence
 
@@ -24,6 +23,7 @@ from config_reloader.render import render_file, write_output
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from config_reloader.logs import FieldLog
     from config_reloader.reconcile.options import ReloaderOptions
     from config_reloader.render import Rendered
     from config_reloader.watch.ignore import PathFilter
@@ -64,12 +64,12 @@ def error_fields(exc: BaseException) -> dict[str, object]:
     return fields
 
 
-def warn_about(rendered: Rendered, options: ReloaderOptions, log: logging.Logger) -> bool:
+def warn_about(rendered: Rendered, options: ReloaderOptions, log: FieldLog) -> bool:
     """Log what an accepted render should warn about (init mode and watch mode alike): unset
     ``$(VAR)`` references left verbatim, and an empty output. Returns whether it is empty."""
     from config_reloader.render import is_empty_config
 
-    if rendered.unset_vars and log.isEnabledFor(logging.WARNING):
+    if rendered.unset_vars and log.isEnabledFor(30):  # logging.WARNING (logging is not loaded here)
         log.warning(
             "unset environment variables left verbatim",
             extra={"vars": ",".join(rendered.unset_vars), "cfg_in": options.config_file},

@@ -72,6 +72,9 @@ ONE_SHOT_NEVER = (
     # The settings and the render result are records, not dataclasses (config_reloader.record).
     "dataclasses",
     "inspect",
+    # Its few log lines go through logs.LineLog: the same lines, without the logging module.
+    "logging",
+    "traceback",
 )
 # Never in the sidecar without TLS.
 SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp", "argparse")
