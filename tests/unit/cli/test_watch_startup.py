@@ -75,6 +75,9 @@ ONE_SHOT_NEVER = (
     # Its few log lines go through logs.LineLog: the same lines, without the logging module.
     "logging",
     "traceback",
+    # atomic_write makes its temp file itself (mkstemp's contract): no tempfile, shutil, random.
+    "tempfile",
+    "shutil",
 )
 # Never in the sidecar without TLS.
 SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp", "argparse")
