@@ -14,7 +14,6 @@ whether the read may have met a write, then calls :meth:`Applier.write`.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 from collections.abc import Mapping, Sequence
 
@@ -125,9 +124,10 @@ class Applier:
         extra = (self.options.config_file,) if self.options.config_file and not self.renders else ()
         return Snapshotter(self.options.watched_dirs, extra_files=extra, path_filter=self._path_filter)
 
-    def render(self, *, validate: bool = True) -> Rendered | None:
+    def render(self, *, validate: bool = True, digest: bool = True) -> Rendered | None:
         """Read, render and (unless ``validate=False``) validate the config file, without a
-        snapshot of the watched dirs; blocking.
+        snapshot of the watched dirs; blocking. ``digest=False``: no ``source_digest``
+        (:func:`~config_reloader.render.render_bytes`), for a caller that compares nothing.
 
         Returns:
             The rendered output, not written; ``None`` when nothing is rendered (no config file,
@@ -152,6 +152,7 @@ class Applier:
             validate_command=o.validate_command if validate else None,
             write=False,
             max_size=o.max_config_size,
+            digest=digest,
         )
 
     def read(
@@ -172,6 +173,8 @@ class Applier:
             self._snapshotter = self._make_snapshotter()
         rendered = self.render(validate=validate)
         snap = self._snapshotter.snapshot(hinted)
+        import hashlib  # loaded by the snapshot's digests by now; kept off the one-shot's path
+
         h = hashlib.sha256(b"cr1\xff")
         derived = self._derived_paths() if rendered is not None else frozenset()
         if derived:

@@ -45,7 +45,7 @@ def render_once(options: ReloaderOptions, env: Mapping[str, str] | None = None) 
             any, is untouched).
     """
     applier = Applier(options, expansion_env(options, env), options.path_filter)
-    rendered = applier.render()
+    rendered = applier.render(digest=False)  # nothing compares it: no hashlib (render.py)
     if rendered is not None:
         applier.write(rendered)
     return rendered

@@ -78,6 +78,10 @@ ONE_SHOT_NEVER = (
     # atomic_write makes its temp file itself (mkstemp's contract): no tempfile, shutil, random.
     "tempfile",
     "shutil",
+    # Nothing compares the input's digest: OpenSSL's libcrypto is not loaded (render_bytes digest=False).
+    "hashlib",
+    "_hashlib",
+    "threading",
 )
 # Never in the sidecar without TLS.
 SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp", "argparse")
