@@ -4,7 +4,8 @@
 
 * one-shot: the init container, ``prometheus-config-reloader --watch-interval=0`` rendering a
   gzipped config with a ``$(POD_NAME)`` reference; CPU from ``wait4`` of the process;
-* first reload: the sidecar (20 rule files in a ``--watched-dir``), from exec to the moment its
+* first reload: the sidecar (20 rule files in a ``--watched-dir``, the status server on
+  ``--listen-address=:0`` as the operator's ``:8080``), from exec to the moment its
   first ``POST /-/reload`` reaches a loopback server here; CPU read then from the process' CPU
   clock (``clock_gettime`` of ``MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)``: every thread,
   finished ones included, in ns);
@@ -105,7 +106,8 @@ def main() -> int:
             )
             cmds[f"sidecar to first reload ({a.rule_files} rule files){tag}"] = partial(
                 _first_reload_cpu,
-                [*script, f"--watched-dir={rules}", f"--reload-url=http://127.0.0.1:{port}/-/reload"],
+                [*script, f"--watched-dir={rules}", f"--reload-url=http://127.0.0.1:{port}/-/reload",
+                 "--listen-address=:0"],
                 root, env, srv,
             )  # fmt: skip
         times: dict[str, list[float]] = {name: [] for name in cmds}
