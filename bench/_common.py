@@ -290,8 +290,10 @@ def wait_until(pred: Callable[[], object], timeout: float, interval: float = 0.0
 
 
 def reloader_argv() -> list[str]:
-    """How to start our CLI: the installed console script, else ``python -m config_reloader``."""
-    exe = shutil.which("config-reloader")
+    """How to start our CLI: the console script beside this interpreter (a venv's ``bin/``, whether
+    or not the venv is activated), else the one on PATH, else ``python -m config_reloader``."""
+    beside = os.path.join(os.path.dirname(sys.executable), "config-reloader")
+    exe = beside if os.access(beside, os.X_OK) else shutil.which("config-reloader")
     return [exe] if exe else [sys.executable, "-m", "config_reloader"]
 
 

@@ -7,8 +7,9 @@ uid. That spec in podman: ``--cpus 0.01 --memory 50m --read-only --cap-drop ALL 
 no-new-privileges --user 1000:2000`` (podman's own tmpfs mounts off). Measured, in interleaved
 rounds (the order reversed every other round, so a change of machine load hits every row alike):
 
-- init: ``podman run`` to exit of the init container (``--watch-interval=0``: render the gzipped
-  config once), vs the floors ``/bin/true`` and ``python -I -c pass`` in the same image and spec;
+- init: ``podman run`` to exit of the init container, with the operator's init arguments
+  (``--watch-interval=0``: render the gzipped config once), vs the floors ``/bin/true`` and
+  ``python -I -c pass`` in the same image and spec;
 - first reload: ``podman run`` of the sidecar to the first ``POST /-/reload`` at a loopback
   endpoint (``--network host``), with ``--listen-address``;
 - change: a rule file replaced atomically -> the next reload request (the quota throttles it);
@@ -90,6 +91,17 @@ def _flags(root: Path) -> list[str]:
         "--config-file=/etc/prometheus/config/prometheus.yaml.gz",
         "--config-envsubst-file=/etc/prometheus/config_out/prometheus.env.yaml",
         *(f"--watched-dir=/etc/prometheus/rules/{d}" for d in dirs),
+    ]
+
+
+def _init_flags() -> list[str]:
+    """The init container's arguments as the operator writes them: its container builder adds
+    ``--listen-address=:8080`` to every reloader container; the init one gets no ``--reload-url``
+    and no ``--watched-dir`` (``--watch-interval=0`` is added by the caller)."""
+    return [
+        "--listen-address=:8080",
+        "--config-file=/etc/prometheus/config/prometheus.yaml.gz",
+        "--config-envsubst-file=/etc/prometheus/config_out/prometheus.env.yaml",
     ]
 
 
@@ -226,7 +238,7 @@ def _unthrottled_one_shot(image: str, root: Path, runs: int) -> tuple[float | No
     )
     r = _podman(
         "run", "--rm", *SECURITY, "--network", "none", *_mounts(root), "-e", "POD_NAME=prometheus-k8s-0",
-        "-e", "SHARD=0", "--entrypoint", PYTHON, image, "-c", code, *_flags(root), check=False,
+        "-e", "SHARD=0", "--entrypoint", PYTHON, image, "-c", code, *_init_flags(), check=False,
     )  # fmt: skip
     try:
         ours, floor = (float(x) for x in r.stdout.split())
@@ -261,7 +273,7 @@ def run(quick: bool) -> Result:
             "python -I -c pass": [*base, "--entrypoint", PYTHON, IMAGE, "-I", "-c", "pass"],
         }
         for image in images:
-            cmds[label[image]] = [*base, *_entry(image), "--watch-interval=0", *_flags(root)]
+            cmds[label[image]] = [*base, *_entry(image), "--watch-interval=0", *_init_flags()]
         _podman(*cmds["/bin/true"])  # warm the storage
         for r in range(rounds):
             order = list(cmds.items()) if r % 2 == 0 else list(reversed(cmds.items()))

@@ -80,7 +80,9 @@ def _probe_ms(python: str, runs: int) -> float:
 def breakdown(script: list[str], python: str, runs: int = 10) -> str:
     """Where the start-up time goes, as one sentence of figures."""
     floor = _importtime([python, "-I", "-X", "importtime", "-c", "pass"], runs)
-    ours = _importtime([python, "-X", "importtime", *script[:1], "condition", ASSIGNMENT], runs)
+    # A console script is run as `python -X importtime SCRIPT`; `python -m config_reloader` as is.
+    args = script[1:] if script[0] == python else script
+    ours = _importtime([python, "-X", "importtime", *args, "condition", ASSIGNMENT], runs)
     extra = {m: t for m, t in ours.items() if m not in floor}
     ctypes_mods = ("ctypes", "_ctypes", "ctypes._endian", "struct", "_struct")
     groups = {"config_reloader": 0.0, "ctypes": 0.0, "other": 0.0}

@@ -154,7 +154,9 @@ def _class(cls: type, qual: str) -> list[str]:
 
 def _errors(mod: Any) -> list[str]:
     """The exception tree as a nested list: class, base, first docstring line."""
-    classes = [c for c in vars(mod).values() if inspect.isclass(c) and issubclass(c, Exception)]
+    # every name of __all__, including those the module loads on first use
+    members = [getattr(mod, name) for name in mod.__all__]
+    classes = [c for c in members if inspect.isclass(c) and issubclass(c, Exception)]
     own = [c for c in classes if c.__module__ == mod.__name__]
     out = [_doc(mod), ""]
 

@@ -111,20 +111,23 @@ fi
 ctx="$work/context"
 rm -rf "$ctx"
 mkdir -p "$ctx/wheels" "$ctx/src-copy"
-cp -a "$repo/pyproject.toml" "$repo/README.md" "$repo/scripts" "$ctx/src-copy/"
+cp -a "$repo/pyproject.toml" "$repo/setup.py" "$repo/README.md" "$repo/scripts" "$ctx/src-copy/"
 cp -a "$repo/src" "$ctx/src-copy/"
-find "$ctx/src-copy" \( -name '__pycache__' -o -name '*.egg-info' \) -prune -exec rm -rf {} +
+find "$ctx/src-copy" \( -name '__pycache__' -o -name '*.egg-info' -o -name '*.so' \) -prune -exec rm -rf {} +
+# The CPUID C extension is compiled for the host: an image of another architecture gets the
+# pure-Python wheel (its CPU probe uses the other backends; arm64 needs none of them).
+pure=$([ "$ARCH" = "$host_arch" ] || echo 1)
 # (grep: the host's pip.conf may name local indexes that do not exist; pip warns per package)
 quiet_pip() { "$PYTHON" -m pip "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2); }
 # A fixed SOURCE_DATE_EPOCH makes the wheel byte-identical for identical sources, so an unchanged
 # tree reuses the cached image layers.
-SOURCE_DATE_EPOCH=315532800 quiet_pip wheel -q --no-deps -w "$ctx/wheels" "$ctx/src-copy"
+CONFIG_RELOADER_PURE=${pure:-0} SOURCE_DATE_EPOCH=315532800 quiet_pip wheel -q --no-deps -w "$ctx/wheels" "$ctx/src-copy"
 rm -rf "$ctx/src-copy"
 image_python=3.11
 quiet_pip download -q -d "$ctx/wheels" --only-binary=:all: \
   --python-version "$image_python" --implementation cp --abi "cp${image_python/./}" --abi abi3 --abi none \
   --platform "manylinux_2_36_$wheel_arch" --platform "manylinux_2_28_$wheel_arch" \
-  --platform "manylinux_2_17_$wheel_arch" --platform "manylinux2014_$wheel_arch" --platform any \
+  --platform "manylinux_2_17_$wheel_arch" --platform "manylinux2014_$wheel_arch" --platform "linux_$wheel_arch" --platform any \
   "$(ls "$ctx"/wheels/config_reloader-*.whl)"
 cp "$here/Containerfile" "$here/prometheus.Containerfile" "$here/run.Containerfile" "$ctx/"
 log "wheels ready after $(elapsed)s: $(cd "$ctx/wheels" && ls | tr '\n' ' ')"

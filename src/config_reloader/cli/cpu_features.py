@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--backend",
         default=None,
-        help="force a backend: cpuid-stub, dev-cpu, glibc, proc-cpuinfo (default: automatic)",
+        help="force a backend: cpuid-native, cpuid-stub, dev-cpu, glibc, proc-cpuinfo (default: automatic)",
     )
     p.set_defaults(func=run)
 

@@ -147,14 +147,16 @@ def detect_container() -> str:
 
 
 def _cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int] | None:
-    """CPUID on this CPU: the cpu package's in-process stub (no root needed), else
-    ``/dev/cpu/0/cpuid`` (root), else ``None``."""
-    try:
-        from config_reloader.cpu.cpuid import StubCpuid
+    """CPUID on this CPU: the cpu package's C extension or in-process stub (no root needed),
+    else ``/dev/cpu/0/cpuid`` (root), else ``None``."""
+    from config_reloader.cpu.native import NativeCpuid
+    from config_reloader.cpu.stub import StubCpuid
 
-        return StubCpuid().cpuid(leaf, subleaf)
-    except Exception:  # not x86-64, executable memory refused, or the API moved: try /dev/cpu
-        pass
+    for provider in (NativeCpuid, StubCpuid):
+        try:
+            return provider().cpuid(leaf, subleaf)
+        except Exception:  # not built, not x86-64, executable memory refused: try the next one
+            continue
     try:
         fd = os.open("/dev/cpu/0/cpuid", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:

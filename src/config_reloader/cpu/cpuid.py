@@ -2,11 +2,9 @@
 
 Backends (rule C6 in docs/design.md), tried in this order by :func:`config_reloader.cpu.probe_machine`:
 
-``cpuid-stub``
-    ~40 bytes of x86-64 machine code (CPUID with explicit subleaf, XGETBV) in an anonymous page
-    written RW and then ``mprotect``-ed to RX (never W+X), called through ctypes on a worker thread
-    pinned to each CPU in turn. Refused under MemoryDenyWriteExecute / ``PR_SET_MDWE``
-    (``mprotect`` fails with EACCES/EPERM): we detect that and fall back, never bypass it.
+``cpuid-native``, ``cpuid-stub``
+    CPUID/XGETBV run in this process (``native.py``: the C extension; ``stub.py``: machine code
+    through ctypes) on a worker thread pinned to each CPU in turn (:func:`run_pinned`).
 ``dev-cpu``
     ``/dev/cpu/N/cpuid`` (root, kernel module ``cpuid``): ``pread`` at offset ``leaf | subleaf << 32``
     runs CPUID on CPU N via IPI, even for CPUs outside our cpuset. XCR0 comes from
@@ -48,7 +46,6 @@ __all__ = [
     "GlibcCpuFeatures",
     "LeafKey",
     "Regs",
-    "StubCpuid",
     "TableProvider",
     "arch_prctl_xcomp_supp",
     "decode",
@@ -75,9 +72,11 @@ class TableProvider:
         self.xcr0 = xcr0
 
     def cpuid(self, leaf: int, subleaf: int) -> Regs:
+        """The table's registers for ``(leaf, subleaf)``; zeros for a leaf it does not hold."""
         return self.leaves.get((leaf, subleaf), _ZERO)
 
     def xgetbv(self, xcr: int = 0) -> int | None:
+        """The table's XCR0 for ``xcr=0``; ``None`` (unknown) for any other register."""
         return self.xcr0 if xcr == 0 else None
 
 
@@ -128,20 +127,32 @@ def xcr0_of(provider: CpuidProvider, leaves: Mapping[LeafKey, Regs]) -> int | No
     return provider.xgetbv(0)
 
 
-def _present(leaves: Mapping[LeafKey, Regs], f: ft.Feature) -> bool:
-    if f.leaf is None:
-        return False
-    if f.leaf >= _EXT:
-        if f.leaf > _max_ext(leaves):
-            return False
-    elif f.leaf > leaves.get((0, 0), _ZERO)[0]:
-        return False
-    if f.leaf == 7 and f.subleaf > leaves.get((7, 0), _ZERO)[0]:
-        return False
-    regs = leaves.get((f.leaf, f.subleaf))
-    if regs is None:
-        return False
-    return bool((regs[_REG_INDEX[f.register]] >> f.bit) & 1)
+def _bit_table() -> tuple[tuple[tuple[int, int, int], tuple[tuple[int, str, int | None], ...]], ...]:
+    """The feature table grouped by the register that holds the bits:
+    ``((leaf, subleaf, register index), ((bit, name, xcr0 mask), ...)), ...`` in table order."""
+    groups: dict[tuple[int, int, int], list[tuple[int, str, int | None]]] = {}
+    for f in ft.X86_FEATURES:
+        if f.leaf is not None:
+            groups.setdefault((f.leaf, f.subleaf, _REG_INDEX[f.register]), []).append((f.bit, f.name, f.xcr0))
+    return tuple((key, tuple(bits)) for key, bits in groups.items())
+
+
+_BITS = _bit_table()
+_DECODED: dict[tuple[tuple[int, ...], int | None], tuple[frozenset[str], frozenset[str]]] = {}
+_DECODED_MAX = 64  # distinct (registers, XCR0) pairs remembered: CPU models in one machine or capture
+
+
+def _feature_registers(leaves: Mapping[LeafKey, Regs]) -> tuple[int, ...]:
+    """The registers the feature table reads, in ``_BITS`` order; 0 for a leaf above the maximum
+    basic/extended leaf or a leaf 7 subleaf above 7.0 EAX (never data of another leaf)."""
+    max_basic = leaves.get((0, 0), _ZERO)[0]
+    max_ext = _max_ext(leaves)
+    max7 = leaves.get((7, 0), _ZERO)[0]
+    out = []
+    for (leaf, subleaf, reg), _bits in _BITS:
+        valid = (leaf <= max_ext if leaf >= _EXT else leaf <= max_basic) and (leaf != 7 or subleaf <= max7)
+        out.append(leaves.get((leaf, subleaf), _ZERO)[reg] if valid else 0)
+    return tuple(out)
 
 
 def decode(leaves: Mapping[LeafKey, Regs], xcr0: int | None) -> tuple[frozenset[str], frozenset[str]]:
@@ -153,96 +164,30 @@ def decode(leaves: Mapping[LeafKey, Regs], xcr0: int | None) -> tuple[frozenset[
     ``arch_prctl(ARCH_REQ_XCOMP_PERM)`` that the service must make itself (cleared on exec); usable
     here means "the kernel enables it", not "this process already has permission".
 
+    A pure function of the feature registers and XCR0, so CPUs of one model (which differ only in
+    their APIC IDs) share one decoding: a 64-CPU machine decodes once or twice, not 64 times.
+
     Source: Intel SDM vol. 1 §14.3, §15.2, §18.2; glibc cpu-features.c (same rule).
     """
-    cpu = frozenset(f.name for f in ft.X86_FEATURES if _present(leaves, f))
+    regs = _feature_registers(leaves)
+    known = _DECODED.get((regs, xcr0))
+    if known is not None:
+        return known
     os_ok = osxsave(leaves)
-    usable = frozenset(
-        n for n in cpu if (m := ft.by_name(n).xcr0) is None or (os_ok and xcr0 is not None and xcr0 & m == m)
-    )
-    return cpu, usable
-
-
-# --- backend 1: in-process machine-code stub ------------------------------------------------------
-# cpuid(leaf=edi, subleaf=esi, out=rdx) -> void:
-#   push rbx; mov r8,rdx; mov eax,edi; mov ecx,esi; cpuid;
-#   mov [r8],eax; mov [r8+4],ebx; mov [r8+8],ecx; mov [r8+12],edx; pop rbx; ret
-_CPUID_CODE = bytes.fromhex("53 4989d0 89f8 89f1 0fa2 418900 41895804 41894808 4189500c 5b c3")
-# xgetbv(xcr=edi) -> uint64:  mov ecx,edi; xgetbv; shl rdx,32; or rax,rdx; ret
-_XGETBV_CODE = bytes.fromhex("89f9 0f01d0 48c1e220 4809d0 c3")
-_PROT_READ, _PROT_WRITE, _PROT_EXEC = 1, 2, 4
-_MAP_PRIVATE, _MAP_ANONYMOUS = 0x02, 0x20
-_PAGE = 4096
-
-
-class StubCpuid:
-    """CPUID/XGETBV via an RW→RX machine-code page; answers for the CPU the calling thread runs on.
-
-    Raises:
-        BackendUnavailable: not x86-64, or executable memory refused (MemoryDenyWriteExecute,
-            PR_SET_MDWE, SELinux execmem): ``reason`` names the errno.
-    """
-
-    name = "cpuid-stub"
-
-    def __init__(self) -> None:
-        import ctypes
-
-        machine = os.uname().machine  # not platform.machine(): importing platform costs ~1 ms
-        if machine not in ("x86_64", "AMD64"):
-            raise BackendUnavailable(
-                "the CPUID stub is x86-64 code", backend=self.name, reason=f"machine is {machine}"
-            )
-        libc = ctypes.CDLL(None, use_errno=True)
-        mmap_ = libc.mmap
-        mmap_.restype = ctypes.c_void_p
-        mmap_.argtypes = [
-            ctypes.c_void_p,
-            ctypes.c_size_t,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_long,
-        ]
-        mprotect = libc.mprotect
-        mprotect.restype = ctypes.c_int
-        mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-        self._munmap = libc.munmap
-        self._munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        addr = mmap_(None, _PAGE, _PROT_READ | _PROT_WRITE, _MAP_PRIVATE | _MAP_ANONYMOUS, -1, 0)
-        if addr is None or addr == ctypes.c_void_p(-1).value:
-            e = ctypes.get_errno()
-            raise BackendUnavailable(
-                f"mmap failed: {os.strerror(e)}", backend=self.name, reason=errno.errorcode.get(e, str(e))
-            )
-        ctypes.memmove(addr, _CPUID_CODE, len(_CPUID_CODE))
-        ctypes.memmove(addr + 64, _XGETBV_CODE, len(_XGETBV_CODE))
-        if mprotect(addr, _PAGE, _PROT_READ | _PROT_EXEC) != 0:
-            e = ctypes.get_errno()
-            self._munmap(addr, _PAGE)
-            raise BackendUnavailable(
-                f"cannot make the CPUID stub executable ({os.strerror(e)}): executable memory is "
-                "refused here (MemoryDenyWriteExecute= / PR_SET_MDWE?)",
-                backend=self.name,
-                reason=errno.errorcode.get(e, str(e)),
-            )
-        self._addr = addr
-        self._buf = (ctypes.c_uint32 * 4)()
-        self._cpuid = ctypes.CFUNCTYPE(
-            None, ctypes.c_uint32, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)
-        )(addr)
-        self._xgetbv = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_uint32)(addr + 64)
-        self._lock = _thread.allocate_lock()
-
-    def cpuid(self, leaf: int, subleaf: int) -> Regs:
-        with self._lock:
-            self._cpuid(leaf, subleaf, self._buf)
-            b = self._buf
-            return (int(b[0]), int(b[1]), int(b[2]), int(b[3]))
-
-    def xgetbv(self, xcr: int = 0) -> int | None:
-        # Only call after checking OSXSAVE (xcr0_of does): XGETBV faults with #UD otherwise.
-        return int(self._xgetbv(xcr))
+    cpu: list[str] = []
+    usable: list[str] = []
+    for value, (_key, bits) in zip(regs, _BITS, strict=True):
+        if not value:
+            continue
+        for bit, name, mask in bits:
+            if (value >> bit) & 1:
+                cpu.append(name)
+                if mask is None or (os_ok and xcr0 is not None and xcr0 & mask == mask):
+                    usable.append(name)
+    result = (frozenset(cpu), frozenset(usable))
+    if len(_DECODED) < _DECODED_MAX:
+        _DECODED[(regs, xcr0)] = result
+    return result
 
 
 # --- running on each CPU --------------------------------------------------------------------------

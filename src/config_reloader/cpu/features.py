@@ -49,6 +49,7 @@ __all__ = [
     "by_name",
     "canonical_name",
     "kernel_token_to_name",
+    "kernel_tokens_to_names",
     "levels_of",
     "split_arch_prefix",
 ]
@@ -372,15 +373,24 @@ LEVELS: Mapping[str, frozenset[str]] = {
 ARCH_ALIASES: Mapping[str, str] = {"x86-64": "x86-64", "x86": "x86", "arm64": "arm64"}
 
 _BY_NAME: dict[str, Feature] = {f.name: f for f in X86_FEATURES}
-_ALIAS: dict[str, str] = {}
-for _f in X86_FEATURES:
-    for _a in (
-        *_f.aliases,
-        *([_f.kernel] if _f.kernel else []),
-        *([_f.systemd_name] if _f.systemd_name else []),
-    ):
-        if _a != _f.name:
-            _ALIAS[_a] = _f.name
+_ALIAS: dict[str, str] = {}  # other spelling -> canonical name; built on first use (_aliases())
+
+
+def _aliases() -> dict[str, str]:
+    """Every accepted spelling that is not a canonical name: aliases, kernel tokens, systemd
+    names. Built when a name is not canonical: the canonical path of ``condition`` skips it."""
+    if not _ALIAS:
+        for f in X86_FEATURES:
+            for a in (
+                *f.aliases,
+                *([f.kernel] if f.kernel else []),
+                *([f.systemd_name] if f.systemd_name else []),
+            ):
+                if a != f.name:
+                    _ALIAS[a] = f.name
+    return _ALIAS
+
+
 _KERNEL: dict[str, str] = {f.kernel: f.name for f in X86_FEATURES if f.kernel}
 
 
@@ -392,6 +402,13 @@ def by_name(name: str) -> Feature:
 def kernel_token_to_name(token: str) -> str | None:
     """Canonical name for a /proc/cpuinfo token, or ``None`` if the token is not in the table."""
     return _KERNEL.get(token)
+
+
+def kernel_tokens_to_names(tokens: Iterable[str]) -> frozenset[str]:
+    """Canonical names of a CPU's /proc/cpuinfo tokens; tokens not in the table are kept as printed
+    (one dict lookup per token: a CPU has ~100 of them, read on every probe)."""
+    get = _KERNEL.get
+    return frozenset(get(t, t) for t in tokens)
 
 
 def levels_of(names: frozenset[str] | set[str], *, kernel_view: bool = False) -> frozenset[str]:
@@ -446,11 +463,12 @@ def canonical_name(name: str, *, arch: str = "x86-64") -> str:
     else:
         if text in _BY_NAME:
             return text
-        if text in _ALIAS:
-            return _ALIAS[text]
+        aliases = _aliases()
+        if text in aliases:
+            return aliases[text]
         if text in LEVELS:
             return text
-        known = [*_BY_NAME, *_ALIAS, *LEVELS]
+        known = [*_BY_NAME, *aliases, *LEVELS]
     import difflib  # only on the error path: keeps start-up cheap
 
     suggestions = difflib.get_close_matches(text, known, n=3, cutoff=0.6)

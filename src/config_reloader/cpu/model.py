@@ -139,7 +139,7 @@ class MachineFeatures(Record):
 
     Attributes:
         arch: systemd's architecture name (``"x86-64"``, ``"arm64"``, ...).
-        backend: which backend answered (``"cpuid-stub"``, ``"dev-cpu"``, ``"glibc"``,
+        backend: which backend answered (``"cpuid-native"``, ``"cpuid-stub"``, ``"dev-cpu"``, ``"glibc"``,
             ``"proc-cpuinfo"``, ``"hwcaps"``, ``"capture:json"``, ``"capture:cpuid-r"``).
         cpus: CPU -> features, ``None`` = unknown.
         notes: human-readable caveats (assumptions, fallbacks taken).

@@ -13,6 +13,7 @@ from config_reloader.cpu import cpuid as cp
 from config_reloader.cpu import features as ft
 from config_reloader.cpu import topology
 from config_reloader.cpu.model import CpuFeatures, MachineFeatures
+from config_reloader.cpu.native import NativeCpuid
 from config_reloader.errors import BackendUnavailable
 
 TYPE_CHECKING = False  # collections.abc is not imported at run time (start-up); mypy treats this as True
@@ -29,7 +30,7 @@ __all__ = [
     "systemd_has_feature",
 ]
 
-BACKENDS = ("cpuid-stub", "dev-cpu", "glibc", "proc-cpuinfo")
+BACKENDS = ("cpuid-native", "cpuid-stub", "dev-cpu", "glibc", "proc-cpuinfo")
 """x86 backends in the order they are tried (``hwcaps`` is the only arm64 backend)."""
 
 
@@ -50,7 +51,7 @@ def machine_arch(machine: str | None = None) -> str:
 
 def kernel_names(tokens: Iterable[str]) -> frozenset[str]:
     """Map /proc/cpuinfo tokens to canonical names; tokens not in the table are kept as printed."""
-    return frozenset(ft.kernel_token_to_name(t) or t for t in tokens)
+    return ft.kernel_tokens_to_names(tokens)
 
 
 def read_proc_cpuinfo(
@@ -116,14 +117,14 @@ def build_cpu(
     )
 
 
-def _stub(
-    targets: list[int], kernel: Mapping[int, tuple[str, ...]]
+def _in_process(
+    provider: cp.CpuidProvider, targets: list[int], kernel: Mapping[int, tuple[str, ...]]
 ) -> tuple[dict[int, CpuFeatures | None], list[str]]:
-    stub = cp.StubCpuid()
+    """CPUID and XGETBV run by this process on a worker thread pinned to each CPU in turn."""
 
     def one(cpu: int) -> CpuFeatures:
-        leaves = cp.read_leaves(stub)
-        xcr0 = cp.xcr0_of(stub, leaves)
+        leaves = cp.read_leaves(provider)
+        xcr0 = cp.xcr0_of(provider, leaves)
         return build_cpu(cpu, leaves, xcr0=xcr0, xcr0_source="xgetbv", kernel_tokens=kernel.get(cpu))
 
     got = cp.run_pinned(targets, one)
@@ -275,8 +276,12 @@ def probe_machine(
     last: BackendUnavailable | None = None
     for b in order:
         try:
-            if b == "cpuid-stub":
-                got, more = _stub(targets, kernel)
+            if b == "cpuid-native":
+                got, more = _in_process(NativeCpuid(), targets, kernel)
+            elif b == "cpuid-stub":
+                from config_reloader.cpu.stub import StubCpuid  # only without the C extension
+
+                got, more = _in_process(StubCpuid(), targets, kernel)
             elif b == "dev-cpu":
                 got, more = _dev_cpu(targets, kernel, dev_root)
             elif b == "glibc":
@@ -299,7 +304,8 @@ def systemd_has_feature(name: str, provider: cp.CpuidProvider | None = None) -> 
     The name is ASCII-lower-cased and looked up in systemd's 51-name table (an ``ARCH.`` prefix or
     any other name is unknown, hence ``False``, as systemd 252 does silently). CPUID runs once on the
     calling thread's CPU (leaf 7 with subleaf 0, leaves above the maximum are not read); no XGETBV,
-    no /proc/cpuinfo. Default provider: the stub, else /dev/cpu of the current CPU, else glibc.
+    no /proc/cpuinfo. Default provider: the C extension, else the stub, else /dev/cpu of the
+    current CPU, else glibc.
 
     Source: systemd src/basic/virt.c ``has_cpu_with_flag``; src/shared/condition.c (v252).
     """
@@ -315,7 +321,13 @@ def systemd_has_feature(name: str, provider: cp.CpuidProvider | None = None) -> 
 
 def _default_provider() -> cp.CpuidProvider:
     try:
-        return cp.StubCpuid()
+        return NativeCpuid()
+    except BackendUnavailable:
+        pass
+    from config_reloader.cpu.stub import StubCpuid  # only without the C extension
+
+    try:
+        return StubCpuid()
     except BackendUnavailable:
         pass
     cur = topology.current_cpu()

@@ -135,26 +135,33 @@ class Reloader:
     # -- state, read-only from outside -----------------------------------------------------------
     @property
     def applied(self) -> bytes | None:
+        """SHA-256 digest of the content last reloaded successfully; ``None`` before."""
         return self._state.applied
 
     @property
     def desired(self) -> bytes | None:
+        """SHA-256 digest of the content rendered now; ``None`` before the first apply."""
         return self._state.desired
 
     @property
     def ready(self) -> bool:
+        """True after the first successful apply (render and reload; render only in init mode)."""
         return self._state.ready
 
     @property
     def last_reload_latency(self) -> float | None:
+        """Seconds from the apply that produced :attr:`applied` to its successful reload."""
         return self._state.last_reload_latency
 
     @property
     def last_rendered(self) -> Rendered | None:
+        """The :class:`~config_reloader.render.Rendered` of the last accepted pass, or ``None``."""
         return self._owner.last_rendered
 
     @property
     def last_snapshot(self) -> Snapshot | None:
+        """The :class:`~config_reloader.watch.snapshot.Snapshot` (path -> SHA-256) of the last
+        accepted pass, or ``None``."""
         return self._owner.last_snapshot
 
     @property

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from config_reloader.errors import ConfigReloaderError
 from config_reloader.reconcile.loop import Reloader
 from config_reloader.render import kill_validators
+from config_reloader.sigstate import unblock
 
 if TYPE_CHECKING:
     from config_reloader.promtext import Registry
@@ -121,6 +122,7 @@ async def run_watch(options: ReloaderOptions) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig.name)
     loop.add_signal_handler(signal.SIGHUP, rescan)
+    unblock((signal.SIGTERM, signal.SIGINT, signal.SIGHUP))  # an inherited mask would hold them back
     try:
         await reloader.run()
     except asyncio.CancelledError:

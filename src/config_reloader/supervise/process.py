@@ -18,6 +18,8 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 
+from config_reloader.sigstate import reset_for_exec
+
 __all__ = [
     "Child",
     "exit_status_from_wait",
@@ -204,13 +206,14 @@ class Child:
 
     def __init__(self, argv: Sequence[str], *, cpus: frozenset[int] | None, env: Mapping[str, str] | None):
         def _preexec() -> None:  # runs in the forked child before exec: pin before any thread exists
+            reset_for_exec()  # not run's own inherited ignores and blocked mask (sigstate.py)
             if cpus is not None:
                 os.sched_setaffinity(0, cpus)
 
         self.popen = subprocess.Popen(  # the user's command, by design
             list(argv),
             env=dict(env) if env is not None else None,
-            preexec_fn=_preexec if cpus is not None else None,
+            preexec_fn=_preexec,
             close_fds=True,
             start_new_session=True,  # setsid() in the forked child, before _preexec and exec
         )

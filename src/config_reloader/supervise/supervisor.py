@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from config_reloader.errors import SuperviseError
+from config_reloader.sigstate import unblock
 from config_reloader.supervise.childmetrics import ChildMetrics, format_cpus
 from config_reloader.supervise.options import SuperviseOptions
 from config_reloader.supervise.process import Child, set_child_subreaper
@@ -150,6 +151,7 @@ class Supervisor:
                 installed.append(sig)
             loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
             installed.append(signal.SIGCHLD)
+            unblock(installed)  # an inherited blocked mask would hold them pending forever
             return await self._loop()
         finally:
             self._finished = True

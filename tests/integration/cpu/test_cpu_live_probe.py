@@ -1,4 +1,5 @@
-"""This machine's live probe: backends agree, the stub matches `cpuid -r`, MDWE forces a fallback."""
+"""This machine's live probe: backends agree, the in-process backends match `cpuid -r`, MDWE refuses
+the stub (not the C extension) and the probe falls back."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import textwrap
 import childproc
 import pytest
 
-from config_reloader.cpu import BACKENDS, check_features, probe_machine
+from config_reloader.cpu import BACKENDS, check_features, native, probe_machine
 from config_reloader.cpu import features as ft
 from config_reloader.cpu.capture import parse_cpuid_r
 from config_reloader.cpu.probe import read_proc_cpuinfo, systemd_has_feature
@@ -20,6 +21,7 @@ from config_reloader.cpu.topology import masked_leaves
 from config_reloader.errors import BackendUnavailable
 
 pytestmark = pytest.mark.skipif(platform.machine() != "x86_64", reason="x86-64 live probe")
+RAW = ("cpuid-native", "cpuid-stub", "dev-cpu")  # backends that read every CPUID leaf of every CPU
 
 # Leaves glibc keeps (sys/platform/x86.h CPUID_INDEX_*).
 GLIBC_LEAVES = {(1, 0), (7, 0), (0x80000001, 0), (0xD, 1), (0x80000007, 0), (0x80000008, 0), (7, 1)}
@@ -50,7 +52,7 @@ def test_default_probe_answers_every_cpu_in_affinity() -> None:
 def test_backends_agree(machines: dict[str, object]) -> None:
     working = {b: m for b, m in machines.items() if not isinstance(m, BackendUnavailable)}
     assert working, machines
-    stub = working.get("cpuid-stub") or working.get("dev-cpu")
+    stub = next((working[b] for b in RAW if b in working), None)
     if stub is None:
         pytest.skip(f"neither raw CPUID backend works here: {machines}")
     for b, m in working.items():
@@ -58,7 +60,8 @@ def test_backends_agree(machines: dict[str, object]) -> None:
             ref = stub.cpus.get(cpu)  # type: ignore[attr-defined]
             if f is None or ref is None:
                 continue
-            if b in ("cpuid-stub", "dev-cpu"):
+            if b in RAW:
+                assert masked_leaves(f.leaves) == masked_leaves(ref.leaves), (b, cpu)
                 assert f.cpu_view == ref.cpu_view, (b, cpu)
                 assert f.usable == ref.usable, (b, cpu, f.xcr0, ref.xcr0)
             elif b == "glibc":
@@ -83,12 +86,23 @@ def test_kernel_view_is_proc_cpuinfo() -> None:
         assert "osxsave" not in f.kernel
 
 
+def test_the_c_extension_is_built() -> None:
+    """The README's install commands build it (gcc, python3-dev); without it the probe still works
+    through ctypes, slower to start and refused under MemoryDenyWriteExecute."""
+    assert native.available(), (
+        "config_reloader.cpu._cpuid is missing: install gcc and python3-dev, then reinstall "
+        "(pip install -e .) to build it"
+    )
+    assert probe_machine().backend == "cpuid-native"
+
+
 @pytest.mark.skipif(shutil.which("cpuid") is None, reason="`cpuid` (Debian package cpuid) not installed")
-def test_stub_matches_cpuid_r() -> None:
+@pytest.mark.parametrize("backend", ["cpuid-native", "cpuid-stub"])
+def test_in_process_cpuid_matches_cpuid_r(backend: str) -> None:
     try:
-        m = probe_machine(backend="cpuid-stub")
+        m = probe_machine(backend=backend)
     except BackendUnavailable as exc:
-        pytest.skip(f"stub unavailable here: {exc}")
+        pytest.skip(f"{backend} unavailable here: {exc}")
     proc = childproc.run(["cpuid", "-r"], capture_output=True, text=True, timeout=60, check=False)
     if proc.returncode != 0:
         pytest.skip(f"cpuid -r failed: {proc.stderr.strip()}")
@@ -127,11 +141,13 @@ def test_every_systemd_name_decodes_like_the_raw_table() -> None:
 
 _MDWE_CHILD = textwrap.dedent("""
     import ctypes, json, sys
+    if sys.argv[1] == "without-extension":  # as in a pure-Python install: the import fails
+        sys.modules["config_reloader.cpu._cpuid"] = None
     libc = ctypes.CDLL(None, use_errno=True)
     PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
     if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
         print(json.dumps({"mdwe": False, "errno": ctypes.get_errno()})); sys.exit(0)
-    from config_reloader.cpu.cpuid import StubCpuid
+    from config_reloader.cpu.stub import StubCpuid
     from config_reloader.cpu import probe_machine, check_features
     from config_reloader.errors import BackendUnavailable
     try:
@@ -144,17 +160,35 @@ _MDWE_CHILD = textwrap.dedent("""
 """)
 
 
-def test_mdwe_refuses_stub_and_probe_falls_back() -> None:
+def _under_mdwe(extension: str) -> dict[str, object]:
     proc = childproc.run(
-        [sys.executable, "-c", _MDWE_CHILD], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", _MDWE_CHILD, extension],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
     if not out["mdwe"]:
         pytest.skip(f"PR_SET_MDWE not supported by this kernel (errno {out['errno']})")
     assert out["refused"] in ("EACCES", "EPERM")
-    assert out["backend"] != "cpuid-stub"
-    assert any("cpuid-stub unavailable" in n for n in out["notes"])
+    return out
+
+
+def test_mdwe_refuses_stub_but_not_the_c_extension() -> None:
+    if not native.available():
+        pytest.skip("the C extension is not built here")
+    out = _under_mdwe("with-extension")
+    assert out["backend"] == "cpuid-native"
+    assert out["sse2"] is True  # every CPU answered, as without MDWE
+
+
+def test_mdwe_without_extension_refuses_stub_and_probe_falls_back() -> None:
+    out = _under_mdwe("without-extension")
+    assert out["backend"] not in ("cpuid-native", "cpuid-stub")
+    assert any("cpuid-native unavailable" in n and "not installed" in n for n in out["notes"])  # type: ignore[attr-defined]
+    assert any("cpuid-stub unavailable" in n for n in out["notes"])  # type: ignore[attr-defined]
     if os.geteuid() == 0:  # /dev/cpu/N/cpuid answers for every CPU
         assert out["sse2"] is True
     else:  # glibc's view covers the current CPU only: the others stay unknown, never false
@@ -173,7 +207,7 @@ def test_unpinnable_cpus_are_unknown() -> None:
 
 def _stub_ok() -> bool:
     try:
-        from config_reloader.cpu.cpuid import StubCpuid
+        from config_reloader.cpu.stub import StubCpuid
 
         StubCpuid()
         return True

@@ -19,6 +19,7 @@ import pytest
 import config_reloader
 from config_reloader.cli import build_parser, main
 from config_reloader.cli.condition import DEFAULTS, ConditionArgs, parse_fast
+from config_reloader.cpu import native
 
 # Never imported by `condition ConditionCPUFeature=...` (whatever the machine answers).
 HEAVY = (
@@ -43,6 +44,7 @@ HEAVY = (
     "config_reloader.reconcile",
     "config_reloader.watch",
     "config_reloader.metrics",
+    "config_reloader.errors.reloader",  # the reloader's 16 exception classes
 )
 # ...and, for a command line of assignments only, not argparse either (the fast path).
 # `re` (with enum, functools, collections: ~4.8 ms): the fast path does not need it (the command
@@ -84,11 +86,12 @@ def _imports_of(*argv: str, bare: bool = False) -> tuple[subprocess.CompletedPro
 
 
 def _first_backend_works() -> bool:
-    """The CPUID stub answers here. When it is refused (MemoryDenyWriteExecute, not x86-64), the
-    fallbacks may log at debug level (logging) or try ``modprobe cpuid`` (subprocess): allowed."""
+    """An in-process CPUID backend answers here. When both are refused (not x86-64, no extension
+    and MemoryDenyWriteExecute), the fallbacks may log at debug level (logging) or try
+    ``modprobe cpuid`` (subprocess): allowed."""
     from config_reloader.cpu import probe_machine
 
-    return probe_machine().backend == "cpuid-stub"
+    return probe_machine().backend in ("cpuid-native", "cpuid-stub")
 
 
 def _banned(mods: set[str], banned: tuple[str, ...]) -> list[str]:
@@ -104,6 +107,15 @@ def test_condition_cpu_feature_imports_nothing_heavy() -> None:
     assert _banned(mods, FAST_PATH_HEAVY) == []
     # it did evaluate on the CPUs (not a shortcut that skipped the probe)
     assert {"config_reloader.cpu.probe", "config_reloader.cpu.cpuid"} <= mods
+
+
+@pytest.mark.skipif(not native.available(), reason="the C extension is not built here")
+def test_condition_cpu_feature_does_not_load_ctypes_with_the_extension() -> None:
+    """ctypes (with libffi: ~1.2 ms) only serves the fallback backends."""
+    proc, mods = _imports_of("condition", ASSIGNMENT)
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "config_reloader.cpu.native" in mods
+    assert _banned(mods, ("ctypes", "_ctypes")) == []
 
 
 def test_condition_cpu_feature_needs_neither_typing_nor_re() -> None:

@@ -204,3 +204,20 @@ def test_usable_is_cpu_view_minus_os_disabled_state(names: set[str], xcr0: int) 
         m = ft.by_name(n).xcr0
         assert m is not None and (not osx or xcr0 & m != m)
     assert ft.levels_of(set(usable)) <= ft.levels_of(set(cpu))
+
+
+def test_cpus_differing_only_in_apic_ids_share_one_decoding() -> None:
+    """decode() is a function of the feature registers and XCR0: the per-CPU identity fields
+    (leaf 1 EBX[31:24], leaf 0xB EDX) do not make a new decoding, XCR0 does."""
+    cpu0 = leaves_with(V4, extra={(1, 0): (0, 0x00000800, 0, 0), (0xB, 0): (1, 2, 0x100, 0)})
+    regs1 = leaves_with(V4)[(1, 0)]
+    cpu7 = {**cpu0, (1, 0): (regs1[0], 0x07000800 | regs1[1], regs1[2], regs1[3]), (0xB, 0): (1, 2, 0x100, 7)}
+    cpu0[(1, 0)] = (regs1[0], 0x00000800 | regs1[1], regs1[2], regs1[3])
+    first = decode(cpu0, 0xE7)
+    assert decode(cpu7, 0xE7) is first  # the same result object: decoded once
+    assert first[1] == set(V4)
+    without_zmm = decode(cpu7, 0x7)
+    assert without_zmm[0] == first[0] and "avx512f" not in without_zmm[1] and "avx2" in without_zmm[1]
+    # a leaf above the maximum basic leaf is never read, whatever the table holds for it
+    capped = decode({**cpu0, (0, 0): (6, 0, 0, 0)}, 0xE7)
+    assert "avx2" not in capped[0] and "sse2" in capped[0]
