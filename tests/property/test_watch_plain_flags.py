@@ -74,7 +74,12 @@ def _argparse_settings(argv: list[str]) -> WatchSettings | None:
         options = watch_options_from_args(args)
     except ValueError:
         return None
-    return WatchSettings(options, args.log_format, args.log_level, args.web_config_file)
+    return WatchSettings(
+        options=options,
+        log_format=args.log_format,
+        log_level=args.log_level,
+        web_config_file=args.web_config_file,
+    )
 
 
 @st.composite

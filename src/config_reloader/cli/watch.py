@@ -36,7 +36,13 @@ from config_reloader.cli.argtypes import (
     parse_size_arg,
 )
 from config_reloader.cli.compat import add_compat_arguments
-from config_reloader.cli.watchflags import FLAGS_NAMED_OTHERWISE, WatchSettings, flag_of
+from config_reloader.cli.watchflags import (
+    DEFAULT_LOG_FORMAT,
+    DEFAULT_LOG_LEVEL,
+    FLAGS_NAMED_OTHERWISE,
+    WatchSettings,
+    flag_of,
+)
 from config_reloader.cli.watchstart import check_web_config_file, start, warn_missing_watched_dirs
 from config_reloader.durations import format_duration
 from config_reloader.logs import LOG_FORMATS
@@ -281,13 +287,16 @@ def add_watch_arguments(
         help="serve /metrics, /healthz and /ready here; empty = off (default: off)",
     )
     o.add_argument(
-        "--log-format", choices=LOG_FORMATS, default="logfmt", help="log format (default: %(default)s)"
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=DEFAULT_LOG_FORMAT,
+        help="log format (default: %(default)s)",
     )
     o.add_argument(
         "--log-level",
         metavar="{all,debug,info,warn,error,none}",
         type=parse_log_level,
-        default="info",
+        default=DEFAULT_LOG_LEVEL,
         help="log level; all = debug, none = nothing at all, as prometheus-config-reloader (default: info)",
     )
 
@@ -393,4 +402,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
     web_config_file = getattr(args, "web_config_file", "")
-    return start(WatchSettings(options, args.log_format, args.log_level, web_config_file))
+    settings = WatchSettings(
+        options=options, log_format=args.log_format, log_level=args.log_level, web_config_file=web_config_file
+    )
+    return start(settings)

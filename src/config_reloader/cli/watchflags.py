@@ -26,15 +26,17 @@ from config_reloader.durations import parse_duration
 from config_reloader.listen import parse_listen_address
 from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
 from config_reloader.reconcile.options import ReloaderOptions
-from config_reloader.record import Record
+from config_reloader.record import Record, record
 from config_reloader.sizes import parse_size
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import Any, ClassVar
+    from typing import Any
 
 __all__ = [
+    "DEFAULT_LOG_FORMAT",
+    "DEFAULT_LOG_LEVEL",
     "FLAGS_NAMED_OTHERWISE",
     "LOG_LEVEL_ALIASES",
     "PLAIN_SETTINGS",
@@ -56,6 +58,10 @@ def flag_of(setting: str) -> str:
     ``--retry-interval``, ``watched_dirs`` -> ``--watched-dir``)."""
     return FLAGS_NAMED_OTHERWISE.get(setting) or "--" + setting.replace("_", "-")
 
+
+DEFAULT_LOG_FORMAT = "logfmt"
+DEFAULT_LOG_LEVEL = "info"
+"""The defaults of ``--log-format`` and ``--log-level`` (argparse's parser takes them from here)."""
 
 LOG_LEVEL_ALIASES = {"all": "debug", "warning": "warn"}
 """prometheus-config-reloader's extra ``--log-level`` values -> ours."""
@@ -156,34 +162,21 @@ _REPEATABLE = ("watched_dirs", "reload_url")
 _SETTING_OF_FLAG = {flag_of(s): s for s in PLAIN_SETTINGS}
 
 
+@record
 class WatchSettings(Record):
     """What a ``watch`` command line means, whichever parser read it.
 
     Attributes:
         options: the reload settings.
-        log_format: ``"logfmt"`` or ``"json"``.
-        log_level: ``"debug"``, ``"info"``, ``"warn"``, ``"error"`` or ``"none"``.
+        log_format: ``"logfmt"`` or ``"json"`` (``--log-format``).
+        log_level: ``"debug"``, ``"info"``, ``"warn"``, ``"error"`` or ``"none"`` (``--log-level``).
         web_config_file: ``--web-config-file`` as given (``""``: none), checked at start.
     """
 
-    __slots__ = ("log_format", "log_level", "options", "web_config_file")
-    _fields: ClassVar[tuple[str, ...]] = ("options", "log_format", "log_level", "web_config_file")
     options: ReloaderOptions
-    log_format: str
-    log_level: str
-    web_config_file: str
-
-    def __init__(
-        self,
-        options: ReloaderOptions,
-        log_format: str = "logfmt",
-        log_level: str = "info",
-        web_config_file: str = "",
-    ) -> None:
-        object.__setattr__(self, "options", options)
-        object.__setattr__(self, "log_format", log_format)
-        object.__setattr__(self, "log_level", log_level)
-        object.__setattr__(self, "web_config_file", web_config_file)
+    log_format: str = DEFAULT_LOG_FORMAT
+    log_level: str = DEFAULT_LOG_LEVEL
+    web_config_file: str = ""
 
     def func(self, _args: object) -> int:
         """Run ``watch`` with these settings (the CLI's dispatch calls ``args.func(args)``)."""
@@ -205,7 +198,7 @@ def parse_plain(argv: Sequence[str]) -> WatchSettings | None:
     if not argv:
         return None
     values: dict[str, Any] = {}
-    log = {"--log-format": "logfmt", "--log-level": "info"}
+    log = {"--log-format": DEFAULT_LOG_FORMAT, "--log-level": DEFAULT_LOG_LEVEL}
     for arg in argv:
         flag, eq, text = arg.partition("=")
         if not eq or not flag.startswith("--"):
@@ -240,4 +233,9 @@ def parse_plain(argv: Sequence[str]) -> WatchSettings | None:
         options = ReloaderOptions(**values)
     except ValueError:
         return None
-    return WatchSettings(options, log["--log-format"], log["--log-level"], web_config_file)
+    return WatchSettings(
+        options=options,
+        log_format=log["--log-format"],
+        log_level=log["--log-level"],
+        web_config_file=web_config_file,
+    )
