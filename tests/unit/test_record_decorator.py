@@ -7,9 +7,9 @@ from __future__ import annotations
 import copy
 import os
 import pickle
-import subprocess
 import sys
 
+import childproc
 import pytest
 
 from config_reloader.reconcile.options import ReloaderOptions, SettingError
@@ -83,7 +83,7 @@ def test_importing_the_carriers_loads_no_dataclasses() -> None:
         "import sys\nimport config_reloader.reconcile.options, config_reloader.render\n"
         "print('dataclasses' in sys.modules, 'inspect' in sys.modules)"
     )
-    out = subprocess.run(
+    out = childproc.run(
         [sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.split() == ["False", "False"]
