@@ -104,10 +104,14 @@ def record(cls: type[R]) -> type[R]:
     body ``_defaults``, and ``__init__(**fields)`` sets them, then calls ``__post_init__`` if the
     class has one (which may still normalise fields with ``object.__setattr__``).
 
-    The class gets no ``__slots__`` (the defaults are class-body values). ``__init__`` raises
-    :class:`TypeError` for an unknown field or a missing one without a default.
+    The class gets no ``__slots__`` (the defaults are class-body values). An annotation
+    ``ClassVar[...]`` is not a field. ``__init__`` raises :class:`TypeError` for an unknown field
+    or a missing one without a default.
     """
-    fields = tuple(cls.__dict__.get("__annotations__", {}))  # noqa: RUF063 (inspect is what this avoids)
+    notes = cls.__dict__.get("__annotations__", {})  # noqa: RUF063 (inspect is what this avoids)
+    fields = tuple(
+        f for f, note in notes.items() if not str(note).startswith(("ClassVar", "typing.ClassVar"))
+    )
     defaults = {f: cls.__dict__[f] for f in fields if f in cls.__dict__}
     for f in defaults:
         delattr(cls, f)  # instances hold every field; the class keeps no stale copy

@@ -8,6 +8,7 @@ import copy
 import os
 import pickle
 import sys
+from typing import ClassVar
 
 import childproc
 import pytest
@@ -24,7 +25,7 @@ class _Point(Record):
     secret: str = ""
     tags: tuple[str, ...] = ()
 
-    _norepr = frozenset({"secret"})
+    _norepr: ClassVar[frozenset[str]] = frozenset({"secret"})  # not a field
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", tuple(self.tags))
