@@ -2,7 +2,8 @@
 
 The public API is the ``__all__`` of the modules in :data:`MODULES`. For each name: its signature
 and its docstring; for a class also its public methods and properties (those defined by the class
-itself), and the fields of a dataclass with their defaults. ``python docs/build_readme.py`` writes
+itself), and the fields of a dataclass or of a ``config_reloader.record.record`` class with their
+defaults. ``python docs/build_readme.py`` writes
 this page along with the README; ``tests/unit/test_api_doc.py`` fails when it drifts from the code.
 """
 
@@ -90,8 +91,35 @@ def _doc(obj: Any) -> str:
     return f"```text\n{doc.strip()}\n```\n" if doc else "*(no docstring)*\n"
 
 
+def _record_fields(cls: type) -> list[tuple[str, Any, Any]] | None:
+    """``(name, annotation, default or inspect.Parameter.empty)`` of each field of a class made by
+    ``config_reloader.record.record`` (its ``__init__`` takes ``**fields``); None for others."""
+    if "_defaults" not in vars(cls):
+        return None
+    defaults = cls._defaults  # type: ignore[attr-defined]
+    notes = vars(cls)["__annotations__"]
+    return [(f, notes[f], defaults.get(f, inspect.Parameter.empty)) for f in cls._fields]  # type: ignore[attr-defined]
+
+
+def _record_signature(fields: list[tuple[str, Any, Any]], name: str) -> str:
+    params = [
+        inspect.Parameter(f, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a) for f, a, d in fields
+    ]
+    holder = lambda: None  # noqa: E731 (a function to carry the signature for _signature)
+    holder.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+    return _signature(holder, name)
+
+
 def _class(cls: type, qual: str) -> list[str]:
-    out = [f"### `{qual}`\n", "```python", _signature(cls, f"class {qual}"), "```\n", _doc(cls)]
+    fields = _record_fields(cls)
+    sig = _signature(cls, f"class {qual}") if fields is None else _record_signature(fields, f"class {qual}")
+    out = [f"### `{qual}`\n", "```python", sig, "```\n", _doc(cls)]
+    if fields is not None:
+        out.append("| field | type | default |\n|---|---|---|")
+        for name, anno, d in fields:
+            default = "required" if d is inspect.Parameter.empty else f"`{_default(d)}`"
+            out.append(f"| `{name}` | `{_anno(anno)}` | {default} |".replace("|`", "| `"))
+        out.append("")
     if dataclasses.is_dataclass(cls):
         out.append("| field | type | default |\n|---|---|---|")
         for f in dataclasses.fields(cls):

@@ -18,14 +18,25 @@ import sys
 TYPE_CHECKING = False  # typing/logging are not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Iterable
-    from typing import IO, Any
+    from collections.abc import Iterable, Mapping
+    from typing import IO, Any, Protocol
     from urllib.parse import SplitResult
+
+    class FieldLog(Protocol):
+        """What the one-shot render logs through: a :class:`logging.Logger` or a :class:`LineLog`
+        (constant message, fields in ``extra``)."""
+
+        def isEnabledFor(self, level: int) -> bool: ...
+        def info(self, msg: str, *, extra: Mapping[str, object] | None = None) -> None: ...
+        def warning(self, msg: str, *, extra: Mapping[str, object] | None = None) -> None: ...
+        def error(self, msg: str, *, extra: Mapping[str, object] | None = None) -> None: ...
+
 
 __all__ = [
     "LOG_FORMATS",
     "LOG_LEVELS",
     "REDACTED",
+    "LineLog",
     "install_fallback_handler",
     "redact_text",
     "redact_url",
@@ -179,25 +190,40 @@ _standard_attrs: set[str] = set()
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    import time
-
     if not _standard_attrs:  # attributes every LogRecord has; anything else came from ``extra=``
         import logging
 
         _standard_attrs.update(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
         _standard_attrs.update({"message", "asctime", "taskName"})
-    out: dict[str, Any] = {
-        "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-        "level": {"WARNING": "warn", "CRITICAL": "error"}.get(record.levelname, record.levelname.lower()),
-        "caller": record.name.removeprefix("config_reloader."),
-        "msg": record.getMessage(),
-    }
-    for k, v in vars(record).items():
-        if k not in _standard_attrs and not k.startswith("_"):
-            out[k] = v
+    extra = {k: v for k, v in vars(record).items() if k not in _standard_attrs and not k.startswith("_")}
     if record.exc_info and record.exc_info[1] is not None:
-        out["err"] = str(record.exc_info[1])
-    return out
+        extra["err"] = str(record.exc_info[1])
+    fields = (record.created, int(record.msecs), record.levelname, record.name, record.getMessage())
+    return _line_fields(*fields, extra)
+
+
+def _line_fields(
+    created: float, msecs: int, levelname: str, name: str, msg: str, extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The fields of one line, in order: ``ts``, ``level``, ``caller``, ``msg``, then ``extra``."""
+    import time
+
+    return {
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{msecs:03d}Z",
+        "level": {"WARNING": "warn", "CRITICAL": "error"}.get(levelname, levelname.lower()),
+        "caller": name.removeprefix("config_reloader."),
+        "msg": msg,
+        **extra,
+    }
+
+
+def _line(fields: Mapping[str, Any], fmt: str) -> str:
+    """One log line of ``fields`` in ``fmt`` (``"logfmt"`` or ``"json"``)."""
+    if fmt == "json":
+        import json  # here: logfmt (the default) need not load it
+
+        return json.dumps(fields, default=str)
+    return " ".join(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
 
 
 def _logfmt_value(v: Any) -> str:
@@ -231,15 +257,13 @@ def _formatter_classes() -> dict[str, type[logging.Formatter]]:
         """``ts=... level=info caller=reconcile msg="reload triggered" key=value ...``"""
 
         def format(self, record: logging.LogRecord) -> str:
-            return " ".join(f"{k}={_logfmt_value(v)}" for k, v in _fields(record).items())
+            return _line(_fields(record), "logfmt")
 
     class JsonFormatter(logging.Formatter):
         """One JSON object per line with the same keys as logfmt."""
 
         def format(self, record: logging.LogRecord) -> str:
-            import json  # here, not with LogfmtFormatter: logfmt (the default) need not load it
-
-            return json.dumps(_fields(record), default=str)
+            return _line(_fields(record), "json")
 
     for cls in (LogfmtFormatter, JsonFormatter):
         cls.__module__ = __name__
@@ -256,6 +280,13 @@ def __getattr__(name: str) -> type[logging.Formatter]:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _check(fmt: str, level: str) -> None:
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"unknown log format {fmt!r}; choose one of {', '.join(LOG_FORMATS)}")
+    if level not in _LEVELS:
+        raise ValueError(f"unknown log level {level!r}; choose one of {', '.join(LOG_LEVELS)}")
+
+
 def setup_logging(fmt: str = "logfmt", level: str = "info", stream: IO[str] | None = None) -> None:
     """Install one handler on the ``config_reloader`` logger.
 
@@ -269,10 +300,7 @@ def setup_logging(fmt: str = "logfmt", level: str = "info", stream: IO[str] | No
     Raises:
         ValueError: unknown format or level.
     """
-    if fmt not in LOG_FORMATS:
-        raise ValueError(f"unknown log format {fmt!r}; choose one of {', '.join(LOG_FORMATS)}")
-    if level not in _LEVELS:
-        raise ValueError(f"unknown log level {level!r}; choose one of {', '.join(LOG_LEVELS)}")
+    _check(fmt, level)
     import logging
 
     handler = logging.StreamHandler(stream or sys.stderr)
@@ -283,6 +311,55 @@ def setup_logging(fmt: str = "logfmt", level: str = "info", stream: IO[str] | No
     logger.addHandler(handler)
     logger.setLevel(_LEVELS[level])
     logger.propagate = False
+
+
+class LineLog:
+    """The lines :func:`setup_logging`'s handler writes, for a process that logs a few lines and
+    exits without loading :mod:`logging` (with traceback, threading, string: ~5 ms of CPU of the
+    init container's one-shot render). Same fields, same formatting code, same levels.
+
+    Args:
+        name: the logger name (``caller=`` is it without ``config_reloader.``).
+        fmt, level, stream: as :func:`setup_logging` (``stream`` default: stderr).
+
+    Raises:
+        ValueError: unknown format or level.
+    """
+
+    def __init__(
+        self, name: str, fmt: str = "logfmt", level: str = "info", stream: IO[str] | None = None
+    ) -> None:
+        _check(fmt, level)
+        self.name = name
+        self.fmt = fmt
+        self.level = _LEVELS[level]
+        self.stream = stream or sys.stderr
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level >= self.level
+
+    def _emit(self, level: int, levelname: str, msg: str, extra: Mapping[str, object] | None) -> None:
+        if level < self.level:
+            return
+        import time
+
+        created = time.time()
+        msecs = int((created - int(created)) * 1000)  # as logging.LogRecord.msecs (Python 3.11)
+        fields = _line_fields(created, msecs, levelname, self.name, msg, extra or {})
+        self.stream.write(_line(fields, self.fmt) + "\n")
+        self.stream.flush()
+
+    def debug(self, msg: str, *, extra: Mapping[str, object] | None = None) -> None:
+        self._emit(10, "DEBUG", msg, extra)
+
+    def info(self, msg: str, *, extra: Mapping[str, object] | None = None) -> None:
+        self._emit(20, "INFO", msg, extra)
+
+    def warning(self, msg: str, *, extra: Mapping[str, object] | None = None) -> None:
+        self._emit(30, "WARNING", msg, extra)
+
+    def error(self, msg: str, *, extra: Mapping[str, object] | None = None) -> None:
+        self._emit(40, "ERROR", msg, extra)
 
 
 def install_fallback_handler() -> None:

@@ -23,18 +23,16 @@ validator runs from :mod:`config_reloader.validate`.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import os
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from config_reloader.atomic import DEFAULT_MODE, atomic_write, inherited_mode
 from config_reloader.bounded_read import FileTooLarge, NotRegularFile, output_matches, read_stable
 from config_reloader.errors import ConfigTooLarge, EnvExpansionError, GzipError, RenderError
 from config_reloader.fileid import FileIdentity, file_identity
+from config_reloader.record import Record, record
 from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE, format_size
 from config_reloader.validate import DEFAULT_VALIDATE_TIMEOUT, kill_validators, run_validate, validate_argv
 
@@ -64,8 +62,8 @@ _ZEROS = re.compile(rb"\x00*")
 _INFLATE_CHUNK = 1 << 20  # output bytes per zlib call: memory stays within the limit + 1 MiB
 
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
+@record  # not a dataclass: the init container's one-shot render does not load dataclasses (record.py)
+class Rendered(Record):
     """Result of rendering one config file.
 
     Attributes:
@@ -93,7 +91,9 @@ class Rendered:
     source_digest: bytes = b""
     source_identity: FileIdentity | None = None
     source_mode: int | None = None
-    expanded_values: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    expanded_values: tuple[str, ...] = ()
+
+    _norepr = frozenset({"expanded_values"})
 
 
 def expand_env(
@@ -210,6 +210,7 @@ def render_bytes(
     env: Mapping[str, str],
     strict_env: bool,
     max_size: int = DEFAULT_MAX_CONFIG_SIZE,
+    digest: bool = True,
 ) -> Rendered:
     """Gunzip (by magic bytes) and expand ``$(VAR)`` references in ``raw``.
 
@@ -220,6 +221,8 @@ def render_bytes(
         strict_env: unset references are an error instead of being kept verbatim.
         max_size: bound in bytes of ``raw``, of its decompressed form and of the expanded result
             (``--max-config-size``).
+        digest: compute ``source_digest`` (False: left ``b""``, for a caller that compares
+            nothing, such as the one-shot render).
 
     Raises:
         GzipError: ``raw`` starts with ``1f 8b`` but is not a valid gzip stream.
@@ -229,7 +232,7 @@ def render_bytes(
     """
     if len(raw) > max_size:
         raise _too_large(source, f"the size ({len(raw)} bytes)", max_size)
-    source_digest = hashlib.sha256(raw).digest()
+    source_digest = _sha256(raw) if digest else b""
     is_gzip = raw[:2] == GZIP_MAGIC
     if is_gzip:
         raw = gunzip(raw, limit=max_size, source=source)
@@ -245,6 +248,14 @@ def render_bytes(
     return Rendered(
         data=data, unset_vars=unset, source_gzip=is_gzip, source_digest=source_digest, expanded_values=values
     )
+
+
+def _sha256(data: bytes) -> bytes:
+    # hashlib is imported here: it loads OpenSSL's libcrypto (~2.5 ms of CPU), which the
+    # init container's one-shot render (digest=False) never needs
+    import hashlib
+
+    return hashlib.sha256(data).digest()
 
 
 _BLANK = re.compile(rb"[ \t\r\n]*")
@@ -279,6 +290,7 @@ def render_file(
     validate_timeout: float = DEFAULT_VALIDATE_TIMEOUT,
     write: bool = True,
     max_size: int = DEFAULT_MAX_CONFIG_SIZE,
+    digest: bool = True,
 ) -> Rendered:
     """Read ``config_file``, render it, validate it, and write ``output_file`` if its bytes changed.
 
@@ -287,7 +299,7 @@ def render_file(
     Args:
         config_file: input path (may be gzip-compressed; symlinks followed; must be a regular file).
         output_file: where to write; ``None`` = render (and validate) only.
-        env, strict_env, max_size: see :func:`render_bytes`.
+        env, strict_env, max_size, digest: see :func:`render_bytes`.
         validate_command: argv run on a candidate temp file written next to the output (``{}`` in
             any argument is replaced by its path; with no ``{}`` the path is appended). Non-zero
             exit rejects the render. Its output, kept in :class:`ValidationFailed`, has every
@@ -318,11 +330,9 @@ def render_file(
         raise _too_large(config_file, what, max_size) from exc
     except OSError as exc:
         raise RenderError(f"cannot read config file {config_file}: {exc.strerror}", path=config_file) from exc
-    rendered = dataclasses.replace(
-        render_bytes(raw, source=config_file, env=env, strict_env=strict_env, max_size=max_size),
-        source_identity=file_identity(st),
-        source_mode=inherited_mode(st),
-    )
+    rendered = render_bytes(
+        raw, source=config_file, env=env, strict_env=strict_env, max_size=max_size, digest=digest
+    ).replace(source_identity=file_identity(st), source_mode=inherited_mode(st))
     del raw
     if validate_command:
         run_validate(
@@ -367,7 +377,7 @@ def write_output(output_file: str, rendered: Rendered, *, new_mode: int | None =
     if new_mode is None:
         new_mode = rendered.source_mode if rendered.source_mode is not None else DEFAULT_MODE
     atomic_write(output_file, rendered.data, new_mode=new_mode)
-    return dataclasses.replace(rendered, written=True)
+    return rendered.replace(written=True)
 
 
 async def render_file_async(

@@ -222,3 +222,28 @@ def test_a_device_node_or_our_symlink_to_one_is_never_replaced(tmp_path: Path) -
         atomic_write(str(link), b"config")
     assert link.is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["null", "stdout"]  # no temp file left
+
+
+def test_temp_names_never_reuse_a_file_or_follow_a_symlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The temp file (mkstemp's contract without tempfile): a name already taken, even by a
+    dangling symlink planted by someone else, is skipped, never opened; the file is 0600."""
+    out = tmp_path / "out"
+    victim = tmp_path / "victim"
+    taken = [b"\x00" * 6, b"\x01" * 6]
+    (tmp_path / f".out.{taken[0].hex()}.tmp").write_bytes(b"someone else's")
+    (tmp_path / f".out.{taken[1].hex()}.tmp").symlink_to(victim)
+    names = iter([*taken, b"\x02" * 6])
+    monkeypatch.setattr(atomic.os, "urandom", lambda n: next(names))
+    fd, name = atomic._create_temp(str(tmp_path), ".out.", ".tmp")
+    os.close(fd)
+    assert name == str(tmp_path / f".out.{'02' * 6}.tmp")
+    assert stat.S_IMODE(os.stat(name).st_mode) == 0o600
+    assert not victim.exists() and (tmp_path / f".out.{taken[0].hex()}.tmp").read_bytes() == b"someone else's"
+    monkeypatch.setattr(atomic.os, "urandom", lambda n: taken[0])
+    with pytest.raises(FileExistsError):
+        atomic._create_temp(str(tmp_path), ".out.", ".tmp")
+    monkeypatch.undo()
+    atomic_write(str(out), b"data")
+    assert out.read_bytes() == b"data"

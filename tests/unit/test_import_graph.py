@@ -157,7 +157,7 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
 def test_the_walk_sees_the_known_edges() -> None:
     g = graph()
     assert "config_reloader.reconcile.loop" in g["config_reloader.reconcile.service"]
-    assert "config_reloader.reconcile.service" in g["config_reloader.cli.watch"]  # inside run()
+    assert "config_reloader.reconcile.service" in g["config_reloader.cli.watchstart"]  # inside start()
     assert "config_reloader.errors" in g["config_reloader.render"]
     # TYPE_CHECKING-only: the worker names the guard for mypy, never imports it
     assert "config_reloader.reconcile.guard" not in g["config_reloader.reconcile.worker"]

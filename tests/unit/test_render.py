@@ -186,3 +186,22 @@ def test_render_without_write_validates_next_to_the_output_and_writes_later(tmp_
     assert write_output(str(out), r, new_mode=0o640).written
     assert out.read_bytes() == b"a: 1\n" and (out.stat().st_mode & 0o777) == 0o640
     assert not write_output(str(out), r).written  # same bytes: not rewritten
+
+
+def test_no_digest_when_the_caller_compares_nothing(tmp_path: Path) -> None:
+    """The one-shot render asks for no source_digest (hashlib would load OpenSSL for it); the
+    output is the same."""
+    import hashlib
+
+    src = tmp_path / "in.yml"
+    src.write_bytes(b"pod: $(POD)\n")
+    with_digest = render_file(str(src), str(tmp_path / "a.yml"), env={"POD": "p-1"}, strict_env=False)
+    without = render_file(
+        str(src), str(tmp_path / "b.yml"), env={"POD": "p-1"}, strict_env=False, digest=False
+    )
+    assert (
+        without.source_digest == b""
+        and with_digest.source_digest == hashlib.sha256(src.read_bytes()).digest()
+    )
+    assert without.data == with_digest.data == b"pod: p-1\n" and without.written
+    assert (tmp_path / "b.yml").read_bytes() == b"pod: p-1\n"

@@ -9,7 +9,9 @@ Engines are imported inside ``run`` so that ``config-reloader condition`` never 
 prometheus_client or the inotify layer (budget B1 in docs/design.md: start within 1.3x of a bare interpreter).
 For the same budget, ``argparse`` is imported only when a parser is built: a ``condition`` command
 line made of assignments only is parsed by ``condition.parse_fast`` (argparse, its gettext
-look-ups and ``locale`` cost ~4 ms, a third of the budget); anything else goes through argparse.
+look-ups and ``locale`` cost ~4 ms, a third of the budget), and a ``watch`` command line of plain
+``--flag=value`` settings by ``watchflags.parse_plain`` (the operator's init container and
+sidecar); anything else goes through argparse.
 This package is the only place that maps our exceptions to exit statuses and messages.
 """
 
@@ -147,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from config_reloader.cli.condition import parse_fast
 
         args = parse_fast(args_list[1:])
+    elif first == "watch":  # the operator's reloader slot: its plain flags skip argparse too
+        from config_reloader.cli.watchflags import parse_plain
+
+        args = parse_plain(args_list[1:])
     if args is None:
         parser = build_parser(first if first in dict(_SUBCOMMANDS) else None)
         args, extras = parser.parse_known_args(args_list)

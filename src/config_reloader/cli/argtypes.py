@@ -8,11 +8,10 @@ check, the listen address parser); these only adapt them to argparse.
 from __future__ import annotations
 
 import argparse
-import signal
 
+from config_reloader.cli.watchflags import LOG_LEVEL_ALIASES, log_level, signal_number
 from config_reloader.durations import parse_duration
 from config_reloader.listen import parse_listen_address
-from config_reloader.logs import LOG_LEVELS
 from config_reloader.sizes import parse_size
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
@@ -99,26 +98,16 @@ def parse_listen_address_arg(text: str) -> str:
 
 
 def parse_signal(text: str) -> int:
-    """``SIGHUP``, ``HUP``, ``hup`` or ``1`` -> the signal number.
+    """``SIGHUP``, ``HUP``, ``hup`` or ``1`` -> the signal number
+    (:func:`~config_reloader.cli.watchflags.signal_number`).
 
     Raises:
         argparse.ArgumentTypeError: not a known signal name or number.
     """
-    t = text.strip()
-    if t.isdigit():
-        num = int(t)
-        if 0 < num < signal.NSIG:
-            return num
-    else:
-        name = t.upper()
-        if not name.startswith("SIG"):
-            name = "SIG" + name
-        sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
-        if sig is not None:
-            return int(sig)
-    raise argparse.ArgumentTypeError(
-        f"unknown signal {text!r}: use a name such as SIGHUP or a number such as 1"
-    )
+    try:
+        return signal_number(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class _UrlAction(argparse.Action):
@@ -200,21 +189,13 @@ class WatchIgnoreAction(argparse.Action):
 
 
 def parse_log_level(text: str) -> str:
-    """argparse ``type=`` for ``--log-level``: ours plus prometheus-config-reloader's ``all``
-    (= ``debug``) and ``none`` (nothing is logged, errors included, like go-kit's ``AllowNone``;
-    the exit status and ``/metrics`` still tell).
+    """argparse ``type=`` for ``--log-level`` (:func:`~config_reloader.cli.watchflags.log_level`:
+    ours plus prometheus-config-reloader's ``all`` and ``none``).
 
     Raises:
         argparse.ArgumentTypeError: not one of the accepted names.
     """
-    level = text.strip().lower()
-    level = LOG_LEVEL_ALIASES.get(level, level)
-    if level not in (*LOG_LEVELS, "none"):
-        raise argparse.ArgumentTypeError(
-            f"invalid log level {text!r}: choose one of all, {', '.join(LOG_LEVELS)}, none"
-        )
-    return level
-
-
-LOG_LEVEL_ALIASES = {"all": "debug", "warning": "warn"}
-"""prometheus-config-reloader's extra ``--log-level`` values -> ours."""
+    try:
+        return log_level(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from config_reloader.cli.watchstart import check_web_config_file
+
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     from typing import Any
@@ -53,18 +55,3 @@ def add_compat_arguments(parser: argparse.ArgumentParser) -> None:
         "client_auth_type, client_ca_file, client_allowed_sans, min/max_version), "
         "basic_auth_users (bcrypt), headers, rate_limit; errors exit 2 at start",
     )
-
-
-def check_web_config_file(path: str) -> None:
-    """Load ``--web-config-file`` once at start so that a mistake exits 2 with a clear message
-    (prometheus-config-reloader validates it at start too). Empty path = no web config.
-
-    Raises:
-        ValueError: (:class:`~config_reloader.webconfig.WebConfigError`) unreadable file, invalid
-            YAML, unknown or unsupported field, or a certificate/key that does not load.
-    """
-    if not path:
-        return
-    from config_reloader.webconfig import load_web_config
-
-    load_web_config(path)

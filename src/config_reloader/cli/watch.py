@@ -18,7 +18,6 @@ flags in :mod:`~config_reloader.cli.compat`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shlex
 import sys
@@ -36,7 +35,15 @@ from config_reloader.cli.argtypes import (
     parse_signal,
     parse_size_arg,
 )
-from config_reloader.cli.compat import add_compat_arguments, check_web_config_file
+from config_reloader.cli.compat import add_compat_arguments
+from config_reloader.cli.watchflags import (
+    DEFAULT_LOG_FORMAT,
+    DEFAULT_LOG_LEVEL,
+    FLAGS_NAMED_OTHERWISE,
+    WatchSettings,
+    flag_of,
+)
+from config_reloader.cli.watchstart import check_web_config_file, start, warn_missing_watched_dirs
 from config_reloader.durations import format_duration
 from config_reloader.logs import LOG_FORMATS
 from config_reloader.sizes import format_size
@@ -101,7 +108,7 @@ def add_watch_arguments(
     # The defaults live once, in ReloaderOptions (as do the checks: watch_options_from_args).
     from config_reloader.reconcile.options import ReloaderOptions
 
-    default: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(ReloaderOptions)}
+    default: dict[str, Any] = ReloaderOptions().as_dict()
     g = parser.add_argument_group("what to watch and render")
     g.add_argument(
         "--config-file",
@@ -280,13 +287,16 @@ def add_watch_arguments(
         help="serve /metrics, /healthz and /ready here; empty = off (default: off)",
     )
     o.add_argument(
-        "--log-format", choices=LOG_FORMATS, default="logfmt", help="log format (default: %(default)s)"
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=DEFAULT_LOG_FORMAT,
+        help="log format (default: %(default)s)",
     )
     o.add_argument(
         "--log-level",
         metavar="{all,debug,info,warn,error,none}",
         type=parse_log_level,
-        default="info",
+        default=DEFAULT_LOG_LEVEL,
         help="log level; all = debug, none = nothing at all, as prometheus-config-reloader (default: info)",
     )
 
@@ -359,35 +369,6 @@ def watch_options_from_args(args: argparse.Namespace) -> ReloaderOptions:
         raise ValueError(exc.describe(flag_of)) from None
 
 
-FLAGS_NAMED_OTHERWISE = {"watched_dirs": "--watched-dir", "extra_reload_urls": "--reload-url"}
-"""The settings whose flag is not ``--`` + the field name with dashes. The one table from
-:class:`~config_reloader.reconcile.options.ReloaderOptions` fields to the flags of ``watch`` and
-``run``; their errors name the setting and are spelled with it (:func:`flag_of`)."""
-
-
-def flag_of(setting: str) -> str:
-    """The flag that sets the ``ReloaderOptions`` field ``setting`` (``retry_interval`` ->
-    ``--retry-interval``, ``watched_dirs`` -> ``--watched-dir``)."""
-    return FLAGS_NAMED_OTHERWISE.get(setting) or "--" + setting.replace("_", "-")
-
-
-def warn_missing_watched_dirs(dirs: Sequence[str], *, init_mode: bool = False) -> None:
-    """Log one WARNING per ``--watched-dir`` that does not exist (yet): it is watched from its
-    parent and picked up when it appears, but a typo would otherwise go unnoticed. In init mode
-    (``init_mode``: render once and exit) nothing is watched, and the warning says so."""
-    import logging
-
-    log = logging.getLogger("config_reloader.cli.watch")
-    msg = (
-        "watched dir does not exist; init mode (--watch-interval=0) exits without waiting for it"
-        if init_mode
-        else "watched dir does not exist yet; will be picked up when it appears"
-    )
-    for d in dirs:
-        if not os.path.exists(d):
-            log.warning(msg, extra={"flag": "--watched-dir", "dir": d})
-
-
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "watch",
@@ -420,34 +401,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"config-reloader watch: error: {exc}", file=sys.stderr)
         return 2
-    if options.config_file is None and not options.watched_dirs:
-        print(
-            "config-reloader watch: error: nothing to watch: give --config-file and/or --watched-dir",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        check_web_config_file(getattr(args, "web_config_file", ""))
-    except ValueError as exc:
-        print(f"config-reloader watch: error: {exc}", file=sys.stderr)
-        return 2
-    warn_missing_watched_dirs(options.watched_dirs, init_mode=not options.reloads_enabled)
-    if not options.reloads_enabled:
-        # The init container's path: one synchronous render, no event loop, metrics or HTTP
-        # (config_reloader.reconcile.once says why).
-        from config_reloader.reconcile.once import run_once
-
-        return run_once(options)
-    if not any(u and u.lower().startswith("https:") for u in (*options.reload_urls, options.runtimeinfo_url)):
-        from config_reloader.lean import forgo_ssl
-
-        forgo_ssl()  # before asyncio and the HTTP client load: config_reloader.lean says why
-    import asyncio
-    import gc
-
-    from config_reloader.reconcile.service import run_watch
-
-    if not gc.isenabled():  # turned off for start-up by config_reloader.cli._defer_collection
-        gc.freeze()  # start-up objects live as long as the process: never scan them again
-        gc.enable()
-    return asyncio.run(run_watch(options))
+    web_config_file = getattr(args, "web_config_file", "")
+    settings = WatchSettings(
+        options=options, log_format=args.log_format, log_level=args.log_level, web_config_file=web_config_file
+    )
+    return start(settings)

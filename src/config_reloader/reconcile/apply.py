@@ -14,8 +14,6 @@ whether the read may have met a write, then calls :meth:`Applier.write`.
 from __future__ import annotations
 
 import errno
-import hashlib
-import logging
 import os
 from collections.abc import Mapping, Sequence
 
@@ -24,6 +22,7 @@ from config_reloader.render import render_file, write_output
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from config_reloader.logs import FieldLog
     from config_reloader.reconcile.options import ReloaderOptions
     from config_reloader.render import Rendered
     from config_reloader.watch.ignore import PathFilter
@@ -64,12 +63,12 @@ def error_fields(exc: BaseException) -> dict[str, object]:
     return fields
 
 
-def warn_about(rendered: Rendered, options: ReloaderOptions, log: logging.Logger) -> bool:
+def warn_about(rendered: Rendered, options: ReloaderOptions, log: FieldLog) -> bool:
     """Log what an accepted render should warn about (init mode and watch mode alike): unset
     ``$(VAR)`` references left verbatim, and an empty output. Returns whether it is empty."""
     from config_reloader.render import is_empty_config
 
-    if rendered.unset_vars and log.isEnabledFor(logging.WARNING):
+    if rendered.unset_vars and log.isEnabledFor(30):  # logging.WARNING (logging is not loaded here)
         log.warning(
             "unset environment variables left verbatim",
             extra={"vars": ",".join(rendered.unset_vars), "cfg_in": options.config_file},
@@ -125,9 +124,10 @@ class Applier:
         extra = (self.options.config_file,) if self.options.config_file and not self.renders else ()
         return Snapshotter(self.options.watched_dirs, extra_files=extra, path_filter=self._path_filter)
 
-    def render(self, *, validate: bool = True) -> Rendered | None:
+    def render(self, *, validate: bool = True, digest: bool = True) -> Rendered | None:
         """Read, render and (unless ``validate=False``) validate the config file, without a
-        snapshot of the watched dirs; blocking.
+        snapshot of the watched dirs; blocking. ``digest=False``: no ``source_digest``
+        (:func:`~config_reloader.render.render_bytes`), for a caller that compares nothing.
 
         Returns:
             The rendered output, not written; ``None`` when nothing is rendered (no config file,
@@ -152,6 +152,7 @@ class Applier:
             validate_command=o.validate_command if validate else None,
             write=False,
             max_size=o.max_config_size,
+            digest=digest,
         )
 
     def read(
@@ -172,6 +173,8 @@ class Applier:
             self._snapshotter = self._make_snapshotter()
         rendered = self.render(validate=validate)
         snap = self._snapshotter.snapshot(hinted)
+        import hashlib  # loaded by the snapshot's digests by now; kept off the one-shot's path
+
         h = hashlib.sha256(b"cr1\xff")
         derived = self._derived_paths() if rendered is not None else frozenset()
         if derived:

@@ -14,7 +14,6 @@ Unlike the loop, the watched directories are not hashed: nothing is compared wit
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 from config_reloader.errors import ConfigReloaderError
@@ -23,12 +22,11 @@ from config_reloader.reconcile.options import expansion_env
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from config_reloader.logs import FieldLog
     from config_reloader.reconcile.options import ReloaderOptions
     from config_reloader.render import Rendered
 
 __all__ = ["render_once", "run_once"]
-
-log = logging.getLogger("config_reloader.cli.watch")
 
 
 def render_once(options: ReloaderOptions, env: Mapping[str, str] | None = None) -> Rendered | None:
@@ -47,14 +45,15 @@ def render_once(options: ReloaderOptions, env: Mapping[str, str] | None = None) 
             any, is untouched).
     """
     applier = Applier(options, expansion_env(options, env), options.path_filter)
-    rendered = applier.render()
+    rendered = applier.render(digest=False)  # nothing compares it: no hashlib (render.py)
     if rendered is not None:
         applier.write(rendered)
     return rendered
 
 
-def run_once(options: ReloaderOptions) -> int:
-    """:func:`render_once` for the CLI: logs what happened; exit status 0, or 1 on error."""
+def run_once(options: ReloaderOptions, log: FieldLog) -> int:
+    """:func:`render_once` for the CLI: logs what happened to ``log`` (a :class:`logging.Logger`,
+    or the CLI's :class:`~config_reloader.logs.LineLog`); exit status 0, or 1 on error."""
     try:
         rendered = render_once(options)
     except (ConfigReloaderError, OSError) as exc:

@@ -7,9 +7,9 @@ import os
 import re
 import signal as _signal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from config_reloader.durations import seconds_problem
+from config_reloader.record import Record, record
 from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE
 from config_reloader.watch.ignore import DEFAULT_IGNORE_GLOBS, PathFilter, compile_ignore
 
@@ -76,8 +76,8 @@ def _check_duration(name: str, value: float, *, positive: bool = False) -> None:
         raise SettingError(name, "{%s} {problem}" % name, problem=problem)  # noqa: UP031 - a template
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ReloaderOptions:
+@record  # not a dataclass: `import dataclasses` is ~7 ms of the init container's CPU (record.py)
+class ReloaderOptions(Record):
     """What to watch, how to render, how to reload. Fields mirror the ``watch`` flags of
     prometheus-config-reloader (same names with ``_``; Go durations converted to float seconds).
 

@@ -99,7 +99,7 @@ async def run_watch(options: ReloaderOptions) -> int:
     if not options.reloads_enabled:  # the CLI calls run_once itself, without an event loop
         from config_reloader.reconcile.once import run_once
 
-        return await asyncio.to_thread(run_once, options)
+        return await asyncio.to_thread(run_once, options, log)
     reloader = Reloader(options, registry=cli_registry())
 
     loop = asyncio.get_running_loop()

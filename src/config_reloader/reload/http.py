@@ -1,5 +1,6 @@
-"""Reload over HTTP: ``POST`` to the reload URL (Prometheus ``/-/reload``), and the runtime-info
-client used by :mod:`config_reloader.reload.verify`.
+"""Reload over HTTP: ``POST`` to the reload URL (Prometheus ``/-/reload``), the readiness check,
+and the one request/answer exchange the runtime-info client (:mod:`config_reloader.reload.runtimeinfo`)
+uses as well.
 
 Facts: Thanos' ``HTTPReloader`` sends a ``POST`` without a
 body and counts only status 200 as success; Prometheus answers 403 (older releases 405) on
@@ -23,23 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import json
 import logging
 import socket
 import time
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 from urllib.parse import urlsplit
 
 from ..errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
 from ..logs import redact_url
 from . import _require_positive_seconds
 from .client import HttpClientConfig, TlsFailure, log_tls_choice_once
-from .rfc3339 import parse_rfc3339_ns
 from .urls import split_credentials
 
-__all__ = ["HttpReload", "RuntimeInfo", "check_url", "fetch_ok", "fetch_runtimeinfo", "split_credentials"]
+__all__ = ["HttpReload", "check_url", "fetch_ok", "split_credentials"]
 
 log = logging.getLogger(__name__)
 
@@ -310,82 +308,6 @@ class HttpReload:
             status=status,
             body=body,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeInfo:
-    """The two fields of Prometheus' ``GET /api/v1/status/runtimeinfo`` that confirm a reload.
-
-    Attributes:
-        reload_config_success: ``data.reloadConfigSuccess``.
-        last_config_time_ns: ``data.lastConfigTime`` (RFC 3339, nanoseconds) as integer
-            nanoseconds since the Unix epoch (Go's zero time gives a large negative number).
-        last_config_time: the raw string, for messages.
-    """
-
-    reload_config_success: bool
-    last_config_time_ns: int
-    last_config_time: str
-
-
-async def fetch_runtimeinfo(
-    url: str,
-    *,
-    timeout: float,  # noqa: ASYNC109 - a per-request budget the caller computes from its deadline
-    target: str | None = None,
-    client: HttpClientConfig | None = None,
-) -> RuntimeInfo:
-    """``GET`` Prometheus' runtime info and return its reload fields.
-
-    Args:
-        url: runtime info URL (``--runtimeinfo-url``); may carry ``user:pass@``.
-        timeout: seconds for the whole request.
-        target: printable name for errors (default: the redacted URL).
-        client: TLS settings and credential files (the reload client's).
-
-    Raises:
-        ReloadTimeout, TargetNotFound, ReloadError: as for :meth:`HttpReload.trigger`.
-        ReloadRejected: non-2xx status.
-        ReloadError: the JSON is not ``{"status": "success", "data": {...}}`` with both fields.
-
-    Source: Prometheus ``web/api/v1`` ``RuntimeInfo`` (``reloadConfigSuccess``, ``lastConfigTime``).
-    """
-    bare, headers = _client_headers(url, client)
-    target = target or redact_url(url)
-    try:
-        status, _reason, raw = await _exchange(
-            "GET",
-            bare,
-            headers,
-            what="runtime info",
-            target=target,
-            timeout=timeout,
-            limit=None,
-            client=client,
-        )
-    except TimeoutError as exc:
-        raise ReloadTimeout(f"runtime info {target}: no answer within {timeout:g}s", target=target) from exc
-    if not 200 <= status < 300:
-        body = raw[:_BODY_LIMIT].decode("utf-8", "replace").strip()[:_BODY_SHOWN]
-        raise ReloadRejected(
-            f"runtime info {target}: status {status}" + (f": {body}" if body else ""),
-            target=target,
-            status=status,
-            body=body,
-        )
-    try:
-        doc: Any = json.loads(raw)
-        if doc.get("status") != "success":
-            raise ValueError(f"status is {doc.get('status')!r}, not 'success'")
-        data = doc["data"]
-        success = data["reloadConfigSuccess"]
-        when = data["lastConfigTime"]
-        if not isinstance(success, bool) or not isinstance(when, str):
-            raise ValueError("reloadConfigSuccess must be a bool and lastConfigTime a string")
-        when_ns = parse_rfc3339_ns(when)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ReloadError(f"runtime info {target}: unexpected answer: {exc}", target=target) from exc
-    return RuntimeInfo(success, when_ns, when)
 
 
 async def fetch_ok(url: str, *, timeout: float) -> None:  # noqa: ASYNC109 - the request budget

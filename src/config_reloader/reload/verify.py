@@ -23,8 +23,9 @@ from ..errors import ReloadError, ReloadTimeout, VerifyFailed
 from ..logs import redact_url
 from . import ReloadAction, _require_positive_seconds
 from .client import HttpClientConfig
-from .http import RuntimeInfo, check_url, fetch_ok, fetch_runtimeinfo
+from .http import check_url, fetch_ok
 from .rfc3339 import parse_rfc3339_ns
+from .runtimeinfo import RuntimeInfo, fetch_runtimeinfo
 
 __all__ = [
     "ReadyCheck",

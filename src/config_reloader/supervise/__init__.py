@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
@@ -132,9 +131,7 @@ async def supervise(
         from config_reloader.reconcile import Reloader, build_action
 
         # One status server for run (child + reloader readiness), so the reloader serves none.
-        reloader_options = dataclasses.replace(
-            reloader_options, listen_address=None, reload_signal=options.reload_signal
-        )
+        reloader_options = reloader_options.replace(listen_address=None, reload_signal=options.reload_signal)
         action, closables = build_action(
             reloader_options,
             method=reload_method,

@@ -14,7 +14,8 @@ import pytest
 
 from config_reloader.errors import ReloadError
 from config_reloader.reload.client import HttpClientConfig
-from config_reloader.reload.http import HttpReload, fetch_runtimeinfo
+from config_reloader.reload.http import HttpReload
+from config_reloader.reload.runtimeinfo import fetch_runtimeinfo
 from config_reloader.reload.verify import VerifiedReload, runtimeinfo_ready
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))

@@ -128,3 +128,43 @@ def test_library_fallback_stays_silent_once_the_application_logs(tmp_path: Path)
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "APP apply failed" and r.stderr == ""
+
+
+@pytest.mark.parametrize("fmt", ["logfmt", "json"])
+@pytest.mark.parametrize("level", ["debug", "info", "warn", "error", "none"])
+def test_line_log_writes_what_the_logging_handler_writes(
+    restore_logger: logging.Logger, fmt: str, level: str
+) -> None:
+    """The one-shot render's LineLog (no logging module) and setup_logging's handler: the same
+    lines for the same calls, at every level (the time stamp aside)."""
+    calls = [
+        ("info", "rendered once (--watch-interval=0): exiting", {"out": "/o/p.yaml"}),
+        ("warning", "unset environment variables left verbatim", {"vars": "A,B", "cfg_in": "/a b"}),
+        ("error", "render failed", {"err": 'say "no"\n', "n": 3, "ok": False, "xs": ["a", 1]}),
+        ("debug", "details", None),
+    ]
+    via_logging, via_line = io.StringIO(), io.StringIO()
+    logs.setup_logging(fmt, level, via_logging)
+    line_log = logs.LineLog("config_reloader.cli.watch", fmt, level, via_line)
+    for method, msg, extra in calls:
+        getattr(logging.getLogger("config_reloader.cli.watch"), method)(msg, extra=extra)
+        getattr(line_log, method)(msg, extra=extra)
+
+    def without_ts(text: str) -> list[str]:
+        return [x.split(" ", 1)[1] if fmt == "logfmt" else x.split('", ', 1)[1] for x in text.splitlines()]
+
+    assert without_ts(via_line.getvalue()) == without_ts(via_logging.getvalue())
+    assert (
+        len(via_line.getvalue().splitlines())
+        == {"debug": 4, "info": 3, "warn": 2, "error": 1, "none": 0}[level]
+    )
+    assert line_log.isEnabledFor(30) == logging.getLogger("config_reloader.cli.watch").isEnabledFor(30)
+    with pytest.raises(ValueError, match="unknown log level"):
+        logs.LineLog("x", "logfmt", "loud")
+
+
+def test_line_log_time_stamp_is_the_logging_one() -> None:
+    stream = io.StringIO()
+    logs.LineLog("config_reloader.cli.watch", "logfmt", "info", stream).info("m")
+    ts = stream.getvalue().split(" ", 1)[0]
+    assert ts.startswith("ts=") and ts.endswith("Z") and len(ts) == len("ts=2026-12-06T22:09:22.541Z")

@@ -299,8 +299,6 @@ def test_watch_ignore_with_slash_exits_2(capsys: pytest.CaptureFixture[str]) -> 
 def test_every_setting_has_its_flag_in_the_one_table() -> None:
     """Errors of ReloaderOptions name a setting; the CLI spells it as a flag through flag_of
     (one table): every field maps to a real flag of watch and of run, except the library-only ones."""
-    import dataclasses
-
     from config_reloader.cli.watch import flag_of
 
     # http_client is set by the --reload-tls-*/--reload-basic-auth-*/--reload-bearer-token-file
@@ -313,9 +311,9 @@ def test_every_setting_has_its_flag_in_the_one_table() -> None:
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
         flags = set(sub._option_string_actions)
         missing = [
-            (f.name, flag_of(f.name))
-            for f in dataclasses.fields(ReloaderOptions)
-            if f.name not in library_only | not_on[command] and flag_of(f.name) not in flags
+            (name, flag_of(name))
+            for name in ReloaderOptions._fields
+            if name not in library_only | not_on[command] and flag_of(name) not in flags
         ]
         assert missing == [], command
 
@@ -361,6 +359,11 @@ def test_flag_defaults_are_the_options_defaults() -> None:
 
     for cls, command in ((ReloaderOptions, "watch"), (SuperviseOptions, "run")):
         args = vars(build_parser().parse_args([command, "--", "true"] if command == "run" else [command]))
-        for f in dataclasses.fields(cls):
-            if f.name in args and f.default is not dataclasses.MISSING and args[f.name] not in (None, ""):
-                assert args[f.name] == f.default, (command, f.name)
+        defaults = (
+            ReloaderOptions._defaults
+            if cls is ReloaderOptions
+            else {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+        )
+        for name, default in defaults.items():
+            if name in args and args[name] not in (None, ""):
+                assert args[name] == default, (command, name)

@@ -65,9 +65,26 @@ ONE_SHOT_NEVER = (
     "config_reloader.watch.digests",
     # logfmt lines of strings need no json.
     "json",
+    # The operator's plain --flag=value command line is read without argparse (cli.watchflags).
+    "argparse",
+    "gettext",
+    "locale",
+    # The settings and the render result are records, not dataclasses (config_reloader.record).
+    "dataclasses",
+    "inspect",
+    # Its few log lines go through logs.LineLog: the same lines, without the logging module.
+    "logging",
+    "traceback",
+    # atomic_write makes its temp file itself (mkstemp's contract): no tempfile, shutil, random.
+    "tempfile",
+    "shutil",
+    # Nothing compares the input's digest: OpenSSL's libcrypto is not loaded (render_bytes digest=False).
+    "hashlib",
+    "_hashlib",
+    "threading",
 )
 # Never in the sidecar without TLS.
-SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp")
+SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp", "argparse")
 
 
 @pytest.fixture

@@ -1,0 +1,113 @@
+"""``watch`` once its command line is read: the checks made at start, then the one-shot render
+(``--watch-interval=0``) or the engine.
+
+Both readers of the command line end here with a
+:class:`~config_reloader.cli.watchflags.WatchSettings`: argparse's
+(:func:`config_reloader.cli.watch.run`) and the plain-flag reader
+(:func:`config_reloader.cli.watchflags.parse_plain`). This module imports neither argparse nor the
+engine; the engine is imported when the sidecar's path is taken.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from config_reloader.logs import LineLog, setup_logging
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from config_reloader.cli.watchflags import WatchSettings
+    from config_reloader.logs import FieldLog
+
+__all__ = ["LOGGER", "check_web_config_file", "start", "warn_missing_watched_dirs"]
+
+LOGGER = "config_reloader.cli.watch"
+"""The logger of ``watch``'s own lines (``caller=cli.watch``)."""
+
+
+def check_web_config_file(path: str) -> None:
+    """Load ``--web-config-file`` once at start so that a mistake exits 2 with a clear message
+    (prometheus-config-reloader validates it at start too). Empty path = no web config.
+
+    Raises:
+        ValueError: (:class:`~config_reloader.webconfig.WebConfigError`) unreadable file, invalid
+            YAML, unknown or unsupported field, or a certificate/key that does not load.
+    """
+    if not path:
+        return
+    from config_reloader.webconfig import load_web_config  # yaml and bcrypt: only with the flag
+
+    load_web_config(path)
+
+
+def warn_missing_watched_dirs(
+    dirs: Sequence[str], *, init_mode: bool = False, log: FieldLog | None = None
+) -> None:
+    """Log one WARNING per ``--watched-dir`` that does not exist (yet): it is watched from its
+    parent and picked up when it appears, but a typo would otherwise go unnoticed. In init mode
+    (``init_mode``: render once and exit) nothing is watched, and the warning says so.
+    ``log``: where to (default: the ``config_reloader.cli.watch`` logger)."""
+    if log is None:
+        import logging
+
+        log = logging.getLogger(LOGGER)
+    msg = (
+        "watched dir does not exist; init mode (--watch-interval=0) exits without waiting for it"
+        if init_mode
+        else "watched dir does not exist yet; will be picked up when it appears"
+    )
+    for d in dirs:
+        if not os.path.exists(d):
+            log.warning(msg, extra={"flag": "--watched-dir", "dir": d})
+
+
+def start(settings: WatchSettings) -> int:
+    """Run ``watch`` with ``settings``, logging to stdout as prometheus-config-reloader does.
+
+    The one-shot render (``--watch-interval=0``) logs its few lines through a
+    :class:`~config_reloader.logs.LineLog` (the same lines, without loading :mod:`logging`); the
+    sidecar sets up :mod:`logging` (again, after argparse's path did to warn about its flags).
+
+    Returns:
+        The exit status: 2 when there is nothing to watch or the web config is wrong (a line on
+        stderr); else that of the one-shot render or of
+        :func:`config_reloader.reconcile.service.run_watch`.
+    """
+    options = settings.options
+    if options.config_file is None and not options.watched_dirs:
+        print(
+            "config-reloader watch: error: nothing to watch: give --config-file and/or --watched-dir",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        check_web_config_file(settings.web_config_file)
+    except ValueError as exc:
+        print(f"config-reloader watch: error: {exc}", file=sys.stderr)
+        return 2
+    if not options.reloads_enabled:
+        # The init container's path: one synchronous render, no event loop, metrics or HTTP
+        # (config_reloader.reconcile.once says why).
+        from config_reloader.reconcile.once import run_once
+
+        log = LineLog(LOGGER, settings.log_format, settings.log_level, sys.stdout)
+        warn_missing_watched_dirs(options.watched_dirs, init_mode=True, log=log)
+        return run_once(options, log)
+    setup_logging(settings.log_format, settings.log_level, sys.stdout)
+    warn_missing_watched_dirs(options.watched_dirs)
+    if not any(u and u.lower().startswith("https:") for u in (*options.reload_urls, options.runtimeinfo_url)):
+        from config_reloader.lean import forgo_ssl
+
+        forgo_ssl()  # before asyncio and the HTTP client load: config_reloader.lean says why
+    import asyncio
+    import gc
+
+    from config_reloader.reconcile.service import run_watch
+
+    if not gc.isenabled():  # turned off for start-up by config_reloader.cli._defer_collection
+        gc.freeze()  # start-up objects live as long as the process: never scan them again
+        gc.enable()
+    return asyncio.run(run_watch(options))
