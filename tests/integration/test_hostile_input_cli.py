@@ -429,7 +429,7 @@ async def test_sigterm_ends_the_process_while_a_validator_hangs(tmp_path: Path, 
     assert proc.returncode == 0, log.read_text()
     assert took < 3, f"exit took {took:.1f}s"
     if not escapes:
-        await wait_until(lambda: _zombie(hung), timeout=5)
+        await wait_until(lambda: _zombie(hung), timeout=30)  # 5 s was short under load
     else:
         assert logged(log, "still busy after the stop signal")
     assert "Traceback" not in log.read_text()
