@@ -94,15 +94,11 @@ def _flags(root: Path) -> list[str]:
     ]
 
 
-def _init_flags() -> list[str]:
-    """The init container's arguments as the operator writes them: its container builder adds
-    ``--listen-address=:8080`` to every reloader container; the init one gets no ``--reload-url``
-    and no ``--watched-dir`` (``--watch-interval=0`` is added by the caller)."""
-    return [
-        "--listen-address=:8080",
-        "--config-file=/etc/prometheus/config/prometheus.yaml.gz",
-        "--config-envsubst-file=/etc/prometheus/config_out/prometheus.env.yaml",
-    ]
+def _init_flags(root: Path) -> list[str]:
+    """The init container's arguments as current operators write them (its port is 8081, it gets
+    the sidecar's ``--watched-dir`` flags but no ``--reload-url``); ``--watch-interval=0`` is
+    added by the caller."""
+    return ["--listen-address=:8081", *_flags(root)]
 
 
 def _entry(image: str) -> list[str]:
@@ -238,7 +234,7 @@ def _unthrottled_one_shot(image: str, root: Path, runs: int) -> tuple[float | No
     )
     r = _podman(
         "run", "--rm", *SECURITY, "--network", "none", *_mounts(root), "-e", "POD_NAME=prometheus-k8s-0",
-        "-e", "SHARD=0", "--entrypoint", PYTHON, image, "-c", code, *_init_flags(), check=False,
+        "-e", "SHARD=0", "--entrypoint", PYTHON, image, "-c", code, *_init_flags(root), check=False,
     )  # fmt: skip
     try:
         ours, floor = (float(x) for x in r.stdout.split())
@@ -273,7 +269,7 @@ def run(quick: bool) -> Result:
             "python -I -c pass": [*base, "--entrypoint", PYTHON, IMAGE, "-I", "-c", "pass"],
         }
         for image in images:
-            cmds[label[image]] = [*base, *_entry(image), "--watch-interval=0", *_init_flags()]
+            cmds[label[image]] = [*base, *_entry(image), "--watch-interval=0", *_init_flags(root)]
         _podman(*cmds["/bin/true"])  # warm the storage
         for r in range(rounds):
             order = list(cmds.items()) if r % 2 == 0 else list(reversed(cmds.items()))

@@ -137,10 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     and without ``argv``, the command line is that of ``config-reloader watch``.
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if argv is None:
-        implied = PROGRAM_SUBCOMMANDS.get(sys.argv[0].rpartition("/")[2])
-        if implied is not None:
-            args_list.insert(0, implied)
+    program = sys.argv[0].rpartition("/")[2] if argv is None else ""
+    implied = PROGRAM_SUBCOMMANDS.get(program)
+    if implied is not None:
+        args_list.insert(0, implied)
     first = args_list[0] if args_list else None
     if argv is None and first == "watch":
         _defer_collection()
@@ -155,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse_plain(args_list[1:])
     if args is None:
         parser = build_parser(first if first in dict(_SUBCOMMANDS) else None)
+        implied_parser = parser.subparser(implied) if implied is not None else None
+        if implied_parser is not None:  # usage and errors name the program that was run
+            implied_parser.prog = program
         args, extras = parser.parse_known_args(args_list)
         if extras:
             # The subcommand's parser knows its flags: it names the nearest one.

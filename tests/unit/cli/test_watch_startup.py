@@ -196,3 +196,8 @@ def test_prometheus_config_reloader_name_means_watch(slot: Path, tmp_path: Path)
     )
     assert once.returncode == 0, once.stderr
     assert (slot / "config_out" / "prometheus.env.yaml").read_bytes().endswith(b"pod: prometheus-k8s-1\n")
+    # Errors and usage name the program the operator runs, not `config-reloader watch`.
+    bad = childproc.run([str(link), "--bogus=1"], capture_output=True, text=True, timeout=60, env=env)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("prometheus-config-reloader: error: unknown flag --bogus"), bad.stderr
+    assert "config-reloader watch" not in bad.stderr
