@@ -129,8 +129,21 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[BaseException], args: tuple[object, ...], state: dict[str, object]) -> BaseException:
+    error = cls.__new__(cls, *args)  # BaseException.__new__ sets .args; __init__ is not called
+    error.__dict__.update(state)
+    return error
+
+
 class ConfigReloaderError(Exception):
-    """Base of every error config-reloader raises on purpose."""
+    """Base of every error config-reloader raises on purpose.
+
+    Copies and pickles keep the context attributes: the default rebuilds an exception by calling
+    its class with ``args`` only, which the subclasses' keyword-only context arguments refuse.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 # --- conditions and CPU features ------------------------------------------------------------------
