@@ -164,11 +164,8 @@ class _Family:
         return out
 
 
-class Counter(_Family):
-    """A value that only goes up. Exposed as ``<name>_total`` (the suffix is added if missing)."""
-
-    type = "counter"
-    suffix = "_total"
+class _Value(_Family):
+    """A family whose samples are one number each (counters and gauges)."""
 
     def __init__(
         self, name: str, documentation: str, labelnames: Sequence[str] = (), *, registry: Registry | None
@@ -178,6 +175,16 @@ class Counter(_Family):
 
     def _child(self) -> Self:
         return type(self)(self.name, self.documentation, registry=None)
+
+    def _own_samples(self, labels: Mapping[str, str]) -> Iterable[Sample]:
+        return ((self.name, labels, self._value),)
+
+
+class Counter(_Value):
+    """A value that only goes up. Exposed as ``<name>_total`` (the suffix is added if missing)."""
+
+    type = "counter"
+    suffix = "_total"
 
     def inc(self, amount: float = 1.0) -> None:
         """Add ``amount``.
@@ -189,23 +196,11 @@ class Counter(_Family):
             raise ValueError(f"{self.name}: counters can only be incremented by non-negative amounts")
         self._value += amount
 
-    def _own_samples(self, labels: Mapping[str, str]) -> Iterable[Sample]:
-        return ((self.name, labels, self._value),)
 
-
-class Gauge(_Family):
+class Gauge(_Value):
     """A value that goes up and down."""
 
     type = "gauge"
-
-    def __init__(
-        self, name: str, documentation: str, labelnames: Sequence[str] = (), *, registry: Registry | None
-    ) -> None:
-        super().__init__(name, documentation, labelnames, registry=registry)
-        self._value = 0.0
-
-    def _child(self) -> Self:
-        return type(self)(self.name, self.documentation, registry=None)
 
     def set(self, value: float) -> None:
         self._value = float(value)
@@ -215,9 +210,6 @@ class Gauge(_Family):
 
     def dec(self, amount: float = 1.0) -> None:
         self._value -= amount
-
-    def _own_samples(self, labels: Mapping[str, str]) -> Iterable[Sample]:
-        return ((self.name, labels, self._value),)
 
 
 class Histogram(_Family):
