@@ -1,7 +1,7 @@
 """The runtime-info client: ``GET`` Prometheus' ``/api/v1/status/runtimeinfo`` and read the two
 fields that confirm a reload (:mod:`config_reloader.reload.verify`, signal mode and ``run``).
 
-Apart from :mod:`config_reloader.reload.http` (whose request exchange it uses) because only
+Apart from :mod:`config_reloader.reload.http` (whose request in a worker thread it uses) because only
 verification needs it: an ``http``-mode sidecar never loads :mod:`json` and the RFC 3339 parser
 before its first reload (~1.5 ms of CPU at the reloader slot's 10 millicores: 0.15 s).
 """
@@ -12,10 +12,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ReloadError, ReloadRejected, ReloadTimeout
+from ..errors import ReloadError, ReloadRejected
 from ..logs import redact_url
 from .client import HttpClientConfig
-from .http import _BODY_LIMIT, _BODY_SHOWN, _client_headers, _exchange
+from .exchange import BODY_LIMIT, BODY_SHOWN, Request
+from .http import _client_headers, _send
 from .rfc3339 import parse_rfc3339_ns
 
 __all__ = ["RuntimeInfo", "fetch_runtimeinfo"]
@@ -61,21 +62,12 @@ async def fetch_runtimeinfo(
     """
     bare, headers = _client_headers(url, client)
     target = target or redact_url(url)
-    try:
-        status, _reason, raw = await _exchange(
-            "GET",
-            bare,
-            headers,
-            what="runtime info",
-            target=target,
-            timeout=timeout,
-            limit=None,
-            client=client,
-        )
-    except TimeoutError as exc:
-        raise ReloadTimeout(f"runtime info {target}: no answer within {timeout:g}s", target=target) from exc
+    request = Request(
+        "GET", bare, headers, what="runtime info", target=target, timeout=timeout, limit=None, client=client
+    )
+    status, _reason, raw = await _send(request)
     if not 200 <= status < 300:
-        body = raw[:_BODY_LIMIT].decode("utf-8", "replace").strip()[:_BODY_SHOWN]
+        body = raw[:BODY_LIMIT].decode("utf-8", "replace").strip()[:BODY_SHOWN]
         raise ReloadRejected(
             f"runtime info {target}: status {status}" + (f": {body}" if body else ""),
             target=target,

@@ -1,5 +1,6 @@
 """TLS for the reload and runtime-info clients: the :class:`ssl.SSLContext` from
-:class:`~config_reloader.reload.client.HttpClientConfig`, and the ``https`` connection.
+:class:`~config_reloader.reload.client.HttpClientConfig`, and the TLS handshake of an ``https``
+connection (:func:`client_wrapper`, used by :mod:`config_reloader.reload.wire`).
 
 Imported only for ``https`` URLs or when a CA file or client certificate is checked at start, so
 that the plain-http path never imports :mod:`ssl` through this package.
@@ -11,16 +12,17 @@ restart, while a poll every 100 ms does not reload the system CA bundle each tim
 
 from __future__ import annotations
 
-import http.client
 import os
+import socket
 import ssl
 import threading
+from collections.abc import Callable
 
 from config_reloader.pemload import chain_error, pem_file_problem, ssl_reason
 
 from .client import HttpClientConfig, TlsFailure
 
-__all__ = ["HTTPSConnection", "check_files", "context_for"]
+__all__ = ["check_files", "client_wrapper", "context_for"]
 
 _FIX_VERIFY = (
     "give the CA that signed it with --reload-tls-ca-file, the name the certificate holds with "
@@ -124,43 +126,34 @@ def check_files(config: HttpClientConfig) -> None:
     _build(config, verify=config.tls_ca_file is not None)
 
 
-class HTTPSConnection(http.client.HTTPSConnection):
-    """:class:`http.client.HTTPSConnection` with ``--reload-tls-server-name`` (SNI and the name
-    checked) and handshake errors turned into :class:`TlsFailure` naming the flags that fix them.
+def client_wrapper(host: str, config: HttpClientConfig | None) -> Callable[[socket.socket], ssl.SSLSocket]:
+    """The TLS client side of a connection to ``host`` (the URL's host, without brackets):
+    ``--reload-tls-server-name`` or ``host`` is sent in SNI and checked against the certificate,
+    verification as :meth:`HttpClientConfig.verifies` decides. The context is built now.
 
-    Args:
-        netloc: ``host[:port]`` of the URL.
-        host: the URL's host (decides the default verification).
-        config: TLS settings; ``None`` = defaults.
-        timeout: socket timeout in seconds.
-        target: redacted URL for messages.
+    Returns:
+        ``wrap(sock)``: the handshake on the connected ``sock`` (under its timeout); it returns
+        the TLS socket or raises :class:`TlsFailure` naming the flags that fix the failure (the
+        plain socket is then closed).
 
     Raises:
-        ValueError: a CA, certificate or key file does not load (from the constructor).
+        ValueError: a CA, certificate or key file does not load (the flag is named).
     """
+    cfg = config or HttpClientConfig()
+    context = context_for(cfg, cfg.verifies(host))
+    name = cfg.tls_server_name or host
 
-    def __init__(
-        self, netloc: str, *, host: str, config: HttpClientConfig | None, timeout: float, target: str
-    ) -> None:
-        cfg = config or HttpClientConfig()
-        self._verify = cfg.verifies(host)
-        self._server_name = cfg.tls_server_name
-        self._target = target
-        super().__init__(netloc, timeout=timeout, context=context_for(cfg, self._verify))
-
-    def connect(self) -> None:
-        http.client.HTTPConnection.connect(self)
-        name = self._server_name or self.host
+    def wrap(sock: socket.socket) -> ssl.SSLSocket:
         try:
-            self.sock = self._context.wrap_socket(self.sock, server_hostname=name)  # type: ignore[attr-defined]
+            return context.wrap_socket(sock, server_hostname=name)
         except ssl.SSLCertVerificationError as exc:
-            self.sock.close()
+            sock.close()
             # OpenSSL's verify message may end in a full stop ("...valid for 'localhost'."): one
             # sentence, the fix follows after the semicolon.
             what = (exc.verify_message or exc.reason or str(exc)).rstrip(".")
             raise TlsFailure(f"certificate of {name} rejected: {what}; {_FIX_VERIFY}") from None
         except ssl.SSLError as exc:
-            self.sock.close()
+            sock.close()
             hint = (
                 "; the target may require a client certificate "
                 "(--reload-tls-cert-file, --reload-tls-key-file)"
@@ -168,3 +161,5 @@ class HTTPSConnection(http.client.HTTPSConnection):
                 else ""
             )
             raise TlsFailure(f"TLS handshake with {name} failed: {_reason(exc)}{hint}") from None
+
+    return wrap

@@ -2,13 +2,13 @@
 
 :func:`split_credentials` is the rule the reload client applies to every URL, and the CLI checks
 ``--reload-url`` with it at start. It lives apart from :mod:`config_reloader.reload.http` because
-importing the client loads asyncio, ``http.client`` and ``ssl`` (~40 ms of CPU): the init
-container's one-shot render parses ``--reload-url`` but sends no request.
+importing that client loads asyncio (~50 ms of CPU): the init container's one-shot render parses
+``--reload-url`` but sends no request.
 """
 
 from __future__ import annotations
 
-import base64
+from binascii import b2a_base64
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..logs import redact_url
@@ -29,8 +29,8 @@ def split_credentials(url: str) -> tuple[str, dict[str, str]]:
 
     Raises:
         ValueError: ``url`` is not an ``http``/``https`` URL with a host and a port 0-65535 (or
-            none), or holds a space or a control character (``http.client`` would refuse it at
-            every attempt, quoting the raw path and query in its error, secrets included).
+            none), or holds a space or a control character (a request line cannot carry it; the
+            HTTP client would refuse it at every attempt).
     """
     try:
         parts = urlsplit(url)
@@ -49,4 +49,4 @@ def split_credentials(url: str) -> tuple[str, dict[str, str]]:
     netloc = parts.netloc.rpartition("@")[2]
     bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
-    return bare, {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+    return bare, {"Authorization": "Basic " + b2a_base64(pair, newline=False).decode("ascii")}
