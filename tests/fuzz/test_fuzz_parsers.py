@@ -5,6 +5,7 @@ redaction never raises and never shows a password."""
 from __future__ import annotations
 
 import argparse
+from urllib.parse import urlsplit
 
 from fuzz_budget import fuzz, tried
 from hypothesis import given
@@ -15,6 +16,7 @@ from config_reloader.durations import parse_duration
 from config_reloader.logs import redact_text, redact_url
 from config_reloader.reload.http import split_credentials
 from config_reloader.reload.verify import parse_rfc3339_ns
+from config_reloader.reload.wire import split_url
 from config_reloader.sizes import format_size, parse_size
 
 _DURATION_PARTS = st.lists(
@@ -90,6 +92,15 @@ def test_reload_url(url: str) -> None:
         assert "S3cretPassw0rd" not in str(exc)
         return
     assert "@" not in bare.partition("//")[2].partition("/")[0] or not headers
+    # the HTTP client's own reading of an accepted URL is urllib's
+    https, host, port, _host_header, target = split_url(bare)
+    parts = urlsplit(bare)
+    assert (https, host.lower(), port) == (
+        parts.scheme == "https",
+        parts.hostname,
+        parts.port if parts.port is not None else (443 if https else 80),
+    )
+    assert target == (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 @fuzz()

@@ -12,6 +12,7 @@ from binascii import b2a_base64
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..logs import redact_url
+from .wire import split_url
 
 __all__ = ["split_credentials"]
 
@@ -45,8 +46,14 @@ def split_credentials(url: str) -> tuple[str, dict[str, str]]:
             f"URL holds a space or a control character (percent-encode it, e.g. %20): {redact_url(url)!r}"
         )
     if parts.username is None and parts.password is None:
-        return url, {}
-    netloc = parts.netloc.rpartition("@")[2]
-    bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
-    return bare, {"Authorization": "Basic " + b2a_base64(pair, newline=False).decode("ascii")}
+        bare, headers = url, {}
+    else:
+        netloc = parts.netloc.rpartition("@")[2]
+        bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
+        headers = {"Authorization": "Basic " + b2a_base64(pair, newline=False).decode("ascii")}
+    try:
+        split_url(bare)  # the client's own reading agrees (e.g. no text after an IPv6 "]")
+    except ValueError:
+        raise ValueError(f"not an http(s) URL with a host: {redact_url(url)!r}") from None
+    return bare, headers

@@ -153,24 +153,26 @@ class _Reader:
         self._buf += data
         return True
 
-    def line(self, limit: int, part: str) -> bytes | None:
+    def line(self, limit: int, part: str, bound: int | None = None) -> bytes | None:
         """The next line without its CRLF (or bare LF); ``None`` at end of stream with nothing
         buffered.
 
         Raises:
-            ResponseError: longer than ``limit`` bytes, or the stream ends inside the line.
+            ResponseError: longer than ``limit`` bytes (the message says "``part`` longer than
+                ``bound``", default ``limit``), or the stream ends inside the line.
         """
+        bound = limit if bound is None else bound
         start = 0
         while True:
             i = self._buf.find(b"\n", start)
             if i >= 0:
                 if i + 1 > limit:
-                    raise ResponseError(f"{part} longer than {limit} bytes")
+                    raise ResponseError(f"{part} longer than {bound} bytes")
                 line = bytes(self._buf[:i])
                 del self._buf[: i + 1]
                 return line[:-1] if line.endswith(b"\r") else line
             if len(self._buf) > limit:
-                raise ResponseError(f"{part} longer than {limit} bytes")
+                raise ResponseError(f"{part} longer than {bound} bytes")
             start = len(self._buf)
             if not self._fill():
                 if self._buf:
@@ -235,7 +237,7 @@ def _head(reader: _Reader) -> tuple[int, str, dict[str, str]]:
     last = ""
     count = 0
     while True:
-        line = reader.line(max(budget, 0), "header section")
+        line = reader.line(max(budget, 0), "header section", MAX_HEAD)
         if line is None:
             raise ResponseError("the connection closed inside the header section")
         budget -= len(line) + 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -28,6 +29,18 @@ from config_reloader.reload.client import (
         ("::1", True),
         ("[::1]", True),
         ("::ffff:127.0.0.1", True),
+        ("::ffff:7f00:1", True),  # the same, in hex
+        ("0:0:0:0:0:0:0:1", True),
+        ("[::1%lo]", True),  # a zone id is not part of the address
+        ("127.255.255.254", True),
+        ("::ffff:10.0.0.1", False),
+        ("::2", False),
+        ("::", False),
+        ("0.0.0.0", False),
+        ("128.0.0.1", False),
+        ("127.1", False),  # not a dotted quad: a name, not resolved
+        ("127.000.0.1", False),  # leading zeros are not an address (ipaddress refuses them too)
+        ("127.0.0.1.nip.io", False),
         ("localhost", True),
         ("LOCALHOST.", True),
         ("prom.localhost", True),
@@ -39,6 +52,22 @@ from config_reloader.reload.client import (
 )
 def test_loopback_hosts(host: str, loopback: bool) -> None:
     assert is_loopback_host(host) is loopback
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "127.9.8.7", "10.1.2.3", "::1", "::", "::2", "::ffff:127.0.0.2", "::ffff:7f00:2",
+     "::ffff:8.8.8.8", "fe80::1", "2001:db8::1", "0::0:1", "1.2.3", "01.2.3.4", "::1::", "256.0.0.1"],
+)  # fmt: skip
+def test_loopback_addresses_as_ipaddress_reads_them(host: str) -> None:
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        expected = False
+    else:
+        mapped = getattr(addr, "ipv4_mapped", None)
+        expected = (mapped or addr).is_loopback
+    assert is_loopback_host(host) is expected
 
 
 def test_default_verifies_every_host_but_loopback() -> None:
