@@ -20,8 +20,10 @@ rounds (the order reversed every other round, so a change of machine load hits e
   reload (the container's ``cpuacct.usage`` at that moment).
 
 The watched dirs hold 10,000 rule files (1,000 with ``--quick``) in 10 dirs, as the operator
-mounts one dir per rule ConfigMap. Images: ``SLOT_IMAGE`` (default
-``localhost/config-reloader:latest``, built by deploy/container/build.sh); ``SLOT_BEFORE_IMAGE``
+mounts one dir per rule ConfigMap; the sidecar's first reload is also measured with 20 files in
+those 10 dirs (a pod with a few rules: the start-up cost without the hashing of 10,000 files).
+Images: ``SLOT_IMAGE`` (default ``localhost/config-reloader:latest``, built by
+deploy/container/build.sh); ``SLOT_BEFORE_IMAGE``
 optionally adds an older build of ours (run as ``config-reloader watch``) for a before/after.
 Needs root podman (cgroup v1, cgroupfs, as deploy/container/containers.conf sets up).
 """
@@ -51,6 +53,7 @@ SECURITY = [
 PYTHON = "/opt/config-reloader/bin/python"
 CGROUP_MEMORY = Path("/sys/fs/cgroup/memory/libpod_parent")
 CGROUP_CPUACCT = Path("/sys/fs/cgroup/cpuacct/libpod_parent")
+SMALL_FILES = 20
 CONFIG = b"global:\n  external_labels:\n    prometheus_replica: $(POD_NAME)\n    shard: $(SHARD)\n"
 
 
@@ -257,10 +260,15 @@ def run(quick: bool) -> Result:
     label = {IMAGE: "config-reloader", BEFORE_IMAGE: "config-reloader (before)"}
     init: dict[str, list[float]] = {}
     side: dict[str, dict[str, list[float]]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-slot-") as td:
-        root = Path(td)
-        os.chmod(root, 0o755)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-slot-") as td,
+        tempfile.TemporaryDirectory(prefix="bench-slot-small-") as small_td,
+    ):
+        root, small = Path(td), Path(small_td)
+        for r in (root, small):
+            os.chmod(r, 0o755)
         _layout(root, files)
+        _layout(small, SMALL_FILES)
         web = _web_config(root)
         base = ["run", "--rm", *QUOTA, *SECURITY, "--network", "none", *_mounts(root),
                 "-e", "POD_NAME=prometheus-k8s-0", "-e", "SHARD=0"]  # fmt: skip
@@ -276,6 +284,10 @@ def run(quick: bool) -> Result:
             for name, argv in order:
                 init.setdefault(name, []).append(_timed(argv))
             for image in images if r % 2 == 0 else list(reversed(images)):
+                got = _sidecar(image, small, quota=True, changes=0)
+                side.setdefault(f"{label[image]}, {SMALL_FILES} files", {}).setdefault("first", []).append(
+                    got["first"]
+                )
                 got = _sidecar(image, root, quota=True, changes=changes)
                 cell = side.setdefault(label[image], {})
                 for k, v in got.items():
@@ -304,8 +316,9 @@ def run(quick: bool) -> Result:
         res.cells.append(Cell(measure, name, "s", first, note=f"{ratio:.2f}x python -I -c pass init"))
         if got.get("c"):
             res.cells.append(Cell("slot change -> reload", name, "s", got["c"]))
-        note = "OOM-killed" if got.get("oom") else ""
-        res.cells.append(Cell("slot memory peak (cgroup)", name, "MiB", got.get("peak", []), note=note))
+        if "peak" in got:
+            note = "OOM-killed" if got.get("oom") else ""
+            res.cells.append(Cell("slot memory peak (cgroup)", name, "MiB", got["peak"], note=note))
     ours, py = unthrottled
     if ours is not None and py is not None:
         res.cells.append(

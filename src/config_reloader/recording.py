@@ -96,6 +96,8 @@ class RecordingEndpoint:
             and sets ``reloadConfigSuccess`` false.
         lifecycle: false answers 403 like Prometheus without ``--web.enable-lifecycle``.
         ready: ``GET /-/ready`` answers 200 when true, 503 when false (``/-/healthy`` is always 200).
+        during: ``during(n)``, run in a worker thread after the ``n``-th POST's files were read and
+            before it is answered: a writer at work while the target reloads.
 
     Attributes (after start): ``url``, ``reload_url``, ``runtimeinfo_url``, ``port``, ``reloads``.
     """
@@ -106,6 +108,7 @@ class RecordingEndpoint:
     validator: Callable[[Mapping[str, bytes]], bool] | None = None
     lifecycle: bool = True
     ready: bool = True
+    during: Callable[[int], None] | None = None
     reloads: list[RecordedReload] = field(default_factory=list, init=False)
     runtimeinfo_requests: int = field(default=0, init=False)
     reload_config_success: bool = field(default=True, init=False)
@@ -167,6 +170,8 @@ class RecordingEndpoint:
             self.reload_config_success = False
         self.reloads.append(RecordedReload(at=at, contents=contents, status=status, n=n))
         self._notify()
+        if self.during is not None:
+            await asyncio.to_thread(self.during, n)
         if self.delay > 0:
             await asyncio.sleep(self.delay)
         return Response.text(status, text)

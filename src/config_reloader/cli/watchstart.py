@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from config_reloader.cli.watchflags import WatchSettings
     from config_reloader.logs import FieldLog
+    from config_reloader.reconcile.options import ReloaderOptions
 
 __all__ = ["LOGGER", "check_web_config_file", "start", "warn_missing_watched_dirs"]
 
@@ -64,6 +65,28 @@ def warn_missing_watched_dirs(
             log.warning(msg, extra={"flag": "--watched-dir", "dir": d})
 
 
+class _Stop(BaseException):
+    """SIGTERM or SIGINT arrived before the engine handles them (a BaseException, as
+    KeyboardInterrupt: no ``except Exception`` on the way may swallow it)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGINT raise :class:`_Stop` from now on, until the engine's event loop installs
+    its own handlers: before that (the first reload, the engine's imports) they would end the
+    process by their default action, not with exit 0 as they do once the engine runs."""
+    import signal  # the engine imports it too
+
+    def stop(signum: int, _frame: object) -> None:
+        raise _Stop(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+
+
 def start(settings: WatchSettings) -> int:
     """Run ``watch`` with ``settings``, logging to stdout as prometheus-config-reloader does.
 
@@ -96,12 +119,36 @@ def start(settings: WatchSettings) -> int:
         log = LineLog(LOGGER, settings.log_format, settings.log_level, sys.stdout)
         warn_missing_watched_dirs(options.watched_dirs, init_mode=True, log=log)
         return run_once(options, log)
-    setup_logging(settings.log_format, settings.log_level, sys.stdout)
-    warn_missing_watched_dirs(options.watched_dirs)
     if not any(u and u.lower().startswith("https:") for u in (*options.reload_urls, options.runtimeinfo_url)):
         from config_reloader.lean import forgo_ssl
 
         forgo_ssl()  # before asyncio and the HTTP client load: config_reloader.lean says why
+    fmt, level = settings.log_format, settings.log_level
+    _stop_on_signals()
+    try:
+        return _sidecar(options, fmt, level)
+    except _Stop as stop:
+        LineLog(LOGGER, fmt, level, sys.stdout).info("received signal, exiting", extra={"signal": stop.name})
+        return 0
+
+
+def _sidecar(options: ReloaderOptions, fmt: str, level: str) -> int:
+    """The first reload (when :func:`~config_reloader.reconcile.first.eligible`), then the engine.
+
+    The first reload comes before the engine is imported (:mod:`config_reloader.reconcile.first`
+    says why); its lines go through a :class:`~config_reloader.logs.LineLog`, the same lines
+    without loading :mod:`logging`.
+    """
+    from config_reloader.reconcile.first import eligible, first_reload
+
+    first = None
+    if eligible(options):
+        warn_missing_watched_dirs(options.watched_dirs, log=LineLog(LOGGER, fmt, level, sys.stdout))
+        first = first_reload(options, LineLog("config_reloader.reconcile", fmt, level, sys.stdout))
+        setup_logging(fmt, level, sys.stdout)
+    else:
+        setup_logging(fmt, level, sys.stdout)
+        warn_missing_watched_dirs(options.watched_dirs)
     import asyncio
     import gc
 
@@ -110,4 +157,4 @@ def start(settings: WatchSettings) -> int:
     if not gc.isenabled():  # turned off for start-up by config_reloader.cli._defer_collection
         gc.freeze()  # start-up objects live as long as the process: never scan them again
         gc.enable()
-    return asyncio.run(run_watch(options))
+    return asyncio.run(run_watch(options, first))

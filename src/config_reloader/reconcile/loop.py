@@ -43,6 +43,7 @@ from config_reloader.reconcile.worker import ReloadWorker
 if TYPE_CHECKING:
     from config_reloader.metrics import ReloaderMetrics, StatusServer
     from config_reloader.promtext import Registry
+    from config_reloader.reconcile.first import FirstReload
     from config_reloader.reload import ReloadAction
     from config_reloader.reload.retry import RetryPolicy
     from config_reloader.render import Rendered
@@ -81,6 +82,11 @@ class Reloader:
             :class:`~config_reloader.watch.watcher.ChangeSource`); tests inject scripted ones
             (:class:`~config_reloader.reconcile.source.ChangeSourceProtocol`).
         rng: jitter source for the backoff (tests pass a seeded one).
+        first: a reload already tried before the loop
+            (:func:`~config_reloader.reconcile.first.first_reload`); its applier (and snapshot
+            cache) is reused. If it succeeded, its content counts as applied and :meth:`run`'s
+            first pass reloads only if the files changed since it read them; if it failed, it
+            counts as the first failed attempt (the next one is immediate).
 
     Attributes:
         applied: digest of the content last reloaded successfully (``None`` before).
@@ -107,6 +113,7 @@ class Reloader:
         ready_gate: Callable[[], Awaitable[bool]] | None = None,
         change_source_factory: ChangeSourceFactory | None = None,
         rng: random.Random | None = None,
+        first: FirstReload | None = None,
     ) -> None:
         from config_reloader.metrics import ReloaderMetrics
         from config_reloader.promtext import Registry
@@ -125,12 +132,22 @@ class Reloader:
         self._source_factory = change_source_factory
         self._rng = rng
         self._path_filter = options.path_filter  # compiled once; shared by hints and snapshots
-        self._applier = Applier(options, base_env, self._path_filter)
+        self._applier = first.applier if first is not None else Applier(options, base_env, self._path_filter)
         self._closables: list[Closable] = []  # objects we built that hold sessions: aclose() on exit
         self._server: StatusServer | None = None
         self._state = LoopState(self.metrics)
         self._guard = ReadGuard(options.config_file, self._state.pending, self._clock)
         self._owner = ApplyOwner(options, self._state, self._applier, self._guard, self.metrics, self._clock)
+        self._first_error = ""
+        if first is not None:
+            self._owner.seed(first.snapshot, first.rendered)
+            if first.applied is not None:
+                self._state.applied = first.applied
+                self.metrics.reload_succeeded(first.duration)
+                self._state.mark_ready("ready: first reload succeeded")
+            else:
+                self.metrics.reload_failed(first.duration)
+                self._first_error = first.error
 
     # -- state, read-only from outside -----------------------------------------------------------
     @property
@@ -307,7 +324,9 @@ class Reloader:
                     clock=self._clock,
                     source=source,
                     guard=self._guard,
+                    failed_before=self._first_error,
                 )
+                self._first_error = ""
                 try:
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._owner.pump(source), name="reloader-pump")

@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from config_reloader.errors import ConfigReloaderError, EnvExpansionError, ValidationFailed
 from config_reloader.reconcile.apply import error_fields
-from config_reloader.watch.digests import FileDigests
+from config_reloader.watch.digests import FileDigests, moved
 
 if TYPE_CHECKING:
     from config_reloader.metrics import ReloaderMetrics
@@ -65,6 +65,15 @@ class ApplyOwner:
         self._adopt_next = False
         self.last_rendered: Rendered | None = None
         self.last_snapshot: Snapshot | None = None
+        self._first_files: Mapping[str, bytes] | None = None
+
+    def seed(self, snapshot: Snapshot, rendered: Rendered | None) -> None:
+        """Start from a reload done before the loop (:mod:`~config_reloader.reconcile.first`):
+        ``snapshot`` and ``rendered`` are what it read. The first accepted pass reloads once
+        more if any file was written since, even when the content is the same again."""
+        self.last_snapshot = snapshot
+        self.last_rendered = rendered
+        self._first_files = snapshot.files
 
     async def render_once(self) -> Snapshot:
         """Read and write the output once, no guard, no reload; sets ``desired``.
@@ -186,6 +195,16 @@ class ApplyOwner:
             log.info("apply succeeded again", extra={"reason": reason})
         if desired != s.desired:
             s.changes.update(self._changed_paths(rendered, snap))
+        first, self._first_files = self._first_files, None
+        if first is not None and desired == s.applied and not s.force and moved(first, snap.files):
+            # The target read the files during the first reload, maybe in the state in between;
+            # set before the digest is published, so no waiter sees this pass as settled.
+            log.info(
+                "files were written while the first reload was in flight: reloading again",
+                extra={"reason": reason},
+            )
+            s.force = True
+            m.reloads_repeated.inc()
         self.last_snapshot = snap
         if rendered is not None:
             self._accepted(rendered)

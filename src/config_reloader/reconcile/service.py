@@ -31,6 +31,7 @@ from config_reloader.sigstate import unblock
 
 if TYPE_CHECKING:
     from config_reloader.promtext import Registry
+    from config_reloader.reconcile.first import FirstReload
     from config_reloader.reconcile.options import ReloaderOptions
 
 __all__ = ["cli_registry", "listen_error", "run_watch"]
@@ -94,13 +95,17 @@ def listen_error(exc: BaseException) -> OSError | None:
     return None
 
 
-async def run_watch(options: ReloaderOptions) -> int:
-    """Run the reloader until SIGTERM/SIGINT (exit 0); init mode renders once (0, or 1 on error)."""
+async def run_watch(options: ReloaderOptions, first: FirstReload | None = None) -> int:
+    """Run the reloader until SIGTERM/SIGINT (exit 0); init mode renders once (0, or 1 on error).
+
+    ``first``: the reload ``watch`` did before the event loop
+    (:func:`~config_reloader.reconcile.first.first_reload`), handed to the
+    :class:`~config_reloader.reconcile.loop.Reloader`."""
     if not options.reloads_enabled:  # the CLI calls run_once itself, without an event loop
         from config_reloader.reconcile.once import run_once
 
         return await asyncio.to_thread(run_once, options, log)
-    reloader = Reloader(options, registry=cli_registry())
+    reloader = Reloader(options, registry=cli_registry(), first=first)
 
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()

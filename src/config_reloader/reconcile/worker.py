@@ -16,8 +16,9 @@ import logging
 import random
 from typing import TYPE_CHECKING
 
-from config_reloader.errors import ReloadError, ReloadRejected, ReloadTimeout
+from config_reloader.errors import ReloadError
 from config_reloader.logs import redact_text, redact_values
+from config_reloader.reconcile.first import failure_text
 from config_reloader.reload import PerTargetAction
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class ReloadWorker:
         clock: Clock,
         source: ChangeSourceProtocol,
         guard: ReadGuard,
+        failed_before: str = "",
     ) -> None:
         self._state = state
         self._action = action
@@ -68,6 +70,9 @@ class ReloadWorker:
         self._clock = clock
         self._source = source
         self._guard = guard
+        # An attempt made before the worker existed (reconcile/first.py) failed with this error:
+        # the first round goes on from it (attempt 2, that error already logged).
+        self._failed_before = failed_before
 
     async def run(self) -> None:
         s = self._state
@@ -77,8 +82,9 @@ class ReloadWorker:
             async with cond:
                 await cond.wait_for(s.needs_reload)
             delays = self._retry.delays(self._rng)
-            attempt = 0
-            first_error: str | None = None
+            first_error: str | None = self._failed_before or None
+            attempt = 1 if first_error else 0
+            self._failed_before = ""
             last_target: bytes | None = None
             while s.needs_reload():
                 target = s.desired
@@ -175,12 +181,8 @@ class ReloadWorker:
             err = (
                 f"reload attempt timed out after {timeout:g}s (the target may be slow to reload; backing off)"
             )
-        except ReloadTimeout as exc:
-            err = f"{exc} (backing off)"
-        except ReloadRejected as exc:
-            err = str(exc)
-        except ReloadError as exc:
-            err = str(exc)
+        except ReloadError as exc:  # ReloadTimeout, ReloadRejected, TargetNotFound included
+            err = failure_text(exc)
         except Exception as exc:  # a bug in an action must not kill the loop
             log.exception("reload action raised an unexpected error")
             err = f"{type(exc).__name__}: {exc}"

@@ -117,14 +117,17 @@ class FileDigests(Mapping[str, bytes]):
                 for name, rec in recs.items():
                     yield sep + name, rec[DIGEST_AT:]
 
-    def changed_since(self, before: FileDigests) -> set[str]:
+    def changed_since(self, before: FileDigests, *, identity: bool = False) -> set[str]:
         """Paths added, removed, or whose content digest differs since ``before`` (an earlier
-        view of the same snapshotter).
+        view of the same snapshotter); with ``identity``, also those whose identity
+        ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` differs (written to, or replaced,
+        even if the content is the same again).
 
         Cost: O(number of directories) plus the files of the directories whose records were
         copied since ``before``; a directory the snapshotter did not touch shares its record
         object with ``before`` and is skipped unread, so one change among 10,000 files does not
-        walk 10,000 entries. A file whose identity changed but not its content is not listed.
+        walk 10,000 entries. Without ``identity``, a file whose identity changed but not its
+        content is not listed.
         """
         out: set[str] = set()
         old_tree = before._tree
@@ -138,7 +141,11 @@ class FileDigests(Mapping[str, bytes]):
                 continue
             for name, rec in recs.items():
                 was = prev.get(name)
-                if was is None or was[DIGEST_AT:] != rec[DIGEST_AT:]:
+                if (
+                    was is None
+                    or was[DIGEST_AT:] != rec[DIGEST_AT:]
+                    or (identity and was[:ID_END] != rec[:ID_END])
+                ):
                     out.add(sep + name)
             out.update(sep + name for name in prev if name not in recs)
         for d, prev in old_tree.items():
@@ -209,6 +216,16 @@ def thanos_digest(paths: Iterable[str]) -> bytes:
 
 class FileChanged(Exception):
     """The file changed while it was being read (its identity before and after differ)."""
+
+
+def moved(before: Mapping[str, bytes], after: Mapping[str, bytes]) -> bool:
+    """True if a file was added, removed, rewritten or replaced between two snapshots of one
+    :class:`~config_reloader.watch.snapshot.Snapshotter`: its content or its identity differs
+    (:meth:`FileDigests.changed_since` with ``identity``). Mappings built by hand carry no
+    identities: only their contents are compared."""
+    if isinstance(before, FileDigests) and isinstance(after, FileDigests):
+        return bool(after.changed_since(before, identity=True))
+    return dict(before) != dict(after)
 
 
 def is_racy(rec: bytes, margin_ns: int) -> bool:
