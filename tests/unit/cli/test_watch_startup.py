@@ -83,8 +83,17 @@ ONE_SHOT_NEVER = (
     "_hashlib",
     "threading",
 )
-# Never in the sidecar without TLS.
-SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp", "argparse")
+# Never in the sidecar without TLS. The reload client is reload/wire.py, not http.client (with its
+# email and datetime).
+SIDECAR_NEVER = (
+    "ssl",
+    "_ssl",
+    "prometheus_client",
+    "aiohttp",
+    "argparse",
+    "http.client",
+    "email",
+)
 
 
 @pytest.fixture
