@@ -12,17 +12,20 @@ accepted the reload) or raises a :class:`config_reloader.errors.ReloadError` sub
   through Prometheus' runtime info (Thanos ``pkg/reloader/tracker.go`` semantics).
 
 :class:`~config_reloader.reload.retry.RetryPolicy` says how long to wait between attempts; the
-reconciler runs the attempts. Names are imported lazily so that using signals never imports aiohttp.
+reconciler runs the attempts. Names are imported lazily: using signals loads no HTTP client, and
+the URL check (:mod:`~config_reloader.reload.urls`) and the blocking reload
+(:mod:`~config_reloader.reload.exchange`) load neither :mod:`typing` nor the protocols
+(:mod:`~config_reloader.reload.action`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
-
 from config_reloader.durations import seconds_problem
 from config_reloader.lazy import lazy_attributes
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from .action import PerTargetAction, ReloadAction
     from .command import CommandReload
     from .http import HttpReload
     from .multi import MultiReload
@@ -45,42 +48,6 @@ __all__ = [
 ]
 
 
-@runtime_checkable
-class ReloadAction(Protocol):
-    """One way of telling a target to reload.
-
-    Attributes:
-        method: ``"http"``, ``"signal"``, ``"command"`` or ``"restart"``; exported as
-            ``reloader_info{method}``.
-    """
-
-    method: str
-
-    async def trigger(self) -> None:
-        """Ask the target to reload once.
-
-        Raises:
-            ReloadTimeout: no answer within the action's timeout (back off; do not hammer).
-            ReloadRejected: the target answered but refused (``.status``, ``.body``).
-            TargetNotFound: no process / pid file / connection refused.
-            TargetNotReady: the target exists but must not receive a reload yet.
-            VerifyFailed: runtime info did not confirm the reload.
-            asyncio.CancelledError: the attempt was cancelled (superseded or shutdown).
-        """
-        ...
-
-
-@runtime_checkable
-class PerTargetAction(Protocol):
-    """An action over several targets that remembers which accepted the current content
-    (:class:`~config_reloader.reload.multi.MultiReload`); the reload worker calls
-    :meth:`new_round` when the content to reload changes."""
-
-    def new_round(self) -> None:
-        """Every target must reload again."""
-        ...
-
-
 def _require_positive_seconds(name: str, value: float) -> None:
     """The actions' duration check: ``ValueError`` naming ``name`` unless ``value`` > 0 seconds."""
     problem = seconds_problem(value, positive=True)
@@ -89,6 +56,8 @@ def _require_positive_seconds(name: str, value: float) -> None:
 
 
 _LAZY = {
+    "ReloadAction": "config_reloader.reload.action",
+    "PerTargetAction": "config_reloader.reload.action",
     "CommandReload": "config_reloader.reload.command",
     "HttpReload": "config_reloader.reload.http",
     "MultiReload": "config_reloader.reload.multi",

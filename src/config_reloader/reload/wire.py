@@ -66,7 +66,7 @@ def split_url(url: str) -> tuple[bool, str, int, str, str]:
         ``(https, host, port, host_header, target)``: ``host`` without IPv6 brackets, as written;
         ``port`` the explicit one or 80/443; ``host_header`` the ``Host`` field value (the port only
         when not the scheme's default, an IPv6 literal in brackets); ``target`` the path and query
-        (``/`` when the path is empty), the fragment dropped.
+        (``/`` when the path is empty; no ``?`` when the query is empty), the fragment dropped.
 
     Raises:
         ValueError: not ``http``/``https``, no host, a port that is not a number in 0-65535.
@@ -80,9 +80,9 @@ def split_url(url: str) -> tuple[bool, str, int, str, str]:
         i = rest.find(ch)
         if 0 <= i < end:
             end = i
-    authority, tail = rest[:end], rest[end:]
-    tail = tail.partition("#")[0]
-    target = tail if tail.startswith("/") else "/" + tail
+    authority = rest[:end]
+    path, _, query = rest[end:].partition("#")[0].partition("?")
+    target = (path or "/") + (f"?{query}" if query else "")  # an empty query: as urllib, none
     if "@" in authority:
         raise ValueError("URL holds credentials")
     if authority.startswith("["):
