@@ -13,7 +13,6 @@ writer does. To update what a link points to, pass ``os.path.realpath(path)``.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
@@ -136,16 +135,20 @@ def atomic_write(
             step = "chmod"
             if previous is not None and previous.st_gid != os.fstat(fd).st_gid:
                 # Keep the group of our own previous file (root:prometheus 0640); EPERM: not ours to give.
-                with contextlib.suppress(PermissionError):
+                try:
                     os.fchown(fd, -1, previous.st_gid)
+                except PermissionError:
+                    pass
             _fchmod(fd, mode)  # after fchown, which clears setgid bits
         finally:
             os.close(fd)
         step = "rename"
         _replace(tmp, path)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(tmp)
+        except OSError:
+            pass
         if isinstance(exc, OSError):
             raise AtomicWriteError(
                 f"atomic write of {path} failed at step {step}: {exc.strerror or exc}", path=path, step=step

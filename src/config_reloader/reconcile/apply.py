@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Mapping, Sequence
 
 from config_reloader.errors import RenderError, ValidationFailed
 from config_reloader.render import render_file, write_output
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from config_reloader.logs import FieldLog
     from config_reloader.reconcile.options import ReloaderOptions
     from config_reloader.render import Rendered
