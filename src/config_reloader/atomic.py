@@ -17,7 +17,7 @@ import errno
 import os
 import stat
 
-from config_reloader.errors import AtomicWriteError
+from config_reloader import errors  # errors.X at a raise: errors.reloader loads on first use
 
 __all__ = ["atomic_write", "current_umask", "inherited_mode", "temp_prefix"]
 
@@ -117,7 +117,7 @@ def atomic_write(
     try:
         fd, tmp = _create_temp(directory, temp_prefix(path), ".tmp")
     except OSError as exc:
-        raise AtomicWriteError(
+        raise errors.AtomicWriteError(
             f"atomic write of {path}: cannot create a temp file in {directory}: {exc.strerror}",
             path=path,
             step=step,
@@ -150,7 +150,7 @@ def atomic_write(
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise AtomicWriteError(
+            raise errors.AtomicWriteError(
                 f"atomic write of {path} failed at step {step}: {exc.strerror or exc}", path=path, step=step
             ) from exc
         raise
@@ -195,7 +195,7 @@ def _refuse_device(path: str) -> None:
         return
     if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
         kind = "character" if stat.S_ISCHR(st.st_mode) else "block"
-        raise AtomicWriteError(
+        raise errors.AtomicWriteError(
             f"atomic write of {path}: it is a {kind} device, not replaced (write to a regular file's path)",
             path=path,
             step="create",
@@ -206,7 +206,7 @@ def _fsync_dir(directory: str, path: str) -> None:
     try:
         dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
-        raise AtomicWriteError(
+        raise errors.AtomicWriteError(
             f"atomic write of {path}: cannot open {directory} to fsync it: {exc.strerror}",
             path=path,
             step="fsync-dir",
@@ -215,7 +215,7 @@ def _fsync_dir(directory: str, path: str) -> None:
         _fsync(dfd)
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise AtomicWriteError(
+            raise errors.AtomicWriteError(
                 f"atomic write of {path}: fsync of {directory} failed: {exc.strerror}",
                 path=path,
                 step="fsync-dir",

@@ -26,9 +26,9 @@ from __future__ import annotations
 import os
 import zlib
 
+from config_reloader import errors  # errors.X at a raise: errors.reloader loads on first use
 from config_reloader.atomic import DEFAULT_MODE, atomic_write, inherited_mode
 from config_reloader.bounded_read import FileTooLarge, NotRegularFile, output_matches, read_stable
-from config_reloader.errors import ConfigTooLarge, EnvExpansionError, GzipError, RenderError
 from config_reloader.fileid import FileIdentity, file_identity
 from config_reloader.record import Record, record
 from config_reloader.sizes import DEFAULT_MAX_CONFIG_SIZE, format_size
@@ -183,8 +183,8 @@ def _expand(
     return bytes(out), tuple(sorted(unset)), tuple(sorted(values))
 
 
-def _too_large(source: str, what: str, limit: int) -> ConfigTooLarge:
-    return ConfigTooLarge(
+def _too_large(source: str, what: str, limit: int) -> errors.ConfigTooLarge:
+    return errors.ConfigTooLarge(
         f"{source}: {what} exceeds --max-config-size={format_size(limit)} "
         "(raise the limit if a config this large is intended)",
         path=source,
@@ -225,7 +225,7 @@ def gunzip(raw: bytes, *, limit: int, source: str = "config") -> bytes:
                     break  # no progress (cannot happen with zlib; never loop on it)
                 pending = tail
             if not d.eof:
-                raise GzipError(
+                raise errors.GzipError(
                     f"{source}: starts with the gzip magic bytes but does not decompress: "
                     "truncated gzip stream",
                     path=source,
@@ -235,7 +235,7 @@ def gunzip(raw: bytes, *, limit: int, source: str = "config") -> bytes:
             if pos >= len(raw):
                 return bytes(out)
     except zlib.error as exc:
-        raise GzipError(
+        raise errors.GzipError(
             f"{source}: starts with the gzip magic bytes but does not decompress: {exc}", path=source
         ) from exc
 
@@ -276,7 +276,7 @@ def render_bytes(
     data, unset, values = _expand(raw, env, limit=max_size, source=source)
     if unset and strict_env:
         names = ", ".join(unset)
-        raise EnvExpansionError(
+        raise errors.EnvExpansionError(
             f"{source}: found reference to unset environment variable(s) {names} "
             "(set them, or run without --strict-env to keep the references verbatim)",
             path=source,
@@ -356,14 +356,16 @@ def render_file(
     try:
         raw, st = read_stable(config_file, max_size)
     except NotRegularFile as exc:
-        raise RenderError(
+        raise errors.RenderError(
             f"cannot read config file {config_file}: {exc.kind}, not a regular file", path=config_file
         ) from exc
     except FileTooLarge as exc:
         what = f"the size ({exc.size} bytes)" if exc.size >= 0 else "the size (grown while read)"
         raise _too_large(config_file, what, max_size) from exc
     except OSError as exc:
-        raise RenderError(f"cannot read config file {config_file}: {exc.strerror}", path=config_file) from exc
+        raise errors.RenderError(
+            f"cannot read config file {config_file}: {exc.strerror}", path=config_file
+        ) from exc
     rendered = render_bytes(
         raw, source=config_file, env=env, strict_env=strict_env, max_size=max_size, digest=digest
     ).replace(source_identity=file_identity(st), source_mode=inherited_mode(st))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from _thread import allocate_lock  # threading.Lock itself; `import threading` is ~0.5 ms of the one-shot
 
-from config_reloader.errors import ValidationFailed
+from config_reloader import errors  # errors.X at a raise: errors.reloader loads on first use
 from config_reloader.logs import redact_values
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
@@ -126,14 +126,14 @@ def run_validate(
             returncode, stdout = _run_child(argv, timeout)
         except subprocess.TimeoutExpired as exc:
             out = redact_values((exc.output or b"").decode(errors="replace"), secrets)
-            raise ValidationFailed(
+            raise errors.ValidationFailed(
                 f"{source}: validate command {argv[0]} did not finish within {timeout:g}s",
                 path=source,
                 returncode=-1,
                 output=out[-_OUTPUT_LIMIT:],
             ) from exc
         except OSError as exc:
-            raise ValidationFailed(
+            raise errors.ValidationFailed(
                 f"{source}: cannot run validate command {argv[0]}: {exc.strerror}",
                 path=source,
                 returncode=-1,
@@ -141,7 +141,7 @@ def run_validate(
             ) from exc
         if returncode != 0:
             out = redact_values(stdout.decode(errors="replace"), secrets)
-            raise ValidationFailed(
+            raise errors.ValidationFailed(
                 f"{source}: validate command {argv[0]} rejected the rendered config "
                 f"(exit status {returncode})",
                 path=source,

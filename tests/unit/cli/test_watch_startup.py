@@ -96,6 +96,8 @@ ONE_SHOT_NEVER = (
     # try/except instead of contextlib.suppress; NaN and infinity compared without math.
     "contextlib",
     "math",
+    # The reloader's exception classes are created when one is raised (errors.X at the raise).
+    "config_reloader.errors.reloader",
 )
 # Never in the sidecar without TLS.
 SIDECAR_NEVER = ("ssl", "_ssl", "prometheus_client", "aiohttp", "argparse")
