@@ -60,6 +60,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 # The bytes of a $(NAME) name. Source: thanos pkg/reloader/reloader.go (envVarRegexp
 # `\$\(([a-zA-Z_0-9]+)\)`); Kubernetes' $(VAR) dependent-variable syntax.
 _NAME_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
+_NAME_BYTE_SET = frozenset(_NAME_BYTES)  # of ints, as indexing bytes gives
 _FEED_CHUNK = 1 << 16  # input bytes per zlib call: its unconsumed tail is copied on every call
 _INFLATE_CHUNK = 1 << 20  # output bytes per zlib call: memory stays within the limit + 1 MiB
 
@@ -147,9 +148,13 @@ def env_references(data: bytes) -> Iterator[tuple[int, int, str]]:
     """
     pos = data.find(b"$(")
     while pos >= 0:
-        name_end = _skip(data, pos + 2, _NAME_BYTES)
-        if name_end > pos + 2 and data[name_end : name_end + 1] == b")":
-            yield pos, name_end + 1, data[pos + 2 : name_end].decode("ascii")
+        start = pos + 2
+        # the first byte alone rules most non-references out, without a call
+        name_end = (
+            _skip(data, start, _NAME_BYTES) if start < len(data) and data[start] in _NAME_BYTE_SET else start
+        )
+        if name_end > start and data[name_end : name_end + 1] == b")":
+            yield pos, name_end + 1, data[start:name_end].decode("ascii")
             pos = data.find(b"$(", name_end + 1)
         else:
             pos = data.find(b"$(", pos + 1)
