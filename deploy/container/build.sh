@@ -5,8 +5,9 @@
 #   deploy/container/build.sh [--rebuild-base] [--no-prometheus]
 #
 # Images (override with the environment variables of the same name):
-#   BASE_IMAGE   localhost/config-reloader-base:bookworm   Debian bookworm + python3, python3-venv,
-#                                                          ca-certificates (built once, then cached)
+#   BASE_IMAGE   localhost/config-reloader-base:bookworm-r2   Debian bookworm + python3, python3-venv,
+#                                                          ca-certificates, busybox (built once, then
+#                                                          cached: -rN changes with that list)
 #   IMAGE        localhost/config-reloader:latest          the project's wheel in a venv, uid 65532,
 #                                                          entrypoint `config-reloader`
 #   PROM_IMAGE   localhost/config-reloader-prometheus:bookworm   base + Debian's `prometheus`
@@ -35,7 +36,7 @@ work="$here/build"   # ignored by git (.gitignore: /deploy/container/build/)
 host_arch=$(dpkg --print-architecture)
 ARCH=${ARCH:-$host_arch}
 sfx=$([ "$ARCH" = "$host_arch" ] || echo "-$ARCH")
-BASE_IMAGE=${BASE_IMAGE:-localhost/config-reloader-base:bookworm$sfx}
+BASE_IMAGE=${BASE_IMAGE:-localhost/config-reloader-base:bookworm-r2$sfx}
 IMAGE=${IMAGE:-localhost/config-reloader:latest$sfx}
 PROM_IMAGE=${PROM_IMAGE:-localhost/config-reloader-prometheus:bookworm$sfx}
 RUN_IMAGE=${RUN_IMAGE:-localhost/config-reloader-run:latest$sfx}
@@ -82,7 +83,7 @@ if [ "$rebuild_base" = 1 ] || ! "${podman[@]}" image exists "$BASE_IMAGE"; then
   rootfs="$work/rootfs.tar"
   rm -f "$rootfs"
   mmdebstrap --arch="$ARCH" --variant=apt --mode=root --format=tar \
-    --include=python3,python3-venv,ca-certificates \
+    --include=python3,python3-venv,ca-certificates,busybox \
     --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/info/*' \
@@ -97,7 +98,7 @@ if [ "$rebuild_base" = 1 ] || ! "${podman[@]}" image exists "$BASE_IMAGE"; then
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \
     --change 'CMD ["/bin/bash"]' \
-    --message "Debian bookworm (mmdebstrap --variant=apt) + python3, python3-venv, ca-certificates" \
+    --message "Debian bookworm (mmdebstrap --variant=apt) + python3, python3-venv, ca-certificates, busybox" \
     "$rootfs" "$BASE_IMAGE" >/dev/null
   rm -f "$rootfs"
   log "base built after $(elapsed)s"

@@ -9,7 +9,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
-BASE_IMAGE=${BASE_IMAGE:-localhost/config-reloader-base:bookworm}
+BASE_IMAGE=${BASE_IMAGE:-localhost/config-reloader-base:bookworm-r2}
 IMAGE=${IMAGE:-localhost/config-reloader:latest}
 PROM_IMAGE=${PROM_IMAGE:-localhost/config-reloader-prometheus:bookworm}
 RUN_IMAGE=${RUN_IMAGE:-localhost/config-reloader-run:latest}

@@ -13,12 +13,11 @@ writer does. To update what a link points to, pass ``os.path.realpath(path)``.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
 
-from config_reloader.errors import AtomicWriteError
+from config_reloader import errors  # errors.X at a raise: errors.reloader loads on first use
 
 __all__ = ["atomic_write", "current_umask", "inherited_mode", "temp_prefix"]
 
@@ -118,7 +117,7 @@ def atomic_write(
     try:
         fd, tmp = _create_temp(directory, temp_prefix(path), ".tmp")
     except OSError as exc:
-        raise AtomicWriteError(
+        raise errors.AtomicWriteError(
             f"atomic write of {path}: cannot create a temp file in {directory}: {exc.strerror}",
             path=path,
             step=step,
@@ -136,18 +135,22 @@ def atomic_write(
             step = "chmod"
             if previous is not None and previous.st_gid != os.fstat(fd).st_gid:
                 # Keep the group of our own previous file (root:prometheus 0640); EPERM: not ours to give.
-                with contextlib.suppress(PermissionError):
+                try:
                     os.fchown(fd, -1, previous.st_gid)
+                except PermissionError:
+                    pass
             _fchmod(fd, mode)  # after fchown, which clears setgid bits
         finally:
             os.close(fd)
         step = "rename"
         _replace(tmp, path)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(tmp)
+        except OSError:
+            pass
         if isinstance(exc, OSError):
-            raise AtomicWriteError(
+            raise errors.AtomicWriteError(
                 f"atomic write of {path} failed at step {step}: {exc.strerror or exc}", path=path, step=step
             ) from exc
         raise
@@ -192,7 +195,7 @@ def _refuse_device(path: str) -> None:
         return
     if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
         kind = "character" if stat.S_ISCHR(st.st_mode) else "block"
-        raise AtomicWriteError(
+        raise errors.AtomicWriteError(
             f"atomic write of {path}: it is a {kind} device, not replaced (write to a regular file's path)",
             path=path,
             step="create",
@@ -203,7 +206,7 @@ def _fsync_dir(directory: str, path: str) -> None:
     try:
         dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
-        raise AtomicWriteError(
+        raise errors.AtomicWriteError(
             f"atomic write of {path}: cannot open {directory} to fsync it: {exc.strerror}",
             path=path,
             step="fsync-dir",
@@ -212,7 +215,7 @@ def _fsync_dir(directory: str, path: str) -> None:
         _fsync(dfd)
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise AtomicWriteError(
+            raise errors.AtomicWriteError(
                 f"atomic write of {path}: fsync of {directory} failed: {exc.strerror}",
                 path=path,
                 step="fsync-dir",

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import re
-
 __all__ = ["parse_listen_address"]
 
-_HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_LABEL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def _is_hostname_label(label: str) -> bool:
+    """RFC 1123 label: 1-63 ASCII letters, digits and ``-``, not starting or ending with ``-``."""
+    return (
+        0 < len(label) <= 63
+        and label[0] != "-"
+        and label[-1] != "-"
+        and all(c in _LABEL_CHARS for c in label)
+    )
 
 
 def parse_listen_address(address: str) -> tuple[str | None, int]:
@@ -37,7 +45,7 @@ def parse_listen_address(address: str) -> tuple[str | None, int]:
             import ipaddress
 
             ipaddress.IPv4Address(host)
-        elif host and not all(_HOSTNAME_LABEL.fullmatch(lb) for lb in host.removesuffix(".").split(".")):
+        elif host and not all(_is_hostname_label(lb) for lb in host.removesuffix(".").split(".")):
             raise ValueError("not a host name")
     except ValueError as exc:
         raise ValueError(f"bad host in listen address {address!r}: {exc}") from None

@@ -7,8 +7,6 @@ reloader); ``B`` or no suffix means bytes. Fractions are refused: a limit is a w
 
 from __future__ import annotations
 
-import re
-
 __all__ = ["DEFAULT_MAX_CONFIG_SIZE", "format_size", "parse_size"]
 
 # Bound of the input, of its gunzipped form and of the rendered output (--max-config-size). A
@@ -18,8 +16,18 @@ __all__ = ["DEFAULT_MAX_CONFIG_SIZE", "format_size", "parse_size"]
 DEFAULT_MAX_CONFIG_SIZE = 32 << 20
 
 
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_SIZE = re.compile(r"(\d{1,16})\s?([kmgt]?)(i?b)?", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+# The letters that spell each unit, case-insensitively by Unicode's simple case folding (the
+# letters ``re.IGNORECASE`` matched when this parser was a regular expression): KELVIN SIGN is a
+# ``k``, the dotted and dotless capital/small I are an ``i``.
+_UNIT_LETTERS = {
+    letter: unit
+    for unit, letters in (("k", "kK\u212a"), ("m", "mM"), ("g", "gG"), ("t", "tT"))
+    for letter in letters
+}
+_I_LETTERS = "iI\u0130\u0131"
+_B_LETTERS = "bB"
+_MAX_DIGITS = 16
 
 
 def parse_size(text: str) -> int:
@@ -35,10 +43,34 @@ def parse_size(text: str) -> int:
     Raises:
         ValueError: not such a size; the message quotes the text and gives examples.
     """
-    m = _SIZE.fullmatch(text.strip())
-    if m is None or (m.group(3) is not None and m.group(3).lower() == "ib" and not m.group(2)):
+    # Grammar: DIGITS [SPACE] [UNIT] [SUFFIX]; DIGITS = 1-16 decimal digits (str.isdecimal),
+    # SPACE = one whitespace character (str.isspace), UNIT = k/m/g/t, SUFFIX = "b" or "ib", and
+    # a SUFFIX spelled "ib" needs a UNIT.
+    s = text.strip()
+    end = 0
+    while end < len(s) and end < _MAX_DIGITS and s[end].isdecimal():
+        end += 1
+    digits, rest = s[:end], s[end:]
+    if rest[:1].isspace():
+        rest = rest[1:]
+    unit = _UNIT_LETTERS.get(rest[:1], "")
+    suffix = rest[1:] if unit else rest
+    if not (
+        digits
+        and _is_suffix(suffix)
+        # "ib" without a unit is refused, compared after lower() as the regular expression's
+        # caller did: "1\u0130B" (lower() gives three characters) is read as bytes, as before
+        and not (suffix.lower() == "ib" and not unit)
+    ):
         raise ValueError(f"invalid size {text!r}: use bytes or a unit, e.g. 1048576, 512KiB, 64MiB, 1GiB")
-    return int(m.group(1)) * _UNITS[m.group(2).lower()]
+    return int(digits) * _UNITS[unit]
+
+
+def _is_suffix(text: str) -> bool:
+    """``text`` is empty, ``b`` or ``ib`` (case-insensitive, see ``_I_LETTERS``)."""
+    if len(text) == 2:
+        return text[0] in _I_LETTERS and text[1] in _B_LETTERS
+    return text == "" or text in _B_LETTERS
 
 
 def format_size(n: int) -> str:

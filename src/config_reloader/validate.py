@@ -6,18 +6,16 @@ stop (:func:`kill_validators`), ends it together with anything it started.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 from _thread import allocate_lock  # threading.Lock itself; `import threading` is ~0.5 ms of the one-shot
-from collections.abc import Sequence
 
-from config_reloader.errors import ValidationFailed
+from config_reloader import errors  # errors.X at a raise: errors.reloader loads on first use
 from config_reloader.logs import redact_values
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Sequence
 
 __all__ = ["DEFAULT_VALIDATE_TIMEOUT", "kill_validators", "run_validate", "validate_argv"]
 
@@ -74,8 +72,14 @@ def _run_child(argv: Sequence[str], timeout: float) -> tuple[int, bytes]:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    # signal is imported where a validator is killed: render imports this module, and the
+    # init container's one-shot render does not need signal's enum conversion (~1.2 ms)
+    import signal
+
+    try:
         os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def kill_validators() -> int:
@@ -122,14 +126,14 @@ def run_validate(
             returncode, stdout = _run_child(argv, timeout)
         except subprocess.TimeoutExpired as exc:
             out = redact_values((exc.output or b"").decode(errors="replace"), secrets)
-            raise ValidationFailed(
+            raise errors.ValidationFailed(
                 f"{source}: validate command {argv[0]} did not finish within {timeout:g}s",
                 path=source,
                 returncode=-1,
                 output=out[-_OUTPUT_LIMIT:],
             ) from exc
         except OSError as exc:
-            raise ValidationFailed(
+            raise errors.ValidationFailed(
                 f"{source}: cannot run validate command {argv[0]}: {exc.strerror}",
                 path=source,
                 returncode=-1,
@@ -137,7 +141,7 @@ def run_validate(
             ) from exc
         if returncode != 0:
             out = redact_values(stdout.decode(errors="replace"), secrets)
-            raise ValidationFailed(
+            raise errors.ValidationFailed(
                 f"{source}: validate command {argv[0]} rejected the rendered config "
                 f"(exit status {returncode})",
                 path=source,
@@ -145,5 +149,7 @@ def run_validate(
                 output=out[-_OUTPUT_LIMIT:],
             )
     finally:
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(candidate)
+        except OSError:
+            pass

@@ -216,6 +216,37 @@ def test_sidecar_http_reload_and_init_container(
     assert metric(podman, reloader, "reloader_reloads_failed_total") == 0.0
 
 
+def test_exec_probe_wget_reads_healthz(podman: Podman, images: BuiltImages, volumes: PodVolumes) -> None:
+    """With ``listenLocal``, prometheus-operator probes the reloader by running ``curl`` or
+    ``wget`` inside its container (an exec probe): the image has busybox's ``wget``."""
+    pod = podman.pod()
+    reloader = podman.start(
+        images.image,
+        [
+            "watch",
+            "--listen-address=127.0.0.1:8080",
+            f"--config-file={CONFIG_FILE}",
+            f"--config-envsubst-file={OUT_FILE}",
+            f"--watched-dir={RULES_DIR}",
+        ],
+        pod=pod,
+        volumes=volumes.mounts("config", "out", "rules"),
+        env={"POD_NAME": "prometheus-0"},
+        what="reloader",
+    )
+
+    def probe() -> bool:
+        r = podman("exec", reloader, "wget", "-q", "-O-", f"{RELOADER}/healthz", check=False)
+        return r.returncode == 0
+
+    expect(podman, [reloader], probe, "wget -q -O- /healthz exits 0")
+    r = podman("exec", reloader, "wget", "-q", "-O-", f"{RELOADER}/healthz")
+    assert r.stdout.strip() == podman.http_get(reloader, f"{RELOADER}/healthz")[1].strip(), r.stdout
+    # A probe of a port nobody listens on fails: the exit status is what the kubelet reads.
+    r = podman("exec", reloader, "wget", "-q", "-O-", "http://127.0.0.1:8081/healthz", check=False)
+    assert r.returncode != 0, r.stdout + r.stderr
+
+
 def test_signal_reload_with_shared_pid_namespace(
     podman: Podman, images: BuiltImages, volumes: PodVolumes
 ) -> None:

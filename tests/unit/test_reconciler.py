@@ -12,6 +12,7 @@ import contextlib
 import logging
 import math
 import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from config_reloader.reconcile import (
     guard,
     statefulset_ordinal,
 )
+from config_reloader.reconcile.options import DEFAULT_RELOAD_SIGNAL
 from config_reloader.reload.retry import RetryPolicy
 from config_reloader.testing import wait_until
 from config_reloader.watch.watcher import ChangeBatch
@@ -217,6 +219,14 @@ def test_options_refuse_bad_method_and_envsubst_without_input() -> None:
         ReloaderOptions(config_envsubst_file="/tmp/out.yml")
     with pytest.raises(ValueError, match="validate_command"):
         ReloaderOptions(validate_command=())
+
+
+def test_options_reload_signal_default_is_sighup_and_others_are_checked() -> None:
+    assert DEFAULT_RELOAD_SIGNAL == signal.SIGHUP == ReloaderOptions().reload_signal
+    assert ReloaderOptions(reload_signal=signal.SIGUSR1).reload_signal == signal.SIGUSR1
+    for bad in (0, -1, signal.NSIG):
+        with pytest.raises(ValueError, match=rf"reload_signal must be a signal number, got {bad}"):
+            ReloaderOptions(reload_signal=bad)
 
 
 def test_options_make_paths_absolute_and_dedupe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Mapping, Sequence
 
-from config_reloader.errors import RenderError, ValidationFailed
+from config_reloader import errors  # errors.X at a raise: errors.reloader loads on first use
 from config_reloader.render import render_file, write_output
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from config_reloader.logs import FieldLog
     from config_reloader.reconcile.options import ReloaderOptions
     from config_reloader.render import Rendered
@@ -58,7 +59,7 @@ def error_fields(exc: BaseException) -> dict[str, object]:
     """Log fields of an apply error: ``err``, and ``validate_output`` (the end of what
     ``--validate-command`` printed: the only way for the user to learn why it refused)."""
     fields: dict[str, object] = {"err": str(exc)}
-    if isinstance(exc, ValidationFailed) and exc.output.strip():
+    if isinstance(exc, errors.ValidationFailed) and exc.output.strip():
         fields["validate_output"] = exc.output.strip()[-VALIDATE_OUTPUT_SHOWN:]
     return fields
 
@@ -141,7 +142,9 @@ class Applier:
         if o.config_file is None:
             return None
         if not os.path.isfile(o.config_file):
-            raise RenderError(not_a_file(o.config_file, watching=o.reloads_enabled), path=o.config_file)
+            raise errors.RenderError(
+                not_a_file(o.config_file, watching=o.reloads_enabled), path=o.config_file
+            )
         if not self.renders:
             return None
         return render_file(

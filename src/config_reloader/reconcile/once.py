@@ -14,14 +14,14 @@ Unlike the loop, the watched directories are not hashed: nothing is compared wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from config_reloader.errors import ConfigReloaderError
 from config_reloader.reconcile.apply import Applier, error_fields, warn_about
 from config_reloader.reconcile.options import expansion_env
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from config_reloader.logs import FieldLog
     from config_reloader.reconcile.options import ReloaderOptions
     from config_reloader.render import Rendered

@@ -38,14 +38,12 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import logging
 import os
 import stat
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from config_reloader.errors import SnapshotError
+from config_reloader.record import Record, record
 from config_reloader.watch.digests import (
     DIGEST_AT,
     ID_END,
@@ -63,6 +61,10 @@ from config_reloader.watch.digests import (
 )
 from config_reloader.watch.ignore import PathFilter, keep_all
 
+TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
 __all__ = [
     "KUBELET_DATA",
     "FileDigests",
@@ -73,14 +75,13 @@ __all__ = [
     "thanos_digest",
 ]
 
-log = logging.getLogger(__name__)
-
 _VANISH_RETRIES = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """The content state of the watched paths at one moment.
+@record
+class Snapshot(Record):
+    """The content state of the watched paths at one moment (an immutable record: the sidecar's
+    first reload takes a snapshot before anything has loaded :mod:`dataclasses`).
 
     Attributes:
         digest: 32-byte SHA-256, see the module docstring for the format.
@@ -98,14 +99,23 @@ class Snapshot:
         return self.digest.hex()
 
 
-@dataclass(slots=True)
 class SnapshotStats:
-    """Counters since construction (tests and bench read them)."""
+    """Counters since construction (tests and bench read them): ``snapshots``, ``files_statted``,
+    ``files_hashed``, ``bytes_hashed``."""
 
-    snapshots: int = 0
-    files_statted: int = 0
-    files_hashed: int = 0
-    bytes_hashed: int = 0
+    __slots__ = ("bytes_hashed", "files_hashed", "files_statted", "snapshots")
+
+    def __init__(self) -> None:
+        self.snapshots = 0
+        self.files_statted = 0
+        self.files_hashed = 0
+        self.bytes_hashed = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"SnapshotStats(snapshots={self.snapshots}, files_statted={self.files_statted}, "
+            f"files_hashed={self.files_hashed}, bytes_hashed={self.bytes_hashed})"
+        )
 
 
 class Snapshotter:
@@ -435,7 +445,9 @@ class Snapshotter:
     def _skip_loop(self, path: str) -> None:
         # Like a dangling link: not content, not an error (``ln -s loop loop`` in a watched dir
         # must not stop every other file from being applied).
-        log.debug("skipping symlink loop in watched dir", extra={"cfg_path": path})
+        import logging  # not at the top: the sidecar's first reload hashes before logging loads
+
+        logging.getLogger(__name__).debug("skipping symlink loop in watched dir", extra={"cfg_path": path})
 
     def _racy(self, rec: bytes) -> bool:
         return is_racy(rec, self._racy_ns)
