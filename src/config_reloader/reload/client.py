@@ -18,7 +18,7 @@ is built by :mod:`config_reloader.reload.tls`, imported only for ``https`` URLs.
 
 from __future__ import annotations
 
-import socket
+import _socket  # not socket: see reload/wire.py
 from binascii import b2a_base64
 
 from ..bounded_read import FileTooLarge, NotRegularFile, read_stable
@@ -57,11 +57,11 @@ def is_loopback_host(host: str) -> bool:
     # decimal parts without leading zeros and RFC 4291 IPv6 text, parse.
     h = h.partition("%")[0]
     try:
-        return socket.inet_pton(socket.AF_INET, h)[0] == 127
+        return _socket.inet_pton(_socket.AF_INET, h)[0] == 127
     except OSError:
         pass
     try:
-        v6 = socket.inet_pton(socket.AF_INET6, h)
+        v6 = _socket.inet_pton(_socket.AF_INET6, h)
     except OSError:
         return False
     return v6 == _V6_LOOPBACK or (v6[:12] == _V4_MAPPED and v6[12] == 127)

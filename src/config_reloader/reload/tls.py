@@ -12,6 +12,7 @@ restart, while a poll every 100 ms does not reload the system CA bundle each tim
 
 from __future__ import annotations
 
+import _socket
 import os
 import socket
 import ssl
@@ -126,13 +127,14 @@ def check_files(config: HttpClientConfig) -> None:
     _build(config, verify=config.tls_ca_file is not None)
 
 
-def client_wrapper(host: str, config: HttpClientConfig | None) -> Callable[[socket.socket], ssl.SSLSocket]:
+def client_wrapper(host: str, config: HttpClientConfig | None) -> Callable[[_socket.socket], ssl.SSLSocket]:
     """The TLS client side of a connection to ``host`` (the URL's host, without brackets):
     ``--reload-tls-server-name`` or ``host`` is sent in SNI and checked against the certificate,
     verification as :meth:`HttpClientConfig.verifies` decides. The context is built now.
 
     Returns:
-        ``wrap(sock)``: the handshake on the connected ``sock`` (under its timeout); it returns
+        ``wrap(sock)``: the handshake on the connected ``sock`` (under its timeout; ``sock`` is
+        detached from, the TLS socket owns the connection); it returns
         the TLS socket or raises :class:`TlsFailure` naming the flags that fix the failure (the
         plain socket is then closed).
 
@@ -143,7 +145,11 @@ def client_wrapper(host: str, config: HttpClientConfig | None) -> Callable[[sock
     context = context_for(cfg, cfg.verifies(host))
     name = cfg.tls_server_name or host
 
-    def wrap(sock: socket.socket) -> ssl.SSLSocket:
+    def wrap(raw: _socket.socket) -> ssl.SSLSocket:
+        # ssl wants a socket.socket; reload/wire.py connects a _socket.socket (why: see there)
+        timeout = raw.gettimeout()
+        sock = socket.socket(fileno=raw.detach())
+        sock.settimeout(timeout)
         try:
             return context.wrap_socket(sock, server_hostname=name)
         except ssl.SSLCertVerificationError as exc:

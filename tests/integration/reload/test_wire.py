@@ -341,18 +341,20 @@ def test_request_timeout_message_by_what() -> None:
 
 
 def test_blocking_path_imports_no_event_loop_nor_http_client() -> None:
-    """Also after a request: getaddrinfo is given bytes (a str host loads the idna codec)."""
+    """Also after a request: getaddrinfo is given bytes (a str host loads the idna codec). The
+    socket module is not loaded either (_socket is: see reload/wire.py)."""
     code = (
-        "import socket, sys\n"
+        "import _socket, sys\n"
         "from config_reloader.errors import TargetNotFound\n"
         "from config_reloader.reload.exchange import post_reload\n"
-        "s = socket.socket(); s.bind(('127.0.0.1', 0))\n"
+        "s = _socket.socket(); s.bind(('127.0.0.1', 0))\n"
         "try:\n"
         "    post_reload(f'http://127.0.0.1:{s.getsockname()[1]}/-/reload', timeout=5)\n"
         "except TargetNotFound:\n"
         "    pass\n"
         "bad = [m for m in ('asyncio', 'http.client', 'email', 'logging', 'ssl', 'encodings.idna',"
-        " 'base64', 'dataclasses', 'concurrent.futures') if m in sys.modules]\n"
+        " 'base64', 'dataclasses', 'concurrent.futures', 'socket', 'typing', 'urllib.parse')"
+        " if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     childproc.run([sys.executable, "-c", code], check=True)
