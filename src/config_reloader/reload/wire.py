@@ -2,12 +2,12 @@
 runtime-info clients.
 
 It replaces the standard library's :mod:`http.client`, whose import pulls in ``email.*``,
-``datetime`` and ``calendar``: ~49 M instructions after ``asyncio`` (callgrind), ~11 ms of the
-sidecar's CPU to its first reload, over a second of pod start at prometheus-operator's
-10 millicore limit (docs/DEPENDENCIES.md).
-This module imports ``_socket`` (the C module under :mod:`socket`) and :mod:`time` only: the
-:mod:`socket` module adds enums, :mod:`selectors` and :mod:`array` (~14 M instructions) for nothing
-used here. :mod:`ssl` is loaded through :mod:`config_reloader.reload.tls` for ``https`` URLs alone.
+``datetime`` and ``calendar``: ~49 M instructions after ``asyncio`` (callgrind), each millisecond
+of it 0.1 s of the sidecar's start at prometheus-operator's 10 millicore limit (the sidecar's
+figures: docs/DEPENDENCIES.md). This module imports ``_socket`` (the C module under
+:mod:`socket`) and :mod:`time` only: the :mod:`socket` module adds enums, :mod:`selectors` and
+:mod:`array` (~14 M instructions) for nothing used here. :mod:`ssl` is loaded through
+:mod:`config_reloader.reload.tls` for ``https`` URLs alone.
 
 What it speaks: one request with ``Connection: close`` (no keep-alive: a restarted target never
 meets a dead pooled connection, as prometheus-operator's reloader); the answer's status line
