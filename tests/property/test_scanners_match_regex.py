@@ -13,6 +13,7 @@ the same value or the same error message.
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import math
 import re
 
@@ -164,6 +165,27 @@ def test_host_names_match_the_regex(host: str, port: int) -> None:
         return  # an IPv4 literal: ipaddress decides, as before
     address = f"{host}:{port}"
     assert _outcome(parse_listen_address, address) == _outcome(_listen_oracle, address)
+
+
+def _accepts_ipv4(fn: object, host: str) -> bool:
+    try:
+        fn(host)  # type: ignore[operator]
+    except ValueError:
+        return False
+    return True
+
+
+@BOUNDED
+@given(host=_mixed([*"0123456789.", "00", "255", "256", "1.2.3.4", "01"], max_size=9))
+@example(host="1.2.3.04")
+@example(host="255.255.255.255")
+@example(host="1.2.3")
+def test_ipv4_literals_are_accepted_as_ipaddress_accepts_them(host: str) -> None:
+    """The listen address's IPv4 check is the C library's inet_pton; ipaddress is the oracle."""
+    if not host or not all(c.isdigit() or c == "." for c in host):
+        return
+    expected = _accepts_ipv4(ipaddress.IPv4Address, host)
+    assert _accepts_ipv4(parse_listen_address, f"{host}:80") == expected, host
 
 
 # --- StatefulSet ordinal, glob_escape ----------------------------------------------------------

@@ -34,6 +34,7 @@ from config_reloader.logs import redact_text, redact_values
 from config_reloader.reconcile.apply import Applier, error_fields
 from config_reloader.reconcile.options import expansion_env
 from config_reloader.record import Record, record
+from config_reloader.reload.exchange import post_reload
 from config_reloader.watch.digests import moved
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
     from config_reloader.logs import FieldLog
     from config_reloader.reconcile.options import ReloaderOptions
-    from config_reloader.reload.client import HttpClientConfig
     from config_reloader.render import Rendered
     from config_reloader.watch.snapshot import Snapshot
 
@@ -107,20 +107,6 @@ def _read_settled(applier: Applier) -> tuple[bytes, Snapshot, Rendered | None] |
     return desired, snap_again, rendered
 
 
-def post_reload(url: str, *, timeout: float, client: HttpClientConfig | None) -> None:
-    # placeholder until the synchronous HTTP exchange lands
-    from config_reloader.errors import ReloadRejected, TargetNotFound
-    from config_reloader.reload.http import _client_headers, _Exchange, _Unreachable
-
-    bare, headers = _client_headers(url, client)
-    try:
-        status, _, body = _Exchange("POST", bare, headers, timeout=timeout, limit=4096, client=client).run()
-    except _Unreachable as exc:
-        raise TargetNotFound(f"reload {url}: connection refused", target=url) from exc
-    if status != 200:
-        raise ReloadRejected(f"reload: {status} {body!r}", target=url, status=status, body="")
-
-
 def first_reload(
     options: ReloaderOptions, log: FieldLog, env: Mapping[str, str] | None = None
 ) -> FirstReload | None:
@@ -150,6 +136,9 @@ def first_reload(
     start = time.monotonic()
     try:
         post_reload(options.reload_url, timeout=options.reload_timeout, client=options.http_client)
+    except ValueError as exc:  # the URL was checked at start: only a bug gets here
+        log.debug("first reload left to the engine: bad reload URL", extra={"err_type": type(exc).__name__})
+        return None
     except ReloadError as exc:
         # Prometheus' answer to a bad config quotes the offending line: it may hold a secret.
         secrets = rendered.expanded_values if rendered is not None else ()

@@ -35,18 +35,13 @@ from . import _require_positive_seconds
 from .client import HttpClientConfig
 from .exchange import BODY_LIMIT, Request, check_reload_answer, client_headers, reload_request
 from .urls import split_credentials
-from .wire import Exchange, Unreachable, split_url
+from .wire import split_url
 
 __all__ = ["HttpReload", "check_url", "fetch_ok", "split_credentials"]
 
 log = logging.getLogger(__name__)
 
 _described: set[tuple[str, HttpClientConfig | None]] = set()
-
-# The names reconcile/first.py's interim POST imports from here; it is to call
-# reload.exchange.post_reload instead (no asyncio, errors translated), and then these go.
-_Exchange = Exchange
-_Unreachable = Unreachable
 
 
 def _client_headers(url: str, client: HttpClientConfig | None) -> tuple[str, dict[str, str]]:

@@ -249,6 +249,14 @@ raise SystemExit(main(sys.argv[1:]))
 
 # Never before the sidecar's first reload: the engine and what only it needs.
 FIRST_RELOAD_NEVER = (
+    "asyncio",
+    "concurrent.futures",
+    "http.client",
+    "email",
+    "urllib.parse",
+    "ipaddress",
+    "typing",
+    "threading",
     "logging",
     "dataclasses",
     "inspect",
