@@ -213,11 +213,20 @@ def _scrape(port: int, ca: str, password: str) -> None:
     import ssl
 
     ctx = ssl.create_default_context(cafile=ca)
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=120)
     token = base64.b64encode(f"prom:{password}".encode()).decode()
-    conn.request("GET", "/metrics", headers={"Authorization": "Basic " + token})
-    status = conn.getresponse().status
-    conn.close()
+    deadline = time.monotonic() + 300
+    while True:  # the status server starts with the engine, after the first reload
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=120)
+        try:
+            conn.request("GET", "/metrics", headers={"Authorization": "Basic " + token})
+            status = conn.getresponse().status
+            break
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+        finally:
+            conn.close()
     if status != 200:
         raise RuntimeError(f"/metrics with TLS + basic auth answered {status}")
 
