@@ -24,7 +24,7 @@ from test_reloader_support import start_reloader_fixture  # noqa: F401  (the sta
 
 from config_reloader.logs import LineLog
 from config_reloader.reconcile import ReloaderOptions
-from config_reloader.reconcile.first import FirstReload, eligible, first_reload
+from config_reloader.reconcile.first import FirstReload, eligible, first_reload, holds_at_most
 from config_reloader.recording import RecordingEndpoint
 from config_reloader.testing import atomic_replace, wait_until
 
@@ -177,6 +177,22 @@ async def test_rejected_first_reload_counts_as_the_first_attempt(
         messages = [(r.getMessage(), getattr(r, "attempts", None)) for r in caplog.records]
         assert ("reload succeeded after retries", 2) in messages
         assert not any(m == "reload failed, retrying" for m, _ in messages)
+
+
+def test_many_watched_files_leave_the_first_reload_to_the_engine(tmp_path: Path) -> None:
+    """Above the limit the engine, which serves /healthz before it hashes, does the first reload."""
+    rules = layout(tmp_path)  # 3 rule files
+    nested = rules / "nested"
+    nested.mkdir()
+    atomic_replace(nested / "n.yaml", b"groups: []\n")
+    (rules / "..data").mkdir()  # kubelet's internals are not counted
+    atomic_replace(rules / "..data" / "hidden.yaml", b"groups: []\n")
+    options = opts("http://127.0.0.1:9/-/reload", tmp_path)
+    assert holds_at_most([str(rules)], 5)  # r0, r1, r2, nested, nested/n.yaml
+    assert not holds_at_most([str(rules)], 4)
+    assert holds_at_most([str(tmp_path / "missing")], 0)
+    assert eligible(options, max_files=5)
+    assert not eligible(options, max_files=4)
 
 
 def test_validating_sidecars_and_init_containers_do_not_take_this_path(tmp_path: Path) -> None:

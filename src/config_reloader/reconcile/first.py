@@ -18,8 +18,10 @@ against its identity before and after (:func:`~config_reloader.watch.digests.rea
 the whole read is repeated after :data:`~config_reloader.reconcile.guard.RACE_RECHECK`; if any
 file's identity or content moved in between, this path steps aside.
 
-Taken only for one HTTP reload URL and no validate command (prometheus-operator's sidecar: no
-runtime-info verification in ``watch``). Inputs that cannot be read or rendered, or that move
+Taken only for one HTTP reload URL, no validate command (prometheus-operator's sidecar: no
+runtime-info verification in ``watch``) and at most :data:`MAX_FILES` watched files: with more,
+hashing them all comes before ``/healthz`` answers, and the engine, which serves it first, takes
+the first reload as before. Inputs that cannot be read or rendered, or that move
 while they are read, are left to the engine, which starts as if this path had not run. A reload
 that fails (connect, timeout, a status other than 200) is logged and counted like any attempt;
 the engine's reload worker goes on with the next one.
@@ -27,6 +29,7 @@ the engine's reload worker goes on with the next one.
 
 from __future__ import annotations
 
+import os
 import time
 
 from config_reloader.errors import ConfigReloaderError, ReloadError, ReloadTimeout
@@ -39,7 +42,7 @@ from config_reloader.watch.digests import moved
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from config_reloader.logs import FieldLog
     from config_reloader.reconcile.options import ReloaderOptions
@@ -47,6 +50,13 @@ if TYPE_CHECKING:
     from config_reloader.watch.snapshot import Snapshot
 
 __all__ = ["FirstReload", "eligible", "failure_text", "first_reload"]
+
+MAX_FILES = 1000
+"""At most this many entries in the watched dirs for the first reload to come before the loop.
+The loop starts the status server (``/healthz``) before it hashes anything; this path hashes
+everything first. At 10 millicores hashing 10,000 rule files takes ~25 s, long enough for
+kubelet's liveness probe of ``/healthz`` to give up on a sidecar that answers nothing yet; 1,000
+take ~2.5 s."""
 
 RECHECK = 0.005
 """Seconds between the read and its repetition: a write's effect on a file's identity is visible
@@ -78,15 +88,40 @@ class FirstReload(Record):
     duration: float
 
 
-def eligible(options: ReloaderOptions) -> bool:
-    """True if ``options`` reload through one HTTP URL and validate nothing (a validator may run
-    for long, and this path has no event loop to stop it on SIGTERM)."""
+def eligible(options: ReloaderOptions, max_files: int = MAX_FILES) -> bool:
+    """True if ``options`` reload through one HTTP URL, validate nothing (a validator may run for
+    long, and this path has no event loop to stop it on SIGTERM), and watch at most
+    ``max_files`` entries (:func:`holds_at_most`)."""
     return (
         options.reloads_enabled
         and options.reload_method == "http"
         and len(options.reload_urls) == 1
         and not options.validate_command
+        and holds_at_most(options.watched_dirs, max_files)
     )
+
+
+def holds_at_most(dirs: Sequence[str], limit: int) -> bool:
+    """True if ``dirs`` hold at most ``limit`` entries together, counted recursively without
+    following symlinked dirs; names starting with ``..`` (kubelet's) are not counted. Stops at
+    the first entry past ``limit``; a dir that cannot be listed counts as empty (the snapshot
+    reports it)."""
+    seen = 0
+    stack = list(dirs)
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    if entry.name.startswith(".."):
+                        continue
+                    seen += 1
+                    if seen > limit:
+                        return False
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except OSError:
+            continue
+    return True
 
 
 def failure_text(exc: ReloadError) -> str:
