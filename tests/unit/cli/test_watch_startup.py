@@ -153,14 +153,17 @@ def test_one_shot_render_imports_no_event_loop_http_or_tls(slot: Path) -> None:
     assert loaded == [], f"the one-shot render imported {loaded}"
 
 
-def _sidecar_modules(argv: list[str]) -> set[str]:
+def _until_watching(child: str, argv: list[str], env: dict[str, str] | None = None) -> str:
+    """Run ``watch ARGV`` under the ``child`` program until it logs "started watching", then
+    SIGTERM it; returns everything it wrote (exit status 0 checked)."""
     # Logs go to stdout, the MODULE lines to stderr: one pipe for both, read line by line (the
     # test's timeout bounds a readline that never returns).
     proc = childproc.popen(
-        [sys.executable, "-c", _CHILD, "watch", *argv],
+        [sys.executable, "-c", child, "watch", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=env,
     )
     assert proc.stdout is not None
     lines = []
@@ -178,9 +181,15 @@ def _sidecar_modules(argv: list[str]) -> set[str]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0, "".join(lines) + rest
-    mods = _modules(rest)
-    assert "config_reloader.reconcile.loop" in mods, rest
+    out = "".join(lines) + rest
+    assert proc.returncode == 0, out
+    return out
+
+
+def _sidecar_modules(argv: list[str]) -> set[str]:
+    out = _until_watching(_CHILD, argv)
+    mods = _modules(out)
+    assert "config_reloader.reconcile.loop" in mods, out
     return mods
 
 
@@ -292,31 +301,14 @@ def test_sidecar_reloads_first_without_the_engine(slot: Path) -> None:
             answered.set()
 
     threading.Thread(target=answer, daemon=True).start()
-    proc = childproc.popen(
-        [sys.executable, "-c", _FIRST_CHILD, "watch", "--listen-address=127.0.0.1:0",
-         f"--reload-url=http://127.0.0.1:{port}/-/reload", *_flags(slot)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={"POD_NAME": "prometheus-k8s-0", "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-    assert proc.stdout is not None
-    lines = []
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            assert line, "watch exited early:\n" + "".join(lines)
-            lines.append(line)
-            if "started watching" in line:
-                break
-        proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=30)
+        out = _until_watching(
+            _FIRST_CHILD,
+            ["--listen-address=127.0.0.1:0", f"--reload-url=http://127.0.0.1:{port}/-/reload", *_flags(slot)],
+            env={"POD_NAME": "prometheus-k8s-0", "PATH": "/usr/bin:/bin"},
+        )
     finally:
         srv.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    out = "".join(lines) + rest
-    assert proc.returncode == 0, out
     assert answered.is_set(), out
     assert 'msg="reload triggered"' in out
     mods = {line[6:] for line in out.splitlines() if line.startswith("FIRST ")}
