@@ -35,7 +35,7 @@ import time
 from config_reloader.errors import ConfigReloaderError, ReloadError, ReloadTimeout
 from config_reloader.logs import redact_text, redact_values
 from config_reloader.reconcile.apply import Applier, error_fields
-from config_reloader.reconcile.options import expansion_env
+from config_reloader.reconcile.options import expansion_env, input_fields
 from config_reloader.record import Record, record
 from config_reloader.reload.exchange import post_reload
 from config_reloader.watch.digests import moved
@@ -183,15 +183,7 @@ def first_reload(
     else:
         error = ""
         applied = desired
-        log.info(
-            "reload triggered",
-            extra={
-                "cfg_in": options.config_file or "",
-                "cfg_out": options.config_envsubst_file or "",
-                "watched_dirs": ",".join(options.watched_dirs),
-                "method": "http",
-            },
-        )
+        log.info("reload triggered", extra={**input_fields(options), "method": "http"})
     return FirstReload(
         applied=applied,
         error=error,

@@ -29,7 +29,7 @@ from config_reloader.logs import install_fallback_handler
 from config_reloader.reconcile.actions import Closable, build_action
 from config_reloader.reconcile.apply import Applier
 from config_reloader.reconcile.guard import ReadGuard
-from config_reloader.reconcile.options import ReloaderOptions, expansion_env
+from config_reloader.reconcile.options import ReloaderOptions, expansion_env, input_fields
 from config_reloader.reconcile.owner import ApplyOwner
 from config_reloader.reconcile.source import (
     ChangeSourceFactory,
@@ -306,13 +306,7 @@ class Reloader:
                 self.metrics.watches.set(int(source.watches))
                 log.info(
                     "started watching config file and directories for changes",
-                    extra={
-                        "cfg_in": o.config_file or "",
-                        "cfg_out": o.config_envsubst_file or "",
-                        "watched_dirs": ",".join(o.watched_dirs),
-                        "mode": str(source.mode),
-                        "method": self.metrics_method,
-                    },
+                    extra={**input_fields(o), "mode": str(source.mode), "method": self.metrics_method},
                 )
                 worker = ReloadWorker(
                     self._state,

@@ -27,6 +27,7 @@ __all__ = [
     "SettingError",
     "expansion_env",
     "glob_escape",
+    "input_fields",
     "statefulset_ordinal",
 ]
 
@@ -308,6 +309,16 @@ def _nsig() -> int:
 def glob_escape(name: str) -> str:
     """``name`` as an fnmatch glob matching itself (``*``, ``?``, ``[`` each put in brackets)."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def input_fields(options: ReloaderOptions) -> dict[str, str]:
+    """The log fields naming what is watched, as prometheus-config-reloader's lines name them:
+    ``cfg_in``, ``cfg_out`` and ``watched_dirs`` (comma-separated), ``""`` when unset."""
+    return {
+        "cfg_in": options.config_file or "",
+        "cfg_out": options.config_envsubst_file or "",
+        "watched_dirs": ",".join(options.watched_dirs),
+    }
 
 
 def expansion_env(options: ReloaderOptions, env: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from config_reloader.errors import ReloadError
 from config_reloader.logs import redact_text, redact_values
 from config_reloader.reconcile.first import failure_text
+from config_reloader.reconcile.options import input_fields
 from config_reloader.reload import PerTargetAction
 
 if TYPE_CHECKING:
@@ -107,13 +108,7 @@ class ReloadWorker:
                             "reload succeeded after retries", extra={"attempts": attempt, "method": method}
                         )
                     else:
-                        o = self._options
-                        fields = {
-                            "cfg_in": o.config_file or "",
-                            "cfg_out": o.config_envsubst_file or "",
-                            "watched_dirs": ",".join(o.watched_dirs),
-                            "method": method,
-                        }
+                        fields = {**input_fields(self._options), "method": method}
                         if sent_changes:
                             fields["changed"] = _first(sorted(sent_changes), CHANGED_SHOWN)
                         log.info("reload triggered", extra=fields)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import childproc
 import pytest
+from httphead import read_head
 
 from config_reloader.errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
 from config_reloader.reload.exchange import Request, post_reload
@@ -42,13 +43,7 @@ class Server:
             except OSError:
                 return  # closed
             with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.requests.append(data)
+                self.requests.append(read_head(conn))
                 self.got_request.set()
                 try:
                     self.answer(conn)

@@ -19,6 +19,7 @@ from pathlib import Path
 import bcrypt
 import childproc
 import pytest
+from httphead import read_head
 
 # Runs the CLI like the console script does; at exit prints every module it imported that the
 # bare interpreter had not, and whether ssl is the real module.
@@ -291,12 +292,8 @@ def test_sidecar_reloads_first_without_the_engine(slot: Path) -> None:
     def answer() -> None:
         conn, _ = srv.accept()
         with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
+            if not read_head(conn).endswith(b"\r\n\r\n"):
+                return
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             answered.set()
 
