@@ -15,26 +15,26 @@ install or a clone), else ``unknown``.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import sys
-from importlib.metadata import PackageNotFoundError, distribution
 
-from config_reloader.version import version_text
+from config_reloader.version import dist_info_text, version_text
 
 __all__ = ["BUILD_INFO_NAME", "build_info"]
 
 BUILD_INFO_NAME = "prometheus_config_reloader_build_info"
 
 
+_IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy", "graalpy": "GraalVM", "ironpython": "IronPython"}
+"""``sys.implementation.name`` -> the spelling of :func:`platform.python_implementation`."""
+
+
 def _from_direct_url() -> str | None:
-    try:
-        text = distribution("config-reloader").read_text("direct_url.json")
-    except PackageNotFoundError:
+    text = dist_info_text("direct_url.json")
+    if not text or "vcs_info" not in text:
         return None
-    if not text:
-        return None
+    import json  # only for a VCS install's record
+
     try:
         commit = json.loads(text).get("vcs_info", {}).get("commit_id")
     except (ValueError, AttributeError):
@@ -113,8 +113,8 @@ def build_info() -> dict[str, str]:
         "version": version_text(),
         "revision": revision,
         "branch": branch,
-        "python_version": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
+        "python_version": sys.version.split()[0],  # platform.python_version()'s source
+        "python_implementation": _IMPLEMENTATIONS.get(sys.implementation.name, sys.implementation.name),
         "os": sys.platform,
-        "arch": platform.machine(),
+        "arch": os.uname().machine,
     }

@@ -266,6 +266,28 @@ def test_build_info_labels_are_read_at_the_first_scrape() -> None:
         "text = exposition(reg).decode()\n"
         "print('config_reloader.buildinfo' in sys.modules,"
         " 'prometheus_config_reloader_build_info{' in text)\n"
+        # the first scrape stays cheap: no importlib.metadata (email, csv, zipfile, urllib), no platform
+        "print(*(m in sys.modules for m in ('importlib.metadata', 'platform', 'email', 'urllib.parse')))\n"
     )
     out = childproc.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.split() == ["False", "True", "True"], out
+    assert out.stdout.split() == ["False", "True", "True", "False", "False", "False", "False"], out
+
+
+def test_build_info_labels_match_platform_and_the_vcs_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platform
+
+    from config_reloader.buildinfo import build_info
+
+    info = build_info()
+    assert info["python_version"] == platform.python_version()
+    assert info["python_implementation"] == platform.python_implementation()
+    assert info["arch"] == platform.machine()
+    dist = tmp_path / "config_reloader-9.9.dist-info"
+    dist.mkdir()
+    (dist / "direct_url.json").write_text(
+        '{"url": "git+https://example.com/cr.git", "vcs_info": {"vcs": "git", "commit_id": "abc123"}}'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert build_info()["revision"] == "abc123"

@@ -43,7 +43,7 @@ def _version_action() -> type[argparse.Action]:
     import argparse
 
     class _VersionAction(argparse.Action):
-        """Prints the version lazily (importlib.metadata costs ~10 ms; only pay when asked)."""
+        """Prints the version lazily (it reads the installed METADATA: only pay when asked)."""
 
         def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kw: object):
             super().__init__(
