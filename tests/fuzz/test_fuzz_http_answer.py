@@ -10,7 +10,7 @@ from fuzz_budget import fuzz, tried
 from hypothesis import given
 from hypothesis import strategies as st
 
-from config_reloader.reload.wire import ResponseError, read_response
+from config_reloader.reload.answer import ResponseError, read_response
 
 
 def _recv_from(data: bytes, cuts: list[int]) -> Callable[[int], bytes]:

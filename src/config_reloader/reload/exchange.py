@@ -16,9 +16,10 @@ from __future__ import annotations
 from ..errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
 from ..logs import redact_url
 from . import _require_positive_seconds
+from .answer import ResponseError
 from .client import TlsFailure
 from .urls import split_credentials
-from .wire import Exchange, ResponseError, Unreachable
+from .wire import Exchange, Unreachable
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:

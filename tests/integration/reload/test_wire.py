@@ -15,8 +15,9 @@ import pytest
 from httphead import read_head
 
 from config_reloader.errors import ReloadError, ReloadRejected, ReloadTimeout, TargetNotFound
+from config_reloader.reload.answer import MAX_FIELDS, MAX_HEAD, ResponseError
 from config_reloader.reload.exchange import Request, post_reload
-from config_reloader.reload.wire import MAX_FIELDS, MAX_HEAD, Exchange, ResponseError, Unreachable, split_url
+from config_reloader.reload.wire import Exchange, Unreachable, split_url
 
 Answer = Callable[[socket.socket], None]
 
