@@ -16,12 +16,13 @@ import fnmatch
 import ipaddress
 import math
 import re
+import socket
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from config_reloader.durations import parse_duration
-from config_reloader.listen import parse_listen_address
+from config_reloader.listen import is_ipv4_dotted_quad, parse_listen_address
 from config_reloader.reconcile.options import glob_escape, statefulset_ordinal
 from config_reloader.render import _skip, env_references, is_empty_config
 from config_reloader.sizes import parse_size
@@ -176,16 +177,24 @@ def _accepts_ipv4(fn: object, host: str) -> bool:
 
 
 @BOUNDED
-@given(host=_mixed([*"0123456789.", "00", "255", "256", "1.2.3.4", "01"], max_size=9))
+@given(host=_mixed([*"0123456789.", "00", "255", "256", "1.2.3.4", "01", "\u0663"], max_size=9))
 @example(host="1.2.3.04")
 @example(host="255.255.255.255")
 @example(host="1.2.3")
+@example(host="1.2.3.\u0663")
 def test_ipv4_literals_are_accepted_as_ipaddress_accepts_them(host: str) -> None:
-    """The listen address's IPv4 check is the C library's inet_pton; ipaddress is the oracle."""
-    if not host or not all(c.isdigit() or c == "." for c in host):
-        return
+    """The listen address's IPv4 scanner; ipaddress and the C library's inet_pton are the oracles."""
     expected = _accepts_ipv4(ipaddress.IPv4Address, host)
-    assert _accepts_ipv4(parse_listen_address, f"{host}:80") == expected, host
+    assert is_ipv4_dotted_quad(host) == expected, host
+    if host.isascii():
+        try:
+            socket.inet_pton(socket.AF_INET, host)
+        except OSError:
+            assert not expected, host
+        else:
+            assert expected, host
+    if host and all(c.isdigit() or c == "." for c in host):
+        assert _accepts_ipv4(parse_listen_address, f"{host}:80") == expected, host
 
 
 # --- StatefulSet ordinal, glob_escape ----------------------------------------------------------
