@@ -10,6 +10,10 @@ engine; the engine is imported when the sidecar's path is taken.
 
 from __future__ import annotations
 
+# signal's C module: the signal module wraps it to convert numbers to enums, and with enum,
+# functools and collections it was ~4 ms of CPU before the sidecar's first reload (the engine,
+# which starts after it, imports signal all the same). Loaded by the interpreter at start-up.
+import _signal  # type: ignore[import-not-found]  # (no stub: signal.pyi covers the wrapper only)
 import os
 import sys
 
@@ -78,13 +82,13 @@ def _stop_on_signals() -> None:
     """SIGTERM and SIGINT raise :class:`_Stop` from now on, until the engine's event loop installs
     its own handlers: before that (the first reload, the engine's imports) they would end the
     process by their default action, not with exit 0 as they do once the engine runs."""
-    import signal  # the engine imports it too
+    names = {_signal.SIGTERM: "SIGTERM", _signal.SIGINT: "SIGINT"}
 
     def stop(signum: int, _frame: object) -> None:
-        raise _Stop(signal.Signals(signum).name)
+        raise _Stop(names[signum])
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, stop)
+    for sig in names:
+        _signal.signal(sig, stop)
 
 
 def start(settings: WatchSettings) -> int:

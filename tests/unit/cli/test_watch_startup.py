@@ -285,6 +285,12 @@ FIRST_RELOAD_NEVER = (
     "config_reloader.metrics",
     "config_reloader.httpserve",
     "config_reloader.promtext",
+    # SIGTERM/SIGINT are caught through _signal, the digests' abstract classes come from
+    # _collections_abc: no enum, functools or collections (~5 ms of CPU) before the first reload.
+    "signal",
+    "enum",
+    "functools",
+    "collections",
 )
 
 
