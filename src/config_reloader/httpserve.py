@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from config_reloader.listener import bind_listener
+
 if TYPE_CHECKING:
     import ssl
 
@@ -86,20 +88,17 @@ class Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def bind_socket(host: str | None, port: int) -> socket.socket:
-    """A listening TCP socket. ``host=None`` = all interfaces on one dual-stack socket where the
-    system has IPv6 (as Go's ``net.Listen(":PORT")``), so port 0 gives one port for both families.
+def bind_socket(host: str | None, port: int, *, fileno: int | None = None) -> socket.socket:
+    """A listening TCP socket: :func:`config_reloader.listener.bind_listener`'s (``host=None`` = all
+    interfaces, dual-stack where the system has IPv6), or the one already bound as ``fileno``
+    (the sidecar binds before its first reload), as a :class:`socket.socket` for asyncio.
 
     Raises:
         OSError: the address cannot be bound (EADDRINUSE, EADDRNOTAVAIL, ...).
     """
-    if host is None:
-        if socket.has_dualstack_ipv6():
-            return socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True, backlog=128)
-        return socket.create_server(("", port), backlog=128)
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, _, _, _, address = infos[0]
-    return socket.create_server(address, family=family, backlog=128)
+    if fileno is None:
+        fileno = bind_listener(host, port).detach()
+    return socket.socket(fileno=fileno)
 
 
 class _BadRequest(Exception):

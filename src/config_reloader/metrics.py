@@ -307,6 +307,9 @@ class StatusServer:
         not_ready_reason: text of the 503 answer (default ``"not ready"``).
         web_config: ``--web-config-file`` settings (TLS, basic auth, headers, rate limit;
             :mod:`config_reloader.webguard`); ``None`` = plain HTTP, no auth.
+        listener: file descriptor of a socket already listening on ``listen_address``
+            (:func:`config_reloader.listener.bind_listener`); :meth:`start` serves on it instead of
+            binding, and owns it from then on.
 
     Raises:
         ValueError: bad ``listen_address``.
@@ -321,8 +324,10 @@ class StatusServer:
         ready: Callable[[], bool],
         not_ready_reason: Callable[[], str] | None = None,
         web_config: WebConfig | None = None,
+        listener: int | None = None,
     ) -> None:
         self.host, self._requested_port = parse_listen_address(listen_address)
+        self._listener = listener
         self.web_config = web_config
         self.registry = registry
         self.ready = ready
@@ -370,7 +375,8 @@ class StatusServer:
             guard = WebGuard(self.web_config)
             ssl_context = guard.server_context()
         routes = {"/metrics": self._metrics, "/healthz": self._healthz, "/ready": self._ready}
-        sock = bind_socket(self.host, self._requested_port)
+        sock = bind_socket(self.host, self._requested_port, fileno=self._listener)
+        self._listener = None  # the socket owns it now
         server = HttpServer(
             sock,
             routes,

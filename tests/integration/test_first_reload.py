@@ -239,3 +239,68 @@ async def test_unrenderable_config_is_left_to_the_engine(tmp_path: Path) -> None
         assert done is None
         assert "first reload left to the engine: read failed" in lines
         assert ep.reloads == []
+
+
+def _watch_argv(tmp_path: Path, url: str, listen: str) -> list[str]:
+    return [
+        sys.executable, "-m", "config_reloader", "watch", f"--reload-url={url}",
+        f"--config-file={tmp_path / 'prometheus.yml'}",
+        f"--config-envsubst-file={tmp_path / 'out' / 'prometheus.yml'}",
+        f"--watched-dir={tmp_path / 'rules'}", f"--listen-address={listen}",
+    ]  # fmt: skip
+
+
+async def test_listen_address_in_use_ends_watch_before_any_reload(tmp_path: Path) -> None:
+    """The status server's socket is bound before the first reload: a port in use ends the
+    process with exit 1 and the target gets no reload (a crash loop would reload it each time)."""
+    layout(tmp_path)
+    async with RecordingEndpoint([]) as ep:
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            listen = f"127.0.0.1:{busy.getsockname()[1]}"
+            proc = await childproc.exec_async(
+                *_watch_argv(tmp_path, ep.reload_url, listen),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={"POD": "p-0"},
+            )  # fmt: skip
+            async with asyncio.timeout(60):
+                out, _ = await proc.communicate()
+        said = out.decode()
+        assert proc.returncode == 1, said
+        assert 'msg="cannot listen on --listen-address"' in said, said
+        assert f"listen_address={listen}" in said and '"Address already in use"' in said, said
+        assert "[Errno" not in said and "Traceback" not in said, said
+        assert "reload triggered" not in said, said
+        assert ep.reloads == []
+
+
+async def test_status_server_serves_on_the_socket_bound_before_the_first_reload(tmp_path: Path) -> None:
+    layout(tmp_path)
+    async with RecordingEndpoint([]) as ep:
+        proc = await childproc.exec_async(
+            *_watch_argv(tmp_path, ep.reload_url, "127.0.0.1:0"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={"POD": "p-0"},
+        )  # fmt: skip
+        assert proc.stdout is not None
+        lines: list[str] = []
+        try:
+            async with asyncio.timeout(60):
+                while not any("status server listening" in line for line in lines):
+                    line = (await proc.stdout.readline()).decode()
+                    assert line, "".join(lines)
+                    lines.append(line)
+            said = "".join(lines)
+            assert said.index("reload triggered") < said.index("status server listening"), said
+            port = int(said.split("status server listening", 1)[1].split("port=", 1)[1].split()[0])
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            async with asyncio.timeout(30):
+                answer = await reader.read()
+            writer.close()
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+            assert len(ep.reloads) == 1
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                await proc.communicate()
+    assert proc.returncode == 0

@@ -146,7 +146,22 @@ def _sidecar(options: ReloaderOptions, fmt: str, level: str) -> int:
     from config_reloader.reconcile.first import eligible, first_reload
 
     first = None
+    listener = None
     if eligible(options):
+        if options.listen_address is not None:
+            # Bound now, served once the engine runs: an address that cannot be bound ends the
+            # process before it reloads the target (config_reloader.listener says why).
+            from config_reloader.listen import parse_listen_address
+            from config_reloader.listener import bind_listener, listen_problem
+
+            try:
+                listener = bind_listener(*parse_listen_address(options.listen_address)).detach()
+            except OSError as exc:
+                LineLog("config_reloader.reconcile", fmt, level, sys.stdout).error(
+                    "cannot listen on --listen-address",
+                    extra={"listen_address": options.listen_address, "err": listen_problem(exc)},
+                )
+                return 1
         warn_missing_watched_dirs(options.watched_dirs, log=LineLog(LOGGER, fmt, level, sys.stdout))
         first = first_reload(options, LineLog("config_reloader.reconcile", fmt, level, sys.stdout))
         setup_logging(fmt, level, sys.stdout)
@@ -161,4 +176,4 @@ def _sidecar(options: ReloaderOptions, fmt: str, level: str) -> int:
     if not gc.isenabled():  # turned off for start-up by config_reloader.cli._defer_collection
         gc.freeze()  # start-up objects live as long as the process: never scan them again
         gc.enable()
-    return asyncio.run(run_watch(options, first))
+    return asyncio.run(run_watch(options, first, listener))

@@ -87,6 +87,9 @@ class Reloader:
             cache) is reused. If it succeeded, its content counts as applied and :meth:`run`'s
             first pass reloads only if the files changed since it read them; if it failed, it
             counts as the first failed attempt (the next one is immediate).
+        listener: file descriptor of a socket already listening on ``options.listen_address``
+            (the sidecar binds it before its first reload,
+            :func:`config_reloader.listener.bind_listener`); the status server serves on it.
 
     Attributes:
         applied: digest of the content last reloaded successfully (``None`` before).
@@ -114,6 +117,7 @@ class Reloader:
         change_source_factory: ChangeSourceFactory | None = None,
         rng: random.Random | None = None,
         first: FirstReload | None = None,
+        listener: int | None = None,
     ) -> None:
         from config_reloader.metrics import ReloaderMetrics
         from config_reloader.promtext import Registry
@@ -135,6 +139,7 @@ class Reloader:
         self._applier = first.applier if first is not None else Applier(options, base_env, self._path_filter)
         self._closables: list[Closable] = []  # objects we built that hold sessions: aclose() on exit
         self._server: StatusServer | None = None
+        self._listener = listener
         self._state = LoopState(self.metrics)
         self._guard = ReadGuard(options.config_file, self._state.pending, self._clock)
         self._owner = ApplyOwner(options, self._state, self._applier, self._guard, self.metrics, self._clock)
@@ -347,8 +352,10 @@ class Reloader:
 
             web_config = await asyncio.to_thread(load_web_config, o.web_config_file)
         self._server = StatusServer(
-            o.listen_address, self.registry, ready=lambda: self.ready, web_config=web_config
-        )
+            o.listen_address, self.registry, ready=lambda: self.ready, web_config=web_config,
+            listener=self._listener,
+        )  # fmt: skip
+        self._listener = None
         await self._server.start()
 
     # -- waiting (tests, library users) -----------------------------------------------------------

@@ -25,6 +25,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from config_reloader.errors import ConfigReloaderError
+from config_reloader.listener import listen_problem
 from config_reloader.reconcile.loop import Reloader
 from config_reloader.render import kill_validators
 from config_reloader.sigstate import unblock
@@ -95,17 +96,20 @@ def listen_error(exc: BaseException) -> OSError | None:
     return None
 
 
-async def run_watch(options: ReloaderOptions, first: FirstReload | None = None) -> int:
+async def run_watch(
+    options: ReloaderOptions, first: FirstReload | None = None, listener: int | None = None
+) -> int:
     """Run the reloader until SIGTERM/SIGINT (exit 0); init mode renders once (0, or 1 on error).
 
     ``first``: the reload ``watch`` did before the event loop
-    (:func:`~config_reloader.reconcile.first.first_reload`), handed to the
+    (:func:`~config_reloader.reconcile.first.first_reload`), and ``listener``: the status
+    server's socket it bound before (a file descriptor), both handed to the
     :class:`~config_reloader.reconcile.loop.Reloader`."""
     if not options.reloads_enabled:  # the CLI calls run_once itself, without an event loop
         from config_reloader.reconcile.once import run_once
 
         return await asyncio.to_thread(run_once, options, log)
-    reloader = Reloader(options, registry=cli_registry(), first=first)
+    reloader = Reloader(options, registry=cli_registry(), first=first, listener=listener)
 
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -136,10 +140,11 @@ async def run_watch(options: ReloaderOptions, first: FirstReload | None = None) 
         task.uncancel()
         return 0
     except Exception as exc:  # ExceptionGroup from the loop's TaskGroup included
-        if options.listen_address is not None and listen_error(exc) is not None:
+        bind_failure = listen_error(exc) if options.listen_address is not None else None
+        if bind_failure is not None:
             log.error(
                 "cannot listen on --listen-address",
-                extra={"listen_address": options.listen_address, "err": str(listen_error(exc))},
+                extra={"listen_address": options.listen_address, "err": listen_problem(bind_failure)},
             )
             return 1
         log.error(
