@@ -46,9 +46,10 @@ __all__ = [
 ]
 
 REDACTED = "***"
-# Values shorter than this are masked only where they stand alone (not inside a longer word or
-# number): masking every "0" of a validator's output for STATEFULSET_ORDINAL_NUMBER=0 would
-# leave nothing readable, and a 1-3 character value is no secret worth that.
+# Values shorter than this are not masked: a 1-3 character value is no secret (it is guessed in
+# moments), and masking it mangles what is readable. prometheus-operator sets SHARD=0: masking the
+# standalone "0"s turned the reload URL http://127.0.0.1:9090/-/reload of every error into
+# http://127.***.***.1:9090/-/reload.
 _SHORT_VALUE = 4
 
 LOG_FORMATS = ("logfmt", "json")
@@ -123,15 +124,14 @@ def redact_values(text: str, values: Iterable[str]) -> str:
     For the ``$(VAR)`` values a render put into a candidate: a validator such as ``promtool``
     quotes the offending value in its complaint. Longer values are masked first (a value that
     contains another is masked whole). Each value is also masked in its JSON / Go ``%q`` escaped
-    form (``"a\\"b"`` for ``a"b``), as a validator may print it quoted. Values of 1-3 characters
-    are masked only as a whole word (between characters that are not letters, digits or ``_``);
-    empty values are skipped.
+    form (``"a\\"b"`` for ``a"b``), as a validator may print it quoted. Values of 0-3 characters
+    are not masked (no secret, and ``SHARD=0`` would mask the zeros of every IP address).
 
     Never raises; with no non-empty value, returns ``text`` unchanged.
     """
     forms: set[str] = set()
     for value in values:
-        if not value:
+        if len(value) < _SHORT_VALUE:
             continue
         forms.add(value)
         import json
@@ -143,12 +143,7 @@ def redact_values(text: str, values: Iterable[str]) -> str:
         return text
     import re
 
-    alternatives = []
-    for form in sorted(forms, key=lambda v: (-len(v), v)):
-        if len(form) >= _SHORT_VALUE:
-            alternatives.append(re.escape(form))
-        else:
-            alternatives.append(r"(?<![0-9A-Za-z_])" + re.escape(form) + r"(?![0-9A-Za-z_])")
+    alternatives = [re.escape(form) for form in sorted(forms, key=lambda v: (-len(v), v))]
     return re.sub("|".join(alternatives), REDACTED, text)
 
 
