@@ -27,7 +27,8 @@ mounts one dir per rule ConfigMap; the sidecar's first reload is also measured w
 those 10 dirs (a pod with a few rules: the start-up cost without the hashing of 10,000 files).
 Images: ``SLOT_IMAGE`` (default ``localhost/config-reloader:latest``, built by
 deploy/container/build.sh); ``SLOT_BEFORE_IMAGE``
-optionally adds an older build of ours (run as ``config-reloader watch``) for a before/after.
+optionally adds an older build of ours (run as ``config-reloader watch``) for a before/after;
+``SLOT_ROUNDS`` sets the number of interleaved rounds (default 4, 2 with ``--quick``).
 Needs root podman (cgroup v1, cgroupfs, as deploy/container/containers.conf sets up).
 """
 
@@ -48,6 +49,7 @@ from _endpoint import ReloadEndpoint
 REPO = Path(__file__).resolve().parent.parent
 IMAGE = os.environ.get("SLOT_IMAGE", "localhost/config-reloader:latest")
 BEFORE_IMAGE = os.environ.get("SLOT_BEFORE_IMAGE", "")
+ROUNDS = os.environ.get("SLOT_ROUNDS", "")  # interleaved rounds; default 4 (2 with --quick)
 QUOTA = ["--cpus", "0.01", "--memory", "50m"]
 SECURITY = [
     "--read-only", "--read-only-tmpfs=false", "--cap-drop", "ALL",
@@ -288,7 +290,7 @@ def run(quick: bool) -> Result:
             f"skipped: podman or the image {IMAGE} is missing (deploy/container/build.sh builds it)"
         )
         return res
-    rounds = 2 if quick else 4
+    rounds = int(ROUNDS) if ROUNDS else 2 if quick else 4
     changes = 2 if quick else 3
     files = 1000 if quick else 10_000
     images = [IMAGE, *([BEFORE_IMAGE] if BEFORE_IMAGE else [])]
