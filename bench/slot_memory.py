@@ -30,9 +30,12 @@ sample. Needs root podman (cgroup v1, cgroupfs, deploy/container/containers.conf
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import http.client
 import json
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -101,6 +104,24 @@ def _sample(cg: Path, t0: float) -> dict[str, float]:
     return s
 
 
+def _wait_watching_tls(port: int, ca: str, password: str, deadline: float) -> float:
+    """``_wait_watching`` over HTTPS with basic auth (user ``prom``); returns ``time.monotonic()``."""
+    ctx = ssl.create_default_context(cafile=ca)
+    token = base64.b64encode(f"prom:{password}".encode()).decode()
+    while time.monotonic() < deadline:
+        body = ""
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=30)
+        with contextlib.suppress(OSError):
+            conn.request("GET", "/metrics", headers={"Authorization": "Basic " + token})
+            body = conn.getresponse().read().decode()
+        conn.close()
+        for line in body.splitlines():
+            if line.startswith("reloader_watches ") and float(line.split()[1]) > 0:
+                return time.monotonic()
+        time.sleep(0.05)
+    raise RuntimeError("the sidecar's engine did not start watching within 300 s")
+
+
 def _fincore(paths: list[str]) -> int:
     """Resident page-cache bytes of ``paths`` (util-linux fincore, RES column in bytes)."""
     total = 0
@@ -166,10 +187,12 @@ def run_once(
                     f"no reload within 300 s: {_podman('logs', cid, check=False).stderr[-800:]}"
                 )
             marks["first_reload"] = ep.arrivals[0].at_ns / 1e9 - t0
-            marks["watching"] = _wait_watching(port, deadline=time.monotonic() + 300) - t0
-            if web is not None:
-                _scrape(port, *web[1])
+            if web is None:
+                marks["watching"] = _wait_watching(port, deadline=time.monotonic() + 300) - t0
+            else:
+                _scrape(port, *web[1])  # waits for the status server, which starts with the engine
                 marks["scraped"] = time.monotonic() - t0
+                marks["watching"] = _wait_watching_tls(port, *web[1], deadline=time.monotonic() + 300) - t0
             time.sleep(tail)  # samples after the engine started; not a measurement of time
             stop.set()
             th.join()
