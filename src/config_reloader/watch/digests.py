@@ -26,6 +26,7 @@ from config_reloader.fileid import FileIdentity, file_identity
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from hashlib import _Hash
 
 __all__ = [
     "DIGEST_AT",
@@ -253,15 +254,48 @@ def drop_cached(fd: int) -> None:
     Why: the memory cgroup charges a page-cache page to the cgroup that first reads it, so
     hashing 10,000 rule files that are not cached yet charges ~4 KiB each (~40 MiB) to the
     sidecar's 50 MiB limit; measured in docs/benchmarks.md ("What the sidecar's memory peak is
-    made of"). Why it is safe: the digest is already computed, and only clean pages are dropped
-    (a dirty page is written back, never discarded): a later read by anyone, the target's reload
-    included, reads the same bytes from the file system. On tmpfs (a Secret volume) the advice
-    does nothing: those pages are the file.
+    made of"). :func:`read_record` calls it only for a file whose pages its own read brought in:
+    pages that were cached before (by the kubelet that wrote the file, by the target that reads
+    it) are someone else's charge and stay. Why it is safe: the digest is already computed, and
+    only clean pages are dropped (a dirty page is written back, never discarded): a later read
+    by anyone, the target's reload included, reads the same bytes from the file system. On tmpfs
+    (a Secret volume) the advice does nothing: those pages are the file.
     """
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     except OSError:
         pass
+
+
+def _hash_content(fd: int, size: int, h: _Hash) -> tuple[int, bool]:
+    """Feed the content of the regular file at ``fd`` (``size`` bytes by its fstat) to ``h``;
+    returns ``(bytes read, whether every byte came from the page cache)``.
+
+    Reads with ``RWF_NOWAIT`` while the pages are cached: such a read takes only what is in the
+    page cache and stops short (or fails with EAGAIN) where a page would have to come from the
+    disk; from there on it reads as usual. A read shorter than the buffer at or past ``size`` is
+    the end of the file (a file that grew meanwhile is caught by the caller's identity check).
+    """
+    # a buffer sized to the file, not 1 MiB per file: 10,000 short-lived 1 MiB buffers
+    # fragment the worker thread's malloc arena (+0.6 MiB RSS measured in a thread)
+    buf = bytearray(min(READ_CHUNK, size + 1))
+    view = memoryview(buf)
+    offset, cached = 0, True
+    while True:
+        if cached:
+            try:
+                n = os.preadv(fd, (buf,), offset, os.RWF_NOWAIT)
+            except OSError:  # EAGAIN: not cached; EOPNOTSUPP: a file system without the flag
+                cached = False
+                continue
+            if n < len(buf) and offset + n < size:
+                cached = False  # the rest is not in the page cache
+        else:
+            n = os.preadv(fd, (buf,), offset)
+        h.update(view[:n])
+        offset += n
+        if n < len(buf) and (offset >= size or n == 0):
+            return offset, cached
 
 
 def read_record(path: str) -> tuple[bytes, int] | None:
@@ -287,18 +321,13 @@ def read_record(path: str) -> tuple[bytes, int] | None:
             return None
         started = time.time_ns()
         h = hashlib.sha256()
-        size = 0
-        # a buffer sized to the file, not 1 MiB per file: 10,000 short-lived 1 MiB buffers
-        # fragment the worker thread's malloc arena (+0.6 MiB RSS measured in a thread)
-        want = min(READ_CHUNK, before.st_size + 1)
-        while chunk := os.read(fd, want):
-            h.update(chunk)
-            size += len(chunk)
+        size, was_cached = _hash_content(fd, before.st_size, h)
         after = os.fstat(fd)
     except OSError as exc:
         raise SnapshotError(f"cannot read {path}: {exc.strerror}", path=path) from exc
     else:
-        drop_cached(fd)
+        if not was_cached:
+            drop_cached(fd)
     finally:
         os.close(fd)
     ident_after = identity_record(after)
