@@ -149,7 +149,7 @@ class ReloadUrlAction(_UrlAction):
     them (the default is replaced, not added to)."""
 
     repeatable = True
-    """Given again, it adds a target (:meth:`config_reloader.cli.parser.CliParser.refuse_repeats`)."""
+    """Given again, it adds a target (:attr:`config_reloader.cli.parser.CliParser.refuse_repeats`)."""
 
     def __call__(
         self,
@@ -171,7 +171,7 @@ class WatchIgnoreAction(argparse.Action):
     """``--watch-ignore GLOB`` (repeatable): starts from the defaults; ``--watch-ignore=`` clears."""
 
     repeatable = True
-    """Given again, it adds a glob (:meth:`config_reloader.cli.parser.CliParser.refuse_repeats`)."""
+    """Given again, it adds a glob (:attr:`config_reloader.cli.parser.CliParser.refuse_repeats`)."""
 
     def __call__(
         self,
