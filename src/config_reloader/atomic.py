@@ -87,7 +87,8 @@ def atomic_write(
 
     Raises:
         TypeError: ``data`` is not bytes-like (a ``str`` must be encoded first); nothing is written.
-        AtomicWriteError: a device node is at ``path`` (step ``create``, nothing touched); or
+        AtomicWriteError: a device node or a directory is at ``path`` (step ``create``, nothing
+            touched); or
             with ``.step`` one of ``create``, ``write``, ``fsync``, ``chmod``,
             ``rename``, ``fsync-dir``. Before ``rename`` the target is untouched and the temp file
             is removed; a ``fsync-dir`` failure means the new content is visible but may not be
@@ -107,6 +108,12 @@ def atomic_write(
         previous = os.stat(path)  # a symlink to our own regular file passes on that file's mode
     except OSError:
         previous = None
+    if previous is not None and stat.S_ISDIR(previous.st_mode):
+        # rename(2) would fail with EISDIR only after the temp file is written; and a read-only
+        # parent (a ConfigMap mount's) fails creating it first with a message that hides the cause.
+        raise errors.AtomicWriteError(
+            f"atomic write of {path}: it is a directory; give a file name inside it", path=path, step="create"
+        )
     if previous is not None and (not stat.S_ISREG(previous.st_mode) or previous.st_uid != os.geteuid()):
         previous = None
     if mode is None:

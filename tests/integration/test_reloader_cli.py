@@ -554,3 +554,52 @@ async def test_config_file_replaced_by_a_symlink_loop_is_an_error_until_fixed(tm
     assert str(tmp_path / "prometheus.yml") in failed[0]
     assert "Errno" not in failed[0]
     assert "symlink loop" in failed[0]
+
+
+async def test_missing_config_file_at_start_says_no_output_was_written(tmp_path: Path) -> None:
+    """Nothing was ever applied: the apply error does not speak of a previous output to keep."""
+    cfg, out = tmp_path / "prometheus.yml", tmp_path / "out.yml"
+    log = tmp_path / "reloader.log"
+    async with RecordingEndpoint([str(out)]) as ep:
+        proc = await start_cli_logging_to(
+            log,
+            f"--config-file={cfg}",
+            f"--config-envsubst-file={out}",
+            f"--reload-url={ep.reload_url}",
+            "--delay-interval=0",
+        )
+        try:
+            await wait_until(lambda: len(log_lines(log, "apply failed:")) > 0, timeout=30)
+            assert not out.exists() and not ep.reloads
+            atomic_replace(cfg, b"v1")
+            await ep.wait_for(lambda: len(ep.successful) == 1, timeout=30)
+            _, _ = await sigterm_and_wait(proc)
+        finally:
+            await kill_if_running(proc)
+    failed = log_lines(log, "apply failed:")
+    assert len(failed) == 1, log.read_text()
+    assert "apply failed: no output written yet, no reload" in failed[0]
+    assert "previous output kept" not in failed[0]
+    assert str(cfg) in failed[0]
+
+
+async def test_config_file_replaced_by_a_directory_is_named_as_one(tmp_path: Path) -> None:
+    cfg, out = tmp_path / "prometheus.yml", tmp_path / "out.yml"
+    cfg.write_bytes(b"v1")
+    log = tmp_path / "reloader.log"
+    async with RecordingEndpoint([str(out)]) as ep:
+        proc = await start_cli_logging_to(
+            log, f"--config-file={cfg}", f"--config-envsubst-file={out}", f"--reload-url={ep.reload_url}"
+        )
+        try:
+            await ep.wait_for(lambda: len(ep.successful) == 1, timeout=30)
+            cfg.unlink()
+            cfg.mkdir()
+            await wait_until(lambda: len(log_lines(log, "apply failed:")) > 0, timeout=30)
+            assert out.read_bytes() == b"v1" and len(ep.reloads) == 1
+            _, _ = await sigterm_and_wait(proc)
+        finally:
+            await kill_if_running(proc)
+    failed = log_lines(log, "apply failed:")
+    assert "apply failed: previous output kept, no reload" in failed[0]
+    assert f"config file {cfg} is a directory: give the path of the config file" in failed[0]

@@ -134,3 +134,33 @@ def test_the_operators_command_lines_are_read_without_argparse(argv: list[str]) 
 )
 def test_anything_else_goes_to_argparse(argv: list[str]) -> None:
     assert parse_plain(argv) is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--config-file=a.yaml", "--config-file=b.yaml"],
+        ["--config-file=a.yaml", "--watch-interval=0", "--watch-interval=0"],
+        ["--config-file=a.yaml", "--web-config-file=", "--web-config-file="],
+        ["--config-file=a.yaml", "--log-level=info", "--log-level=debug"],
+        ["--config-file=a.yaml", "--log-format=json", "--log-format=json"],
+    ],
+)
+def test_a_single_value_flag_given_twice_is_refused_by_both(argv: list[str]) -> None:
+    """kingpin: "flag 'config-file' cannot be repeated"; the last one does not silently win."""
+    assert parse_plain(argv) is None
+    assert _argparse_settings(argv) is None
+
+
+def test_repeatable_flags_stay_repeatable(layout: Path) -> None:
+    argv = [
+        f"--config-file={layout / 'config.yaml'}",
+        f"--watched-dir={layout / 'rules'}",
+        f"--watched-dir={layout / 'missing'}",
+        "--reload-url=http://a:1/",
+        "--reload-url=http://b:1/",
+    ]
+    fast = parse_plain(argv)
+    assert fast is not None and fast == _argparse_settings(argv)
+    assert fast.options.watched_dirs == (str(layout / "rules"), str(layout / "missing"))
+    assert fast.options.reload_urls == ("http://a:1/", "http://b:1/")

@@ -247,3 +247,15 @@ def test_temp_names_never_reuse_a_file_or_follow_a_symlink(
     monkeypatch.undo()
     atomic_write(str(out), b"data")
     assert out.read_bytes() == b"data"
+
+
+def test_a_directory_at_the_path_is_named_as_such(tmp_path: Path) -> None:
+    """An output path that is a directory (a volume's mount point) says so, before any temp file."""
+    out = tmp_path / "config_out"
+    out.mkdir()
+    with pytest.raises(
+        AtomicWriteError, match=r"config_out: it is a directory; give a file name inside it"
+    ) as info:
+        atomic_write(str(out), b"config")
+    assert info.value.step == "create"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config_out"] and not any(out.iterdir())

@@ -166,12 +166,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif first == "watch":  # the operator's reloader slot: its plain flags skip argparse too
         from config_reloader.cli.watchflags import parse_plain
 
-        args = parse_plain(args_list[1:])
+        args = parse_plain(args_list[1:], program) if implied is not None else parse_plain(args_list[1:])
     if args is None:
         parser = build_parser(first if first in dict(_SUBCOMMANDS) else None)
         implied_parser = parser.subparser(implied) if implied is not None else None
         if implied_parser is not None:  # usage and errors name the program that was run
             implied_parser.prog = program
+            implied_parser.set_defaults(program=program)
+            if args_list[1:2] == [implied]:  # `prometheus-config-reloader watch --config-file=...`
+                implied_parser.error(
+                    f"unexpected argument {implied!r}: {program} is `config-reloader {implied}` already; "
+                    f"drop the word {implied!r}"
+                )
         args, extras = parser.parse_known_args(args_list)
         if extras:
             # The subcommand's parser knows its flags: it names the nearest one.

@@ -148,6 +148,9 @@ class ReloadUrlAction(_UrlAction):
     """``--reload-url URL`` (repeatable): ``reload_url`` keeps the first, ``reload_urls`` all of
     them (the default is replaced, not added to)."""
 
+    repeatable = True
+    """Given again, it adds a target (:attr:`config_reloader.cli.parser.CliParser.refuse_repeats`)."""
+
     def __call__(
         self,
         parser: argparse.ArgumentParser,
@@ -166,6 +169,9 @@ class ReloadUrlAction(_UrlAction):
 
 class WatchIgnoreAction(argparse.Action):
     """``--watch-ignore GLOB`` (repeatable): starts from the defaults; ``--watch-ignore=`` clears."""
+
+    repeatable = True
+    """Given again, it adds a glob (:attr:`config_reloader.cli.parser.CliParser.refuse_repeats`)."""
 
     def __call__(
         self,

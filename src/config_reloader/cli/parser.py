@@ -24,6 +24,13 @@ __all__ = ["COMPLETION_FLAG", "CliParser", "add_kingpin_flags", "bash_script", "
 
 COMPLETION_FLAG = "--completion-bash"
 
+_OWNER_HINTS = {
+    "config-reloader watch": " (prometheus-config-reloader's flags: run `config-reloader watch ...` "
+    "or /bin/prometheus-config-reloader)"
+}
+"""What to add when a flag given without its subcommand belongs to that subcommand (the image's
+default entry point run with the flags prometheus-operator gives its reloader)."""
+
 
 def _suggest(word: str, candidates: list[str]) -> str | None:
     import difflib
@@ -32,16 +39,52 @@ def _suggest(word: str, candidates: list[str]) -> str | None:
     return found[0] if found else None
 
 
+_CUMULATIVE = (
+    argparse._AppendAction,
+    argparse._AppendConstAction,
+    argparse._CountAction,
+    argparse._ExtendAction,
+)
+
+
+def _repeatable(action: argparse.Action) -> bool:
+    """Whether giving ``action``'s flag again adds to it (kingpin's cumulative values)."""
+    return isinstance(action, _CUMULATIVE) or bool(getattr(action, "repeatable", False))
+
+
 class CliParser(argparse.ArgumentParser):
     """:class:`argparse.ArgumentParser` without abbreviations and with one-line errors.
 
     An error prints ``PROG: error: WHAT[; did you mean X?] (see PROG --help)`` on stderr and exits
     2, the status prometheus-config-reloader uses for a flag error.
+
+    Attributes:
+        refuse_repeats: a flag that is not repeatable (:func:`_repeatable`) given twice is an
+            error, ``flag 'NAME' cannot be repeated``, as kingpin answers; else the last wins
+            (argparse's way).
     """
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         kw.setdefault("allow_abbrev", False)
         super().__init__(*args, **kw)
+        self.refuse_repeats = False
+
+    def check_repeats(self, argv: list[str]) -> None:
+        """Fail (:meth:`error`) on the first flag of ``argv`` given a second time that is not
+        repeatable. Arguments after ``--`` are not flags."""
+        seen: set[argparse.Action] = set()
+        for arg in argv:
+            if arg == "--":
+                return
+            if not arg.startswith("--"):
+                continue
+            name = arg.partition("=")[0]
+            action = self._option_string_actions.get(name)
+            if action is None or _repeatable(action):
+                continue
+            if action in seen:
+                self.error(f"flag {name[2:]!r} cannot be repeated")
+            seen.add(action)
 
     # -- errors ---------------------------------------------------------------------------------
     def long_flags(self) -> list[str]:
@@ -53,6 +96,9 @@ class CliParser(argparse.ArgumentParser):
         first = extras[0]
         if first.startswith("-"):
             name = first.partition("=")[0]
+            owner = self._subcommand_with_flag(name)
+            if owner is not None:
+                self.error(f"{name} is a flag of `{owner}`" + _OWNER_HINTS.get(owner, ""))
             near = _suggest(name, self.long_flags())
             self.error(f"unknown flag {name}" + (f"; did you mean {near}?" if near else ""))
         self.error(f"unexpected argument {first!r}")
@@ -96,6 +142,13 @@ class CliParser(argparse.ArgumentParser):
         """The parser of subcommand ``name`` (``None`` when there is none)."""
         return self._subcommands().get(name or "")
 
+    def _subcommand_with_flag(self, name: str) -> str | None:
+        """The program name (``prog``) of the first subcommand that has flag ``name``."""
+        for sub in dict.fromkeys(self._subcommands().values()):
+            if name in sub._option_string_actions:
+                return sub.prog
+        return None
+
     def _subcommands(self) -> dict[str, CliParser]:
         for a in self._actions:
             if isinstance(a, argparse._SubParsersAction):
@@ -109,6 +162,8 @@ class CliParser(argparse.ArgumentParser):
             words = argv[:i] + argv[i + 1 :]
             print("\n".join(self.completions(words)))
             self.exit(0)
+        if self.refuse_repeats:
+            self.check_repeats(argv)
         return super().parse_known_args(argv, namespace)
 
 

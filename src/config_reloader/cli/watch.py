@@ -43,7 +43,13 @@ from config_reloader.cli.watchflags import (
     WatchSettings,
     flag_of,
 )
-from config_reloader.cli.watchstart import check_web_config_file, start, warn_missing_watched_dirs
+from config_reloader.cli.watchstart import (
+    PROGRAM,
+    check_web_config_file,
+    flag_error,
+    start,
+    warn_missing_watched_dirs,
+)
 from config_reloader.durations import format_duration
 from config_reloader.logs import LOG_FORMATS
 from config_reloader.sizes import format_size
@@ -380,6 +386,7 @@ def register(subparsers: Any) -> None:
             "Same flags as prometheus-config-reloader; durations in Go syntax (0, 500ms, 5s, 3m)."
         ),
     )
+    p.refuse_repeats = True  # kingpin's "flag 'config-file' cannot be repeated"
     add_watch_arguments(p, reload_methods=("http", "signal", "command"))
     from config_reloader.cli.client_flags import add_reload_client_arguments
     from config_reloader.cli.parser import add_kingpin_flags
@@ -387,7 +394,7 @@ def register(subparsers: Any) -> None:
     add_reload_client_arguments(p)
     add_compat_arguments(p)
     add_kingpin_flags(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, program=PROGRAM)  # run as prometheus-config-reloader: cli.main sets it
 
 
 def run(args: argparse.Namespace) -> int:
@@ -399,10 +406,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = watch_options_from_args(args)
     except ValueError as exc:
-        print(f"config-reloader watch: error: {exc}", file=sys.stderr)
-        return 2
+        return flag_error(args.program, str(exc))
     web_config_file = getattr(args, "web_config_file", "")
     settings = WatchSettings(
-        options=options, log_format=args.log_format, log_level=args.log_level, web_config_file=web_config_file
+        options=options,
+        log_format=args.log_format,
+        log_level=args.log_level,
+        web_config_file=web_config_file,
+        program=args.program,
     )
     return start(settings)

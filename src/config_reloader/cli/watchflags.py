@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 
-from config_reloader.cli.watchstart import start
+from config_reloader.cli.watchstart import PROGRAM, start
 from config_reloader.durations import parse_duration
 from config_reloader.listen import parse_listen_address
 from config_reloader.logs import LOG_FORMATS, LOG_LEVELS
@@ -171,42 +171,48 @@ class WatchSettings(Record):
         log_format: ``"logfmt"`` or ``"json"`` (``--log-format``).
         log_level: ``"debug"``, ``"info"``, ``"warn"``, ``"error"`` or ``"none"`` (``--log-level``).
         web_config_file: ``--web-config-file`` as given (``""``: none), checked at start.
+        program: the program's name in its errors (``config-reloader watch``, or
+            ``prometheus-config-reloader`` run under that name).
     """
 
     options: ReloaderOptions
     log_format: str = DEFAULT_LOG_FORMAT
     log_level: str = DEFAULT_LOG_LEVEL
     web_config_file: str = ""
+    program: str = PROGRAM
 
     def func(self, _args: object) -> int:
         """Run ``watch`` with these settings (the CLI's dispatch calls ``args.func(args)``)."""
         return start(self)
 
 
-def parse_plain(argv: Sequence[str]) -> WatchSettings | None:
+def parse_plain(argv: Sequence[str], program: str = PROGRAM) -> WatchSettings | None:
     """The settings of a plain ``watch`` command line, or ``None`` when argparse must read it.
 
     Args:
         argv: the arguments after ``watch``.
+        program: the program's name in later errors (:attr:`WatchSettings.program`).
 
     Returns:
         The same settings argparse's parser and ``watch_options_from_args`` give, or ``None``: an
         argument that is not ``--flag=value`` of a flag this reads, a value argparse or
-        ``ReloaderOptions`` would refuse (argparse then says what is wrong), or a URL with an
-        ``@`` (credentials, which that path warns about).
+        ``ReloaderOptions`` would refuse (argparse then says what is wrong), a flag that is not
+        repeatable given twice, or a URL with an ``@`` (credentials, which that path warns about).
     """
     if not argv:
         return None
     values: dict[str, Any] = {}
     log = {"--log-format": DEFAULT_LOG_FORMAT, "--log-level": DEFAULT_LOG_LEVEL}
+    seen: set[str] = set()
     for arg in argv:
         flag, eq, text = arg.partition("=")
         if not eq or not flag.startswith("--"):
             return None
         try:
             if flag in log:
-                if flag == "--log-format" and text not in LOG_FORMATS:
+                if (flag == "--log-format" and text not in LOG_FORMATS) or flag in seen:
                     return None
+                seen.add(flag)
                 log[flag] = log_level(text) if flag == "--log-level" else text
                 continue
             setting = _SETTING_OF_FLAG.get(flag)
@@ -217,6 +223,8 @@ def parse_plain(argv: Sequence[str]) -> WatchSettings | None:
             return None
         if setting in _REPEATABLE:
             values.setdefault(setting, []).append(value)
+        elif setting in values:
+            return None  # argparse: "flag 'config-file' cannot be repeated" (kingpin's answer)
         else:
             values[setting] = value
     web_config_file = values.get("web_config_file") or ""
@@ -238,4 +246,5 @@ def parse_plain(argv: Sequence[str]) -> WatchSettings | None:
         log_format=log["--log-format"],
         log_level=log["--log-level"],
         web_config_file=web_config_file,
+        program=program,
     )

@@ -27,10 +27,35 @@ if TYPE_CHECKING:
     from config_reloader.logs import FieldLog
     from config_reloader.reconcile.options import ReloaderOptions
 
-__all__ = ["LOGGER", "check_web_config_file", "start", "warn_missing_watched_dirs"]
+__all__ = ["LOGGER", "PROGRAM", "check_web_config_file", "flag_error", "start", "warn_missing_watched_dirs"]
 
 LOGGER = "config_reloader.cli.watch"
 """The logger of ``watch``'s own lines (``caller=cli.watch``)."""
+
+PROGRAM = "config-reloader watch"
+"""The name ``watch``'s errors give the program unless it runs under another name
+(``prometheus-config-reloader``: :data:`config_reloader.cli.PROGRAM_SUBCOMMANDS`)."""
+
+
+def flag_error(program: str, message: str) -> int:
+    """Print ``PROGRAM: error: MESSAGE (see PROGRAM --help)`` on stderr, the line argparse's
+    parser prints for a flag error (:class:`~config_reloader.cli.parser.CliParser`), and return
+    its exit status, 2."""
+    print(f"{program}: error: {message} (see {program} --help)", file=sys.stderr)
+    return 2
+
+
+def _directory_given_as_file(options: ReloaderOptions) -> str | None:
+    """The error for ``--config-file`` or ``--config-envsubst-file`` naming an existing
+    directory (a mount point given instead of a file in it), else ``None``."""
+    if options.config_envsubst_file is not None and os.path.isdir(options.config_envsubst_file):
+        return (
+            f"--config-envsubst-file {options.config_envsubst_file} is a directory: "
+            "give the output file's path, a file name inside it"
+        )
+    if options.config_file is not None and os.path.isdir(options.config_file):
+        return f"--config-file {options.config_file} is a directory: give the path of the config file"
+    return None
 
 
 def check_web_config_file(path: str) -> None:
@@ -99,22 +124,21 @@ def start(settings: WatchSettings) -> int:
     sidecar sets up :mod:`logging` (again, after argparse's path did to warn about its flags).
 
     Returns:
-        The exit status: 2 when there is nothing to watch or the web config is wrong (a line on
-        stderr); else that of the one-shot render or of
+        The exit status: 2 when there is nothing to watch, ``--config-file`` or
+        ``--config-envsubst-file`` is a directory or the web config is wrong (a line on stderr,
+        :func:`flag_error`); else that of the one-shot render or of
         :func:`config_reloader.reconcile.service.run_watch`.
     """
     options = settings.options
     if options.config_file is None and not options.watched_dirs:
-        print(
-            "config-reloader watch: error: nothing to watch: give --config-file and/or --watched-dir",
-            file=sys.stderr,
-        )
-        return 2
+        return flag_error(settings.program, "nothing to watch: give --config-file and/or --watched-dir")
+    problem = _directory_given_as_file(options)
+    if problem is not None:
+        return flag_error(settings.program, problem)
     try:
         check_web_config_file(settings.web_config_file)
     except ValueError as exc:
-        print(f"config-reloader watch: error: {exc}", file=sys.stderr)
-        return 2
+        return flag_error(settings.program, str(exc))
     if not options.reloads_enabled:
         # The init container's path: one synchronous render, no event loop, metrics or HTTP
         # (config_reloader.reconcile.once says why).

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from config_reloader import errors  # errors.X at a raise: errors.reloader loads on first use
 from config_reloader.render import render_file, write_output
@@ -41,18 +42,22 @@ def not_a_file(path: str, *, watching: bool = True) -> str:
     ``watching``: the loop goes on watching (it says what happens until the file is back);
     False in init mode (render once), where the caller says what happens next.
     """
-    looped = False
+    looped = is_dir = False
     try:
-        os.stat(path)
+        is_dir = stat.S_ISDIR(os.stat(path).st_mode)
     except OSError as exc:
         looped = exc.errno == errno.ELOOP
     if looped:
         why = f"config file {path} is a symlink loop (too many levels of symbolic links)"
         until = "until it points at a file"
+    elif is_dir:
+        why = f"config file {path} is a directory: give the path of the config file"
+        until = "until it is a file"
     else:
         why = f"config file {path} does not exist (or is not a regular file)"
         until = "until it is back"
-    return f"{why}; keeping the previous output and not reloading {until}" if watching else why
+    # The log line says whether there is a previous output to keep (none before the first apply).
+    return f"{why}; no reload {until}" if watching else why
 
 
 def error_fields(exc: BaseException) -> dict[str, object]:

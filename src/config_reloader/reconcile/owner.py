@@ -260,8 +260,11 @@ class ApplyOwner:
         if msg != self._apply_error:
             self._apply_error = msg
             fields = {**error_fields(exc), "reason": reason, "cfg_in": self._options.config_file}
+            # Before the first accepted pass this process has written no output to keep.
             log.error(
-                "apply failed: previous output kept, no reload",
+                "apply failed: previous output kept, no reload"
+                if self.last_snapshot is not None
+                else "apply failed: no output written yet, no reload",
                 extra=fields,
                 exc_info=not isinstance(exc, ConfigReloaderError | OSError),
             )

@@ -41,7 +41,15 @@ BODY_LIMIT = 4096
 """Bytes read from the body of an answer that is only shown in a message."""
 BODY_SHOWN = 200
 """Characters of such a body kept in a message."""
-_LIFECYCLE_STATUSES = frozenset({403, 404, 405})
+_STATUS_HINTS = {
+    403: "; Prometheus needs --web.enable-lifecycle to serve /-/reload",
+    404: "; nothing is served at this path: check the reload URL's path (Prometheus serves /-/reload "
+    "under its --web.route-prefix, the operator's routePrefix)",
+    405: "; POST is not allowed at this path: check the reload URL's path, or the Prometheus "
+    "release needs --web.enable-lifecycle (older releases answer 405 without it)",
+}
+"""What a refused reload's status says to fix. Prometheus without ``--web.enable-lifecycle``
+answers 403 "Lifecycle API is not enabled." (older releases 405); a path it does not serve, 404."""
 _TIMEOUT_HINTS = {
     "reload": "; the target may still be loading a large config (raise --reload-timeout rather "
     "than retrying faster)"
@@ -154,17 +162,14 @@ def check_reload_answer(target: str, status: int, reason: str, body: bytes) -> N
 
     Raises:
         ReloadRejected: any other status; ``.status`` and ``.body`` (its first
-            :data:`BODY_SHOWN` characters). For 403/404/405 the message says Prometheus needs
-            ``--web.enable-lifecycle``.
+            :data:`BODY_SHOWN` characters). For 403 the message says Prometheus needs
+            ``--web.enable-lifecycle``, for 404 to check the URL's path (route prefix), for 405
+            either (:data:`_STATUS_HINTS`).
     """
     if status == 200:
         return
     text = body.decode("utf-8", "replace").strip()[:BODY_SHOWN]
-    hint = (
-        "; Prometheus needs --web.enable-lifecycle to serve /-/reload"
-        if status in _LIFECYCLE_STATUSES
-        else ""
-    )
+    hint = _STATUS_HINTS.get(status, "")
     raise ReloadRejected(
         f"reload {target}: received non-200 response {status} {reason}".rstrip()
         + (f": {text}" if text else "")

@@ -132,7 +132,8 @@ class HttpReload:
 
         Raises:
             ReloadRejected: status != 200; ``.status`` and ``.body`` (first 200 characters). For
-                403/404/405 the message says Prometheus needs ``--web.enable-lifecycle``.
+                403 the message says Prometheus needs ``--web.enable-lifecycle``, for 404 to
+                check the URL's path (route prefix).
             TargetNotFound: connection refused or the host cannot be reached.
             ReloadTimeout: no complete answer within ``timeout`` seconds.
             ReloadError: any other transport error (reset, malformed response, ...).

@@ -90,7 +90,25 @@ async def test_only_exactly_200_is_success(http_server: ServerFactory, status: i
         with pytest.raises(ReloadRejected) as err:
             await a.trigger()
     assert err.value.status == status
-    assert ("--web.enable-lifecycle" in str(err.value)) == (status in (404, 405))
+    assert ("--web.enable-lifecycle" in str(err.value)) == (status == 405)
+    assert ("check the reload URL's path" in str(err.value)) == (status in (404, 405))
+
+
+async def test_404_hints_the_path_not_lifecycle(http_server: ServerFactory) -> None:
+    """A wrong path (here /reload for /-/reload) answers 404: the hint is the path and the route
+    prefix; lifecycle is what a 403 means."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=404, text="404 page not found")
+
+    base = await http_server({("POST", "/reload"): handler})
+    async with HttpReload(base + "/reload", timeout=5) as a:
+        with pytest.raises(ReloadRejected) as err:
+            await a.trigger()
+    message = str(err.value)
+    assert "404 Not Found: 404 page not found; nothing is served at this path" in message
+    assert "--web.route-prefix" in message
+    assert "enable-lifecycle" not in message
 
 
 async def test_connection_refused_is_target_not_found() -> None:
