@@ -153,13 +153,7 @@ def _sidecar(
         cid = _podman(*argv).stdout.strip()
         try:
             deadline = t0 + 300
-            while not ep.arrivals and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if not ep.arrivals:
-                raise RuntimeError(
-                    f"no reload within 300 s: {_podman('logs', cid, check=False).stderr[-800:]}"
-                )
-            out["first"] = ep.arrivals[0].at_ns / 1e9 - t0
+            out["first"] = _first_reload(ep, cid, t0, deadline)
             cpu = _cgroup_value(CGROUP_CPUACCT, cid, "cpuacct.usage")
             if cpu is not None:
                 out["cpu"] = cpu / 1e9
@@ -187,6 +181,15 @@ def _sidecar(
         finally:
             _podman("rm", "-f", "-t", "2", cid, check=False)
     return out
+
+
+def _first_reload(ep: ReloadEndpoint, cid: str, t0: float, deadline: float) -> float:
+    """Wait for the container ``cid``'s first reload at ``ep``; seconds from ``t0`` (monotonic)."""
+    while not ep.arrivals and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not ep.arrivals:
+        raise RuntimeError(f"no reload within 300 s: {_podman('logs', cid, check=False).stderr[-800:]}")
+    return ep.arrivals[0].at_ns / 1e9 - t0
 
 
 def _wait_watching(port: int, deadline: float) -> float:

@@ -53,6 +53,7 @@ from m_slot import (
     QUOTA,
     SECURITY,
     _entry,
+    _first_reload,
     _flags,
     _layout,
     _mounts,
@@ -179,14 +180,7 @@ def run_once(
         th = threading.Thread(target=sampler, daemon=True)
         th.start()
         try:
-            deadline = t0 + 300
-            while not ep.arrivals and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if not ep.arrivals:
-                raise RuntimeError(
-                    f"no reload within 300 s: {_podman('logs', cid, check=False).stderr[-800:]}"
-                )
-            marks["first_reload"] = ep.arrivals[0].at_ns / 1e9 - t0
+            marks["first_reload"] = _first_reload(ep, cid, t0, t0 + 300)
             if web is None:
                 marks["watching"] = _wait_watching(port, deadline=time.monotonic() + 300) - t0
             else:

@@ -510,6 +510,19 @@ async def test_symlink_loop_in_a_watched_dir_is_skipped_not_an_apply_error(tmp_p
     assert [r.status for r in ep.reloads] == [200] * len(ep.reloads)
 
 
+async def _start_rendering(
+    log: Path, cfg: Path, out: Path, ep: RecordingEndpoint
+) -> asyncio.subprocess.Process:
+    """``watch`` rendering ``cfg`` to ``out`` and reloading ``ep`` at once, logging to ``log``."""
+    return await start_cli_logging_to(
+        log,
+        f"--config-file={cfg}",
+        f"--config-envsubst-file={out}",
+        f"--reload-url={ep.reload_url}",
+        "--delay-interval=0",
+    )
+
+
 async def _config_file_loop_then_fixed(tmp_path: Path) -> tuple[str, list[str]]:
     """Replace --config-file (rendered to an output) by a self-referencing symlink while running,
     then by a real file again. Returns the whole log and its "apply failed:" (error) lines."""
@@ -519,13 +532,7 @@ async def _config_file_loop_then_fixed(tmp_path: Path) -> tuple[str, list[str]]:
     atomic_replace(cfg, b"v1")
     log = tmp_path / "reloader.log"
     async with RecordingEndpoint([str(out)]) as ep:
-        proc = await start_cli_logging_to(
-            log,
-            f"--config-file={cfg}",
-            f"--config-envsubst-file={out}",
-            f"--reload-url={ep.reload_url}",
-            "--delay-interval=0",
-        )
+        proc = await _start_rendering(log, cfg, out, ep)
         try:
             await ep.wait_for(lambda: len(ep.successful) == 1, timeout=30)
             tmp = tmp_path / "prometheus.yml.tmp"
@@ -561,13 +568,7 @@ async def test_missing_config_file_at_start_says_no_output_was_written(tmp_path:
     cfg, out = tmp_path / "prometheus.yml", tmp_path / "out.yml"
     log = tmp_path / "reloader.log"
     async with RecordingEndpoint([str(out)]) as ep:
-        proc = await start_cli_logging_to(
-            log,
-            f"--config-file={cfg}",
-            f"--config-envsubst-file={out}",
-            f"--reload-url={ep.reload_url}",
-            "--delay-interval=0",
-        )
+        proc = await _start_rendering(log, cfg, out, ep)
         try:
             await wait_until(lambda: len(log_lines(log, "apply failed:")) > 0, timeout=30)
             assert not out.exists() and not ep.reloads
