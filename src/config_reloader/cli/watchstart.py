@@ -17,6 +17,7 @@ import _signal  # type: ignore[import-not-found]  # (no stub: signal.pyi covers 
 import os
 import sys
 
+from config_reloader.listen import parse_listen_address
 from config_reloader.logs import LineLog, setup_logging
 
 TYPE_CHECKING = False  # typing is not imported at run time (start-up); mypy treats this as True
@@ -174,8 +175,9 @@ def _sidecar(options: ReloaderOptions, fmt: str, level: str) -> int:
     if eligible(options):
         if options.listen_address is not None:
             # Bound now, served once the engine runs: an address that cannot be bound ends the
-            # process before it reloads the target (config_reloader.listener says why).
-            from config_reloader.listen import parse_listen_address
+            # process before it reloads the target (config_reloader.listener says why). Imported
+            # here: the one-shot render, which shares this module, opens no socket (_socket is
+            # ~1.4 M instructions).
             from config_reloader.listener import bind_listener, listen_problem
 
             try:
